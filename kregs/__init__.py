@@ -1,0 +1,67 @@
+"""kregs: regularization as a first-class, searchable part of a Keras 3 model.
+
+Public API (imported on first use, so that `kregs --help` never loads
+TensorFlow):
+
+- `kregs.L2Penalty(lam)`: the L2 penalty `lam / 2 * sum(w ** 2)`.
+- `kregs.RegConfig(l2, dropout, batch_norm)`: one validated regularization setting.
+- `kregs.layers.ConvBlock`, `kregs.layers.DenseBlock`: blocks that follow a `RegConfig`.
+- `kregs.build_model(input_shape, num_classes, reg, arch)`: the study's networks.
+- `kregs.GeneralizationGap`: callback logging train-minus-validation accuracy.
+
+Search lives in `kregs.tuner` (source folder `tuner/`), the command line in
+`kregs.cli` (source folder `cli/`).
+
+Example:
+>>> import kregs
+>>> model = kregs.build_model((28, 28, 1), 10, kregs.RegConfig(l2=1e-4, dropout=0.3))
+"""
+
+import importlib
+
+import wrapt
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "L2Penalty": "kregs.regularizers",
+    "RegConfig": "kregs.config",
+    "BATCH_NORM_PLACEMENTS": "kregs.config",
+    "CONFIG_NAMES": "kregs.config",
+    "ConvBlock": "kregs.layers",
+    "DenseBlock": "kregs.layers",
+    "build_model": "kregs.models",
+    "ARCHITECTURES": "kregs.models",
+    "GeneralizationGap": "kregs.callbacks",
+    "KregsError": "kregs.errors",
+    "ConfigError": "kregs.errors",
+    "DataError": "kregs.errors",
+    "DataNotFoundError": "kregs.errors",
+}
+_SUBMODULES = ("callbacks", "config", "errors", "layers", "models", "regularizers")
+
+__all__ = sorted(_LAZY) + list(_SUBMODULES)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"kregs.{name}")
+    raise AttributeError(f"module 'kregs' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+def _register_keras_objects(_keras):
+    # Importing these modules registers every kregs class with Keras'
+    # serialization, so `keras.models.load_model("m.keras")` finds them after
+    # a plain `import kregs`, whichever of keras and kregs came first.
+    importlib.import_module("kregs.layers")
+
+
+wrapt.register_post_import_hook(_register_keras_objects, "keras")

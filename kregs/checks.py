@@ -1,0 +1,44 @@
+"""Argument checks shared by kregs' classes; no TensorFlow needed.
+
+Each returns the normalised value or raises `kregs.ConfigError` with the one
+message shape kregs uses: "Invalid value for argument `x`: expected ...".
+"""
+
+import math
+import numbers
+
+from kregs.errors import invalid_value
+
+BATCH_NORM_PLACEMENTS = ("none", "before_activation", "after_activation")
+
+
+def _is_real(value):
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+
+
+def check_lambda(lam, name="lam"):
+    """Returns `lam` as a float if it is finite and >= 0, else raises `ConfigError`."""
+    if not _is_real(lam) or lam < 0:
+        raise invalid_value(name, lam, "a finite float >= 0")
+    return float(lam)
+
+
+def check_dropout(rate, name="dropout"):
+    """Returns `rate` as a float if it is in [0, 1), else raises `ConfigError`."""
+    if not _is_real(rate) or not 0 <= rate < 1:
+        raise invalid_value(name, rate, "a float in [0, 1)")
+    return float(rate)
+
+
+def check_batch_norm(placement, name="batch_norm"):
+    """Returns `placement` if it is one of `BATCH_NORM_PLACEMENTS`, else raises."""
+    if placement not in BATCH_NORM_PLACEMENTS:
+        raise invalid_value(name, placement, f"one of {', '.join(BATCH_NORM_PLACEMENTS)}")
+    return placement
+
+
+def check_positive_int(value, name):
+    """Returns `value` if it is an int >= 1, else raises `ConfigError`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise invalid_value(name, value, "an int >= 1")
+    return int(value)

@@ -1,0 +1,43 @@
+"""Exception types of kregs.
+
+Every error kregs raises on purpose derives from `KregsError`, so a caller can
+catch kregs' own failures in one place. Each also derives from the built-in
+type a Python user would expect (`ValueError`, `FileNotFoundError`), so code
+that does not know kregs still handles it correctly.
+"""
+
+
+class KregsError(Exception):
+    """Base class of every error raised on purpose by kregs."""
+
+
+class ConfigError(KregsError, ValueError):
+    """An argument or configuration value is outside what is allowed."""
+
+
+class DataError(KregsError, ValueError):
+    """A data file exists but its content is not what it must be."""
+
+
+class DataNotFoundError(KregsError, FileNotFoundError):
+    """A data set could not be found in any of the places kregs looks."""
+
+
+def invalid_value(name, value, expected):
+    """Builds the one message shape kregs uses for a rejected argument.
+
+    Args:
+        name: str, the argument's name.
+        value: the value received.
+        expected: str, what would have been accepted.
+
+    Returns:
+        A `ConfigError` ready to raise.
+
+    Example:
+    >>> str(invalid_value("dropout", 1.5, "a float in [0, 1)"))
+    'Invalid value for argument `dropout`: expected a float in [0, 1). Received: dropout=1.5'
+    """
+    return ConfigError(
+        f"Invalid value for argument `{name}`: expected {expected}. Received: {name}={value!r}"
+    )

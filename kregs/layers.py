@@ -1,0 +1,173 @@
+"""Blocks whose regularization is set by one `RegConfig`.
+
+A block is a weight layer followed by batch normalization at the chosen place,
+the activation and dropout:
+
+| `batch_norm`          | order                                          |
+|-----------------------|------------------------------------------------|
+| `"none"`              | conv/dense (with bias) -> ReLU -> dropout      |
+| `"before_activation"` | conv/dense (no bias) -> BN -> ReLU -> dropout  |
+| `"after_activation"`  | conv/dense (with bias) -> ReLU -> BN -> dropout|
+
+The bias is dropped only when BN directly follows the weight layer: BN's
+beta replaces it exactly. Dropout is Keras' element-wise `Dropout` in both
+blocks (each activation is dropped independently with probability
+`reg.dropout` and the survivors are scaled by `1 / (1 - reg.dropout)`), the
+per-unit Bernoulli dropout the study analyses; it is left out when the rate is 0.
+"""
+
+import keras
+
+# `regularizers` as a module, not its names: importing keras registers this
+# module (see kregs/__init__.py), possibly while regularizers is half imported.
+from kregs import regularizers
+from kregs.checks import check_positive_int
+from kregs.config import RegConfig
+
+
+class _RegBlock(keras.layers.Layer):
+    """Runs a weight layer, BN, activation and dropout in the order `reg` gives.
+
+    Subclasses provide `_weight_layer(use_bias, kernel_regularizer)`.
+    """
+
+    def __init__(self, reg=None, activation="relu", **kwargs):
+        super().__init__(**kwargs)
+        self.reg = RegConfig.coerce(reg)
+        self.activation = keras.activations.get(activation)
+        self._activation_config = keras.activations.serialize(self.activation)
+        bn = self.reg.batch_norm
+        regularizer = regularizers.L2Penalty(self.reg.l2) if self.reg.uses_l2 else None
+        weights = self._weight_layer(
+            use_bias=bn != "before_activation", kernel_regularizer=regularizer
+        )
+        act = keras.layers.Activation(self.activation, name="activation")
+        steps = [weights]
+        if bn == "before_activation":
+            steps += [keras.layers.BatchNormalization(name="batch_norm"), act]
+        elif bn == "after_activation":
+            steps += [act, keras.layers.BatchNormalization(name="batch_norm")]
+        else:
+            steps += [act]
+        if self.reg.uses_dropout:
+            steps.append(keras.layers.Dropout(self.reg.dropout, name="dropout"))
+        self.steps = steps
+
+    @property
+    def step_names(self):
+        """The kinds of the block's layers in call order, e.g. `("conv", "bn", "act")`."""
+        kinds = {
+            keras.layers.Conv2D: "conv",
+            keras.layers.Dense: "dense",
+            keras.layers.BatchNormalization: "bn",
+            keras.layers.Activation: "act",
+            keras.layers.Dropout: "dropout",
+        }
+        return tuple(kinds[type(layer)] for layer in self.steps)
+
+    def build(self, input_shape):
+        shape = input_shape
+        for layer in self.steps:
+            if not layer.built:
+                layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+
+    def compute_output_shape(self, input_shape):
+        shape = input_shape
+        for layer in self.steps:
+            shape = layer.compute_output_shape(shape)
+        return shape
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for layer in self.steps:
+            x = layer(x, training=training)
+        return x
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"reg": self.reg.to_dict(), "activation": self._activation_config})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kregs")
+class ConvBlock(_RegBlock):
+    """2D convolution with L2, batch normalization and dropout set by one `RegConfig`.
+
+    Order: `Conv2D` ("same" padding; no bias when BN follows it directly) -> BN
+    where `reg.batch_norm` puts it -> activation -> element-wise `Dropout`.
+    In training, BN normalizes with the batch's statistics and dropout zeroes
+    activations; at inference BN uses its moving averages and dropout is the
+    identity. The L2 penalty (`kregs.L2Penalty(reg.l2)`) covers the kernel only.
+
+    Args:
+        filters: int >= 1, number of output channels.
+        kernel_size: int >= 1, side of the square kernel. Default 3.
+        reg: `kregs.RegConfig` (or its `to_dict()`), the regularization. Default none.
+        activation: activation name or callable. Default "relu".
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Example:
+    >>> reg = kregs.RegConfig(l2=1e-4, dropout=0.2, batch_norm="before_activation")
+    >>> x = keras.Input((28, 28, 1))
+    >>> y = ConvBlock(32, reg=reg)(x)   # (None, 28, 28, 32)
+
+    Reference:
+        Ioffe & Szegedy, "Batch Normalization", ICML 2015;
+        Srivastava et al., "Dropout", JMLR 2014.
+    """
+
+    def __init__(self, filters, kernel_size=3, reg=None, activation="relu", **kwargs):
+        self.filters = check_positive_int(filters, "filters")
+        self.kernel_size = check_positive_int(kernel_size, "kernel_size")
+        super().__init__(reg=reg, activation=activation, **kwargs)
+
+    def _weight_layer(self, use_bias, kernel_regularizer):
+        return keras.layers.Conv2D(
+            self.filters,
+            self.kernel_size,
+            padding="same",
+            use_bias=use_bias,
+            kernel_regularizer=kernel_regularizer,
+            name="conv",
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"filters": self.filters, "kernel_size": self.kernel_size})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kregs")
+class DenseBlock(_RegBlock):
+    """Dense layer with L2, batch normalization and dropout set by one `RegConfig`.
+
+    Order: `Dense` (no bias when BN follows it directly) -> BN where
+    `reg.batch_norm` puts it -> activation -> `Dropout`. Training and inference
+    differ as in `ConvBlock`.
+
+    Args:
+        units: int >= 1, output width.
+        reg: `kregs.RegConfig` (or its `to_dict()`), the regularization. Default none.
+        activation: activation name or callable. Default "relu".
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Example:
+    >>> block = DenseBlock(128, reg=kregs.RegConfig(dropout=0.5))
+    >>> block(keras.ops.ones((4, 64))).shape
+    (4, 128)
+    """
+
+    def __init__(self, units, reg=None, activation="relu", **kwargs):
+        self.units = check_positive_int(units, "units")
+        super().__init__(reg=reg, activation=activation, **kwargs)
+
+    def _weight_layer(self, use_bias, kernel_regularizer):
+        return keras.layers.Dense(
+            self.units, use_bias=use_bias, kernel_regularizer=kernel_regularizer, name="dense"
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"units": self.units})
+        return config

@@ -1,0 +1,96 @@
+"""`build_model`: the study's networks, regularized by one `RegConfig`."""
+
+import keras
+
+from kregs.config import RegConfig
+from kregs.errors import invalid_value
+from kregs.layers import ConvBlock, DenseBlock
+from kregs.regularizers import L2Penalty
+
+ARCHITECTURES = ("cnn", "mlp")
+
+# The "standard CNN": two stages of two 3x3 ConvBlocks and a 2x2 max-pool,
+# then one DenseBlock and the softmax classifier.
+CNN_FILTERS = (32, 64)
+CNN_DENSE_UNITS = 128
+MLP_UNITS = (256, 128)
+
+
+def build_model(input_shape, num_classes, reg=None, arch="cnn", name=None):
+    """Builds an uncompiled classifier whose regularization is `reg`.
+
+    The model takes raw uint8 pixels (input `images`, shape `(H, W, C)`) and
+    rescales them to [0, 1] itself, so the same uint8 batches feed training,
+    evaluation and the exported SavedModel. It outputs class probabilities
+    (softmax, float32 even under mixed precision).
+
+    `arch="cnn"`, the study's "standard CNN":
+
+        Rescaling(1/255)
+        ConvBlock(32) -> ConvBlock(32) -> MaxPool 2x2
+        ConvBlock(64) -> ConvBlock(64) -> MaxPool 2x2
+        Flatten -> DenseBlock(128) -> Dense(num_classes, softmax)
+
+    `arch="mlp"`: Rescaling -> Flatten -> DenseBlock(256) -> DenseBlock(128) ->
+    Dense(num_classes, softmax).
+
+    Every block follows `reg` (see `kregs.layers`); the classifier's kernel
+    gets the same L2 penalty and neither BN nor dropout.
+
+    Args:
+        input_shape: tuple of 3 ints `(height, width, channels)`.
+        num_classes: int >= 2.
+        reg: `kregs.RegConfig`, the regularization. Default: none at all.
+        arch: str, `"cnn"` or `"mlp"`. Default "cnn".
+        name: str, the model's name. Default `"<arch>_<reg.name>"`.
+
+    Returns:
+        An uncompiled `keras.Model`.
+
+    Example:
+    >>> model = build_model((28, 28, 1), 10, RegConfig(l2=1e-4, dropout=0.3))
+    >>> model.compile(
+    ...     optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    ... )
+    """
+    input_shape = _check_input_shape(input_shape)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise invalid_value("num_classes", num_classes, "an int >= 2")
+    if arch not in ARCHITECTURES:
+        raise invalid_value("arch", arch, f"one of {', '.join(ARCHITECTURES)}")
+    reg = RegConfig.coerce(reg)
+
+    inputs = keras.Input(shape=input_shape, dtype="uint8", name="images")
+    x = keras.layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    if arch == "cnn":
+        for stage, filters in enumerate(CNN_FILTERS, start=1):
+            for i in (1, 2):
+                x = ConvBlock(filters, reg=reg, name=f"conv{stage}_{i}")(x)
+            x = keras.layers.MaxPooling2D(2, name=f"pool{stage}")(x)
+        x = keras.layers.Flatten(name="flatten")(x)
+        x = DenseBlock(CNN_DENSE_UNITS, reg=reg, name="dense1")(x)
+    else:
+        x = keras.layers.Flatten(name="flatten")(x)
+        for i, units in enumerate(MLP_UNITS, start=1):
+            x = DenseBlock(units, reg=reg, name=f"dense{i}")(x)
+    outputs = keras.layers.Dense(
+        num_classes,
+        activation="softmax",
+        kernel_regularizer=L2Penalty(reg.l2) if reg.uses_l2 else None,
+        dtype="float32",
+        name="probabilities",
+    )(x)
+    return keras.Model(inputs, outputs, name=name or f"{arch}_{reg.name.replace('+', '_')}")
+
+
+def _check_input_shape(input_shape):
+    try:
+        shape = tuple(int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        shape = None
+    if shape is None or len(shape) != 3 or min(shape) < 1:
+        raise invalid_value("input_shape", input_shape, "3 positive ints (height, width, channels)")
+    return shape
+
+
+__all__ = ["ARCHITECTURES", "RegConfig", "build_model"]

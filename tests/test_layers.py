@@ -1,0 +1,139 @@
+import keras
+import numpy as np
+import pytest
+
+from kregs import L2Penalty, RegConfig
+from kregs.layers import ConvBlock, DenseBlock
+
+
+@pytest.mark.parametrize(
+    "batch_norm, dropout, order, bias",
+    [
+        ("none", 0.0, ("conv", "act"), True),
+        ("none", 0.3, ("conv", "act", "dropout"), True),
+        ("before_activation", 0.3, ("conv", "bn", "act", "dropout"), False),
+        ("after_activation", 0.3, ("conv", "act", "bn", "dropout"), True),
+        ("before_activation", 0.0, ("conv", "bn", "act"), False),
+    ],
+)
+def test_conv_block_order_and_bias(batch_norm, dropout, order, bias):
+    block = ConvBlock(8, reg=RegConfig(dropout=dropout, batch_norm=batch_norm))
+    block.build((None, 6, 6, 3))
+    assert block.step_names == order
+    assert block.steps[0].use_bias is bias
+    assert block.compute_output_shape((None, 6, 6, 3)) == (None, 6, 6, 8)
+
+
+@pytest.mark.parametrize(
+    "batch_norm, order",
+    [
+        ("none", ("dense", "act", "dropout")),
+        ("before_activation", ("dense", "bn", "act", "dropout")),
+        ("after_activation", ("dense", "act", "bn", "dropout")),
+    ],
+)
+def test_dense_block_order(batch_norm, order):
+    block = DenseBlock(4, reg=RegConfig(dropout=0.5, batch_norm=batch_norm))
+    assert block.step_names == order
+    assert block(np.ones((2, 3), "float32")).shape == (2, 4)
+
+
+def test_l2_on_kernel_only():
+    reg = RegConfig(l2=0.2, batch_norm="after_activation")
+    block = DenseBlock(5, reg=reg)
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
+    block(x, training=True)
+    kernel = block.steps[0].kernel
+    assert isinstance(block.steps[0].kernel_regularizer, L2Penalty)
+    assert block.steps[0].bias_regularizer is None
+    bn = block.steps[2]
+    assert bn.gamma_regularizer is None and bn.beta_regularizer is None
+    assert len(block.losses) == 1
+    expected = 0.1 * np.sum(keras.ops.convert_to_numpy(kernel).astype("float64") ** 2)
+    np.testing.assert_allclose(float(block.losses[0]), expected, rtol=1e-6)
+
+
+def test_no_regularizer_when_lambda_is_zero():
+    block = DenseBlock(5, reg=RegConfig())
+    block(np.ones((1, 3), "float32"))
+    assert block.steps[0].kernel_regularizer is None and block.losses == []
+
+
+def test_dropout_zeroes_rate_fraction_scales_survivors_and_is_identity_at_inference():
+    rate = 0.4
+    block = DenseBlock(500, reg=RegConfig(dropout=rate), activation="linear")
+    x = np.random.default_rng(0).normal(size=(200, 20)).astype("float32")
+    infer = keras.ops.convert_to_numpy(block(x, training=False))
+    train = keras.ops.convert_to_numpy(block(x, training=True))
+    assert np.array_equal(infer, keras.ops.convert_to_numpy(block(x)))  # default: inference
+    dropped = train == 0
+    assert abs(dropped.mean() - rate) < 0.01  # 100000 units: std of the mean ~0.0015
+    np.testing.assert_allclose(train[~dropped], infer[~dropped] / (1 - rate), rtol=1e-5)
+
+
+def test_batch_norm_normalises_per_channel_in_training():
+    block = ConvBlock(6, reg=RegConfig(batch_norm="before_activation"), activation="linear")
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(32, 8, 8, 3)) * 5 + 3).astype("float32")
+    y = keras.ops.convert_to_numpy(block(x, training=True))
+    # gamma = 1 and beta = 0 at initialisation, so this is the normalised value.
+    np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), 0.0, atol=1e-4)
+    np.testing.assert_allclose(y.std(axis=(0, 1, 2)), 1.0, atol=1e-2)
+    # The moving statistics took one step (momentum 0.99) towards the batch's.
+    conv = keras.ops.convert_to_numpy(block.steps[0](x))
+    bn = block.steps[1]
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(bn.moving_mean),
+        0.01 * conv.mean(axis=(0, 1, 2)),
+        rtol=1e-3,
+        atol=1e-6,
+    )
+
+
+def test_batch_norm_uses_moving_statistics_at_inference():
+    block = DenseBlock(3, reg=RegConfig(batch_norm="before_activation"), activation="linear")
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32") + 10
+    dense = keras.ops.convert_to_numpy(block.steps[0](x))
+    y = keras.ops.convert_to_numpy(block(x, training=False))
+    # Fresh moving statistics are mean 0, variance 1: inference leaves values as they are.
+    np.testing.assert_allclose(y, dense / np.sqrt(1 + 1e-3), rtol=1e-5)
+
+
+@pytest.mark.parametrize("cls, arg", [(ConvBlock, "filters"), (DenseBlock, "units")])
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "8"])
+def test_rejects_bad_width(cls, arg, bad):
+    with pytest.raises(ValueError) as err:
+        cls(bad)
+    assert str(err.value) == (
+        f"Invalid value for argument `{arg}`: expected an int >= 1. Received: {arg}={bad!r}"
+    )
+
+
+def test_rejects_bad_reg():
+    with pytest.raises(ValueError, match="expected a kregs.RegConfig or its to_dict"):
+        ConvBlock(4, reg=0.1)
+
+
+def test_config_round_trip():
+    reg = RegConfig(l2=0.01, dropout=0.2, batch_norm="after_activation")
+    block = ConvBlock(16, kernel_size=5, reg=reg, activation="elu", name="b")
+    config = block.get_config()
+    assert config["filters"] == 16 and config["kernel_size"] == 5
+    assert config["reg"] == reg.to_dict() and config["activation"] == "elu"
+    clone = ConvBlock.from_config(config)
+    assert clone.reg == reg and clone.step_names == block.step_names
+    restored = keras.layers.deserialize(keras.layers.serialize(DenseBlock(7, reg=reg)))
+    assert isinstance(restored, DenseBlock) and restored.units == 7 and restored.reg == reg
+
+
+def test_works_in_a_plain_sequential_model():
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            ConvBlock(4, reg=RegConfig(l2=0.1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(2),
+        ]
+    )
+    assert model.output_shape == (None, 2)
+    assert len(model.losses) == 1
