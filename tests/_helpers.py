@@ -18,3 +18,58 @@ def run_python(code, cwd, timeout=300, env=None):
         text=True,
         timeout=timeout,
     )
+
+
+def write_idx(path, array, magic=None):
+    """Writes `array` (uint8) as a gzip-compressed IDX file, as the official files are."""
+    import gzip
+
+    import numpy as np
+
+    array = np.asarray(array, dtype=np.uint8)
+    magic = magic if magic is not None else 0x0800 | array.ndim
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
+def write_idx_dataset(folder, n_train=60, n_test=20, shape=(28, 28), seed=0):
+    """Writes the four IDX files of a tiny MNIST-like set; returns its arrays."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder, exist_ok=True)
+    arrays = {}
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        x = rng.integers(0, 256, size=(n, *shape), dtype=np.uint8)
+        y = (np.arange(n) % 10).astype(np.uint8)
+        write_idx(os.path.join(folder, f"{split}-images-idx3-ubyte.gz"), x)
+        write_idx(os.path.join(folder, f"{split}-labels-idx1-ubyte.gz"), y)
+        arrays[split] = (x, y)
+    return arrays
+
+
+def write_cifar_dir(folder, per_batch=20, n_test=20, seed=0):
+    """Writes a tiny `cifar-10-batches-py/` in the official pickle format; returns its arrays."""
+    import pickle
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder, exist_ok=True)
+    arrays = {}
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        n = n_test if name == "test_batch" else per_batch
+        data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
+        labels = [int(v) for v in np.arange(n) % 10]
+        batch = {
+            b"batch_label": name.encode(),
+            b"labels": labels,
+            b"data": data,
+            b"filenames": [f"{i}.png".encode() for i in range(n)],
+        }
+        with open(os.path.join(folder, name), "wb") as f:
+            pickle.dump(batch, f, protocol=2)
+        arrays[name] = (data, np.array(labels))
+    return arrays

@@ -1,0 +1,56 @@
+"""Shared helpers of the benchmark scripts: machine description and JSON output."""
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def machine():
+    """CPU model, core count, Python and TensorFlow versions, and the date."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+    }
+    try:
+        import tensorflow as tf
+
+        info["tensorflow"] = tf.__version__
+        info["gpus"] = [d.name for d in tf.config.list_physical_devices("GPU")]
+    except ImportError:
+        pass
+    try:
+        info["kregs_commit"] = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=os.path.dirname(RESULTS),
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return info
+
+
+def write_result(name, result, out=None):
+    """Writes `result` (a dict) as JSON to `out` or bench/results/<name>.json; returns the path."""
+    path = out or os.path.join(RESULTS, f"{name}.json")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2, sort_keys=True)
+        f.write("\n")
+    return path

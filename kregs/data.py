@@ -1,0 +1,383 @@
+"""MNIST, Fashion-MNIST and CIFAR-10, from local files or TFDS, and their input pipeline.
+
+`load_dataset` looks for the data in this order, and `info.source` says
+where it was found:
+
+1. `data_dir`, when given: the official IDX `.gz` files, Keras' `mnist.npz`,
+   or `cifar-10-batches-py/` (in the folder itself or in the sub-folder Keras
+   uses, so `data_dir="~/.keras/datasets"` works too);
+2. the Debian package's folder (`apt-get install dataset-fashion-mnist` puts
+   Fashion-MNIST in `/usr/share/datasets/fashion-mnist/`);
+3. the Keras cache, `$KERAS_HOME/datasets` or `~/.keras/datasets`;
+4. TensorFlow Datasets (`tfds.load`), which downloads when online.
+
+The validation set is carved out of the training set (stratified, seeded);
+the test set is returned whole and untouched.
+"""
+
+import dataclasses
+import logging
+import os
+import socket
+
+import numpy as np
+
+from kregs import formats
+from kregs.checks import check_positive_int
+from kregs.errors import DataError, DataNotFoundError, invalid_value
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    name: str
+    image_shape: tuple
+    class_names: tuple
+    keras_cache: str  # file or folder name under ~/.keras/datasets
+    download_host: str  # where TFDS downloads this data set from
+    idx: bool  # distributed as IDX files
+
+
+DATASETS = {
+    "mnist": _Spec(
+        "mnist",
+        (28, 28, 1),
+        tuple(str(d) for d in range(10)),
+        "mnist.npz",
+        "storage.googleapis.com",
+        idx=True,
+    ),
+    "fashion_mnist": _Spec(
+        "fashion_mnist",
+        (28, 28, 1),
+        (
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
+        "fashion-mnist",
+        "fashion-mnist.s3-website.eu-central-1.amazonaws.com",
+        idx=True,
+    ),
+    "cifar10": _Spec(
+        "cifar10",
+        (32, 32, 3),
+        (
+            "airplane",
+            "automobile",
+            "bird",
+            "cat",
+            "deer",
+            "dog",
+            "frog",
+            "horse",
+            "ship",
+            "truck",
+        ),
+        "cifar-10-batches-py",
+        "www.cs.toronto.edu",
+        idx=False,
+    ),
+}
+
+# Debian's packaged copies of the data sets (only Fashion-MNIST is packaged).
+DEBIAN_DIRS = {"fashion_mnist": "/usr/share/datasets/fashion-mnist"}
+
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What a loaded data set is and where it came from.
+
+    Attributes:
+        name: str, `"mnist"`, `"fashion_mnist"` or `"cifar10"`.
+        input_shape: tuple `(H, W, C)`.
+        num_classes: int.
+        class_names: tuple of str, in label order.
+        source: str, `"<kind>:<location>"` with kind one of `data_dir`,
+            `debian`, `keras-cache`, `tfds`.
+    """
+
+    name: str
+    input_shape: tuple
+    num_classes: int
+    class_names: tuple
+    source: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """Train, validation and test splits as `(images, labels)` numpy pairs.
+
+    Images are uint8 `N x H x W x C`, labels int64 `N`.
+    """
+
+    train: tuple
+    validation: tuple
+    test: tuple
+    info: DatasetInfo
+
+
+def load_dataset(name, data_dir=None, validation_split=0.1, limit=None, seed=0, download=True):
+    """Loads a data set and splits off a stratified validation set.
+
+    Args:
+        name: str, `"mnist"`, `"fashion_mnist"` or `"cifar10"`.
+        data_dir: str or None, a folder holding the data set's files; when
+            given, nothing else is searched.
+        validation_split: float in [0, 1), the fraction of the (limited)
+            training set held out for validation. Default 0.1.
+        limit: int or None, keep only this many training images (a
+            stratified, seeded subset, taken before the validation split), for
+            quick runs. The test set is never limited. Default None.
+        seed: int, seeds the subset and the split. Default 0.
+        download: bool, let TFDS download the data when no local copy exists.
+
+    Returns:
+        A `Dataset`.
+
+    Raises:
+        ConfigError: unknown name or bad argument.
+        DataNotFoundError: no copy found, and TFDS could not get one.
+        DataError: a file is truncated, corrupt or not of the data set's shape.
+
+    Example:
+    >>> ds = load_dataset("fashion_mnist", limit=6000)
+    >>> x, y = ds.train
+    >>> ds.info.source
+    'debian:/usr/share/datasets/fashion-mnist'
+    """
+    spec = _spec(name)
+    if isinstance(validation_split, bool) or not (
+        isinstance(validation_split, (int, float)) and 0 <= validation_split < 1
+    ):
+        raise invalid_value("validation_split", validation_split, "a float in [0, 1)")
+    if limit is not None:
+        check_positive_int(limit, "limit")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise invalid_value("seed", seed, "an int")
+
+    (x, y), test, source = _load_raw(spec, data_dir, download)
+    logger.info("loaded %s from %s", spec.name, source)
+    rng = np.random.default_rng(seed)
+    if limit is not None:
+        if limit > len(x):
+            raise invalid_value("limit", limit, f"an int <= {len(x)}, the training set's size")
+        keep = stratified_sample(y, limit, rng)
+        x, y = x[keep], y[keep]
+    held_out = stratified_sample(y, int(round(validation_split * len(y))), rng)
+    mask = np.zeros(len(y), bool)
+    mask[held_out] = True
+    info = DatasetInfo(spec.name, spec.image_shape, len(spec.class_names), spec.class_names, source)
+    return Dataset((x[~mask], y[~mask]), (x[mask], y[mask]), test, info)
+
+
+def dataset_info(name):
+    """Returns the `DatasetInfo` of a data set without loading it (`source` is empty)."""
+    spec = _spec(name)
+    return DatasetInfo(spec.name, spec.image_shape, len(spec.class_names), spec.class_names, "")
+
+
+def stratified_sample(labels, n, rng):
+    """Picks `n` indices with each class in the same proportion as in `labels`.
+
+    Per-class quotas are `n * share` rounded by largest remainder, so they sum
+    to exactly `n`; within a class the indices are drawn uniformly by `rng`.
+
+    Args:
+        labels: int array of shape `N`.
+        n: int in [0, N].
+        rng: `np.random.Generator`.
+
+    Returns:
+        Sorted int array of `n` distinct indices.
+    """
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = counts * n / len(labels)
+    quotas = np.floor(exact).astype(int)
+    short = n - quotas.sum()
+    quotas[np.argsort(-(exact - quotas), kind="stable")[:short]] += 1
+    picked = [
+        rng.permutation(np.flatnonzero(labels == c))[:q]
+        for c, q in zip(classes, quotas, strict=True)
+    ]
+    return np.sort(np.concatenate(picked)) if picked else np.zeros(0, int)
+
+
+def pipeline(x, y, batch_size, training, seed=None):
+    """Builds the `tf.data` pipeline that feeds a model from in-memory arrays.
+
+    The arrays stay in memory as two tensors; the pipeline shuffles indices
+    (not images) when training, batches them and gathers each batch with one
+    vectorised `tf.gather`, then prefetches. The data is already in memory, so
+    `cache()` would only copy it; it is not used.
+
+    Args:
+        x: uint8 images `N x H x W x C`.
+        y: int labels `N`.
+        batch_size: int >= 1.
+        training: bool, shuffle (reshuffled every epoch) when True.
+        seed: int or None, the shuffle's seed.
+
+    Returns:
+        A `tf.data.Dataset` of `(images, labels)` batches.
+
+    Example:
+    >>> model.fit(pipeline(x, y, 64, training=True, seed=0), epochs=5)
+    """
+    import tensorflow as tf
+
+    check_positive_int(batch_size, "batch_size")
+    if len(x) != len(y):
+        raise invalid_value("y", f"<{len(y)} labels>", f"as many labels as images ({len(x)})")
+    images = tf.convert_to_tensor(x)
+    labels = tf.convert_to_tensor(y)
+    indices = tf.data.Dataset.range(len(x))
+    if training:
+        indices = indices.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    batches = indices.batch(batch_size).map(
+        lambda i: (tf.gather(images, i), tf.gather(labels, i)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def _spec(name):
+    if name not in DATASETS:
+        raise invalid_value("name", name, f"one of {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def _keras_cache_dir():
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(home, "datasets")
+
+
+def _load_raw(spec, data_dir, download):
+    """Returns `(train, test, source)` from the first place that has the data."""
+    if data_dir is not None:
+        data_dir = os.path.expanduser(str(data_dir))
+        found = _read_local(spec, data_dir)
+        if found is None:
+            raise DataNotFoundError(
+                f"no {spec.name} files in --data-dir {data_dir}: expected {_expected_files(spec)}"
+            )
+        return (*found[:2], f"data_dir:{found[2]}")
+    places = []
+    if spec.name in DEBIAN_DIRS:
+        places.append(("debian", DEBIAN_DIRS[spec.name]))
+    places.append(("keras-cache", _keras_cache_dir()))
+    for kind, folder in places:
+        found = _read_local(spec, folder)
+        if found is not None:
+            return (*found[:2], f"{kind}:{found[2]}")
+    return (*_load_tfds(spec, download), f"tfds:{spec.name}")
+
+
+def _expected_files(spec):
+    if spec.name == "cifar10":
+        return "cifar-10-batches-py/ (data_batch_1..5, test_batch)"
+    names = ", ".join(IDX_FILES["train"] + IDX_FILES["test"])
+    return f"{names}, or mnist.npz" if spec.name == "mnist" else names
+
+
+def _read_local(spec, folder):
+    """Reads the data set from `folder` if it holds a known format, else None.
+
+    Returns `(train, test, path_read)`. A file that exists but is broken
+    raises `DataError`: a bad copy is never skipped silently.
+    """
+    if not os.path.isdir(folder):
+        return None
+    if spec.idx:
+        for candidate in (folder, os.path.join(folder, spec.keras_cache)):
+            names = [os.path.join(candidate, f) for f in IDX_FILES["train"] + IDX_FILES["test"]]
+            present = [os.path.exists(p) for p in names]
+            if all(present):
+                train = formats.read_idx_pair(names[0], names[1], spec.image_shape)
+                test = formats.read_idx_pair(names[2], names[3], spec.image_shape)
+                return train, test, candidate
+            if any(present):
+                missing = [
+                    os.path.basename(p) for p, ok in zip(names, present, strict=True) if not ok
+                ]
+                raise DataError(f"{candidate}: incomplete {spec.name} files, missing {missing}")
+    if spec.name == "mnist":
+        npz = os.path.join(folder, "mnist.npz")
+        if os.path.exists(npz):
+            return (*formats.read_mnist_npz(npz, spec.image_shape), npz)
+    if spec.name == "cifar10":
+        for candidate in (os.path.join(folder, spec.keras_cache), folder):
+            if os.path.exists(os.path.join(candidate, formats.CIFAR_TRAIN_BATCHES[0])):
+                return (*formats.read_cifar_dir(candidate), candidate)
+    return None
+
+
+def _host_reachable(host, timeout=3.0):
+    """Whether `host` resolves and accepts a TCP connection on port 443 or 80."""
+    for port in (443, 80):
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def _not_found(spec, reason):
+    debian = (
+        "install the Debian package (apt-get install dataset-fashion-mnist), "
+        if spec.name in DEBIAN_DIRS
+        else ""
+    )
+    return DataNotFoundError(
+        f"{spec.name} not found offline and TFDS could not download it ({reason}). "
+        f"To get it: {debian}go online so TFDS can download it, or pass data_dir (--data-dir) "
+        f"with {_expected_files(spec)}."
+    )
+
+
+def _load_tfds(spec, download):
+    import tensorflow_datasets as tfds
+
+    builder_dir = os.path.join(
+        os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets"), spec.name
+    )
+    if not os.path.isdir(builder_dir):
+        if not download:
+            raise _not_found(spec, "downloads are switched off")
+        # Fail in seconds, not after TFDS' minutes of retries, when offline.
+        if not _host_reachable(spec.download_host):
+            raise _not_found(spec, f"cannot reach {spec.download_host}")
+    try:
+        train, test = tfds.load(spec.name, split=["train", "test"], as_supervised=True)
+    except Exception as err:  # network errors come in many types (requests, urllib, tf)
+        raise _not_found(spec, f"{type(err).__name__}: {err}") from err
+    return _tfds_to_numpy(tfds, train, spec), _tfds_to_numpy(tfds, test, spec)
+
+
+def _tfds_to_numpy(tfds, split, spec):
+    xs, ys = [], []
+    for x, y in tfds.as_numpy(split.batch(4096)):
+        xs.append(x)
+        ys.append(y)
+    x, y = np.concatenate(xs), np.concatenate(ys).astype(np.int64)
+    if x.dtype != np.uint8 or x.shape[1:] != spec.image_shape:
+        raise DataError(
+            f"tfds:{spec.name}: images have shape {x.shape[1:]} and dtype {x.dtype}, "
+            f"expected uint8 {spec.image_shape}"
+        )
+    return x, y
