@@ -1,11 +1,215 @@
-"""The `kregs` command group."""
+"""The `kregs` command line: parse, call the library, print.
+
+Only click is imported here at module level; each command imports TensorFlow,
+Keras and KerasTuner inside its body, so `kregs --help` answers at once.
+"""
+
+import os
+import sys
 
 import click
 
 import kregs
 
+DATASETS = ("mnist", "fashion_mnist", "cifar10")
+ALGORITHMS = ("hyperband", "bayesian", "random", "grid")
+PRESETS = ("smoke", "quick", "paper")
+BATCH_NORM = ("none", "before_activation", "after_activation")
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", category=UserWarning, module="keras")
+    logging.getLogger("absl").setLevel(logging.ERROR)
+
+
+def _usage_error(err):
+    """A library error as a one-line click error (exit status 2)."""
+    return click.UsageError(str(err).splitlines()[0] if str(err) else type(err).__name__)
+
+
+class _OneLineErrors(click.Group):
+    """Bad input gets one line, `Error: <what> (see kregs CMD --help)`, and exit status 2.
+
+    click prints the usage text above a usage error; kregs keeps the message
+    alone on one line, pointing at the help instead.
+    """
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as err:
+            if err.ctx is None:
+                raise
+            hint = f" (see {err.ctx.command_path} --help)"
+            raise click.UsageError(err.format_message() + hint) from None
+
+
+@click.group(
+    cls=_OneLineErrors,
+    context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
+)
 @click.version_option(kregs.__version__, prog_name="kregs")
 def main():
     """kregs: search and study L2, dropout and batch normalization for Keras models."""
+
+
+def _trial_line(row):
+    status = row["status"]
+    head = f"trial {row['trial_id']} {status.lower():9s} {row['config'] or '?':14s}"
+    hps = (
+        f"l2={_num(row.get('l2'))} dropout={_num(row.get('dropout'))} "
+        f"bn={row.get('batch_norm')} lr={_num(row.get('learning_rate'))}"
+    )
+    if status != "COMPLETED":
+        return f"{head} {hps}  {row['error']}"
+    return (
+        f"{head} {hps}  val_acc={row['best_val_accuracy']:.4f} val_loss={row['best_val_loss']:.4f} "
+        f"gap={row['generalization_gap']:+.4f} epochs={row['epochs']} {row['seconds']:.1f}s"
+    )
+
+
+def _num(value):
+    return "-" if value is None else f"{value:.3g}"
+
+
+@main.command()
+@click.option("--dataset", type=click.Choice(DATASETS), default="fashion_mnist")
+@click.option(
+    "--preset",
+    type=click.Choice(PRESETS),
+    default=None,
+    help="A named budget: smoke (seconds), quick (minutes on a CPU), paper "
+    "(the study's protocol). Options given explicitly override it.",
+)
+@click.option(
+    "--algorithm",
+    type=click.Choice(ALGORITHMS),
+    default=None,
+    help="KerasTuner algorithm.  [default: hyperband, or the preset's]",
+)
+@click.option(
+    "--max-trials",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Trials at most.  [default: 20, or the preset's]",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Epochs per trial at most.  [default: 10, or the preset's]",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Batch size.  [default: 64, or the preset's]",
+)
+@click.option(
+    "--space",
+    type=click.Choice(["default", "paper"]),
+    default=None,
+    help="Search space.  [default: default, or the preset's]",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Use only this many training images (stratified).  [default: all, or the preset's]",
+)
+@click.option(
+    "--patience",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Early-stopping patience on val_loss.  [default: 5, or the preset's]",
+)
+@click.option(
+    "--l2",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Fix the L2 lambda (0 switches L2 off) instead of searching it.",
+)
+@click.option(
+    "--dropout",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=None,
+    help="Fix the dropout rate (0 switches dropout off) instead of searching it.",
+)
+@click.option(
+    "--batch-norm",
+    type=click.Choice(BATCH_NORM),
+    default=None,
+    help="Fix the BN placement instead of searching it.",
+)
+@click.option("--arch", type=click.Choice(["cnn", "mlp"]), default="cnn")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder with the data set's files (IDX .gz, mnist.npz, cifar-10-batches-py/).",
+)
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Output folder; an existing run there is resumed.  "
+    "[default: runs/<dataset>-<UTC timestamp>]",
+)
+@click.option("--overwrite", is_flag=True, help="Delete the run in --output and start afresh.")
+@click.option("--seed", type=int, default=0)
+@click.option("--top-k", type=click.IntRange(min=1), default=3, help="Best models kept in best/.")
+@click.option(
+    "--mixed-precision/--no-mixed-precision",
+    default=None,
+    help="float16 compute.  [default: on with a GPU, off on CPU]",
+)
+@click.option(
+    "--jit-compile/--no-jit-compile",
+    default=None,
+    help="XLA compilation.  [default: on with a GPU, off on CPU]",
+)
+@click.option("--verbose", is_flag=True, help="Show Keras' progress bar for every epoch.")
+def tune(verbose, **options):
+    """Search L2 strength, dropout rate and BN placement with KerasTuner.
+
+    Writes trials.csv, summary.md, best/ (top models as .keras) and export/
+    (the best model as a TF Serving SavedModel) into --output. Run the same
+    command again to resume an interrupted search.
+    """
+    _quiet_tensorflow()
+    from kregs.tuner.search import tune as run_tune
+
+    from kregs.errors import KregsError
+
+    def on_trial_end(row):
+        click.echo(_trial_line(row))
+
+    click.echo(f"kregs tune: {options['dataset']} (preset: {options['preset'] or 'none'})")
+    try:
+        result = run_tune(
+            **options,
+            verbose=1 if verbose else 0,
+            on_trial_end=on_trial_end,
+        )
+    except ValueError as err:  # ConfigError, DataError: bad input
+        raise _usage_error(err) from None
+    except FileNotFoundError as err:  # DataNotFoundError
+        raise _usage_error(err) from None
+    except KregsError as err:
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(1)
+    click.echo("")
+    click.echo(result.top_table)
+    click.echo("")
+    best = result.best
+    click.echo(
+        f"best: trial {best['trial_id']} ({best['config']}), test accuracy "
+        f"{result.test['accuracy']:.4f} on {result.test['images']} test images"
+    )
+    click.echo(f"results: {result.output} (trials.csv, summary.md, best/)")
+    click.echo(f"SavedModel: {result.export_path}")
+    click.echo(f"wall time: {result.seconds:.1f}s")

@@ -24,6 +24,12 @@ from kregs import regularizers
 from kregs.checks import check_positive_int
 from kregs.config import RegConfig
 
+# Moving-average momentum of batch normalization (PyTorch's default; Keras'
+# is 0.99). Tuning trials are short: with 0.99 the inference statistics still
+# carry ~half their initial values after 70 steps, which makes early
+# validation accuracy of BN models meaningless; with 0.9 they settle in ~20.
+BN_MOMENTUM = 0.9
+
 
 class _RegBlock(keras.layers.Layer):
     """Runs a weight layer, BN, activation and dropout in the order `reg` gives.
@@ -44,9 +50,9 @@ class _RegBlock(keras.layers.Layer):
         act = keras.layers.Activation(self.activation, name="activation")
         steps = [weights]
         if bn == "before_activation":
-            steps += [keras.layers.BatchNormalization(name="batch_norm"), act]
+            steps += [keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name="batch_norm"), act]
         elif bn == "after_activation":
-            steps += [act, keras.layers.BatchNormalization(name="batch_norm")]
+            steps += [act, keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name="batch_norm")]
         else:
             steps += [act]
         if self.reg.uses_dropout:

@@ -79,7 +79,7 @@ def test_batch_norm_normalises_per_channel_in_training():
     # gamma = 1 and beta = 0 at initialisation, so this is the normalised value.
     np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), 0.0, atol=1e-4)
     np.testing.assert_allclose(y.std(axis=(0, 1, 2)), 1.0, atol=1e-2)
-    # The moving statistics took one step (momentum 0.99) towards the batch's.
+    # The moving statistics took one step (momentum 0.9) towards the batch's.
     conv = keras.ops.convert_to_numpy(block.steps[0](x))
     bn = block.steps[1]
     np.testing.assert_allclose(

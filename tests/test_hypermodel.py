@@ -1,0 +1,131 @@
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+from kregs.tuner import RegularizationHyperModel
+from kregs.tuner.search import ALGORITHMS, make_tuner
+
+from kregs import RegConfig
+from kregs.errors import ConfigError
+
+
+def _space(hypermodel):
+    hp = keras_tuner.HyperParameters()
+    hypermodel.build(hp)
+    return {p.name: p for p in hp.space}, hp
+
+
+def test_default_space():
+    space, hp = _space(RegularizationHyperModel((8, 8, 1), 3))
+    assert set(space) == {"use_l2", "l2", "use_dropout", "dropout", "batch_norm", "learning_rate"}
+    l2 = space["l2"].get_config()
+    assert (l2["min_value"], l2["max_value"], l2["sampling"]) == (1e-6, 1e-2, "log")
+    dropout = space["dropout"].get_config()
+    assert (dropout["min_value"], dropout["max_value"]) == (0.1, 0.7)
+    assert space["batch_norm"].values == ["none", "before_activation", "after_activation"]
+    assert space["learning_rate"].get_config()["sampling"] == "log"
+    assert space["l2"].conditions[0].name == "use_l2"
+
+
+def test_paper_space_is_the_studys_grid():
+    space, _ = _space(RegularizationHyperModel((8, 8, 1), 3, space="paper"))
+    assert set(space) == {"l2", "dropout", "batch_norm"}  # learning rate fixed
+    assert space["l2"].values == [0.0, 0.01, 0.1, 1.0, 10.0]
+    assert space["dropout"].values == [0.0, 0.2, 0.5, 0.7]
+    assert space["batch_norm"].values == ["none", "before_activation"]
+
+
+def test_fixed_dimensions_are_not_searched():
+    hypermodel = RegularizationHyperModel(
+        (8, 8, 1), 3, l2=0.0, dropout=0.25, batch_norm="after_activation", learning_rate=3e-4
+    )
+    space, hp = _space(hypermodel)
+    assert space == {}
+    assert hypermodel.reg_config(hp) == RegConfig(0.0, 0.25, "after_activation")
+    assert hypermodel.learning_rate(hp) == 3e-4
+
+
+def test_reg_config_follows_the_values():
+    hypermodel = RegularizationHyperModel((8, 8, 1), 3)
+    _, hp = _space(hypermodel)
+    hp.values.update({"use_l2": False, "use_dropout": True, "dropout": 0.4, "batch_norm": "none"})
+    assert hypermodel.reg_config(hp) == RegConfig(l2=0.0, dropout=0.4)
+    hp.values.update({"use_l2": True, "l2": 1e-3})
+    assert hypermodel.reg_config(hp).name == "l2+dropout"
+
+
+def test_build_compiles_the_kregs_model():
+    hypermodel = RegularizationHyperModel((8, 8, 1), 3, l2=0.1, dropout=0.0, batch_norm="none")
+    model = hypermodel.build(keras_tuner.HyperParameters())
+    assert model.compiled and len(model.losses) == 6
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-3)
+
+
+def test_discrete_space_gives_steps():
+    space, _ = _space(RegularizationHyperModel((8, 8, 1), 3, discrete=True))
+    assert space["l2"].get_config()["step"] == 10 and space["dropout"].get_config()["step"] == 0.2
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"space": "huge"}, "`space`: expected one of default, paper"),
+        ({"l2": -1.0}, "`l2`: expected a finite float >= 0. Received: l2=-1.0"),
+        ({"dropout": 1.0}, "`dropout`: expected a float in [0, 1). Received: dropout=1.0"),
+        ({"batch_norm": "sometimes"}, "`batch_norm`: expected one of none"),
+        ({"learning_rate": 0}, "`learning_rate`: expected a float in (0, 1)"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ConfigError) as err:
+        RegularizationHyperModel((8, 8, 1), 3, **kwargs)
+    assert message in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(96, 8, 8, 1), dtype=np.uint8)
+    y = (x.mean(axis=(1, 2, 3)) > 127).astype(int) + (x[:, 0, 0, 0] > 127)
+    return x[:64], y[:64], x[64:], y[64:]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_every_algorithm_runs_tiny_trials(algorithm, tiny, tmp_path):
+    x, y, xv, yv = tiny
+    hypermodel = RegularizationHyperModel((8, 8, 1), 3, arch="mlp", discrete=algorithm == "grid")
+    tuner = make_tuner(algorithm, hypermodel, str(tmp_path), max_trials=2, epochs=2, seed=1)
+    tuner.search(x, y, validation_data=(xv, yv), epochs=2, verbose=0)
+    trials = tuner.oracle.trials.values()
+    assert len(trials) == 2 and all(t.status == "COMPLETED" for t in trials)
+    best = tuner.get_best_models(1)[0]
+    assert best.predict(xv, verbose=0).shape == (32, 3)
+
+
+@pytest.mark.parametrize("tuner_cls", [keras_tuner.RandomSearch, keras_tuner.BayesianOptimization])
+def test_plain_kerastuner_tuners_accept_the_hypermodel(tuner_cls, tiny, tmp_path):
+    x, y, xv, yv = tiny
+    tuner = tuner_cls(
+        RegularizationHyperModel((8, 8, 1), 3, arch="mlp"),
+        objective="val_accuracy",
+        max_trials=2,
+        directory=str(tmp_path),
+        seed=0,
+    )
+    tuner.search(x, y, validation_data=(xv, yv), epochs=1, verbose=0)
+    assert len(tuner.oracle.trials) == 2
+    hp = tuner.get_best_hyperparameters()[0]
+    assert 1e-4 <= hp.values["learning_rate"] <= 1e-2
+
+
+def test_plain_grid_search_over_the_paper_space(tiny, tmp_path):
+    x, y, xv, yv = tiny
+    tuner = keras_tuner.GridSearch(
+        RegularizationHyperModel((8, 8, 1), 3, arch="mlp", space="paper"),
+        objective="val_accuracy",
+        max_trials=3,
+        directory=str(tmp_path),
+    )
+    tuner.search(x, y, validation_data=(xv, yv), epochs=1, verbose=0)
+    values = [t.hyperparameters.values for t in tuner.oracle.trials.values()]
+    assert len(values) == 3 and len({tuple(sorted(v.items())) for v in values}) == 3

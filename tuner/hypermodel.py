@@ -1,0 +1,167 @@
+"""`RegularizationHyperModel`: the search space over L2, dropout and BN placement."""
+
+import keras_tuner
+
+from kregs.checks import BATCH_NORM_PLACEMENTS
+from kregs.config import RegConfig
+from kregs.errors import invalid_value
+
+SPACES = ("default", "paper")
+
+# The study's grid (see shared DATA.md): lambda, dropout rate, BN after each conv.
+PAPER_L2 = (0.0, 0.01, 0.1, 1.0, 10.0)
+PAPER_DROPOUT = (0.0, 0.2, 0.5, 0.7)
+PAPER_BATCH_NORM = ("none", "before_activation")
+PAPER_LEARNING_RATE = 1e-3
+
+DEFAULT_LEARNING_RATE = 1e-3
+_UNSET = object()
+
+
+class RegularizationHyperModel(keras_tuner.HyperModel):
+    """Searches the L2 lambda, the dropout rate and the BN placement of `kregs.build_model`.
+
+    The HyperModel only declares the search space; it hands a `kregs.RegConfig`
+    to `kregs.build_model` and compiles the result (Adam, sparse categorical
+    cross-entropy, accuracy), so it works with any KerasTuner tuner.
+
+    `space="default"`:
+
+    | name            | values                                                 |
+    |-----------------|--------------------------------------------------------|
+    | `use_l2`, `l2`  | off, or lambda log-uniform in [1e-6, 1e-2]             |
+    | `use_dropout`, `dropout` | off, or rate uniform in [0.1, 0.7]            |
+    | `batch_norm`    | none, before_activation, after_activation              |
+    | `learning_rate` | log-uniform in [1e-4, 1e-2]                            |
+
+    `space="paper"` is the study's grid: `l2` in {0, 0.01, 0.1, 1, 10},
+    `dropout` in {0, 0.2, 0.5, 0.7}, `batch_norm` in {none,
+    before_activation} (BN right after each convolution), learning rate fixed
+    at 1e-3. The study writes dropout with p the probability of *keeping* a
+    unit, but lists its grid as dropout probabilities; kregs reads the grid
+    as drop rates (0.5, its best, is the same either way).
+
+    Any dimension can be fixed (and then is not searched) by passing a value:
+    `l2=0.0` switches L2 off, `dropout=0.5` fixes the rate,
+    `batch_norm="none"` switches BN off, `learning_rate=3e-4` fixes it.
+
+    Args:
+        input_shape: tuple `(H, W, C)` of the images.
+        num_classes: int, number of classes.
+        arch: str, `"cnn"` or `"mlp"` (see `kregs.build_model`). Default "cnn".
+        space: str, `"default"` or `"paper"`. Default "default".
+        l2: float to fix the L2 lambda, or None to search it.
+        dropout: float to fix the dropout rate, or None to search it.
+        batch_norm: str to fix the BN placement, or None to search it.
+        learning_rate: float to fix Adam's learning rate, or None to search it
+            (the paper space fixes it at 1e-3 unless given).
+        discrete: bool, give every float a step (lambda and learning rate by
+            factors of 10, dropout by 0.2), as `GridSearch` needs. Default False.
+        jit_compile: bool, compile the train step with XLA. Default False.
+
+    Example:
+    >>> hypermodel = RegularizationHyperModel((28, 28, 1), 10, batch_norm="before_activation")
+    >>> tuner = keras_tuner.RandomSearch(hypermodel, objective="val_accuracy", max_trials=5)
+    >>> tuner.search(x, y, validation_split=0.1, epochs=5)
+    """
+
+    def __init__(
+        self,
+        input_shape,
+        num_classes,
+        arch="cnn",
+        space="default",
+        l2=None,
+        dropout=None,
+        batch_norm=None,
+        learning_rate=None,
+        discrete=False,
+        jit_compile=False,
+        name=None,
+        tunable=True,
+    ):
+        super().__init__(name=name, tunable=tunable)
+        if space not in SPACES:
+            raise invalid_value("space", space, f"one of {', '.join(SPACES)}")
+        # Validate fixed values once, at the door.
+        RegConfig(
+            l2=0.0 if l2 is None else l2,
+            dropout=0.0 if dropout is None else dropout,
+            batch_norm="none" if batch_norm is None else batch_norm,
+        )
+        if learning_rate is not None and not (
+            isinstance(learning_rate, (int, float)) and 0 < learning_rate < 1
+        ):
+            raise invalid_value("learning_rate", learning_rate, "a float in (0, 1)")
+        if space == "paper" and learning_rate is None:
+            learning_rate = PAPER_LEARNING_RATE
+        self.input_shape = tuple(input_shape)
+        self.num_classes = num_classes
+        self.arch = arch
+        self.space = space
+        self.fixed = {
+            "l2": l2,
+            "dropout": dropout,
+            "batch_norm": batch_norm,
+            "learning_rate": learning_rate,
+        }
+        self.discrete = bool(discrete)
+        self.jit_compile = bool(jit_compile)
+
+    def reg_config(self, hp):
+        """Returns the `RegConfig` that the hyperparameters `hp` describe."""
+        return RegConfig(
+            l2=self._l2(hp), dropout=self._dropout(hp), batch_norm=self._batch_norm(hp)
+        )
+
+    def learning_rate(self, hp):
+        """Returns Adam's learning rate for the hyperparameters `hp`."""
+        if self.fixed["learning_rate"] is not None:
+            return float(self.fixed["learning_rate"])
+        step = 10 if self.discrete else None
+        return hp.Float(
+            "learning_rate", 1e-4, 1e-2, sampling="log", step=step, default=DEFAULT_LEARNING_RATE
+        )
+
+    def build(self, hp):
+        import keras
+
+        from kregs.models import build_model
+
+        reg = self.reg_config(hp)
+        model = build_model(self.input_shape, self.num_classes, reg=reg, arch=self.arch)
+        model.compile(
+            optimizer=keras.optimizers.Adam(self.learning_rate(hp)),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            jit_compile=self.jit_compile,
+        )
+        return model
+
+    def _l2(self, hp):
+        if self.fixed["l2"] is not None:
+            return float(self.fixed["l2"])
+        if self.space == "paper":
+            return hp.Choice("l2", list(PAPER_L2), default=0.0)
+        if not hp.Boolean("use_l2", default=True):
+            return 0.0
+        with hp.conditional_scope("use_l2", [True]):
+            step = 10 if self.discrete else None
+            return hp.Float("l2", 1e-6, 1e-2, sampling="log", step=step, default=1e-4)
+
+    def _dropout(self, hp):
+        if self.fixed["dropout"] is not None:
+            return float(self.fixed["dropout"])
+        if self.space == "paper":
+            return hp.Choice("dropout", list(PAPER_DROPOUT), default=0.0)
+        if not hp.Boolean("use_dropout", default=True):
+            return 0.0
+        with hp.conditional_scope("use_dropout", [True]):
+            step = 0.2 if self.discrete else None
+            return hp.Float("dropout", 0.1, 0.7, step=step, default=0.3)
+
+    def _batch_norm(self, hp):
+        if self.fixed["batch_norm"] is not None:
+            return self.fixed["batch_norm"]
+        values = PAPER_BATCH_NORM if self.space == "paper" else BATCH_NORM_PLACEMENTS
+        return hp.Choice("batch_norm", list(values), default=values[-1])

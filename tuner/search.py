@@ -1,0 +1,478 @@
+"""`tune`: the search driver over KerasTuner's own tuners."""
+
+import dataclasses
+import datetime
+import logging
+import os
+import resource
+import shutil
+import sys
+import time
+
+import keras
+import keras_tuner
+from kregs.tuner import presets, report
+from kregs.tuner.hypermodel import SPACES, RegularizationHyperModel
+
+from kregs import __version__, data
+from kregs.callbacks import GeneralizationGap
+from kregs.checks import check_positive_int
+from kregs.errors import ConfigError, KregsError, invalid_value
+from kregs.export import export_for_serving, latest_export
+
+logger = logging.getLogger(__name__)
+
+ALGORITHMS = ("hyperband", "bayesian", "random", "grid")
+OBJECTIVE = "val_accuracy"
+PROJECT_NAME = "keras_tuner"
+RUN_FILE = "run.json"
+# run.json fields that may change between a run and its resumption.
+RESUMABLE_CHANGES = ("max_trials", "kregs_version")
+
+
+def peak_rss_mb():
+    """The peak resident memory of this process so far, in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+class _KregsTrials:
+    """Mixin for KerasTuner tuners: what one trial records, and a report after each.
+
+    - a trial whose loss becomes NaN (stopped by `TerminateOnNaN`) is a failed
+      trial, with the reason, instead of a trial with a NaN score;
+    - each trial's wall time, epochs run, final training accuracy,
+      generalization gap and peak memory go to `kregs_trial.json` in its folder;
+    - after each trial, `on_trial_report(tuner, trial)` is called (the driver
+      rewrites trials.csv there), so the records are current after any crash.
+    """
+
+    on_trial_report = None
+
+    def run_trial(self, trial, *args, **kwargs):
+        start = time.monotonic()
+        results = super().run_trial(trial, *args, **kwargs)
+        histories = results if isinstance(results, list) else [results]
+        extras = report.trial_extras(
+            histories[-1].history, time.monotonic() - start, peak_rss_mb(), OBJECTIVE
+        )
+        report.write_json(
+            os.path.join(self.get_trial_dir(trial.trial_id), report.EXTRAS_FILE), extras
+        )
+        if extras["diverged_epoch"] is not None:
+            raise keras_tuner.errors.FailedTrialError(
+                f"diverged: the loss became NaN in epoch {extras['diverged_epoch']} "
+                "and TerminateOnNaN stopped the trial"
+            )
+        return results
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        if self.on_trial_report is not None:
+            self.on_trial_report(self, trial)
+
+
+class HyperbandTuner(_KregsTrials, keras_tuner.Hyperband):
+    """KerasTuner's `Hyperband` with kregs' per-trial records."""
+
+
+class BayesianTuner(_KregsTrials, keras_tuner.BayesianOptimization):
+    """KerasTuner's `BayesianOptimization` with kregs' per-trial records."""
+
+
+class RandomTuner(_KregsTrials, keras_tuner.RandomSearch):
+    """KerasTuner's `RandomSearch` with kregs' per-trial records."""
+
+
+class GridTuner(_KregsTrials, keras_tuner.GridSearch):
+    """KerasTuner's `GridSearch` with kregs' per-trial records."""
+
+
+def make_tuner(
+    algorithm,
+    hypermodel,
+    directory,
+    max_trials,
+    epochs,
+    seed=0,
+    max_consecutive_failed_trials=10,
+    **kwargs,
+):
+    """Builds one of KerasTuner's tuners over `hypermodel`, maximising val_accuracy.
+
+    Args:
+        algorithm: str, `"hyperband"`, `"bayesian"`, `"random"` or `"grid"`.
+        hypermodel: a `keras_tuner.HyperModel`.
+        directory: str, the folder that holds the KerasTuner project.
+        max_trials: int, the number of trials at most. Hyperband sizes its
+            brackets from `epochs` (its `max_epochs`); `max_trials` caps them.
+        epochs: int, Hyperband's `max_epochs` (other tuners take epochs from `fit`).
+        seed: int, the oracle's seed.
+        max_consecutive_failed_trials: int, the search stops after this many
+            failed trials in a row (a broken setup, not a bad configuration).
+        **kwargs: passed to the tuner (e.g. `distribution_strategy`).
+
+    Returns:
+        A `keras_tuner.Tuner`.
+    """
+    common = dict(
+        hypermodel=hypermodel,
+        objective=OBJECTIVE,
+        seed=seed,
+        directory=directory,
+        project_name=PROJECT_NAME,
+        overwrite=False,
+        max_consecutive_failed_trials=max_consecutive_failed_trials,
+        **kwargs,
+    )
+    if algorithm == "hyperband":
+        tuner = HyperbandTuner(max_epochs=epochs, factor=3, **common)
+        tuner.oracle.max_trials = max_trials  # Oracle.create_trial stops there
+        return tuner
+    classes = {"bayesian": BayesianTuner, "random": RandomTuner, "grid": GridTuner}
+    if algorithm not in classes:
+        raise invalid_value("algorithm", algorithm, f"one of {', '.join(ALGORITHMS)}")
+    return classes[algorithm](max_trials=max_trials, **common)
+
+
+@dataclasses.dataclass
+class TuneResult:
+    """What `tune` produced.
+
+    Attributes:
+        output: str, the output folder.
+        rows: list of dict, the rows of trials.csv.
+        best: dict or None, `trial_id`, `config` and `hyperparameters` of the best trial.
+        test: dict or None, `accuracy`, `loss` and `images` of the best model on the test set.
+        export_path: str or None, the SavedModel version folder of the best model.
+        top_table: str, the markdown table of the five best trials.
+        seconds: float, wall time of this call.
+    """
+
+    output: str
+    rows: list
+    best: dict | None
+    test: dict | None
+    export_path: str | None
+    top_table: str
+    seconds: float
+
+
+def default_output(dataset):
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return os.path.join("runs", f"{dataset}-{stamp}")
+
+
+def tune(
+    dataset="fashion_mnist",
+    output=None,
+    preset=None,
+    algorithm=None,
+    max_trials=None,
+    epochs=None,
+    batch_size=None,
+    space=None,
+    limit=None,
+    patience=None,
+    data_dir=None,
+    seed=0,
+    arch="cnn",
+    l2=None,
+    dropout=None,
+    batch_norm=None,
+    learning_rate=None,
+    overwrite=False,
+    mixed_precision=None,
+    jit_compile=None,
+    top_k=3,
+    verbose=0,
+    validation_split=0.1,
+    on_trial_end=None,
+):
+    """Searches L2 strength, dropout rate and BN placement; exports the best models.
+
+    Every trial trains `kregs.build_model` with early stopping on val_loss
+    (best weights restored), `TerminateOnNaN` and `kregs.GeneralizationGap`.
+    The output folder holds `run.json` (the configuration), `trials.csv`,
+    `summary.md`, `best/` (the top `top_k` models as `.keras` with their
+    hyperparameters as JSON), `export/<dataset>/<version>/` (the best model as
+    a SavedModel for TF Serving) and `keras_tuner/` (KerasTuner's project).
+
+    Calling `tune` again with the same `output` resumes: finished trials are
+    kept, an interrupted one is run again.
+
+    Args:
+        dataset: str, `"mnist"`, `"fashion_mnist"` or `"cifar10"`.
+        output: str, the output folder. Default `runs/<dataset>-<UTC timestamp>`.
+        preset: str or None, `"smoke"`, `"quick"` or `"paper"` (see
+            `kregs.tuner.presets`); the arguments below left at None take its values.
+        algorithm: str, `"hyperband"`, `"bayesian"`, `"random"` or `"grid"`.
+        max_trials: int, trials at most.
+        epochs: int, epochs per trial at most.
+        batch_size: int.
+        space: str, `"default"` or `"paper"`.
+        limit: int or None, training images used.
+        patience: int, early-stopping patience (epochs without a better val_loss).
+        data_dir: str or None, where the data set's files are.
+        seed: int, seeds the split, the weights and the search.
+        arch: str, `"cnn"` or `"mlp"`.
+        l2, dropout, batch_norm, learning_rate: fix that dimension (not searched).
+        overwrite: bool, delete an existing run in `output` and start afresh.
+        mixed_precision: bool or None (on when a GPU is present).
+        jit_compile: bool or None (XLA; on when a GPU is present).
+        top_k: int, how many of the best models go to `best/`.
+        verbose: int, Keras' fit verbosity (0 silent, 1 progress bar).
+        validation_split: float, the share of the training set used for validation.
+        on_trial_end: callable(row) or None, called with each finished trial's row.
+
+    Returns:
+        A `TuneResult`.
+
+    Raises:
+        ConfigError: a bad argument, or `output` holds another run.
+        DataNotFoundError, DataError: the data set cannot be loaded.
+
+    Example:
+    >>> result = tune("fashion_mnist", preset="smoke", output="runs/smoke")
+    >>> result.test["accuracy"]
+    """
+    started = time.monotonic()
+    budget = presets.resolve(
+        preset,
+        algorithm=algorithm,
+        max_trials=max_trials,
+        epochs=epochs,
+        batch_size=batch_size,
+        limit=limit,
+        patience=patience,
+        space=space,
+    )
+    _check_budget(budget)
+    info = data.dataset_info(dataset)  # validates the name before any work
+    hypermodel_kwargs = dict(
+        arch=arch,
+        space=budget.space,
+        l2=l2,
+        dropout=dropout,
+        batch_norm=batch_norm,
+        learning_rate=learning_rate,
+        discrete=budget.algorithm == "grid",
+    )
+    RegularizationHyperModel(info.input_shape, info.num_classes, **hypermodel_kwargs)
+    check_positive_int(top_k, "top_k")
+    output = os.path.abspath(output or default_output(dataset))
+    run = {
+        "kregs_version": __version__,
+        "dataset": dataset,
+        "arch": arch,
+        "validation_split": validation_split,
+        "seed": seed,
+        "limit": budget.limit,
+        "fixed": {
+            "l2": l2,
+            "dropout": dropout,
+            "batch_norm": batch_norm,
+            "learning_rate": learning_rate,
+        },
+        **{f.name: getattr(budget, f.name) for f in dataclasses.fields(budget)},
+    }
+    _prepare_output(output, run, overwrite)
+
+    gpu = _configure_devices()
+    mixed_precision = gpu if mixed_precision is None else mixed_precision
+    jit_compile = gpu if jit_compile is None else jit_compile
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16" if mixed_precision else "float32")
+    try:
+        keras.utils.set_random_seed(seed)
+        ds = data.load_dataset(
+            dataset,
+            data_dir=data_dir,
+            validation_split=validation_split,
+            limit=budget.limit,
+            seed=seed,
+        )
+        hypermodel = RegularizationHyperModel(
+            ds.info.input_shape, ds.info.num_classes, jit_compile=jit_compile, **hypermodel_kwargs
+        )
+        tuner = make_tuner(
+            budget.algorithm, hypermodel, output, budget.max_trials, budget.epochs, seed=seed
+        )
+
+        def report_trial(tuner_, trial):
+            rows = _rows(tuner_, hypermodel)
+            report.write_trials_csv(os.path.join(output, "trials.csv"), rows)
+            if on_trial_end is not None:
+                row = next(r for r in rows if r["trial_id"] == trial.trial_id)
+                on_trial_end(row)
+
+        tuner.on_trial_report = report_trial
+        logger.info("tuning %s into %s (%s)", dataset, output, budget)
+        tuner.search(
+            data.pipeline(*ds.train, budget.batch_size, training=True, seed=seed),
+            validation_data=data.pipeline(*ds.validation, budget.batch_size, training=False),
+            epochs=budget.epochs,
+            shuffle=False,  # the pipeline shuffles, reseeded every epoch
+            callbacks=[
+                keras.callbacks.EarlyStopping(
+                    monitor="val_loss", patience=budget.patience, restore_best_weights=True
+                ),
+                keras.callbacks.TerminateOnNaN(),
+                GeneralizationGap(),
+            ],
+            verbose=verbose,
+        )
+        rows = _rows(tuner, hypermodel)
+        report.write_trials_csv(os.path.join(output, "trials.csv"), rows)
+        best, test, export_path = _finish(tuner, hypermodel, ds, output, run, top_k, budget)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    report.write_atomic(
+        os.path.join(output, "summary.md"), report.summary_markdown(run, rows, best, test)
+    )
+    return TuneResult(
+        output, rows, best, test, export_path, report.top_table(rows), time.monotonic() - started
+    )
+
+
+def _check_budget(budget):
+    if budget.algorithm not in ALGORITHMS:
+        raise invalid_value("algorithm", budget.algorithm, f"one of {', '.join(ALGORITHMS)}")
+    if budget.space not in SPACES:
+        raise invalid_value("space", budget.space, f"one of {', '.join(SPACES)}")
+    for name in ("max_trials", "epochs", "batch_size", "patience"):
+        check_positive_int(getattr(budget, name), name)
+    if budget.limit is not None:
+        check_positive_int(budget.limit, "limit")
+
+
+def _prepare_output(output, run, overwrite):
+    """Creates `output`, or checks that it holds this same run (resume)."""
+    run_file = os.path.join(output, RUN_FILE)
+    if os.path.isdir(output) and os.listdir(output):
+        previous = report.read_json(run_file)
+        if previous is None:
+            raise ConfigError(
+                f"output folder {output} exists and is not a kregs run (no {RUN_FILE}); "
+                "choose another --output"
+            )
+        if overwrite:
+            shutil.rmtree(output)
+        else:
+            changed = sorted(
+                k
+                for k in set(run) | set(previous)
+                if k not in RESUMABLE_CHANGES and run.get(k) != previous.get(k)
+            )
+            if changed:
+                diffs = ", ".join(f"{k}: {previous.get(k)!r} -> {run.get(k)!r}" for k in changed)
+                raise ConfigError(
+                    f"output folder {output} holds a run with another configuration ({diffs}); "
+                    "use another --output, or --overwrite to start afresh"
+                )
+    try:
+        os.makedirs(output, exist_ok=True)
+        report.write_json(run_file, run)
+    except OSError as err:
+        raise ConfigError(f"cannot write to output folder {output}: {err.strerror}") from None
+
+
+def _configure_devices():
+    """Turns on GPU memory growth; returns whether a GPU is present."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # already initialised by an earlier call
+            pass
+    return bool(gpus)
+
+
+def _rows(tuner, hypermodel):
+    rows = []
+    for trial in tuner.oracle.trials.values():
+        if trial.status in ("RUNNING", "IDLE"):
+            continue
+        extras = report.read_json(
+            os.path.join(tuner.get_trial_dir(trial.trial_id), report.EXTRAS_FILE)
+        )
+        rows.append(report.trial_row(trial, _effective(hypermodel, trial), extras))
+    return rows
+
+
+def _effective(hypermodel, trial):
+    """The configuration a trial actually trained: RegConfig name and values in force."""
+    hp = trial.hyperparameters.copy()
+    reg = hypermodel.reg_config(hp)
+    return {"config": reg.name, **reg.to_dict(), "learning_rate": hypermodel.learning_rate(hp)}
+
+
+def _finish(tuner, hypermodel, ds, output, run, top_k, budget):
+    """Writes best/, measures the best model on the test set once, exports it."""
+    best_trials = tuner.oracle.get_best_trials(top_k)
+    if not best_trials:
+        raise KregsError(f"no trial completed; the reasons are in {output}/trials.csv")
+    best_dir = os.path.join(output, "best")
+    tmp_dir = best_dir + ".tmp"
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    os.makedirs(tmp_dir)
+    best_model = None
+    for rank, trial in enumerate(best_trials, start=1):
+        model = tuner.load_model(trial)
+        stem = os.path.join(tmp_dir, f"rank{rank}-trial{trial.trial_id}")
+        model.save(stem + ".keras")
+        report.write_json(
+            stem + ".json",
+            {
+                "rank": rank,
+                "trial_id": trial.trial_id,
+                "config": hypermodel.reg_config(trial.hyperparameters.copy()).name,
+                "hyperparameters": trial.hyperparameters.values,
+                "val_accuracy": trial.score,
+            },
+        )
+        if rank == 1:
+            best_model = model
+    shutil.rmtree(best_dir, ignore_errors=True)
+    os.replace(tmp_dir, best_dir)
+
+    top = best_trials[0]
+    best = {
+        "trial_id": top.trial_id,
+        "config": hypermodel.reg_config(top.hyperparameters.copy()).name,
+        "hyperparameters": top.hyperparameters.values,
+    }
+    test_file = os.path.join(output, "test_result.json")
+    test = report.read_json(test_file)
+    if test is None or test.get("trial_id") != top.trial_id:
+        x, y = ds.test
+        loss, accuracy = best_model.evaluate(
+            data.pipeline(x, y, budget.batch_size, training=False), verbose=0
+        )[:2]
+        test = {
+            "trial_id": top.trial_id,
+            "accuracy": float(accuracy),
+            "loss": float(loss),
+            "images": int(len(y)),
+        }
+        report.write_json(test_file, test)
+
+    model_dir = os.path.join(output, "export", ds.info.name)
+    version, meta = latest_export(model_dir)
+    if version is not None and meta.get("trial_id") == top.trial_id:
+        export_path = os.path.join(model_dir, str(version))
+    else:
+        export_path = export_for_serving(
+            best_model,
+            model_dir,
+            metadata={
+                **best,
+                "dataset": ds.info.name,
+                "class_names": list(ds.info.class_names),
+                "test_accuracy": test["accuracy"],
+                "kregs_version": run["kregs_version"],
+            },
+        )
+    return best, test, export_path
