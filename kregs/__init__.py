@@ -8,6 +8,7 @@ TensorFlow):
 - `kregs.layers.ConvBlock`, `kregs.layers.DenseBlock`: blocks that follow a `RegConfig`.
 - `kregs.build_model(input_shape, num_classes, reg, arch)`: the study's networks.
 - `kregs.GeneralizationGap`: callback logging train-minus-validation accuracy.
+- `kregs.EpochTime`: callback logging each epoch's wall time.
 
 Search lives in `kregs.tuner` (source folder `tuner/`), the command line in
 `kregs.cli` (source folder `cli/`).
@@ -33,12 +34,24 @@ _LAZY = {
     "build_model": "kregs.models",
     "ARCHITECTURES": "kregs.models",
     "GeneralizationGap": "kregs.callbacks",
+    "EpochTime": "kregs.callbacks",
     "KregsError": "kregs.errors",
     "ConfigError": "kregs.errors",
     "DataError": "kregs.errors",
     "DataNotFoundError": "kregs.errors",
 }
-_SUBMODULES = ("callbacks", "config", "errors", "layers", "models", "regularizers")
+_SUBMODULES = (
+    "callbacks",
+    "checks",
+    "config",
+    "data",
+    "errors",
+    "export",
+    "formats",
+    "layers",
+    "models",
+    "regularizers",
+)
 
 __all__ = sorted(_LAZY) + list(_SUBMODULES)
 

@@ -1,4 +1,6 @@
-"""Callbacks that make overfitting visible in every history."""
+"""Callbacks that make overfitting and cost visible in every history."""
+
+import time
 
 import keras
 import numpy as np
@@ -47,3 +49,19 @@ class GeneralizationGap(keras.callbacks.Callback):
 
     def get_config(self):
         return {"metric": self.metric}
+
+
+class EpochTime(keras.callbacks.Callback):
+    """Adds `epoch_seconds`, the wall time of the epoch (validation included), to the logs.
+
+    Example:
+    >>> history = model.fit(x, y, epochs=3, callbacks=[EpochTime()])
+    >>> history.history["epoch_seconds"]
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["epoch_seconds"] = time.perf_counter() - self._start

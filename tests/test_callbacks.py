@@ -32,3 +32,21 @@ def test_no_gap_without_validation():
     history = model.fit(x, np.zeros(8), epochs=1, verbose=0, callbacks=[GeneralizationGap()])
     assert "generalization_gap" not in history.history
     assert "weight_norm_sq" in history.history
+
+
+def test_epoch_time_logs_each_epochs_wall_time():
+    import time
+
+    from kregs import EpochTime
+
+    class Slow(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            time.sleep(0.2)
+
+    x = np.zeros((8, 4, 4, 1), "uint8")
+    model = build_model((4, 4, 1), 2, arch="mlp")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    # Slow runs before EpochTime, so its sleep falls inside the measured epoch.
+    history = model.fit(x, np.zeros(8), epochs=2, verbose=0, callbacks=[Slow(), EpochTime()])
+    assert len(history.history["epoch_seconds"]) == 2
+    assert all(0.2 <= t < 5 for t in history.history["epoch_seconds"])

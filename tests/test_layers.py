@@ -84,7 +84,7 @@ def test_batch_norm_normalises_per_channel_in_training():
     bn = block.steps[1]
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(bn.moving_mean),
-        0.01 * conv.mean(axis=(0, 1, 2)),
+        0.1 * conv.mean(axis=(0, 1, 2)),
         rtol=1e-3,
         atol=1e-6,
     )

@@ -104,7 +104,6 @@ def test_wheel_holds_nothing_outside_kregs(wheel):
         assert expected in names
 
 
-@pytest.mark.slow
 def test_core_tests_pass_against_the_installed_wheel(wheel, tmp_path):
     """`pip install .` (a real wheel in a fresh venv) passes the core tests, run from elsewhere."""
     venv = tmp_path / "venv"

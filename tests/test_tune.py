@@ -75,6 +75,8 @@ def test_output_folder(tiny_mnist, tmp_path):
         assert r["status"] == "COMPLETED" and 1 <= int(r["epochs"]) <= 2
         gap = float(r["generalization_gap"])
         assert -1 <= gap <= 1 and float(r["seconds"]) > 0
+        assert 0 < float(r["seconds_per_epoch"]) < float(r["seconds"])
+        assert 0 < float(r["rss_mb"]) <= float(r["peak_rss_mb"])
     best_files = sorted(os.listdir(out / "best"))
     assert len(best_files) == 4 and best_files[0].startswith("rank1-trial")
     meta = json.loads((out / "best" / best_files[0]).read_text())

@@ -14,6 +14,8 @@ RESULT_COLUMNS = (
     "generalization_gap",
     "epochs",
     "seconds",
+    "seconds_per_epoch",
+    "rss_mb",
     "peak_rss_mb",
 )
 EXTRAS_FILE = "kregs_trial.json"  # per trial, beside KerasTuner's trial.json
@@ -39,13 +41,13 @@ def read_json(path):
         return None
 
 
-def trial_extras(history, seconds, peak_rss_mb, objective="val_accuracy"):
+def trial_extras(history, seconds, memory, objective="val_accuracy"):
     """Summarises one trial's Keras history into the numbers trials.csv reports.
 
     Args:
         history: dict, `History.history` (lists per metric).
         seconds: float, wall time of the trial.
-        peak_rss_mb: float, the process' peak resident memory so far.
+        memory: dict with `rss_mb` (resident memory now) and `peak_rss_mb`.
         objective: str, the metric whose best epoch is the trial's result.
 
     Returns:
@@ -72,9 +74,21 @@ def trial_extras(history, seconds, peak_rss_mb, objective="val_accuracy"):
         ),
         "epochs": len(loss),
         "seconds": round(seconds, 2),
-        "peak_rss_mb": round(peak_rss_mb, 1),
+        "seconds_per_epoch": _steady_epoch_seconds(history.get("epoch_seconds", [])),
+        "rss_mb": round(memory["rss_mb"], 1),
+        "peak_rss_mb": round(memory["peak_rss_mb"], 1),
         "diverged_epoch": diverged,
     }
+
+
+def _steady_epoch_seconds(times):
+    """Median epoch time, leaving out the first epoch (tracing, compilation) when there are more."""
+    times = sorted(times[1:] if len(times) > 1 else times)
+    if not times:
+        return None
+    mid = len(times) // 2
+    median = times[mid] if len(times) % 2 else (times[mid - 1] + times[mid]) / 2
+    return round(median, 3)
 
 
 def failure_reason(message):

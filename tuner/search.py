@@ -15,7 +15,7 @@ from kregs.tuner import presets, report
 from kregs.tuner.hypermodel import SPACES, RegularizationHyperModel
 
 from kregs import __version__, data
-from kregs.callbacks import GeneralizationGap
+from kregs.callbacks import EpochTime, GeneralizationGap
 from kregs.checks import check_positive_int
 from kregs.errors import ConfigError, KregsError, invalid_value
 from kregs.export import export_for_serving, latest_export
@@ -30,10 +30,16 @@ RUN_FILE = "run.json"
 RESUMABLE_CHANGES = ("max_trials", "kregs_version")
 
 
-def peak_rss_mb():
-    """The peak resident memory of this process so far, in MiB."""
+def memory_mb():
+    """This process' resident memory now (`rss_mb`) and at its peak (`peak_rss_mb`), in MiB."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+    peak = peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+    try:
+        with open("/proc/self/statm") as f:
+            rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+    except (OSError, ValueError):  # not Linux
+        rss = peak
+    return {"rss_mb": rss, "peak_rss_mb": peak}
 
 
 class _KregsTrials:
@@ -54,7 +60,7 @@ class _KregsTrials:
         results = super().run_trial(trial, *args, **kwargs)
         histories = results if isinstance(results, list) else [results]
         extras = report.trial_extras(
-            histories[-1].history, time.monotonic() - start, peak_rss_mb(), OBJECTIVE
+            histories[-1].history, time.monotonic() - start, memory_mb(), OBJECTIVE
         )
         report.write_json(
             os.path.join(self.get_trial_dir(trial.trial_id), report.EXTRAS_FILE), extras
@@ -319,6 +325,7 @@ def tune(
                 ),
                 keras.callbacks.TerminateOnNaN(),
                 GeneralizationGap(),
+                EpochTime(),
             ],
             verbose=verbose,
         )

@@ -1,0 +1,83 @@
+"""Does memory grow from trial to trial? Resident memory over a smoke-sized search.
+
+Runs `kregs.tuner.tune` on a Fashion-MNIST subset for N trials (random search,
+so every trial builds a new model) and prints the resident memory (now, and
+the process' peak) after trials 1, 10 and N, with the growth from trial 1 to
+N in percent (target: < 5%).
+
+Usage: python bench/memory.py [--quick] [--trials N] [--out FILE]
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from _common import machine, write_result  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="5 trials on 1000 images")
+    parser.add_argument("--trials", type=int, default=None)
+    parser.add_argument("--limit", type=int, default=None, help="training images")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--out", default=None, help="JSON output file")
+    args = parser.parse_args(argv)
+    trials = args.trials or (5 if args.quick else 20)
+    limit = args.limit or (1000 if args.quick else 3000)
+
+    from kregs.tuner import tune
+
+    with tempfile.TemporaryDirectory() as out:
+        result = tune(
+            "fashion_mnist",
+            output=out,
+            algorithm="random",
+            max_trials=trials,
+            epochs=args.epochs,
+            limit=limit,
+            batch_size=64,
+            patience=2,
+            top_k=1,
+            seed=0,
+        )
+    rows = sorted(result.rows, key=lambda r: int(r["trial_id"]))
+    marks = sorted({1, min(10, trials), trials})
+    print(f"memory: {trials} trials, {limit} training images, {args.epochs} epochs each")
+    print("  after trial   rss MiB   peak rss MiB")
+    for n in marks:
+        row = rows[n - 1]
+        print(f"  {n:11d} {row['rss_mb']:9.1f} {row['peak_rss_mb']:14.1f}")
+    first, last = rows[0], rows[trials - 1]
+    growth = {
+        "rss": 100 * (last["rss_mb"] / first["rss_mb"] - 1),
+        "peak_rss": 100 * (last["peak_rss_mb"] / first["peak_rss_mb"] - 1),
+    }
+    print(
+        f"  growth trial 1 -> {trials}: rss {growth['rss']:+.1f}%, "
+        f"peak rss {growth['peak_rss']:+.1f}%  (target < 5%)"
+    )
+    result_json = {
+        "benchmark": "memory",
+        "command": "python bench/memory.py" + (" --quick" if args.quick else ""),
+        "machine": machine(),
+        "trials": trials,
+        "limit": limit,
+        "epochs": args.epochs,
+        "after_trial": {
+            str(n): {"rss_mb": rows[n - 1]["rss_mb"], "peak_rss_mb": rows[n - 1]["peak_rss_mb"]}
+            for n in marks
+        },
+        "growth_percent": growth,
+        "target_percent": 5,
+    }
+    print(f"  written to {write_result('memory', result_json, args.out)}")
+    return result_json
+
+
+if __name__ == "__main__":
+    main()
