@@ -213,3 +213,63 @@ def tune(verbose, **options):
     click.echo(f"results: {result.output} (trials.csv, summary.md, best/)")
     click.echo(f"SavedModel: {result.export_path}")
     click.echo(f"wall time: {result.seconds:.1f}s")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--trial", "trial_id", default=None, help="Export this trial instead of the best.")
+def export(run_dir, trial_id):
+    """Export the best model (or --trial ID) of a finished run for TF Serving.
+
+    Writes RUN_DIR/export/<dataset>/<next version>/, never overwriting a version.
+    """
+    _quiet_tensorflow()
+    from kregs.tuner.search import export_run
+
+    try:
+        path = export_run(run_dir, trial_id)
+    except ValueError as err:
+        raise _usage_error(err) from None
+    click.echo(f"SavedModel: {path}")
+
+
+@main.command()
+@click.argument("model", type=click.Path(exists=True))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--top-k", type=click.IntRange(min=1), default=1, help="Classes shown per input.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of text.")
+def predict(model, inputs, top_k, as_json):
+    """Classify images with an exported model.
+
+    MODEL is a SavedModel folder (a version folder, or the model folder whose
+    highest version is used) or a .keras file. INPUTS are PNG/JPEG files or
+    .npy batches of uint8 images; images of another size or colour mode are
+    converted when that is safe.
+    """
+    _quiet_tensorflow()
+    import json
+
+    from kregs.images import read_inputs
+    from kregs.serving import Predictor
+
+    try:
+        predictor = Predictor(model)
+        images, labels = read_inputs(inputs, predictor.input_shape)
+        results = predictor.top_k(images, top_k)
+    except ValueError as err:  # DataError
+        raise _usage_error(err) from None
+    for label, top in zip(labels, results, strict=True):
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "input": label,
+                        "top": [
+                            {"class_id": c, "class_name": n, "probability": round(p, 6)}
+                            for c, n, p in top
+                        ],
+                    }
+                )
+            )
+        else:
+            click.echo(f"{label}: " + ", ".join(f"{n} {p:.3f}" for _, n, p in top))

@@ -10,6 +10,7 @@ import tempfile
 logger = logging.getLogger(__name__)
 
 METADATA_FILE = "kregs.json"  # in assets/: what was exported, for `latest_export`
+CLASS_NAMES_FILE = "class_names.txt"  # in assets/: one class name per line, in id order
 
 
 def _versions(model_dir):
@@ -31,31 +32,79 @@ def latest_export(model_dir):
         return versions[-1], {}
 
 
-def export_for_serving(model, model_dir, metadata=None):
+def write_serving_model(model, path, class_names):
+    """Writes `model` as a SavedModel with TF Serving signatures, at `path`.
+
+    Signatures (what TF Serving clients and `tf.saved_model.load` see):
+
+    - `serving_default`: input `images`, uint8 `[batch, H, W, C]` raw pixels
+      (the model rescales them); outputs `probabilities`, float32
+      `[batch, classes]`, and `class_ids`, int32 `[batch]` (the argmax).
+    - `class_names`: no input; output `class_names`, string `[classes]`.
+
+    The class names are also written to `assets/class_names.txt`, one per line.
+
+    Args:
+        model: a `keras.Model` taking uint8 images (e.g. `kregs.build_model`).
+        path: str, the folder to write (must not exist or be empty).
+        class_names: sequence of str, in class-id order.
+    """
+    import keras
+    import tensorflow as tf
+
+    height, width, channels = model.input_shape[1:]
+    classes = model.output_shape[-1]
+    if len(class_names) != classes:
+        raise ValueError(f"{len(class_names)} class names for a model of {classes} classes")
+    names = tf.constant(list(class_names), dtype=tf.string)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def serve(images):
+        probabilities = tf.cast(model(images, training=False), tf.float32)
+        class_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        return {"probabilities": probabilities, "class_ids": class_ids}
+
+    def class_names_fn():
+        return {"class_names": tf.identity(names)}
+
+    archive.add_endpoint(
+        "serving_default",
+        serve,
+        input_signature=[tf.TensorSpec([None, height, width, channels], tf.uint8, name="images")],
+    )
+    archive.add_endpoint("class_names", class_names_fn, input_signature=[])
+    archive.write_out(path, verbose=False)
+    with open(os.path.join(path, "assets", CLASS_NAMES_FILE), "w") as f:
+        f.write("\n".join(class_names) + "\n")
+
+
+def export_for_serving(model, model_dir, class_names, metadata=None):
     """Writes `model` as a SavedModel in the next version folder of `model_dir`.
 
     TF Serving loads `<model_dir>/<version>/` and serves the highest version.
-    The SavedModel is written to a temporary folder beside the target and
-    renamed into place, so a crash never leaves a half-written version where a
-    server would load it; an existing version is never overwritten.
+    The SavedModel (see `write_serving_model` for its signatures) is written to
+    a temporary folder beside the target and renamed into place, so a crash
+    never leaves a half-written version where a server would load it; an
+    existing version is never overwritten.
 
     Args:
-        model: a built `keras.Model`.
+        model: a built `keras.Model` taking uint8 images.
         model_dir: str, `<base>/<model-name>`.
+        class_names: sequence of str, in class-id order.
         metadata: dict, JSON-serializable, stored as `assets/kregs.json`.
 
     Returns:
         str, the path of the new version folder.
 
     Example:
-    >>> export_for_serving(model, "runs/x/export/fashion_mnist")
+    >>> export_for_serving(model, "runs/x/export/fashion_mnist", info.class_names)
     'runs/x/export/fashion_mnist/1'
     """
     os.makedirs(model_dir, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".tmp-export-", dir=model_dir)
     try:
-        model.export(tmp, format="tf_saved_model", verbose=False)
-        os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
+        write_serving_model(model, tmp, class_names)
         with open(os.path.join(tmp, "assets", METADATA_FILE), "w") as f:
             json.dump(metadata or {}, f, indent=2, sort_keys=True)
         while True:

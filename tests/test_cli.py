@@ -126,8 +126,9 @@ def test_smoke_preset_on_real_fashion_mnist(tmp_path):
     export = out / "export" / "fashion_mnist" / "1"
     served = tf.saved_model.load(str(export))
     x = load_dataset("fashion_mnist").test[0][:200]
+    outputs = served.signatures["serving_default"](images=tf.constant(x))
     np.testing.assert_allclose(
-        served.serve(tf.constant(x)).numpy(), model.predict(x, verbose=0), atol=1e-5
+        outputs["probabilities"].numpy(), model.predict(x, verbose=0), atol=1e-5
     )
     meta = json.loads((export / "assets" / "kregs.json").read_text())
     assert meta["trial_id"] == best_row["trial_id"] and meta["class_names"][9] == "Ankle boot"

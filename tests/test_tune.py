@@ -196,9 +196,12 @@ def test_nan_and_raising_trials_are_failed_with_reason_and_the_search_goes_on(tm
 
 
 def test_export_versions_never_overwrite(tmp_path):
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    first = export_for_serving(model, str(tmp_path / "m"), metadata={"trial_id": "3"})
-    second = export_for_serving(model, str(tmp_path / "m"))
+    model = keras.Sequential(
+        [keras.Input((2, 2, 1), dtype="uint8"), keras.layers.Flatten(), keras.layers.Dense(2)]
+    )
+    names = ["a", "b"]
+    first = export_for_serving(model, str(tmp_path / "m"), names, metadata={"trial_id": "3"})
+    second = export_for_serving(model, str(tmp_path / "m"), names)
     assert (first, second) == (str(tmp_path / "m" / "1"), str(tmp_path / "m" / "2"))
     assert sorted(os.listdir(tmp_path / "m")) == ["1", "2"]  # no temporary folder left
     assert latest_export(str(tmp_path / "m")) == (2, {})
@@ -213,5 +216,5 @@ def test_failed_export_leaves_no_version(tmp_path):
             return x
 
     with pytest.raises(Exception):  # noqa: B017 - whatever Keras raises for an unbuilt model
-        export_for_serving(Broken(), str(tmp_path / "m"))
+        export_for_serving(Broken(), str(tmp_path / "m"), ["a"])
     assert os.listdir(tmp_path / "m") == []

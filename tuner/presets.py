@@ -36,7 +36,7 @@ PRESETS = {
         algorithm="random", max_trials=3, epochs=3, batch_size=64, limit=3000, patience=2
     ),
     # Minutes on a CPU: a few short trials on the whole training set.
-    "quick": Budget(algorithm="hyperband", max_trials=5, epochs=4, batch_size=128, patience=3),
+    "quick": Budget(algorithm="hyperband", max_trials=6, epochs=3, batch_size=128, patience=3),
     # The study's protocol: its grid, batch 64, up to 50 epochs, patience 5.
     "paper": Budget(
         algorithm="grid", max_trials=40, epochs=50, batch_size=64, patience=5, space="paper"

@@ -1,7 +1,9 @@
 """`tune`: the search driver over KerasTuner's own tuners."""
 
+import contextlib
 import dataclasses
 import datetime
+import io
 import logging
 import os
 import resource
@@ -131,14 +133,26 @@ def make_tuner(
         max_consecutive_failed_trials=max_consecutive_failed_trials,
         **kwargs,
     )
-    if algorithm == "hyperband":
-        tuner = HyperbandTuner(max_epochs=epochs, factor=3, **common)
-        tuner.oracle.max_trials = max_trials  # Oracle.create_trial stops there
-        return tuner
-    classes = {"bayesian": BayesianTuner, "random": RandomTuner, "grid": GridTuner}
+    classes = {
+        "hyperband": HyperbandTuner,
+        "bayesian": BayesianTuner,
+        "random": RandomTuner,
+        "grid": GridTuner,
+    }
     if algorithm not in classes:
         raise invalid_value("algorithm", algorithm, f"one of {', '.join(ALGORITHMS)}")
-    return classes[algorithm](max_trials=max_trials, **common)
+    if algorithm == "hyperband":
+        common.update(max_epochs=epochs, factor=3)
+    else:
+        common.update(max_trials=max_trials)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # KerasTuner prints "Reloading Tuner from ..."
+        tuner = classes[algorithm](**common)
+    if printed.getvalue().strip():
+        logger.info(printed.getvalue().strip())
+    if algorithm == "hyperband":
+        tuner.oracle.max_trials = max_trials  # Oracle.create_trial stops there
+    return tuner
 
 
 @dataclasses.dataclass
@@ -438,6 +452,7 @@ def _finish(tuner, hypermodel, ds, output, run, top_k, budget):
                 "config": hypermodel.reg_config(trial.hyperparameters.copy()).name,
                 "hyperparameters": trial.hyperparameters.values,
                 "val_accuracy": trial.score,
+                "class_names": list(ds.info.class_names),
             },
         )
         if rank == 1:
@@ -474,6 +489,7 @@ def _finish(tuner, hypermodel, ds, output, run, top_k, budget):
         export_path = export_for_serving(
             best_model,
             model_dir,
+            ds.info.class_names,
             metadata={
                 **best,
                 "dataset": ds.info.name,
@@ -483,3 +499,61 @@ def _finish(tuner, hypermodel, ds, output, run, top_k, budget):
             },
         )
     return best, test, export_path
+
+
+def export_run(run_dir, trial_id=None):
+    """Exports the best model (or trial `trial_id`) of a finished run as a new version.
+
+    The model is rebuilt from the run's configuration and the trial's
+    hyperparameters, and its checkpoint is loaded through KerasTuner, then
+    written to `<run_dir>/export/<dataset>/<next version>/`.
+
+    Args:
+        run_dir: str, the output folder of `tune`.
+        trial_id: str or None, a completed trial's id; None means the best trial.
+
+    Returns:
+        str, the new version folder.
+    """
+    run_dir = os.path.abspath(run_dir)
+    run = report.read_json(os.path.join(run_dir, RUN_FILE))
+    if run is None:
+        raise ConfigError(f"{run_dir} is not a kregs run (no {RUN_FILE})")
+    info = data.dataset_info(run["dataset"])
+    hypermodel = RegularizationHyperModel(
+        info.input_shape,
+        info.num_classes,
+        arch=run["arch"],
+        space=run["space"],
+        discrete=run["algorithm"] == "grid",
+        **run["fixed"],
+    )
+    tuner = make_tuner(
+        run["algorithm"], hypermodel, run_dir, run["max_trials"], run["epochs"], seed=run["seed"]
+    )
+    if trial_id is None:
+        trials = tuner.oracle.get_best_trials(1)
+        if not trials:
+            raise ConfigError(f"{run_dir} has no completed trial to export")
+        trial = trials[0]
+    else:
+        trial = tuner.oracle.trials.get(str(trial_id))
+        if trial is None or trial.status != "COMPLETED":
+            done = sorted(
+                t.trial_id for t in tuner.oracle.trials.values() if t.status == "COMPLETED"
+            )
+            raise invalid_value(
+                "trial", trial_id, f"a completed trial of this run ({', '.join(done)})"
+            )
+    model = tuner.load_model(trial)
+    metadata = {
+        "trial_id": trial.trial_id,
+        "config": hypermodel.reg_config(trial.hyperparameters.copy()).name,
+        "hyperparameters": trial.hyperparameters.values,
+        "dataset": info.name,
+        "class_names": list(info.class_names),
+        "kregs_version": __version__,
+    }
+    return export_for_serving(
+        model, os.path.join(run_dir, "export", info.name), info.class_names, metadata
+    )
