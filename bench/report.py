@@ -80,9 +80,30 @@ def _startup(r):
     return lines
 
 
+def _tuning(r):
+    lines = [
+        f"{r['seeds']} seeds, {r['limit']} training images, up to {r['epochs_per_trial']} epochs "
+        "per trial; equal budget = the same number of training epochs.",
+        "",
+        "| search | best val accuracy | test accuracy | epochs | seconds |",
+        "|---|---|---|---|---|",
+    ]
+    labels = {"kregs": "kregs tune (defaults)", "usual": "KerasTuner RandomSearch, the usual way"}
+    for name, label in labels.items():
+        s = r["summary"][name]
+        lines.append(
+            f"| {label} | {s['best_val_accuracy'][0]:.4f} +- {s['best_val_accuracy'][1]:.4f} "
+            f"| {s['test_accuracy'][0]:.4f} +- {s['test_accuracy'][1]:.4f} "
+            f"| {s['epochs'][0]:.1f} | {s['seconds'][0]:.0f} |"
+        )
+    lines += ["", f"**Test accuracy kregs - usual: {r['test_accuracy_difference']:+.4f}**."]
+    return lines
+
+
 SECTIONS = {
     "input_pipeline": ("Input pipeline", _input_pipeline),
     "overhead": ("Training overhead", _overhead),
+    "tuning": ("Tuning at an equal budget", _tuning),
     "memory": ("Memory across trials", _memory),
     "startup": ("Start-up", _startup),
 }

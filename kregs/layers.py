@@ -47,16 +47,28 @@ class _RegBlock(keras.layers.Layer):
         weights = self._weight_layer(
             use_bias=bn != "before_activation", kernel_regularizer=regularizer
         )
-        act = keras.layers.Activation(self.activation, name="activation")
+        # Sublayers compute in the block's dtype policy (e.g. "mixed_float16").
+        policy = self.dtype_policy
+        act = keras.layers.Activation(self.activation, dtype=policy, name="activation")
         steps = [weights]
         if bn == "before_activation":
-            steps += [keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name="batch_norm"), act]
+            steps += [
+                keras.layers.BatchNormalization(
+                    momentum=BN_MOMENTUM, dtype=policy, name="batch_norm"
+                ),
+                act,
+            ]
         elif bn == "after_activation":
-            steps += [act, keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name="batch_norm")]
+            steps += [
+                act,
+                keras.layers.BatchNormalization(
+                    momentum=BN_MOMENTUM, dtype=policy, name="batch_norm"
+                ),
+            ]
         else:
             steps += [act]
         if self.reg.uses_dropout:
-            steps.append(keras.layers.Dropout(self.reg.dropout, name="dropout"))
+            steps.append(keras.layers.Dropout(self.reg.dropout, dtype=policy, name="dropout"))
         self.steps = steps
 
     @property
@@ -135,6 +147,7 @@ class ConvBlock(_RegBlock):
             padding="same",
             use_bias=use_bias,
             kernel_regularizer=kernel_regularizer,
+            dtype=self.dtype_policy,
             name="conv",
         )
 
@@ -170,7 +183,11 @@ class DenseBlock(_RegBlock):
 
     def _weight_layer(self, use_bias, kernel_regularizer):
         return keras.layers.Dense(
-            self.units, use_bias=use_bias, kernel_regularizer=kernel_regularizer, name="dense"
+            self.units,
+            use_bias=use_bias,
+            kernel_regularizer=kernel_regularizer,
+            dtype=self.dtype_policy,
+            name="dense",
         )
 
     def get_config(self):

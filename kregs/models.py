@@ -16,7 +16,7 @@ CNN_DENSE_UNITS = 128
 MLP_UNITS = (256, 128)
 
 
-def build_model(input_shape, num_classes, reg=None, arch="cnn", name=None):
+def build_model(input_shape, num_classes, reg=None, arch="cnn", name=None, dtype_policy=None):
     """Builds an uncompiled classifier whose regularization is `reg`.
 
     The model takes raw uint8 pixels (input `images`, shape `(H, W, C)`) and
@@ -43,6 +43,9 @@ def build_model(input_shape, num_classes, reg=None, arch="cnn", name=None):
         reg: `kregs.RegConfig`, the regularization. Default: none at all.
         arch: str, `"cnn"` or `"mlp"`. Default "cnn".
         name: str, the model's name. Default `"<arch>_<reg.name>"`.
+        dtype_policy: str or None, the layers' dtype policy, e.g.
+            `"mixed_float16"`; the softmax stays float32. Default: Keras'
+            global policy.
 
     Returns:
         An uncompiled `keras.Model`.
@@ -61,18 +64,19 @@ def build_model(input_shape, num_classes, reg=None, arch="cnn", name=None):
     reg = RegConfig.coerce(reg)
 
     inputs = keras.Input(shape=input_shape, dtype="uint8", name="images")
-    x = keras.layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    policy = dtype_policy  # None: the global policy
+    x = keras.layers.Rescaling(1.0 / 255, dtype=policy, name="rescale")(inputs)
     if arch == "cnn":
         for stage, filters in enumerate(CNN_FILTERS, start=1):
             for i in (1, 2):
-                x = ConvBlock(filters, reg=reg, name=f"conv{stage}_{i}")(x)
-            x = keras.layers.MaxPooling2D(2, name=f"pool{stage}")(x)
-        x = keras.layers.Flatten(name="flatten")(x)
-        x = DenseBlock(CNN_DENSE_UNITS, reg=reg, name="dense1")(x)
+                x = ConvBlock(filters, reg=reg, dtype=policy, name=f"conv{stage}_{i}")(x)
+            x = keras.layers.MaxPooling2D(2, dtype=policy, name=f"pool{stage}")(x)
+        x = keras.layers.Flatten(dtype=policy, name="flatten")(x)
+        x = DenseBlock(CNN_DENSE_UNITS, reg=reg, dtype=policy, name="dense1")(x)
     else:
-        x = keras.layers.Flatten(name="flatten")(x)
+        x = keras.layers.Flatten(dtype=policy, name="flatten")(x)
         for i, units in enumerate(MLP_UNITS, start=1):
-            x = DenseBlock(units, reg=reg, name=f"dense{i}")(x)
+            x = DenseBlock(units, reg=reg, dtype=policy, name=f"dense{i}")(x)
     outputs = keras.layers.Dense(
         num_classes,
         activation="softmax",
@@ -93,4 +97,4 @@ def _check_input_shape(input_shape):
     return shape
 
 
-__all__ = ["ARCHITECTURES", "RegConfig", "build_model"]
+__all__ = ["ARCHITECTURES", "build_model"]

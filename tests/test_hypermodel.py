@@ -61,6 +61,22 @@ def test_build_compiles_the_kregs_model():
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-3)
 
 
+@pytest.mark.parametrize("jit", [True, False])
+def test_jit_compile_is_passed_to_compile(jit):
+    model = RegularizationHyperModel((8, 8, 1), 3, jit_compile=jit).build(
+        keras_tuner.HyperParameters()
+    )
+    assert model.jit_compile is jit
+
+
+def test_mixed_precision_builds_float16_layers_and_scales_the_loss():
+    model = RegularizationHyperModel((8, 8, 1), 3, mixed_precision=True).build(
+        keras_tuner.HyperParameters()
+    )
+    assert model.get_layer("dense1").dtype_policy.name == "mixed_float16"
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+
+
 def test_discrete_space_gives_steps():
     space, _ = _space(RegularizationHyperModel((8, 8, 1), 3, discrete=True))
     assert space["l2"].get_config()["step"] == 10 and space["dropout"].get_config()["step"] == 0.2

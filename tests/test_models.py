@@ -88,3 +88,19 @@ def test_public_api():
         assert hasattr(kregs, name)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         kregs.nope  # noqa: B018
+
+
+def test_dtype_policy_reaches_every_layer_but_the_softmax():
+    model = build_model(
+        (8, 8, 1),
+        3,
+        RegConfig(dropout=0.1, batch_norm="before_activation"),
+        dtype_policy="mixed_float16",
+    )
+    block = model.get_layer("conv1_1")
+    assert {layer.dtype_policy.name for layer in block.steps} == {"mixed_float16"}
+    assert block.steps[0].compute_dtype == "float16" and block.steps[0].kernel.dtype == "float32"
+    x = np.zeros((2, 8, 8, 1), "uint8")
+    assert keras.ops.convert_to_numpy(model(x)).dtype == np.float32
+    assert model.get_layer("probabilities").dtype_policy.name == "float32"
+    assert keras.config.dtype_policy().name == "float32"  # nothing global changed

@@ -218,3 +218,16 @@ def test_failed_export_leaves_no_version(tmp_path):
     with pytest.raises(Exception):  # noqa: B017 - whatever Keras raises for an unbuilt model
         export_for_serving(Broken(), str(tmp_path / "m"), ["a"])
     assert os.listdir(tmp_path / "m") == []
+
+
+@pytest.mark.parametrize(
+    "flags, policy",
+    [({}, "float32"), ({"mixed_precision": True, "jit_compile": True}, "mixed_float16")],
+)
+def test_mixed_precision_and_xla_flags(flags, policy, tiny_mnist, tmp_path):
+    # On this CPU-only machine both default to off; asked for, they apply to every trial.
+    _tiny_tune(tiny_mnist, tmp_path, max_trials=1, top_k=1, **flags)
+    model = keras.models.load_model(next((tmp_path / "best").glob("*.keras")))
+    assert model.get_layer("dense1").dtype_policy.name == policy
+    assert model.output.dtype == "float32"  # the softmax stays float32
+    assert keras.config.dtype_policy().name == "float32"  # restored after the search

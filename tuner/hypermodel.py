@@ -58,6 +58,10 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         discrete: bool, give every float a step (lambda and learning rate by
             factors of 10, dropout by 0.2), as `GridSearch` needs. Default False.
         jit_compile: bool, compile the train step with XLA. Default False.
+        mixed_precision: bool, build the model with the `"mixed_float16"`
+            policy (the softmax stays float32) and scale the loss. The policy
+            is passed to the layers, not set globally: KerasTuner clears
+            Keras' global state before every build. Default False.
 
     Example:
     >>> hypermodel = RegularizationHyperModel((28, 28, 1), 10, batch_norm="before_activation")
@@ -77,6 +81,7 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         learning_rate=None,
         discrete=False,
         jit_compile=False,
+        mixed_precision=False,
         name=None,
         tunable=True,
     ):
@@ -107,6 +112,7 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         }
         self.discrete = bool(discrete)
         self.jit_compile = bool(jit_compile)
+        self.mixed_precision = bool(mixed_precision)
 
     def reg_config(self, hp):
         """Returns the `RegConfig` that the hyperparameters `hp` describe."""
@@ -129,9 +135,18 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         from kregs.models import build_model
 
         reg = self.reg_config(hp)
-        model = build_model(self.input_shape, self.num_classes, reg=reg, arch=self.arch)
+        model = build_model(
+            self.input_shape,
+            self.num_classes,
+            reg=reg,
+            arch=self.arch,
+            dtype_policy="mixed_float16" if self.mixed_precision else None,
+        )
+        optimizer = keras.optimizers.Adam(self.learning_rate(hp))
+        if self.mixed_precision:
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         model.compile(
-            optimizer=keras.optimizers.Adam(self.learning_rate(hp)),
+            optimizer=optimizer,
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
             jit_compile=self.jit_compile,

@@ -41,7 +41,8 @@ def memory_mb():
             rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
     except (OSError, ValueError):  # not Linux
         rss = peak
-    return {"rss_mb": rss, "peak_rss_mb": peak}
+    # The kernel updates its high-water mark lazily; the peak is at least what is resident now.
+    return {"rss_mb": rss, "peak_rss_mb": max(peak, rss)}
 
 
 class _KregsTrials:
@@ -301,53 +302,52 @@ def tune(
     gpu = _configure_devices()
     mixed_precision = gpu if mixed_precision is None else mixed_precision
     jit_compile = gpu if jit_compile is None else jit_compile
-    previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16" if mixed_precision else "float32")
-    try:
-        keras.utils.set_random_seed(seed)
-        ds = data.load_dataset(
-            dataset,
-            data_dir=data_dir,
-            validation_split=validation_split,
-            limit=budget.limit,
-            seed=seed,
-        )
-        hypermodel = RegularizationHyperModel(
-            ds.info.input_shape, ds.info.num_classes, jit_compile=jit_compile, **hypermodel_kwargs
-        )
-        tuner = make_tuner(
-            budget.algorithm, hypermodel, output, budget.max_trials, budget.epochs, seed=seed
-        )
+    keras.utils.set_random_seed(seed)
+    ds = data.load_dataset(
+        dataset,
+        data_dir=data_dir,
+        validation_split=validation_split,
+        limit=budget.limit,
+        seed=seed,
+    )
+    hypermodel = RegularizationHyperModel(
+        ds.info.input_shape,
+        ds.info.num_classes,
+        jit_compile=jit_compile,
+        mixed_precision=mixed_precision,
+        **hypermodel_kwargs,
+    )
+    tuner = make_tuner(
+        budget.algorithm, hypermodel, output, budget.max_trials, budget.epochs, seed=seed
+    )
 
-        def report_trial(tuner_, trial):
-            rows = _rows(tuner_, hypermodel)
-            report.write_trials_csv(os.path.join(output, "trials.csv"), rows)
-            if on_trial_end is not None:
-                row = next(r for r in rows if r["trial_id"] == trial.trial_id)
-                on_trial_end(row)
-
-        tuner.on_trial_report = report_trial
-        logger.info("tuning %s into %s (%s)", dataset, output, budget)
-        tuner.search(
-            data.pipeline(*ds.train, budget.batch_size, training=True, seed=seed),
-            validation_data=data.pipeline(*ds.validation, budget.batch_size, training=False),
-            epochs=budget.epochs,
-            shuffle=False,  # the pipeline shuffles, reseeded every epoch
-            callbacks=[
-                keras.callbacks.EarlyStopping(
-                    monitor="val_loss", patience=budget.patience, restore_best_weights=True
-                ),
-                keras.callbacks.TerminateOnNaN(),
-                GeneralizationGap(),
-                EpochTime(),
-            ],
-            verbose=verbose,
-        )
-        rows = _rows(tuner, hypermodel)
+    def report_trial(tuner_, trial):
+        rows = _rows(tuner_, hypermodel)
         report.write_trials_csv(os.path.join(output, "trials.csv"), rows)
-        best, test, export_path = _finish(tuner, hypermodel, ds, output, run, top_k, budget)
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
+        if on_trial_end is not None:
+            row = next(r for r in rows if r["trial_id"] == trial.trial_id)
+            on_trial_end(row)
+
+    tuner.on_trial_report = report_trial
+    logger.info("tuning %s into %s (%s)", dataset, output, budget)
+    tuner.search(
+        data.pipeline(*ds.train, budget.batch_size, training=True, seed=seed),
+        validation_data=data.pipeline(*ds.validation, budget.batch_size, training=False),
+        epochs=budget.epochs,
+        shuffle=False,  # the pipeline shuffles, reseeded every epoch
+        callbacks=[
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=budget.patience, restore_best_weights=True
+            ),
+            keras.callbacks.TerminateOnNaN(),
+            GeneralizationGap(),
+            EpochTime(),
+        ],
+        verbose=verbose,
+    )
+    rows = _rows(tuner, hypermodel)
+    report.write_trials_csv(os.path.join(output, "trials.csv"), rows)
+    best, test, export_path = _finish(tuner, hypermodel, ds, output, run, top_k, budget)
     report.write_atomic(
         os.path.join(output, "summary.md"), report.summary_markdown(run, rows, best, test)
     )
