@@ -48,9 +48,11 @@ _SUBMODULES = (
     "errors",
     "export",
     "formats",
+    "images",
     "layers",
     "models",
     "regularizers",
+    "serving",
 )
 
 __all__ = sorted(_LAZY) + list(_SUBMODULES)
