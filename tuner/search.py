@@ -347,7 +347,7 @@ def tune(
     )
     rows = _rows(tuner, hypermodel)
     report.write_trials_csv(os.path.join(output, "trials.csv"), rows)
-    best, test, export_path = _finish(tuner, hypermodel, ds, output, run, top_k, budget)
+    best, test, export_path = _finish(tuner, hypermodel, ds, output, top_k, budget)
     report.write_atomic(
         os.path.join(output, "summary.md"), report.summary_markdown(run, rows, best, test)
     )
@@ -430,7 +430,30 @@ def _effective(hypermodel, trial):
     return {"config": reg.name, **reg.to_dict(), "learning_rate": hypermodel.learning_rate(hp)}
 
 
-def _finish(tuner, hypermodel, ds, output, run, top_k, budget):
+def _trial_summary(hypermodel, trial):
+    """`trial_id`, RegConfig name and hyperparameters of a trial, as best/ and exports record."""
+    return {
+        "trial_id": trial.trial_id,
+        "config": hypermodel.reg_config(trial.hyperparameters.copy()).name,
+        "hyperparameters": trial.hyperparameters.values,
+    }
+
+
+def _export(model, summary, info, base_dir, **extra):
+    """Exports `model` as the next version of `<base_dir>/export/<dataset>/`."""
+    metadata = {
+        **summary,
+        "dataset": info.name,
+        "class_names": list(info.class_names),
+        "kregs_version": __version__,
+        **extra,
+    }
+    return export_for_serving(
+        model, os.path.join(base_dir, "export", info.name), info.class_names, metadata
+    )
+
+
+def _finish(tuner, hypermodel, ds, output, top_k, budget):
     """Writes best/, measures the best model on the test set once, exports it."""
     best_trials = tuner.oracle.get_best_trials(top_k)
     if not best_trials:
@@ -448,9 +471,7 @@ def _finish(tuner, hypermodel, ds, output, run, top_k, budget):
             stem + ".json",
             {
                 "rank": rank,
-                "trial_id": trial.trial_id,
-                "config": hypermodel.reg_config(trial.hyperparameters.copy()).name,
-                "hyperparameters": trial.hyperparameters.values,
+                **_trial_summary(hypermodel, trial),
                 "val_accuracy": trial.score,
                 "class_names": list(ds.info.class_names),
             },
@@ -461,11 +482,7 @@ def _finish(tuner, hypermodel, ds, output, run, top_k, budget):
     os.replace(tmp_dir, best_dir)
 
     top = best_trials[0]
-    best = {
-        "trial_id": top.trial_id,
-        "config": hypermodel.reg_config(top.hyperparameters.copy()).name,
-        "hyperparameters": top.hyperparameters.values,
-    }
+    best = _trial_summary(hypermodel, top)
     test_file = os.path.join(output, "test_result.json")
     test = report.read_json(test_file)
     if test is None or test.get("trial_id") != top.trial_id:
@@ -486,18 +503,7 @@ def _finish(tuner, hypermodel, ds, output, run, top_k, budget):
     if version is not None and meta.get("trial_id") == top.trial_id:
         export_path = os.path.join(model_dir, str(version))
     else:
-        export_path = export_for_serving(
-            best_model,
-            model_dir,
-            ds.info.class_names,
-            metadata={
-                **best,
-                "dataset": ds.info.name,
-                "class_names": list(ds.info.class_names),
-                "test_accuracy": test["accuracy"],
-                "kregs_version": run["kregs_version"],
-            },
-        )
+        export_path = _export(best_model, best, ds.info, output, test_accuracy=test["accuracy"])
     return best, test, export_path
 
 
@@ -545,15 +551,4 @@ def export_run(run_dir, trial_id=None):
             raise invalid_value(
                 "trial", trial_id, f"a completed trial of this run ({', '.join(done)})"
             )
-    model = tuner.load_model(trial)
-    metadata = {
-        "trial_id": trial.trial_id,
-        "config": hypermodel.reg_config(trial.hyperparameters.copy()).name,
-        "hyperparameters": trial.hyperparameters.values,
-        "dataset": info.name,
-        "class_names": list(info.class_names),
-        "kregs_version": __version__,
-    }
-    return export_for_serving(
-        model, os.path.join(run_dir, "export", info.name), info.class_names, metadata
-    )
+    return _export(tuner.load_model(trial), _trial_summary(hypermodel, trial), info, run_dir)
