@@ -215,6 +215,148 @@ def tune(verbose, **options):
     click.echo(f"wall time: {result.seconds:.1f}s")
 
 
+def _run_line(row, skipped):
+    head = f"{row['config']:14s} seed {row['seed']}"
+    if skipped:
+        return f"{head}  test_acc={row['test_accuracy']:.4f}  (finished earlier, skipped)"
+    return (
+        f"{head}  test_acc={row['test_accuracy']:.4f} val_acc={row['best_val_accuracy']:.4f} "
+        f"gap={row['generalization_gap']:+.4f} epochs={row['epochs']} "
+        f"{row['train_seconds']:.1f}s" + ("  DIVERGED" if row["diverged"] else "")
+    )
+
+
+@main.command()
+@click.option("--dataset", type=click.Choice(DATASETS), default="fashion_mnist")
+@click.option(
+    "--preset",
+    type=click.Choice(PRESETS),
+    default=None,
+    help="A named budget: smoke (seconds per run), quick (about a minute per run on a CPU), "
+    "paper (the study's protocol). Options given explicitly override it.",
+)
+@click.option("--seeds", type=click.IntRange(min=1), default=3, help="Runs per configuration.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, help="The first seed.")
+@click.option(
+    "--l2",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="L2 lambda of the configurations with L2.  [default: from --from-run, else 1e-4]",
+)
+@click.option(
+    "--dropout",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=None,
+    help="Dropout rate of the configurations with dropout.  [default: from --from-run, else 0.25]",
+)
+@click.option(
+    "--batch-norm",
+    type=click.Choice(BATCH_NORM[1:]),
+    default=None,
+    help="BN placement of the configurations with BN.  "
+    "[default: from --from-run, else before_activation]",
+)
+@click.option(
+    "--from-run",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Take the values above from a finished `kregs tune` output folder "
+    "(the best trial that used each technique).",
+)
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs per run at most.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Use only this many training images (stratified).",
+)
+@click.option(
+    "--test-limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Use only this many test images (stratified).",
+)
+@click.option("--patience", type=click.IntRange(min=1), default=None)
+@click.option(
+    "--learning-rate",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=None,
+    help="Adam's fixed learning rate.  [default: 0.001]",
+)
+@click.option("--arch", type=click.Choice(["cnn", "mlp"]), default="cnn")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder with the data set's files (IDX .gz, mnist.npz, cifar-10-batches-py/).",
+)
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Output folder; a study there is continued, skipping finished runs.  "
+    "[default: runs/study-<dataset>-<UTC timestamp>]",
+)
+@click.option("--overwrite", is_flag=True, help="Delete the study in --output and start afresh.")
+@click.option(
+    "--mixed-precision/--no-mixed-precision",
+    default=None,
+    help="float16 compute.  [default: on with a GPU, off on CPU]",
+)
+@click.option(
+    "--jit-compile/--no-jit-compile",
+    default=None,
+    help="XLA compilation.  [default: on with a GPU, off on CPU]",
+)
+def study(**options):
+    """Train the study's eight configurations over several seeds and check its claims.
+
+    none, l2, dropout, bn, l2+dropout, l2+bn, dropout+bn and l2+dropout+bn,
+    each --seeds times, with one architecture, optimizer and protocol. Writes
+    study.csv (one row per run), study.md (the table with mean +- std, the
+    ablation, the paper's figures and a verdict per claim) and plots/*.png.
+    Each run is saved as it finishes; the same command again skips them.
+    """
+    _quiet_tensorflow()
+    from kregs.errors import KregsError
+    from kregs.study.runner import run_study
+
+    def on_values(values):
+        for name in ("l2", "dropout", "batch_norm"):
+            click.echo(
+                f"{name}: {values[name]:g}" if name != "batch_norm" else f"{name}: {values[name]}",
+                nl=False,
+            )
+            click.echo(f"  ({values['sources'][name]})")
+
+    def on_run_end(row, skipped):
+        click.echo(_run_line(row, skipped))
+
+    click.echo(
+        f"kregs study: {options['dataset']} (preset: {options['preset'] or 'none'}, "
+        f"{options['seeds']} seeds)"
+    )
+    try:
+        result = run_study(**options, on_values=on_values, on_run_end=on_run_end)
+    except ValueError as err:  # ConfigError, DataError: bad input
+        raise _usage_error(err) from None
+    except FileNotFoundError as err:  # DataNotFoundError
+        raise _usage_error(err) from None
+    except KregsError as err:
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(1)
+    md = result.markdown
+    table = md[md.index("## Test accuracy") : md.index("## Plots")].rstrip()
+    click.echo("")
+    click.echo(table)
+    click.echo("")
+    click.echo(f"results: {result.output} (study.csv, study.md, plots/)")
+    click.echo(
+        f"runs trained now: {result.ran} of {len(result.rows)}; wall time: {result.seconds:.1f}s"
+    )
+
+
 @main.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--trial", "trial_id", default=None, help="Export this trial instead of the best.")

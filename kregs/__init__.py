@@ -10,8 +10,9 @@ TensorFlow):
 - `kregs.GeneralizationGap`: callback logging train-minus-validation accuracy.
 - `kregs.EpochTime`: callback logging each epoch's wall time.
 
-Search lives in `kregs.tuner` (source folder `tuner/`), the command line in
-`kregs.cli` (source folder `cli/`).
+Search lives in `kregs.tuner` (source folder `tuner/`), the study of the
+eight configurations in `kregs.study`, the command line in `kregs.cli`
+(source folder `cli/`).
 
 Example:
 >>> import kregs
@@ -47,12 +48,14 @@ _SUBMODULES = (
     "data",
     "errors",
     "export",
+    "files",
     "formats",
     "images",
     "layers",
     "models",
     "regularizers",
     "serving",
+    "study",
 )
 
 __all__ = sorted(_LAZY) + list(_SUBMODULES)

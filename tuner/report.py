@@ -4,7 +4,8 @@ import csv
 import io
 import json
 import math
-import os
+
+from kregs.files import read_json, write_atomic, write_json  # noqa: F401 (re-exported)
 
 HP_COLUMNS = ("l2", "dropout", "batch_norm", "learning_rate")
 RESULT_COLUMNS = (
@@ -19,26 +20,6 @@ RESULT_COLUMNS = (
     "peak_rss_mb",
 )
 EXTRAS_FILE = "kregs_trial.json"  # per trial, beside KerasTuner's trial.json
-
-
-def write_atomic(path, text):
-    """Writes `text` to `path` through a temporary file and a rename."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def write_json(path, obj):
-    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
-
-
-def read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def trial_extras(history, seconds, memory, objective="val_accuracy"):

@@ -1,0 +1,117 @@
+"""The study's figures as PNG files (matplotlib, Agg backend; no display needed)."""
+
+import os
+
+import numpy as np
+
+from kregs.config import CONFIG_NAMES
+
+DPI = 80
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def write_all(folder, records, dataset):
+    """Writes test_accuracy.png, learning_curves.png and generalization_gap.png.
+
+    Args:
+        folder: str, where the PNGs go (created).
+        records: list of run records (`{"row": ..., "history": ...}`).
+        dataset: str, for the titles.
+
+    Returns:
+        list of str, the files written.
+    """
+    os.makedirs(folder, exist_ok=True)
+    rows = [r["row"] for r in records]
+    return [
+        _bars(
+            os.path.join(folder, "test_accuracy.png"),
+            rows,
+            "test_accuracy",
+            100,
+            f"{dataset}: test accuracy (mean ± std over seeds)",
+            "test accuracy, %",
+        ),
+        _learning_curves(os.path.join(folder, "learning_curves.png"), records, dataset),
+        _bars(
+            os.path.join(folder, "generalization_gap.png"),
+            rows,
+            "generalization_gap",
+            100,
+            f"{dataset}: generalization gap (train - validation accuracy)",
+            "gap, points",
+        ),
+    ]
+
+
+def _bars(path, rows, key, scale, title, ylabel):
+    plt = _pyplot()
+    names = [n for n in CONFIG_NAMES if any(r["config"] == n for r in rows)]
+    values = [
+        [scale * r[key] for r in rows if r["config"] == n and r[key] is not None] for n in names
+    ]
+    means = [np.mean(v) if v else np.nan for v in values]
+    stds = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    x = np.arange(len(names))
+    ax.bar(x, means, yerr=stds, capsize=4, color="#4c72b0", alpha=0.8)
+    for i, v in enumerate(values):  # every seed as a dot
+        ax.plot(np.full(len(v), i), v, "k.", markersize=4)
+    ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    finite = [m for m in means if np.isfinite(m)]
+    if key == "test_accuracy" and finite:
+        low = min(min(v) for v in values if v)
+        ax.set_ylim(max(0.0, low - 2.0), min(100.0, max(max(v) for v in values if v) + 1.0))
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def _learning_curves(path, records, dataset):
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    fig, axes = plt.subplots(2, 4, figsize=(12, 5.5), sharex=True, sharey=True)
+    for ax, name in zip(axes.flat, CONFIG_NAMES, strict=True):
+        for i, record in enumerate(r for r in records if r["row"]["config"] == name):
+            h = record["history"]
+            epochs = np.arange(1, len(h["accuracy"]) + 1)
+            ax.plot(
+                epochs,
+                100 * np.asarray(h["accuracy"]),
+                color="#4c72b0",
+                alpha=0.7,
+                label="train" if i == 0 else None,
+            )
+            ax.plot(
+                epochs,
+                100 * np.asarray(h["val_accuracy"]),
+                color="#dd8452",
+                alpha=0.7,
+                label="validation" if i == 0 else None,
+            )
+        ax.set_title(name, fontsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    for ax in axes[1]:
+        ax.set_xlabel("epoch")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("accuracy, %")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(f"{dataset}: learning curves (one line per seed)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path

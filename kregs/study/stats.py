@@ -1,0 +1,85 @@
+"""Means, spreads and 95% intervals for the study's comparisons (numpy and scipy only)."""
+
+import dataclasses
+import math
+
+import numpy as np
+
+CONFIDENCE = 0.95
+CONFIRMED = "confirmed"
+CONTRADICTED = "contradicted"
+NOT_CONFIRMED = "not confirmed at this sample size"
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """Mean and sample standard deviation (ddof=1; 0 for one value) of `n` values."""
+
+    n: int
+    mean: float
+    std: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Difference:
+    """`mean(a) - mean(b)` with a 95% Welch interval (None when either side has < 2 values)."""
+
+    diff: float
+    low: float | None
+    high: float | None
+
+    @property
+    def verdict(self):
+        """`confirmed` when the interval is above 0, `contradicted` below, else not confirmed."""
+        if self.low is None:
+            return NOT_CONFIRMED
+        if self.low > 0:
+            return CONFIRMED
+        if self.high < 0:
+            return CONTRADICTED
+        return NOT_CONFIRMED
+
+
+def summarize(values):
+    """Returns the `Summary` of a sequence of numbers (NaN mean for none)."""
+    values = np.asarray([v for v in values if v is not None], float)
+    if values.size == 0:
+        return Summary(0, math.nan, math.nan)
+    std = float(np.std(values, ddof=1)) if values.size > 1 else 0.0
+    return Summary(int(values.size), float(np.mean(values)), std)
+
+
+def difference(a, b, confidence=CONFIDENCE):
+    """The difference of means `a - b` with Welch's t interval.
+
+    Welch's interval does not assume equal variances; its degrees of freedom
+    come from the Welch-Satterthwaite equation. When both samples have zero
+    variance the interval is the point itself.
+
+    Args:
+        a, b: sequences of numbers (e.g. test accuracies over seeds).
+        confidence: float, the interval's coverage. Default 0.95.
+
+    Returns:
+        A `Difference`.
+
+    Example:
+    >>> difference([0.91, 0.92, 0.915], [0.90, 0.905, 0.90]).verdict
+    'confirmed'
+    """
+    from scipy import stats
+
+    a = np.asarray([v for v in a if v is not None], float)
+    b = np.asarray([v for v in b if v is not None], float)
+    if a.size == 0 or b.size == 0:
+        return Difference(math.nan, None, None)
+    diff = float(a.mean() - b.mean())
+    if a.size < 2 or b.size < 2:
+        return Difference(diff, None, None)
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return Difference(diff, diff, diff)
+    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, df)) * se
+    return Difference(diff, diff - half, diff + half)
