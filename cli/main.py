@@ -64,11 +64,12 @@ def _trial_line(row):
         f"l2={_num(row.get('l2'))} dropout={_num(row.get('dropout'))} "
         f"bn={row.get('batch_norm')} lr={_num(row.get('learning_rate'))}"
     )
+    by = f" ({row['tuner_id']})" if row.get("tuner_id") else ""
     if status != "COMPLETED":
-        return f"{head} {hps}  {row['error']}"
+        return f"{head} {hps}  {row['error']}{by}"
     return (
         f"{head} {hps}  val_acc={row['best_val_accuracy']:.4f} val_loss={row['best_val_loss']:.4f} "
-        f"gap={row['generalization_gap']:+.4f} epochs={row['epochs']} {row['seconds']:.1f}s"
+        f"gap={row['generalization_gap']:+.4f} epochs={row['epochs']} {row['seconds']:.1f}s{by}"
     )
 
 
@@ -173,27 +174,100 @@ def _num(value):
     help="XLA compilation.  [default: on with a GPU, off on CPU]",
 )
 @click.option("--verbose", is_flag=True, help="Show Keras' progress bar for every epoch.")
-def tune(verbose, **options):
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Distributed tuning on this machine: start a chief on 127.0.0.1 and this many "
+    "worker processes (worker i on GPU i when there are GPUs).",
+)
+@click.option(
+    "--role",
+    type=click.Choice(["chief", "worker"]),
+    default=None,
+    help="Distributed tuning over several machines sharing --output: this process is the "
+    "chief (serves the oracle) or a worker (trains trials).",
+)
+@click.option(
+    "--oracle",
+    metavar="HOST:PORT",
+    default=None,
+    help="With --role: where the chief listens. Use 127.0.0.1 unless workers are on other "
+    "machines (the channel has no authentication).",
+)
+@click.option("--worker-id", default=None, help="With --role worker: this worker's unique id.")
+@click.option(
+    "--worker-timeout",
+    type=click.FloatRange(min=1),
+    default=120.0,
+    help="Chief: seconds without a worker's heartbeat before its trial goes to another worker.",
+)
+@click.option(
+    "--oracle-timeout",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    help="Worker: seconds to wait for the chief to answer before giving up (exit status 2).",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(["mirrored"]),
+    default=None,
+    help="Train each trial on every visible GPU with tf.distribute.MirroredStrategy; "
+    "--batch-size is then per replica.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="TensorFlow threads per process.  [default: TensorFlow's; with --workers on a CPU, "
+    "the cores divided among the workers]",
+)
+@click.pass_context
+def tune(ctx, verbose, workers, **options):
     """Search L2 strength, dropout rate and BN placement with KerasTuner.
 
     Writes trials.csv, summary.md, best/ (top models as .keras) and export/
     (the best model as a TF Serving SavedModel) into --output. Run the same
     command again to resume an interrupted search.
     """
+    if workers is not None:
+        return _tune_workers(ctx, workers, options)
+    role = options["role"]
+    if role is None and (options["oracle"] or options["worker_id"]):
+        raise click.UsageError("--oracle and --worker-id need --role chief or --role worker")
+    if role is not None and not options["oracle"]:
+        raise click.UsageError(f"--role {role} needs --oracle HOST:PORT")
+    if role == "worker" and not options["worker_id"]:
+        raise click.UsageError("--role worker needs --worker-id ID (unique per worker)")
+    if role is not None and not options["output"]:
+        raise click.UsageError(f"--role {role} needs --output, the folder chief and workers share")
     _quiet_tensorflow()
+    from kregs.tuner import distributed
     from kregs.tuner.search import tune as run_tune
 
     from kregs.errors import KregsError
 
-    def on_trial_end(row):
-        click.echo(_trial_line(row))
+    supervised = os.environ.get("KREGS_SUPERVISED") == "1"
 
-    click.echo(f"kregs tune: {options['dataset']} (preset: {options['preset'] or 'none'})")
+    def on_trial_end(row):
+        if not (role == "chief" and supervised):  # under --workers, the workers print them
+            click.echo(_trial_line(row))
+
+    if role == "chief":
+        try:
+            host, _ = distributed.parse_oracle(options["oracle"])
+        except ValueError as err:
+            raise _usage_error(err) from None
+        if distributed.exposure_warning(host):
+            click.echo(distributed.exposure_warning(host), err=True)
+    what = f" ({role} {options['worker_id'] or ''})".replace(" )", ")") if role else ""
+    click.echo(f"kregs tune: {options['dataset']} (preset: {options['preset'] or 'none'}){what}")
     try:
         result = run_tune(
             **options,
             verbose=1 if verbose else 0,
             on_trial_end=on_trial_end,
+            on_worker_lost=lambda message: click.echo(f"Warning: {message}"),
         )
     except ValueError as err:  # ConfigError, DataError: bad input
         raise _usage_error(err) from None
@@ -202,6 +276,20 @@ def tune(verbose, **options):
     except KregsError as err:
         click.echo(f"Error: {err}", err=True)
         sys.exit(1)
+    if result.replicas > 1:
+        click.echo(
+            f"strategy: {result.replicas} replicas per trial, global batch "
+            f"{result.replicas} x the per-replica --batch-size"
+        )
+    if role == "worker":
+        click.echo(f"worker {options['worker_id']} done: {len(result.rows)} trials run here")
+        return
+    if result.unfinished:
+        click.echo(
+            f"Warning: trials {', '.join(result.unfinished)} were interrupted and not run again; "
+            "run the same command to resume them",
+            err=True,
+        )
     click.echo("")
     click.echo(result.top_table)
     click.echo("")
@@ -355,6 +443,70 @@ def study(**options):
     click.echo(
         f"runs trained now: {result.ran} of {len(result.rows)}; wall time: {result.seconds:.1f}s"
     )
+
+
+def _child_args(ctx, skip):
+    """The options given to this command, as arguments again (for the processes it starts)."""
+    from click.core import ParameterSource
+
+    args = []
+    for param in ctx.command.params:
+        if not isinstance(param, click.Option) or param.name in skip:
+            continue
+        if ctx.get_parameter_source(param.name) not in (
+            ParameterSource.COMMANDLINE,
+            ParameterSource.ENVIRONMENT,
+        ):
+            continue
+        value = ctx.params[param.name]
+        if param.is_flag:
+            if param.secondary_opts:
+                args.append(param.opts[0] if value else param.secondary_opts[0])
+            elif value:
+                args.append(param.opts[0])
+        elif value is not None:
+            args += [param.opts[0], str(value)]
+    return args
+
+
+def _tune_workers(ctx, workers, options):
+    """`kregs tune --workers N`: a chief and N workers on this machine, their lines streamed."""
+    for name in ("role", "oracle", "worker_id"):
+        if options[name] is not None:
+            flag = "--" + name.replace("_", "-")
+            raise click.UsageError(f"--workers starts its own chief and workers; drop {flag}")
+    from kregs.tuner import distributed
+    from kregs.tuner.report import default_output
+
+    output = options["output"] or default_output(options["dataset"])
+    args = _child_args(ctx, skip={"workers", "output", "threads"}) + ["--output", output]
+    cluster = distributed.LocalCluster(
+        workers,
+        args,
+        threads=options["threads"],
+        on_line=lambda name, line: click.echo(f"[{name}] {line}"),
+    )
+    gpus = f", GPUs {','.join(cluster.gpus)}" if cluster.gpus else ""
+    threads = f", {cluster.threads} threads each" if cluster.threads else ""
+    click.echo(f"kregs tune: a chief and {workers} workers on this machine{gpus}{threads}")
+    try:
+        code = cluster.run()
+    except KeyboardInterrupt:
+        click.echo(
+            f"interrupted: every process stopped; finished trials are kept in {output}; "
+            "run the same command to resume",
+            err=True,
+        )
+        sys.exit(130)
+    except ValueError as err:
+        raise _usage_error(err) from None
+    if code == 2:
+        raise click.UsageError(
+            (cluster.last_error("chief") or "the chief refused its options")
+            .removeprefix("Error: ")
+            .split(" (see kregs")[0]
+        )
+    sys.exit(code)
 
 
 @main.command()

@@ -1,11 +1,20 @@
 """The run's records: `trials.csv` and `summary.md`, rebuilt from KerasTuner's own state."""
 
 import csv
+import datetime
 import io
 import json
 import math
+import os
 
 from kregs.files import read_json, write_atomic, write_json  # noqa: F401 (re-exported)
+
+
+def default_output(dataset):
+    """`runs/<dataset>-<UTC timestamp>`, the output folder when none is given."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return os.path.join("runs", f"{dataset}-{stamp}")
+
 
 HP_COLUMNS = ("l2", "dropout", "batch_norm", "learning_rate")
 RESULT_COLUMNS = (
@@ -162,6 +171,14 @@ def summary_markdown(run, rows, best, test):
         f"batch {run['batch_size']}, early-stopping patience {run['patience']}, "
         f"training images: {run['limit'] or 'all'}",
         f"- seed: {run['seed']}",
+        *(
+            [
+                f"- strategy: {run['replicas']} replicas per trial, global batch "
+                f"{run['replicas'] * run['batch_size']} ({run['batch_size']} per replica)"
+            ]
+            if run.get("replicas", 1) > 1
+            else []
+        ),
         f"- trials: {len(rows)} ({counts or 'none'})",
         "",
         "## Top 5 by validation accuracy",

@@ -2,7 +2,6 @@
 
 import contextlib
 import dataclasses
-import datetime
 import io
 import logging
 import os
@@ -13,7 +12,7 @@ import time
 
 import keras
 import keras_tuner
-from kregs.tuner import presets, report
+from kregs.tuner import distributed, presets, report
 from kregs.tuner.hypermodel import SPACES, RegularizationHyperModel
 
 from kregs import __version__, data
@@ -57,6 +56,12 @@ class _KregsTrials:
     """
 
     on_trial_report = None
+    on_trial_start = None
+
+    def on_trial_begin(self, trial):
+        super().on_trial_begin(trial)
+        if self.on_trial_start is not None:
+            self.on_trial_start(self, trial)
 
     def run_trial(self, trial, *args, **kwargs):
         start = time.monotonic()
@@ -168,6 +173,14 @@ class TuneResult:
         export_path: str or None, the SavedModel version folder of the best model.
         top_table: str, the markdown table of the five best trials.
         seconds: float, wall time of this call.
+        role: str or None, `"chief"`, `"worker"` or None (one process).
+        replicas: int, model replicas per trial (`strategy`); the global
+            batch is `batch_size * replicas`.
+        unfinished: list of str, trials that were started but not finished
+            (a worker lost mid-trial and nobody left to run it again); the
+            same command resumes them.
+        requeued: list of `(tuner_id, trial_id)`, trials the chief took back
+            from silent workers.
     """
 
     output: str
@@ -177,11 +190,13 @@ class TuneResult:
     export_path: str | None
     top_table: str
     seconds: float
+    role: str | None = None
+    replicas: int = 1
+    unfinished: list = dataclasses.field(default_factory=list)
+    requeued: list = dataclasses.field(default_factory=list)
 
 
-def default_output(dataset):
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return os.path.join("runs", f"{dataset}-{stamp}")
+default_output = report.default_output
 
 
 def tune(
@@ -209,6 +224,14 @@ def tune(
     verbose=0,
     validation_split=0.1,
     on_trial_end=None,
+    role=None,
+    oracle=None,
+    worker_id=None,
+    worker_timeout=120.0,
+    oracle_timeout=60.0,
+    strategy=None,
+    threads=None,
+    on_worker_lost=None,
 ):
     """Searches L2 strength, dropout rate and BN placement; exports the best models.
 
@@ -244,7 +267,24 @@ def tune(
         top_k: int, how many of the best models go to `best/`.
         verbose: int, Keras' fit verbosity (0 silent, 1 progress bar).
         validation_split: float, the share of the training set used for validation.
-        on_trial_end: callable(row) or None, called with each finished trial's row.
+        on_trial_end: callable(row) or None, called with each finished trial's row
+            (on a chief, the row has `tuner_id`, the worker that ran it).
+        role: None (one process), `"chief"` or `"worker"`: distributed tuning
+            on KerasTuner's chief/worker engine (see `kregs.tuner.distributed`).
+            The chief serves the oracle and, once every trial is done, writes
+            trials.csv (after each trial), summary.md, best/ and export/;
+            workers train trials. All share `output` (a shared file system).
+        oracle: str, `"HOST:PORT"` where the chief listens (chief and workers).
+        worker_id: str, this worker's id (unique per worker).
+        worker_timeout: float, seconds without a heartbeat after which the
+            chief gives a worker's trial to another worker.
+        oracle_timeout: float, seconds a worker waits for the chief to answer.
+        strategy: None, `"mirrored"` (`tf.distribute.MirroredStrategy` over
+            the visible GPUs) or a `tf.distribute.Strategy`: trains each trial
+            on all its replicas; `batch_size` is then per replica.
+        threads: int or None, TensorFlow's intra- and inter-op threads.
+        on_worker_lost: callable(message) or None, called on the chief when a
+            silent worker's trial goes back to the queue.
 
     Returns:
         A `TuneResult`.
@@ -281,6 +321,17 @@ def tune(
     )
     RegularizationHyperModel(info.input_shape, info.num_classes, **hypermodel_kwargs)
     check_positive_int(top_k, "top_k")
+    if threads is not None:
+        check_positive_int(threads, "threads")
+    if role not in (None, *distributed.ROLES):
+        raise invalid_value("role", role, "chief or worker (or None for one process)")
+    if role is not None:
+        host, port = distributed.parse_oracle(oracle)
+        tid = distributed.tuner_id(role, worker_id)
+        if output is None:
+            raise invalid_value("output", output, "the shared output folder of the run")
+    if strategy not in (None, "mirrored") and not hasattr(strategy, "num_replicas_in_sync"):
+        raise invalid_value("strategy", strategy, "None, 'mirrored' or a tf.distribute.Strategy")
     output = os.path.abspath(output or default_output(dataset))
     run = {
         "kregs_version": __version__,
@@ -297,9 +348,18 @@ def tune(
         },
         **{f.name: getattr(budget, f.name) for f in dataclasses.fields(budget)},
     }
-    _prepare_output(output, run, overwrite)
+    if role == "worker":
+        distributed.wait_for_chief(host, port, oracle_timeout)
+        _check_worker_run(output, run)
+    else:
+        if role == "chief":
+            distributed.check_bind(host, port)
+        _prepare_output(output, run, overwrite)
 
-    gpu = _configure_devices()
+    gpu = _configure_devices(threads)
+    strategy = _make_strategy(strategy)
+    replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+    global_batch = budget.batch_size * replicas
     mixed_precision = gpu if mixed_precision is None else mixed_precision
     jit_compile = gpu if jit_compile is None else jit_compile
     keras.utils.set_random_seed(seed)
@@ -317,43 +377,161 @@ def tune(
         mixed_precision=mixed_precision,
         **hypermodel_kwargs,
     )
-    tuner = make_tuner(
-        budget.algorithm, hypermodel, output, budget.max_trials, budget.epochs, seed=seed
+    env = (
+        distributed.oracle_env(role, host, port, worker_id)
+        if role is not None
+        else contextlib.nullcontext()
     )
+    heartbeat = monitor = None
+    worker_rows = []
+    with env:
+        tuner = make_tuner(
+            budget.algorithm,
+            hypermodel,
+            output,
+            budget.max_trials,
+            budget.epochs,
+            seed=seed,
+            **({"distribution_strategy": strategy} if strategy is not None else {}),
+        )
 
-    def report_trial(tuner_, trial):
-        rows = _rows(tuner_, hypermodel)
-        report.write_trials_csv(os.path.join(output, "trials.csv"), rows)
-        if on_trial_end is not None:
-            row = next(r for r in rows if r["trial_id"] == trial.trial_id)
-            on_trial_end(row)
+        def report_trial(tuner_, trial, ran_by=None):
+            rows = _rows(tuner_, hypermodel)
+            report.write_trials_csv(os.path.join(output, "trials.csv"), rows)
+            if on_trial_end is not None:
+                row = next(r for r in rows if r["trial_id"] == trial.trial_id)
+                on_trial_end({**row, "tuner_id": ran_by})
 
-    tuner.on_trial_report = report_trial
-    logger.info("tuning %s into %s (%s)", dataset, output, budget)
-    tuner.search(
-        data.pipeline(*ds.train, budget.batch_size, training=True, seed=seed),
-        validation_data=data.pipeline(*ds.validation, budget.batch_size, training=False),
-        epochs=budget.epochs,
-        shuffle=False,  # the pipeline shuffles, reseeded every epoch
-        callbacks=[
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=budget.patience, restore_best_weights=True
-            ),
-            keras.callbacks.TerminateOnNaN(),
-            GeneralizationGap(),
-            EpochTime(),
-        ],
-        verbose=verbose,
+        if role == "worker":
+            distributed.set_rpc_timeout(oracle_timeout)
+            heartbeat = distributed.Heartbeat(output, tid).start()
+
+            def start_trial(tuner_, trial):
+                heartbeat.trial_id = trial.trial_id
+
+            def report_worker_trial(tuner_, trial):
+                heartbeat.trial_id = None
+                extras = report.read_json(
+                    os.path.join(tuner_.get_trial_dir(trial.trial_id), report.EXTRAS_FILE)
+                )
+                row = report.trial_row(trial, _effective(hypermodel, trial), extras)
+                worker_rows.append(row)
+                if on_trial_end is not None:
+                    on_trial_end({**row, "tuner_id": tid})
+
+            tuner.on_trial_start = start_trial
+            tuner.on_trial_report = report_worker_trial
+        elif role == "chief":
+            _report_from_chief(tuner, report_trial)
+            monitor = distributed.WorkerMonitor(
+                tuner.oracle, output, worker_timeout, on_event=on_worker_lost
+            ).start()
+        else:
+            tuner.on_trial_report = report_trial
+        logger.info("tuning %s into %s (%s, role %s)", dataset, output, budget, role or "single")
+        try:
+            tuner.search(
+                data.pipeline(*ds.train, global_batch, training=True, seed=seed),
+                validation_data=data.pipeline(*ds.validation, global_batch, training=False),
+                epochs=budget.epochs,
+                shuffle=False,  # the pipeline shuffles, reseeded every epoch
+                callbacks=[
+                    keras.callbacks.EarlyStopping(
+                        monitor="val_loss", patience=budget.patience, restore_best_weights=True
+                    ),
+                    keras.callbacks.TerminateOnNaN(),
+                    GeneralizationGap(),
+                    EpochTime(),
+                ],
+                verbose=verbose,
+            )
+        finally:
+            if heartbeat is not None:
+                heartbeat.stop()
+            if monitor is not None:
+                monitor.stop()
+    if role == "worker":
+        return TuneResult(
+            output,
+            worker_rows,
+            None,
+            None,
+            None,
+            report.top_table(worker_rows),
+            time.monotonic() - started,
+            role=role,
+            replicas=replicas,
+        )
+    unfinished = sorted(
+        t.trial_id for t in tuner.oracle.trials.values() if t.status in ("RUNNING", "IDLE")
     )
     rows = _rows(tuner, hypermodel)
     report.write_trials_csv(os.path.join(output, "trials.csv"), rows)
     best, test, export_path = _finish(tuner, hypermodel, ds, output, top_k, budget)
     report.write_atomic(
-        os.path.join(output, "summary.md"), report.summary_markdown(run, rows, best, test)
+        os.path.join(output, "summary.md"),
+        report.summary_markdown({**run, "replicas": replicas}, rows, best, test),
     )
     return TuneResult(
-        output, rows, best, test, export_path, report.top_table(rows), time.monotonic() - started
+        output,
+        rows,
+        best,
+        test,
+        export_path,
+        report.top_table(rows),
+        time.monotonic() - started,
+        role=role,
+        replicas=replicas,
+        unfinished=unfinished,
+        requeued=list(monitor.requeued) if monitor is not None else [],
     )
+
+
+def _report_from_chief(tuner, report_trial):
+    """On the chief, trials end through the oracle (workers call it over gRPC): report there."""
+    oracle = tuner.oracle
+    end_trial = oracle.end_trial
+
+    def end_trial_and_report(trial):
+        ran_by = next(
+            (tid for tid, t in oracle.ongoing_trials.items() if t.trial_id == trial.trial_id),
+            None,
+        )
+        end_trial(trial)
+        ended = oracle.trials[trial.trial_id]
+        if ended.status not in ("RUNNING", "IDLE"):
+            try:
+                report_trial(tuner, ended, ran_by)
+            except Exception:  # noqa: BLE001 - a report must not fail the worker's call
+                logger.exception("trials.csv not updated after trial %s", trial.trial_id)
+
+    oracle.end_trial = end_trial_and_report
+
+
+def _check_worker_run(output, run):
+    """A worker runs the chief's search: its options must match the chief's run.json."""
+    previous = report.read_json(os.path.join(output, RUN_FILE))
+    if previous is None:
+        raise ConfigError(
+            f"{output} holds no {RUN_FILE}: the chief writes it before it listens; "
+            "give the workers the chief's --output (on a shared file system)"
+        )
+    changed = sorted(
+        k
+        for k in set(run) | set(previous)
+        if k not in RESUMABLE_CHANGES and run.get(k) != previous.get(k)
+    )
+    if changed:
+        diffs = ", ".join(f"{k}: chief {previous.get(k)!r}, worker {run.get(k)!r}" for k in changed)
+        raise ConfigError(f"this worker's options differ from the chief's run ({diffs})")
+
+
+def _make_strategy(strategy):
+    if strategy != "mirrored":
+        return strategy
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy()
 
 
 def _check_budget(budget):
@@ -398,9 +576,16 @@ def _prepare_output(output, run, overwrite):
         raise ConfigError(f"cannot write to output folder {output}: {err.strerror}") from None
 
 
-def _configure_devices():
-    """Turns on GPU memory growth; returns whether a GPU is present."""
+def _configure_devices(threads=None):
+    """Turns on GPU memory growth, sets TensorFlow's threads; returns whether a GPU is present."""
     import tensorflow as tf
+
+    if threads is not None:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # TensorFlow already running in this process
+            logger.warning("threads=%d not applied: TensorFlow is already initialised", threads)
 
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:

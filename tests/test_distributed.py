@@ -1,0 +1,432 @@
+"""Distributed tuning on KerasTuner's chief/worker engine, on loopback only (127.0.0.1)."""
+
+import csv
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from _helpers import run_python
+from click.testing import CliRunner
+from kregs.cli.main import main
+from kregs.tuner import distributed
+
+from kregs.errors import ConfigError
+from kregs.files import write_json
+
+# A smoke-sized search: 600 Fashion-MNIST images, random search.
+SMOKE = ["--preset", "smoke", "--algorithm", "random", "--limit", "600"]
+
+
+def _kregs(args):
+    return CliRunner().invoke(main, args, prog_name="kregs")
+
+
+def _kregs_process(args, **kwargs):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "kregs", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        **kwargs,
+    )
+
+
+def _trials(out):
+    with open(out / "trials.csv") as f:
+        return list(csv.DictReader(f))
+
+
+# --- pieces ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "address, expected",
+    [
+        ("127.0.0.1:8000", ("127.0.0.1", 8000)),
+        ("[::1]:9", ("::1", 9)),
+        ("node-7:65535", ("node-7", 65535)),
+    ],
+)
+def test_parse_oracle(address, expected):
+    assert distributed.parse_oracle(address) == expected
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "host:0", "host:70000", ":80", None])
+def test_parse_oracle_refuses_malformed_addresses(address):
+    with pytest.raises(ConfigError, match="`oracle`: expected"):
+        distributed.parse_oracle(address)
+
+
+def test_exposure_warning_only_off_loopback():
+    assert distributed.exposure_warning("127.0.0.1") is None
+    assert distributed.exposure_warning("localhost") is None
+    assert distributed.exposure_warning("::1") is None
+    warning = distributed.exposure_warning("0.0.0.0")
+    assert warning.startswith("Warning: the chief oracle listens on 0.0.0.0")
+    assert "no authentication" in warning and "steer" in warning
+
+
+@pytest.mark.parametrize("bad", ["", "a b", "chief", "x" * 65, "w/1"])
+def test_worker_ids_are_checked(bad):
+    with pytest.raises(ConfigError, match="`worker_id`"):
+        distributed.tuner_id("worker", bad)
+
+
+def test_oracle_env_sets_kerastuner_variables_and_restores_them(monkeypatch):
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "before")
+    monkeypatch.delenv("KERASTUNER_ORACLE_IP", raising=False)
+    with distributed.oracle_env("worker", "127.0.0.1", 8123, worker_id="3"):
+        assert os.environ["KERASTUNER_TUNER_ID"] == "worker-3"
+        assert os.environ["KERASTUNER_ORACLE_IP"] == "127.0.0.1"
+        assert os.environ["KERASTUNER_ORACLE_PORT"] == "8123"
+    assert os.environ["KERASTUNER_TUNER_ID"] == "before"
+    assert "KERASTUNER_ORACLE_IP" not in os.environ
+
+
+def test_check_bind_names_the_busy_port():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ConfigError, match=rf"cannot listen on 127\.0\.0\.1:{port}: Address"):
+            distributed.check_bind("127.0.0.1", port)
+    distributed.check_bind("127.0.0.1", port)  # free again
+
+
+def test_heartbeat_counts_up_and_says_when_done(tmp_path):
+    beat = distributed.Heartbeat(str(tmp_path), "worker-0", interval=0.05).start()
+    beat.trial_id = "07"
+    time.sleep(0.3)
+    running = distributed.read_heartbeats(str(tmp_path))["worker-0"]
+    assert running["beat"] >= 3 and running["trial_id"] == "07" and running["pid"] == os.getpid()
+    beat.stop()
+    done = distributed.read_heartbeats(str(tmp_path))["worker-0"]
+    assert done["done"] is True and done["trial_id"] is None and done["beat"] > running["beat"]
+
+
+class _Trial:
+    def __init__(self, trial_id):
+        self.trial_id = trial_id
+
+
+class _Oracle:
+    """The parts of a KerasTuner oracle the monitor touches."""
+
+    def __init__(self):
+        self.ongoing_trials = {"worker-0": _Trial("00"), "worker-1": _Trial("01")}
+        self.tuner_ids = {"worker-0", "worker-1"}
+        self._retry_queue = []
+        self.saved = 0
+
+    def save(self):
+        self.saved += 1
+
+
+def test_monitor_requeues_only_the_silent_worker(tmp_path):
+    oracle = _Oracle()
+    folder = tmp_path / "workers"
+    folder.mkdir()
+    events = []
+    monitor = distributed.WorkerMonitor(oracle, str(tmp_path), timeout=30, on_event=events.append)
+    for now, beats in [(0, (1, 1)), (20, (2, 1)), (29, (3, 1))]:
+        for i, b in enumerate(beats):
+            write_json(folder / f"worker-{i}.json", {"beat": b})
+        assert monitor.check(now) == []
+    write_json(folder / "worker-0.json", {"beat": 4})
+    assert monitor.check(30) == ["worker-1"]  # unchanged since t=0
+    assert oracle._retry_queue == ["01"] and list(oracle.ongoing_trials) == ["worker-0"]
+    assert oracle.tuner_ids == {"worker-0"} and oracle.saved == 1
+    assert monitor.requeued == [("worker-1", "01")]
+    assert events == [
+        "worker-1 silent for 30 s during trial 01: the trial goes back to the queue and will "
+        "be run again from its first epoch"
+    ]
+
+
+# --- bad input, bad ports, no chief ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--role", "worker", "--oracle", "127.0.0.1:1", "--output", "x"],
+            "--role worker needs --worker-id",
+        ),
+        (["--role", "chief", "--output", "x"], "--role chief needs --oracle HOST:PORT"),
+        (["--oracle", "127.0.0.1:1"], "--oracle and --worker-id need --role"),
+        (
+            ["--workers", "2", "--role", "chief"],
+            "--workers starts its own chief and workers; drop --role",
+        ),
+        (
+            ["--role", "chief", "--oracle", "nowhere", "--output", "x"],
+            "Invalid value for argument `oracle`",
+        ),
+        (["--workers", "0"], "Invalid value for '--workers': 0 is not in the range x>=1."),
+    ],
+)
+def test_distributed_bad_input_is_one_line_and_exit_2(args, message):
+    result = _kregs(["tune", *args])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {message}"), result.output
+
+
+def test_chief_that_cannot_bind_exits_2_and_warns_off_loopback(tmp_path):
+    with socket.socket() as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(
+            main,
+            [
+                "tune",
+                *SMOKE,
+                "--role",
+                "chief",
+                "--oracle",
+                f"0.0.0.0:{port}",
+                "--output",
+                str(tmp_path / "run"),
+            ],
+            prog_name="kregs",
+        )
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0].startswith("Warning: the chief oracle listens on 0.0.0.0")
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: the chief oracle cannot listen on 0.0.0.0:{port}: Address already in use; "
+        "choose another --oracle port or address (see kregs tune --help)"
+    )
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_worker_that_cannot_reach_the_chief_exits_2(tmp_path):
+    port = distributed.free_port()
+    started = time.monotonic()
+    result = _kregs(
+        [
+            "tune",
+            *SMOKE,
+            "--role",
+            "worker",
+            "--worker-id",
+            "0",
+            "--oracle",
+            f"127.0.0.1:{port}",
+            "--oracle-timeout",
+            "2",
+            "--output",
+            str(tmp_path / "run"),
+        ]
+    )
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: cannot reach the chief oracle at 127.0.0.1:{port} within 2 s; start "
+        "`kregs tune --role chief` first, or check --oracle (see kregs tune --help)"
+    )
+    assert time.monotonic() - started < 30
+
+
+# --- a chief and two workers ----------------------------------------------------------------
+
+
+def test_chief_with_two_workers_runs_every_trial_once(tmp_path):
+    out = tmp_path / "run"
+    proc = _kregs_process(
+        [
+            "tune",
+            *SMOKE,
+            "--epochs",
+            "1",
+            "--max-trials",
+            "4",
+            "--workers",
+            "2",
+            "--output",
+            str(out),
+        ]
+    )
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stdout + stderr[-3000:]
+    assert (
+        stdout.splitlines()[0]
+        == "kregs tune: a chief and 2 workers on this machine, 1 threads each"
+    )
+    rows = _trials(out)
+    assert sorted(r["trial_id"] for r in rows) == ["0", "1", "2", "3"]
+    assert all(r["status"] == "COMPLETED" for r in rows)
+    trial_lines = re.findall(
+        r"^\[(worker-\d)\] trial (\d) completed .* \((worker-\d)\)$", stdout, re.M
+    )
+    assert sorted(t for _, t, _ in trial_lines) == ["0", "1", "2", "3"]  # each once
+    assert all(prefix == by for prefix, _, by in trial_lines)
+    assert "True" not in stdout.splitlines()  # KerasTuner's stray print is silenced
+    # The output folder of a single-process run, plus the workers' heartbeats.
+    assert sorted(os.listdir(out)) == [
+        "best",
+        "export",
+        "keras_tuner",
+        "run.json",
+        "summary.md",
+        "test_result.json",
+        "trials.csv",
+        "workers",
+    ]
+    best = json.loads((out / "test_result.json").read_text())
+    assert any(
+        name.startswith(f"rank1-trial{best['trial_id']}") for name in os.listdir(out / "best")
+    )
+    assert (out / "export" / "fashion_mnist" / "1" / "saved_model.pb").is_file()
+    beats = distributed.read_heartbeats(str(out))
+    assert sorted(beats) == ["worker-0", "worker-1"] and all(b["done"] for b in beats.values())
+    assert "[chief] best: trial" in stdout
+
+
+def _wait_for_trial(out, tuner_id, timeout=240):
+    """Waits until `tuner_id` runs a trial; returns its heartbeat."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        beat = distributed.read_heartbeats(str(out)).get(tuner_id)
+        if beat and beat.get("trial_id") is not None:
+            return beat
+        time.sleep(0.2)
+    raise AssertionError(f"{tuner_id} never started a trial")
+
+
+def test_killed_worker_is_restarted_and_its_trial_run_again(tmp_path):
+    out = tmp_path / "run"
+    proc = _kregs_process(
+        [
+            "tune",
+            *SMOKE,
+            "--epochs",
+            "2",
+            "--max-trials",
+            "4",
+            "--workers",
+            "2",
+            "--output",
+            str(out),
+        ]
+    )
+    beat = _wait_for_trial(out, "worker-1")
+    time.sleep(1.0)  # well inside the trial
+    os.kill(beat["pid"], signal.SIGKILL)
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stdout + stderr[-3000:]
+    assert (
+        "[kregs] worker-1 ended with signal SIGKILL; starting it again under its id "
+        "(restart 1 of 2)" in stdout
+    )
+    rows = _trials(out)
+    assert sorted(r["trial_id"] for r in rows) == ["0", "1", "2", "3"]
+    assert all(r["status"] == "COMPLETED" for r in rows)
+    killed = beat["trial_id"]
+    runs_of_killed = re.findall(rf"^\[worker-\d\] trial {int(killed)} completed", stdout, re.M)
+    assert len(runs_of_killed) == 1  # run again once, reported once
+
+
+def test_silent_worker_trial_goes_to_another_worker(tmp_path):
+    """Several machines: no supervisor restarts the killed worker; the chief's monitor acts."""
+    out = tmp_path / "run"
+    port = distributed.free_port()
+    common = [
+        *SMOKE,
+        "--epochs",
+        "2",
+        "--max-trials",
+        "6",
+        "--oracle",
+        f"127.0.0.1:{port}",
+        "--output",
+        str(out),
+    ]
+    chief = _kregs_process(["tune", *common, "--role", "chief", "--worker-timeout", "6"])
+    workers = [
+        _kregs_process(
+            ["tune", *common, "--role", "worker", "--worker-id", str(i), "--threads", "1"]
+        )
+        for i in range(2)
+    ]
+    try:
+        beat = _wait_for_trial(out, "worker-1")
+        os.kill(beat["pid"], signal.SIGKILL)
+        stdout, stderr = chief.communicate(timeout=600)
+        worker0, _ = workers[0].communicate(timeout=60)
+    finally:
+        for p in (chief, *workers):
+            if p.poll() is None:
+                p.kill()
+    assert chief.returncode == 0, stdout + stderr[-3000:]
+    killed = beat["trial_id"]
+    assert f"worker-1 silent for 6 s during trial {killed}" in stdout
+    assert re.search(rf"^trial {int(killed)} completed .* \(worker-0\)$", worker0, re.M)
+    rows = _trials(out)
+    assert sorted(r["trial_id"] for r in rows) == [str(i) for i in range(6)]
+    assert all(r["status"] == "COMPLETED" for r in rows)
+
+
+# --- multi-GPU trials -----------------------------------------------------------------------
+
+
+def test_mirrored_strategy_scales_the_batch_per_replica(tmp_path):
+    code = f"""
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from kregs.tuner import tune
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+result = tune("fashion_mnist", output={str(tmp_path / "run")!r}, preset="smoke", limit=600,
+              epochs=1, max_trials=1, batch_size=32, strategy=strategy)
+print("replicas", result.replicas, result.rows[0]["status"])
+"""
+    proc = run_python(code, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "replicas 2 COMPLETED" in proc.stdout
+    summary = (tmp_path / "run" / "summary.md").read_text()
+    assert "- strategy: 2 replicas per trial, global batch 64 (32 per replica)" in summary
+
+
+def _processes_using(path):
+    """Process ids whose command line mentions `path` (the run's output folder)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if str(path).encode() in f.read():
+                        found.append(int(pid))
+            except OSError:
+                pass
+    return found
+
+
+def test_ctrl_c_stops_every_process_and_the_run_resumes(tmp_path):
+    out = tmp_path / "run"
+    args = ["tune", *SMOKE, "--epochs", "2", "--max-trials", "3", "--workers", "2"]
+    proc = _kregs_process([*args, "--output", str(out)])
+    _wait_for_trial(out, "worker-0")
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground command
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stdout + stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == (
+        f"interrupted: every process stopped; finished trials are kept in {out}; "
+        "run the same command to resume"
+    )
+    assert _processes_using(out) == []  # chief and workers are gone
+    proc = _kregs_process([*args, "--output", str(out)])
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stdout + stderr[-3000:]
+    rows = _trials(out)
+    assert sorted(r["trial_id"] for r in rows) == ["0", "1", "2"]
+    assert all(r["status"] == "COMPLETED" for r in rows)
