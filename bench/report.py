@@ -100,12 +100,30 @@ def _tuning(r):
     return lines
 
 
+def _distributed(r):
+    lines = [
+        f"The same random search ({r['trials']} trials, up to {r['epochs']} epochs, "
+        f"{r['limit']} Fashion-MNIST images), {r['threads']} TensorFlow thread(s) per worker, "
+        f"median of {r['rounds']} alternated round(s). Wall time is the whole command.",
+        "",
+        "| mode | trials/min | wall seconds | seconds per trial | vs the first worker count |",
+        "|---|---|---|---|---|",
+    ]
+    for mode, s in r["summary"].items():
+        lines.append(
+            f"| {mode} | {s['trials_per_minute']:.2f} | {s['wall_seconds']:.1f} "
+            f"| {s['mean_trial_seconds']:.1f} | x{r['speedup'][mode]:.2f} |"
+        )
+    return lines
+
+
 SECTIONS = {
     "input_pipeline": ("Input pipeline", _input_pipeline),
     "overhead": ("Training overhead", _overhead),
     "tuning": ("Tuning at an equal budget", _tuning),
     "memory": ("Memory across trials", _memory),
     "startup": ("Start-up", _startup),
+    "distributed": ("Distributed tuning", _distributed),
 }
 
 

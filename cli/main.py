@@ -282,7 +282,8 @@ def tune(ctx, verbose, workers, **options):
             f"{result.replicas} x the per-replica --batch-size"
         )
     if role == "worker":
-        click.echo(f"worker {options['worker_id']} done: {len(result.rows)} trials run here")
+        n = len(result.rows)
+        click.echo(f"worker {options['worker_id']} done: {n} trial{'s' if n != 1 else ''} run here")
         return
     if result.unfinished:
         click.echo(
@@ -487,7 +488,8 @@ def _tune_workers(ctx, workers, options):
         on_line=lambda name, line: click.echo(f"[{name}] {line}"),
     )
     gpus = f", GPUs {','.join(cluster.gpus)}" if cluster.gpus else ""
-    threads = f", {cluster.threads} threads each" if cluster.threads else ""
+    n = cluster.threads
+    threads = f", {n} TensorFlow thread{'s' if n != 1 else ''} each" if n else ""
     click.echo(f"kregs tune: a chief and {workers} workers on this machine{gpus}{threads}")
     try:
         code = cluster.run()

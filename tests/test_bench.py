@@ -19,6 +19,7 @@ FIELDS = {
     "memory": COMMON | {"after_trial", "growth_percent", "trials"},
     "startup": COMMON | {"median_seconds", "runs"},
     "tuning": COMMON | {"summary", "runs", "test_accuracy_difference"},
+    "distributed": COMMON | {"summary", "runs", "speedup", "threads"},
 }
 
 

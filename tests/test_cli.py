@@ -23,7 +23,7 @@ def _kregs(args):
     return CliRunner().invoke(main, args, prog_name="kregs")
 
 
-@pytest.mark.parametrize("args", [["--help"], ["tune", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["tune", "--help"], ["study", "--help"]])
 def test_help_does_not_import_tensorflow(args, tmp_path):
     code = (
         "import sys\n"

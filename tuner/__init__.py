@@ -6,6 +6,8 @@ Installed as `kregs.tuner` (source folder `tuner/`); import it only under that n
 - `tune(...)`: the driver behind `kregs tune` (output folder, resume, export).
 - `make_tuner(...)`: KerasTuner's Hyperband, BayesianOptimization, RandomSearch
   or GridSearch over a HyperModel, with kregs' per-trial records.
+- `kregs.tuner.distributed`: the same search over a chief and workers on
+  KerasTuner's own gRPC engine (`tune(role=...)`, `LocalCluster`).
 """
 
 import importlib

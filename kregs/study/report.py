@@ -141,8 +141,8 @@ def markdown(study, rows, info):
         "- intervals: 95% Welch t-intervals for the difference of two means over seeds. "
         "A claim is **confirmed** when its interval lies above 0, **contradicted** when it lies "
         "below 0, and otherwise **not confirmed at this sample size**.",
-        "- paper's claim: the figure the study reports (shared DATA.md), for comparison only; "
-        "its protocol (network, epochs, data) differs from this one.",
+        "- paper's claim: the test accuracy the study reports, shown for comparison only; "
+        "its network and protocol (epochs, data, values) differ from this one.",
         "",
         "## Test accuracy per configuration",
         "",
