@@ -105,9 +105,11 @@ def main(argv=None):
             f"(wall {s['wall_seconds']:.1f} s, one trial {s['mean_trial_seconds']:.1f} s)  "
             f"x{speedup[mode]:.2f} vs workers={counts[0]}"
         )
-    command = "python bench/distributed.py" + "".join(
-        f" {a}" for a in (argv if argv is not None else sys.argv[1:])
-    )
+    given = list(argv if argv is not None else sys.argv[1:])
+    if "--out" in given:  # where the figures go is not part of how they were made
+        i = given.index("--out")
+        del given[i : i + 2]
+    command = " ".join(["python bench/distributed.py", *given])
     path = write_result(
         "distributed",
         {

@@ -4,6 +4,7 @@ Only click is imported here at module level; each command imports TensorFlow,
 Keras and KerasTuner inside its body, so `kregs --help` answers at once.
 """
 
+import contextlib
 import os
 import sys
 
@@ -15,6 +16,27 @@ DATASETS = ("mnist", "fashion_mnist", "cifar10")
 ALGORITHMS = ("hyperband", "bayesian", "random", "grid")
 PRESETS = ("smoke", "quick", "paper")
 BATCH_NORM = ("none", "before_activation", "after_activation")
+
+
+# Options that tune and study share.
+_dataset_option = click.option("--dataset", type=click.Choice(DATASETS), default="fashion_mnist")
+_arch_option = click.option("--arch", type=click.Choice(["cnn", "mlp"]), default="cnn")
+_data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder with the data set's files (IDX .gz, mnist.npz, cifar-10-batches-py/).",
+)
+_mixed_precision_option = click.option(
+    "--mixed-precision/--no-mixed-precision",
+    default=None,
+    help="float16 compute.  [default: on with a GPU, off on CPU]",
+)
+_jit_compile_option = click.option(
+    "--jit-compile/--no-jit-compile",
+    default=None,
+    help="XLA compilation.  [default: on with a GPU, off on CPU]",
+)
 
 
 def _quiet_tensorflow():
@@ -29,6 +51,23 @@ def _quiet_tensorflow():
 def _usage_error(err):
     """A library error as a one-line click error (exit status 2)."""
     return click.UsageError(str(err).splitlines()[0] if str(err) else type(err).__name__)
+
+
+@contextlib.contextmanager
+def _library_errors():
+    """Bad input from the library (ValueError, FileNotFoundError) -> one line, exit status 2;
+    a run that cannot finish (KregsError) -> one line, exit status 1."""
+    from kregs.errors import KregsError
+
+    try:
+        yield
+    except ValueError as err:  # ConfigError, DataError: bad input
+        raise _usage_error(err) from None
+    except FileNotFoundError as err:  # DataNotFoundError
+        raise _usage_error(err) from None
+    except KregsError as err:
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(1)
 
 
 class _OneLineErrors(click.Group):
@@ -78,7 +117,7 @@ def _num(value):
 
 
 @main.command()
-@click.option("--dataset", type=click.Choice(DATASETS), default="fashion_mnist")
+@_dataset_option
 @click.option(
     "--preset",
     type=click.Choice(PRESETS),
@@ -146,13 +185,8 @@ def _num(value):
     default=None,
     help="Fix the BN placement instead of searching it.",
 )
-@click.option("--arch", type=click.Choice(["cnn", "mlp"]), default="cnn")
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Folder with the data set's files (IDX .gz, mnist.npz, cifar-10-batches-py/).",
-)
+@_arch_option
+@_data_dir_option
 @click.option(
     "--output",
     type=click.Path(file_okay=False),
@@ -163,16 +197,8 @@ def _num(value):
 @click.option("--overwrite", is_flag=True, help="Delete the run in --output and start afresh.")
 @click.option("--seed", type=int, default=0)
 @click.option("--top-k", type=click.IntRange(min=1), default=3, help="Best models kept in best/.")
-@click.option(
-    "--mixed-precision/--no-mixed-precision",
-    default=None,
-    help="float16 compute.  [default: on with a GPU, off on CPU]",
-)
-@click.option(
-    "--jit-compile/--no-jit-compile",
-    default=None,
-    help="XLA compilation.  [default: on with a GPU, off on CPU]",
-)
+@_mixed_precision_option
+@_jit_compile_option
 @click.option("--verbose", is_flag=True, help="Show Keras' progress bar for every epoch.")
 @click.option(
     "--workers",
@@ -245,8 +271,6 @@ def tune(ctx, verbose, workers, **options):
     from kregs.tuner import distributed
     from kregs.tuner.search import tune as run_tune
 
-    from kregs.errors import KregsError
-
     supervised = os.environ.get("KREGS_SUPERVISED") == "1"
 
     def on_trial_end(row):
@@ -262,20 +286,13 @@ def tune(ctx, verbose, workers, **options):
             click.echo(distributed.exposure_warning(host), err=True)
     what = f" ({role} {options['worker_id'] or ''})".replace(" )", ")") if role else ""
     click.echo(f"kregs tune: {options['dataset']} (preset: {options['preset'] or 'none'}){what}")
-    try:
+    with _library_errors():
         result = run_tune(
             **options,
             verbose=1 if verbose else 0,
             on_trial_end=on_trial_end,
             on_worker_lost=lambda message: click.echo(f"Warning: {message}"),
         )
-    except ValueError as err:  # ConfigError, DataError: bad input
-        raise _usage_error(err) from None
-    except FileNotFoundError as err:  # DataNotFoundError
-        raise _usage_error(err) from None
-    except KregsError as err:
-        click.echo(f"Error: {err}", err=True)
-        sys.exit(1)
     if result.replicas > 1:
         click.echo(
             f"strategy: {result.replicas} replicas per trial, global batch "
@@ -316,7 +333,7 @@ def _run_line(row, skipped):
 
 
 @main.command()
-@click.option("--dataset", type=click.Choice(DATASETS), default="fashion_mnist")
+@_dataset_option
 @click.option(
     "--preset",
     type=click.Choice(PRESETS),
@@ -373,13 +390,8 @@ def _run_line(row, skipped):
     default=None,
     help="Adam's fixed learning rate.  [default: 0.001]",
 )
-@click.option("--arch", type=click.Choice(["cnn", "mlp"]), default="cnn")
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Folder with the data set's files (IDX .gz, mnist.npz, cifar-10-batches-py/).",
-)
+@_arch_option
+@_data_dir_option
 @click.option(
     "--output",
     type=click.Path(file_okay=False),
@@ -388,16 +400,8 @@ def _run_line(row, skipped):
     "[default: runs/study-<dataset>-<UTC timestamp>]",
 )
 @click.option("--overwrite", is_flag=True, help="Delete the study in --output and start afresh.")
-@click.option(
-    "--mixed-precision/--no-mixed-precision",
-    default=None,
-    help="float16 compute.  [default: on with a GPU, off on CPU]",
-)
-@click.option(
-    "--jit-compile/--no-jit-compile",
-    default=None,
-    help="XLA compilation.  [default: on with a GPU, off on CPU]",
-)
+@_mixed_precision_option
+@_jit_compile_option
 def study(**options):
     """Train the study's eight configurations over several seeds and check its claims.
 
@@ -408,7 +412,6 @@ def study(**options):
     Each run is saved as it finishes; the same command again skips them.
     """
     _quiet_tensorflow()
-    from kregs.errors import KregsError
     from kregs.study.runner import run_study
 
     def on_values(values):
@@ -426,15 +429,8 @@ def study(**options):
         f"kregs study: {options['dataset']} (preset: {options['preset'] or 'none'}, "
         f"{options['seeds']} seeds)"
     )
-    try:
+    with _library_errors():
         result = run_study(**options, on_values=on_values, on_run_end=on_run_end)
-    except ValueError as err:  # ConfigError, DataError: bad input
-        raise _usage_error(err) from None
-    except FileNotFoundError as err:  # DataNotFoundError
-        raise _usage_error(err) from None
-    except KregsError as err:
-        click.echo(f"Error: {err}", err=True)
-        sys.exit(1)
     md = result.markdown
     table = md[md.index("## Test accuracy") : md.index("## Plots")].rstrip()
     click.echo("")

@@ -28,3 +28,56 @@ def read_json(path):
             return json.load(f)
     except (OSError, ValueError):
         return None
+
+
+def prepare_output(
+    output, record_file, record, overwrite, resumable=(), kind="run", what="configuration"
+):
+    """Creates the output folder of a run, or checks that it holds this same run (resume).
+
+    The folder's `record_file` (e.g. run.json) holds `record`, the run's
+    configuration. An existing folder is resumed only when its record equals
+    `record` except for the keys in `resumable`; `overwrite` deletes it first.
+
+    Args:
+        output: str, the folder.
+        record_file: str, the record's file name inside it.
+        record: dict, JSON-serializable.
+        overwrite: bool, delete an existing run first.
+        resumable: iterable of str, keys that may differ on resumption.
+        kind, what: words for the error messages ("run" / "configuration").
+
+    Raises:
+        ConfigError: the folder holds something else, another run, or cannot be written.
+    """
+    import shutil
+
+    from kregs.errors import ConfigError
+
+    path = os.path.join(output, record_file)
+    if os.path.isdir(output) and os.listdir(output):
+        previous = read_json(path)
+        if previous is None:
+            raise ConfigError(
+                f"output folder {output} exists and is not a kregs {kind} (no {record_file}); "
+                "choose another --output"
+            )
+        if overwrite:
+            shutil.rmtree(output)
+        else:
+            changed = sorted(
+                k
+                for k in set(record) | set(previous)
+                if k not in resumable and record.get(k) != previous.get(k)
+            )
+            if changed:
+                diffs = ", ".join(f"{k}: {previous.get(k)!r} -> {record.get(k)!r}" for k in changed)
+                raise ConfigError(
+                    f"output folder {output} holds a {kind} with another {what} ({diffs}); "
+                    "use another --output, or --overwrite to start afresh"
+                )
+    try:
+        os.makedirs(output, exist_ok=True)
+        write_json(path, record)
+    except OSError as err:
+        raise ConfigError(f"cannot write to output folder {output}: {err.strerror}") from None

@@ -98,3 +98,31 @@ def _check_input_shape(input_shape):
 
 
 __all__ = ["ARCHITECTURES", "build_model"]
+
+
+def compile_model(model, learning_rate=1e-3, mixed_precision=False, jit_compile=False):
+    """Compiles `model` as kregs trains it: Adam, sparse categorical cross-entropy, accuracy.
+
+    Args:
+        model: a `keras.Model` (e.g. from `build_model`).
+        learning_rate: float, Adam's learning rate. Default 1e-3.
+        mixed_precision: bool, wrap Adam in a `LossScaleOptimizer` (for a model
+            built with the `"mixed_float16"` policy). Default False.
+        jit_compile: bool, compile the train step with XLA. Default False.
+
+    Returns:
+        `model`, compiled.
+
+    Example:
+    >>> model = compile_model(build_model((28, 28, 1), 10), learning_rate=3e-4)
+    """
+    optimizer = keras.optimizers.Adam(learning_rate)
+    if mixed_precision:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model.compile(
+        optimizer=optimizer,
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=jit_compile,
+    )
+    return model

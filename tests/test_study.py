@@ -22,6 +22,16 @@ def _kregs(args):
     return CliRunner().invoke(main, args, prog_name="kregs")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _op_determinism_off_afterwards():
+    """The study turns on TensorFlow's op determinism for the process (and Keras then
+    refuses XLA); turn it off again so that the tests after these see a fresh setting."""
+    yield
+    from tensorflow.python.framework import config
+
+    config.disable_op_determinism()
+
+
 # --- statistics -----------------------------------------------------------------------------
 
 

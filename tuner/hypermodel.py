@@ -130,28 +130,16 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         )
 
     def build(self, hp):
-        import keras
+        from kregs.models import build_model, compile_model
 
-        from kregs.models import build_model
-
-        reg = self.reg_config(hp)
         model = build_model(
             self.input_shape,
             self.num_classes,
-            reg=reg,
+            reg=self.reg_config(hp),
             arch=self.arch,
             dtype_policy="mixed_float16" if self.mixed_precision else None,
         )
-        optimizer = keras.optimizers.Adam(self.learning_rate(hp))
-        if self.mixed_precision:
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        model.compile(
-            optimizer=optimizer,
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            jit_compile=self.jit_compile,
-        )
-        return model
+        return compile_model(model, self.learning_rate(hp), self.mixed_precision, self.jit_compile)
 
     def _l2(self, hp):
         if self.fixed["l2"] is not None:

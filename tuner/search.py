@@ -16,10 +16,11 @@ from kregs.tuner import distributed, presets, report
 from kregs.tuner.hypermodel import SPACES, RegularizationHyperModel
 
 from kregs import __version__, data
-from kregs.callbacks import EpochTime, GeneralizationGap
+from kregs.callbacks import training_callbacks
 from kregs.checks import check_positive_int
 from kregs.errors import ConfigError, KregsError, invalid_value
 from kregs.export import export_for_serving, latest_export
+from kregs.files import prepare_output
 
 logger = logging.getLogger(__name__)
 
@@ -435,14 +436,7 @@ def tune(
                 validation_data=data.pipeline(*ds.validation, global_batch, training=False),
                 epochs=budget.epochs,
                 shuffle=False,  # the pipeline shuffles, reseeded every epoch
-                callbacks=[
-                    keras.callbacks.EarlyStopping(
-                        monitor="val_loss", patience=budget.patience, restore_best_weights=True
-                    ),
-                    keras.callbacks.TerminateOnNaN(),
-                    GeneralizationGap(),
-                    EpochTime(),
-                ],
+                callbacks=training_callbacks(budget.patience),
                 verbose=verbose,
             )
         finally:
@@ -547,33 +541,7 @@ def _check_budget(budget):
 
 def _prepare_output(output, run, overwrite):
     """Creates `output`, or checks that it holds this same run (resume)."""
-    run_file = os.path.join(output, RUN_FILE)
-    if os.path.isdir(output) and os.listdir(output):
-        previous = report.read_json(run_file)
-        if previous is None:
-            raise ConfigError(
-                f"output folder {output} exists and is not a kregs run (no {RUN_FILE}); "
-                "choose another --output"
-            )
-        if overwrite:
-            shutil.rmtree(output)
-        else:
-            changed = sorted(
-                k
-                for k in set(run) | set(previous)
-                if k not in RESUMABLE_CHANGES and run.get(k) != previous.get(k)
-            )
-            if changed:
-                diffs = ", ".join(f"{k}: {previous.get(k)!r} -> {run.get(k)!r}" for k in changed)
-                raise ConfigError(
-                    f"output folder {output} holds a run with another configuration ({diffs}); "
-                    "use another --output, or --overwrite to start afresh"
-                )
-    try:
-        os.makedirs(output, exist_ok=True)
-        report.write_json(run_file, run)
-    except OSError as err:
-        raise ConfigError(f"cannot write to output folder {output}: {err.strerror}") from None
+    prepare_output(output, RUN_FILE, run, overwrite, RESUMABLE_CHANGES, "run", "configuration")
 
 
 def _configure_devices(threads=None):

@@ -4,13 +4,12 @@ import dataclasses
 import datetime
 import logging
 import os
-import shutil
 import time
 
 from kregs import __version__, data
 from kregs.config import CONFIG_NAMES
-from kregs.errors import ConfigError, invalid_value
-from kregs.files import read_json, write_json
+from kregs.errors import invalid_value
+from kregs.files import prepare_output, read_json, write_json
 from kregs.study import protocol, report
 
 logger = logging.getLogger(__name__)
@@ -106,8 +105,10 @@ def run_study(
         data_dir: str or None, where the data set's files are.
         validation_split: float, share of the training images held out.
         overwrite: bool, delete an existing study in `output` first.
-        deterministic: bool, TensorFlow's op determinism (same seed, same
-            numbers on the same machine). Default True.
+        deterministic: bool, turn on TensorFlow's op determinism (same seed,
+            same numbers on the same machine). It stays on for the rest of
+            the process (TensorFlow has no public switch to turn it off), and
+            Keras compiles without XLA while it is on. Default True.
         mixed_precision, jit_compile: bool or None (on when a GPU is present).
         on_values: callable(values) or None, called once the values are known.
         on_run_end: callable(row, skipped) or None, called after each run.
@@ -219,31 +220,6 @@ def _rows(output, plan):
 
 
 def _prepare_output(output, study, overwrite):
-    """Creates `output`, or checks that it holds this same study (resume)."""
-    study_file = os.path.join(output, STUDY_FILE)
-    if os.path.isdir(output) and os.listdir(output):
-        previous = read_json(study_file)
-        if previous is None:
-            raise ConfigError(
-                f"output folder {output} exists and is not a kregs study (no {STUDY_FILE}); "
-                "choose another --output"
-            )
-        if overwrite:
-            shutil.rmtree(output)
-        else:
-            changed = sorted(
-                k
-                for k in set(study) | set(previous)
-                if k not in RESUMABLE_CHANGES and study.get(k) != previous.get(k)
-            )
-            if changed:
-                diffs = ", ".join(f"{k}: {previous.get(k)!r} -> {study.get(k)!r}" for k in changed)
-                raise ConfigError(
-                    f"output folder {output} holds a study with another protocol ({diffs}); "
-                    "use another --output, or --overwrite to start afresh"
-                )
-    try:
-        os.makedirs(os.path.join(output, RUNS_DIR), exist_ok=True)
-        write_json(study_file, study)
-    except OSError as err:
-        raise ConfigError(f"cannot write to output folder {output}: {err.strerror}") from None
+    """Creates `output` and its runs/ folder, or checks that it holds this same study."""
+    prepare_output(output, STUDY_FILE, study, overwrite, RESUMABLE_CHANGES, "study", "protocol")
+    os.makedirs(os.path.join(output, RUNS_DIR), exist_ok=True)

@@ -7,8 +7,8 @@ import keras
 import numpy as np
 
 from kregs import data
-from kregs.callbacks import EpochTime, GeneralizationGap
-from kregs.models import build_model
+from kregs.callbacks import training_callbacks
+from kregs.models import build_model, compile_model
 
 logger = logging.getLogger(__name__)
 
@@ -98,29 +98,14 @@ class Trainer:
             arch=self.arch,
             dtype_policy="mixed_float16" if self.mixed_precision else None,
         )
-        optimizer = keras.optimizers.Adam(budget.learning_rate)
-        if self.mixed_precision:
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        model.compile(
-            optimizer=optimizer,
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            jit_compile=self.jit_compile,
-        )
+        compile_model(model, budget.learning_rate, self.mixed_precision, self.jit_compile)
         start = time.monotonic()
         history = model.fit(
             data.pipeline(*ds.train, budget.batch_size, training=True, seed=seed),
             validation_data=data.pipeline(*ds.validation, budget.batch_size, training=False),
             epochs=budget.epochs,
             shuffle=False,  # the pipeline shuffles, reseeded every epoch
-            callbacks=[
-                keras.callbacks.EarlyStopping(
-                    monitor="val_loss", patience=budget.patience, restore_best_weights=True
-                ),
-                keras.callbacks.TerminateOnNaN(),
-                GeneralizationGap(),
-                EpochTime(),
-            ],
+            callbacks=training_callbacks(budget.patience),
             verbose=0,
         ).history
         train_seconds = time.monotonic() - start
