@@ -282,8 +282,9 @@ def tune(ctx, verbose, workers, **options):
             host, _ = distributed.parse_oracle(options["oracle"])
         except ValueError as err:
             raise _usage_error(err) from None
-        if distributed.exposure_warning(host):
-            click.echo(distributed.exposure_warning(host), err=True)
+        warning = distributed.exposure_warning(host)
+        if warning:
+            click.echo(warning, err=True)
     what = f" ({role} {options['worker_id'] or ''})".replace(" )", ")") if role else ""
     click.echo(f"kregs tune: {options['dataset']} (preset: {options['preset'] or 'none'}){what}")
     with _library_errors():
@@ -473,7 +474,8 @@ def _tune_workers(ctx, workers, options):
             flag = "--" + name.replace("_", "-")
             raise click.UsageError(f"--workers starts its own chief and workers; drop {flag}")
     from kregs.tuner import distributed
-    from kregs.tuner.report import default_output
+
+    from kregs.files import default_output
 
     output = options["output"] or default_output(options["dataset"])
     args = _child_args(ctx, skip={"workers", "output", "threads"}) + ["--output", output]

@@ -1,7 +1,23 @@
 """Small file helpers shared by `kregs tune` and `kregs study`: atomic writes, JSON."""
 
+import datetime
 import json
 import os
+
+
+def default_output(name):
+    """`runs/<name>-<UTC timestamp>`, the output folder of a run when none is given."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return os.path.join("runs", f"{name}-{stamp}")
+
+
+def changed_keys(previous, record, resumable=()):
+    """The keys, sorted, whose values differ between two run records, less `resumable`."""
+    return sorted(
+        k
+        for k in set(record) | set(previous)
+        if k not in resumable and record.get(k) != previous.get(k)
+    )
 
 
 def write_atomic(path, text):
@@ -65,11 +81,7 @@ def prepare_output(
         if overwrite:
             shutil.rmtree(output)
         else:
-            changed = sorted(
-                k
-                for k in set(record) | set(previous)
-                if k not in resumable and record.get(k) != previous.get(k)
-            )
+            changed = changed_keys(previous, record, resumable)
             if changed:
                 diffs = ", ".join(f"{k}: {previous.get(k)!r} -> {record.get(k)!r}" for k in changed)
                 raise ConfigError(

@@ -296,9 +296,7 @@ def test_smoke_study_csv_has_every_configuration_and_seed(smoke_study):
     for r in rows:
         assert 0 <= r["test_accuracy"] <= 1 and r["test_images"] == 2000
         assert r["train_images"] == 900 and 1 <= r["epochs"] <= 2
-        assert r["generalization_gap"] == pytest.approx(
-            r["generalization_gap"]
-        )  # a number, not empty
+        assert isinstance(r["generalization_gap"], float)  # a number, not empty
         assert r["seconds_per_epoch"] > 0
     none = [r for r in rows if r["config"] == "none"]
     assert all(r["l2"] == 0 and r["dropout"] == 0 and r["batch_norm"] == "none" for r in none)

@@ -421,14 +421,12 @@ class LocalCluster:
         self._procs[name] = proc
         self._stderr_tail[name] = []
         for stream, is_err in ((proc.stdout, False), (proc.stderr, True)):
-            threading.Thread(
-                target=self._pump, args=(name, proc, stream, is_err), daemon=True
-            ).start()
+            threading.Thread(target=self._pump, args=(name, stream, is_err), daemon=True).start()
         return proc
 
-    def _pump(self, name, proc, stream, is_err):
+    def _pump(self, name, stream, is_err):
         for line in stream:
-            self._lines.put((name, proc, line.rstrip("\n"), is_err))
+            self._lines.put((name, line.rstrip("\n"), is_err))
 
     def _drain(self, timeout=0.2):
         try:
@@ -436,7 +434,7 @@ class LocalCluster:
         except queue.Empty:
             return
         while True:
-            name, proc, line, is_err = item
+            name, line, is_err = item
             if is_err:
                 tail = self._stderr_tail.setdefault(name, [])
                 tail.append(line)

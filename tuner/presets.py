@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from kregs.errors import invalid_value
+from kregs.config import resolve_preset
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,10 +54,4 @@ def resolve(preset=None, **overrides):
     Returns:
         A `Budget`.
     """
-    if preset not in PRESETS:
-        raise invalid_value("preset", preset, "one of smoke, quick, paper")
-    given = {k: v for k, v in overrides.items() if v is not None}
-    unknown = set(given) - {f.name for f in dataclasses.fields(Budget)}
-    if unknown:
-        raise TypeError(f"unknown budget fields: {sorted(unknown)}")
-    return dataclasses.replace(PRESETS[preset], **given)
+    return resolve_preset(PRESETS, preset, **overrides)

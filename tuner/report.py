@@ -1,20 +1,16 @@
 """The run's records: `trials.csv` and `summary.md`, rebuilt from KerasTuner's own state."""
 
 import csv
-import datetime
 import io
 import json
 import math
-import os
 
-from kregs.files import read_json, write_atomic, write_json  # noqa: F401 (re-exported)
-
-
-def default_output(dataset):
-    """`runs/<dataset>-<UTC timestamp>`, the output folder when none is given."""
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return os.path.join("runs", f"{dataset}-{stamp}")
-
+from kregs.files import (  # noqa: F401 (re-exported)
+    default_output,
+    read_json,
+    write_atomic,
+    write_json,
+)
 
 HP_COLUMNS = ("l2", "dropout", "batch_norm", "learning_rate")
 RESULT_COLUMNS = (

@@ -20,7 +20,7 @@ from kregs.callbacks import training_callbacks
 from kregs.checks import check_positive_int
 from kregs.errors import ConfigError, KregsError, invalid_value
 from kregs.export import export_for_serving, latest_export
-from kregs.files import prepare_output
+from kregs.files import changed_keys, prepare_output
 
 logger = logging.getLogger(__name__)
 
@@ -510,11 +510,7 @@ def _check_worker_run(output, run):
             f"{output} holds no {RUN_FILE}: the chief writes it before it listens; "
             "give the workers the chief's --output (on a shared file system)"
         )
-    changed = sorted(
-        k
-        for k in set(run) | set(previous)
-        if k not in RESUMABLE_CHANGES and run.get(k) != previous.get(k)
-    )
+    changed = changed_keys(previous, run, RESUMABLE_CHANGES)
     if changed:
         diffs = ", ".join(f"{k}: chief {previous.get(k)!r}, worker {run.get(k)!r}" for k in changed)
         raise ConfigError(f"this worker's options differ from the chief's run ({diffs})")

@@ -5,7 +5,7 @@ import json
 import os
 
 from kregs.checks import check_batch_norm, check_dropout, check_lambda, check_positive_int
-from kregs.config import CONFIG_NAMES, RegConfig
+from kregs.config import CONFIG_NAMES, RegConfig, resolve_preset
 from kregs.errors import ConfigError, invalid_value
 
 # For kregs' CNN (see kregs.build_model) trained with Adam: a lambda of 1e-4
@@ -64,13 +64,7 @@ def resolve_budget(preset=None, **overrides):
     Returns:
         A validated `StudyBudget`.
     """
-    if preset not in STUDY_PRESETS:
-        raise invalid_value("preset", preset, "one of smoke, quick, paper")
-    given = {k: v for k, v in overrides.items() if v is not None}
-    unknown = set(given) - {f.name for f in dataclasses.fields(StudyBudget)}
-    if unknown:
-        raise TypeError(f"unknown budget fields: {sorted(unknown)}")
-    budget = dataclasses.replace(STUDY_PRESETS[preset], **given)
+    budget = resolve_preset(STUDY_PRESETS, preset, **overrides)
     for name in ("epochs", "batch_size", "patience"):
         check_positive_int(getattr(budget, name), name)
     for name in ("limit", "test_limit"):

@@ -30,10 +30,6 @@ FULL = "l2+dropout+bn"
 TECHNIQUES = {"l2": "L2", "dropout": "dropout", "bn": "BN"}
 
 
-def write_text(path, text):
-    write_atomic(path, text)
-
-
 def _fmt(value):
     if value is None:
         return ""

@@ -1,15 +1,15 @@
 """`run_study`: the eight configurations, several seeds each, one protocol, resumable."""
 
 import dataclasses
-import datetime
 import logging
 import os
 import time
 
 from kregs import __version__, data
+from kregs.checks import check_positive_int
 from kregs.config import CONFIG_NAMES
 from kregs.errors import invalid_value
-from kregs.files import prepare_output, read_json, write_json
+from kregs.files import default_output, prepare_output, read_json, write_atomic, write_json
 from kregs.study import protocol, report
 
 logger = logging.getLogger(__name__)
@@ -41,11 +41,6 @@ class StudyResult:
     plots: list
     ran: int
     seconds: float
-
-
-def default_output(dataset):
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return os.path.join("runs", f"study-{dataset}-{stamp}")
 
 
 def run_study(
@@ -139,11 +134,12 @@ def run_study(
 
     if arch not in ARCHITECTURES:
         raise invalid_value("arch", arch, f"one of {', '.join(ARCHITECTURES)}")
-    seeds = _check_int(seeds, "seeds", minimum=1)
-    seed = _check_int(seed, "seed", minimum=0)
+    seeds = check_positive_int(seeds, "seeds")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise invalid_value("seed", seed, "an int >= 0")
     values = protocol.resolve_values(l2, dropout, batch_norm, from_run)
     configs = protocol.configurations(values)
-    output = os.path.abspath(output or default_output(dataset))
+    output = os.path.abspath(output or default_output(f"study-{dataset}"))
     study = {
         "kregs_version": __version__,
         "dataset": dataset,
@@ -161,10 +157,13 @@ def run_study(
         on_values(values)
 
     plan = [(s, name) for s in range(seed, seed + seeds) for name in CONFIG_NAMES]
-    pending = [(s, n) for s, n in plan if read_json(_run_file(output, n, s)) is None]
-    for s, name in plan:
-        if (s, name) not in pending and on_run_end is not None:
-            on_run_end(read_json(_run_file(output, name, s))["row"], True)
+    # Every run's record, read once: finished runs from disk, new ones as they finish.
+    records = {key: read_json(_run_file(output, key[1], key[0])) for key in plan}
+    pending = [key for key in plan if records[key] is None]
+    if on_run_end is not None:
+        for key in plan:
+            if records[key] is not None:
+                on_run_end(records[key]["row"], True)
     ran = 0
     if pending:
         from kregs.study.train import Trainer
@@ -182,41 +181,28 @@ def run_study(
         for s, name in pending:
             record = trainer.run(name, configs[name], s)
             write_json(_run_file(output, name, s), record)
+            records[(s, name)] = record
             ran += 1
-            rows = _rows(output, plan)
-            report.write_csv(os.path.join(output, "study.csv"), rows)
+            report.write_csv(
+                os.path.join(output, "study.csv"),
+                [r["row"] for r in records.values() if r is not None],
+            )
             if on_run_end is not None:
                 on_run_end(record["row"], False)
 
-    records = [read_json(_run_file(output, n, s)) for s, n in plan]
-    rows = [r["row"] for r in records]
+    rows = [records[key]["row"] for key in plan]
     report.write_csv(os.path.join(output, "study.csv"), rows)
     markdown = report.markdown(study, rows, info)
-    report.write_text(os.path.join(output, "study.md"), markdown)
+    write_atomic(os.path.join(output, "study.md"), markdown)
     from kregs.study import plots
 
-    pngs = plots.write_all(os.path.join(output, "plots"), records, dataset)
+    pngs = plots.write_all(os.path.join(output, "plots"), list(records.values()), dataset)
     logger.info("study of %s finished: %d runs, %d trained now", dataset, len(rows), ran)
     return StudyResult(output, rows, values, markdown, pngs, ran, time.monotonic() - started)
 
 
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise invalid_value(name, value, f"an int >= {minimum}")
-    return value
-
-
 def _run_file(output, name, seed):
     return os.path.join(output, RUNS_DIR, f"{name}-seed{seed}.json")
-
-
-def _rows(output, plan):
-    rows = []
-    for s, name in plan:
-        record = read_json(_run_file(output, name, s))
-        if record is not None:
-            rows.append(record["row"])
-    return rows
 
 
 def _prepare_output(output, study, overwrite):
