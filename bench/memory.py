@@ -30,10 +30,10 @@ def main(argv=None):
     trials = args.trials or (5 if args.quick else 20)
     limit = args.limit or (1000 if args.quick else 3000)
 
-    from kregs.tuner import tune
+    from kregs.tuner import TuneConfig, tune
 
     with tempfile.TemporaryDirectory() as out:
-        result = tune(
+        config = TuneConfig.create(
             "fashion_mnist",
             output=out,
             algorithm="random",
@@ -45,6 +45,7 @@ def main(argv=None):
             top_k=1,
             seed=0,
         )
+        result = tune(config)
     rows = sorted(result.rows, key=lambda r: int(r["trial_id"]))
     marks = sorted({1, min(10, trials), trials})
     print(f"memory: {trials} trials, {limit} training images, {args.epochs} epochs each")

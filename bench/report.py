@@ -7,6 +7,7 @@ import argparse
 import glob
 import json
 import os
+import statistics
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -40,7 +41,7 @@ def _input_pipeline(r):
 
 
 def _overhead(r):
-    med = {k: sorted(v)[len(v) // 2] for k, v in r["samples_per_s"].items()}
+    med = {k: statistics.median(v) for k, v in r["samples_per_s"].items()}
     return [
         f"{r['images']} images, batch {r['batch_size']}, {r['rounds']} rounds A B, "
         f"{r['parameters']} parameters in both.",

@@ -37,7 +37,8 @@ def main(argv=None):
     parser.add_argument("--out", default=None, help="JSON output file")
     args = parser.parse_args(argv)
     runs = args.runs or (3 if args.quick else 10)
-    kregs = shutil.which("kregs") or "kregs"
+    beside = os.path.join(os.path.dirname(sys.executable), "kregs")  # the same environment's
+    kregs = beside if os.path.exists(beside) else shutil.which("kregs") or "kregs"
     commands = {
         "kregs --help": [kregs, "--help"],
         "kregs tune --help": [kregs, "tune", "--help"],

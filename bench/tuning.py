@@ -60,10 +60,10 @@ def usual_build(hp):
 
 
 def run_kregs(seed, limit, epochs, max_trials, work):
-    from kregs.tuner import tune
+    from kregs.tuner import TuneConfig, tune
 
     start = time.perf_counter()
-    result = tune(
+    config = TuneConfig.create(
         "fashion_mnist",
         output=os.path.join(work, f"kregs-{seed}"),
         limit=limit,
@@ -72,6 +72,7 @@ def run_kregs(seed, limit, epochs, max_trials, work):
         seed=seed,
         top_k=1,
     )
+    result = tune(config)
     done = [r for r in result.rows if r["status"] == "COMPLETED"]
     return {
         "best_val_accuracy": max(r["best_val_accuracy"] for r in done),

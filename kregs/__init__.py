@@ -10,9 +10,10 @@ TensorFlow):
 - `kregs.GeneralizationGap`: callback logging train-minus-validation accuracy.
 - `kregs.EpochTime`: callback logging each epoch's wall time.
 
-Search lives in `kregs.tuner` (source folder `tuner/`), the study of the
-eight configurations in `kregs.study`, the command line in `kregs.cli`
-(source folder `cli/`).
+What tune and study share (budgets, the run folder, the metrics of a
+history, the device set-up) is `kregs.run`. Search lives in `kregs.tuner`
+(source folder `tuner/`), the study of the eight configurations in
+`kregs.study`, the command line in `kregs.cli` (source folder `cli/`).
 
 Example:
 >>> import kregs
@@ -28,34 +29,39 @@ __version__ = "0.1.0"
 _LAZY = {
     "L2Penalty": "kregs.regularizers",
     "RegConfig": "kregs.config",
-    "BATCH_NORM_PLACEMENTS": "kregs.config",
+    "BATCH_NORM_PLACEMENTS": "kregs.checks",
     "CONFIG_NAMES": "kregs.config",
     "ConvBlock": "kregs.layers",
     "DenseBlock": "kregs.layers",
     "build_model": "kregs.models",
-    "ARCHITECTURES": "kregs.models",
+    "ARCHITECTURES": "kregs.checks",
     "GeneralizationGap": "kregs.callbacks",
     "EpochTime": "kregs.callbacks",
     "KregsError": "kregs.errors",
     "ConfigError": "kregs.errors",
     "DataError": "kregs.errors",
     "DataNotFoundError": "kregs.errors",
+    "StateError": "kregs.errors",
+    "RunFailedError": "kregs.errors",
 }
 _SUBMODULES = (
     "callbacks",
     "checks",
+    "compat",
     "config",
     "data",
     "errors",
     "export",
-    "files",
     "formats",
     "images",
     "layers",
     "models",
     "regularizers",
+    "run",
     "serving",
     "study",
+    "tuner",
+    "cli",
 )
 
 __all__ = sorted(_LAZY) + list(_SUBMODULES)

@@ -65,26 +65,3 @@ class EpochTime(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["epoch_seconds"] = time.perf_counter() - self._start
-
-
-def training_callbacks(patience):
-    """The callbacks of every kregs training run (a tuning trial, a study run).
-
-    Early stopping on val_loss after `patience` epochs without improvement,
-    with the best epoch's weights restored at the end; `TerminateOnNaN`;
-    `GeneralizationGap`; `EpochTime`.
-
-    Args:
-        patience: int, epochs without a lower val_loss before stopping.
-
-    Returns:
-        list of `keras.callbacks.Callback`.
-    """
-    return [
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=patience, restore_best_weights=True
-        ),
-        keras.callbacks.TerminateOnNaN(),
-        GeneralizationGap(),
-        EpochTime(),
-    ]

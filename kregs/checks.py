@@ -10,6 +10,8 @@ import numbers
 from kregs.errors import invalid_value
 
 BATCH_NORM_PLACEMENTS = ("none", "before_activation", "after_activation")
+# The networks `kregs.build_model` builds.
+ARCHITECTURES = ("cnn", "mlp")
 
 
 def _is_real(value):
@@ -42,3 +44,10 @@ def check_positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise invalid_value(name, value, "an int >= 1")
     return int(value)
+
+
+def check_arch(arch, name="arch"):
+    """Returns `arch` if it is one of `ARCHITECTURES`, else raises `ConfigError`."""
+    if arch not in ARCHITECTURES:
+        raise invalid_value(name, arch, f"one of {', '.join(ARCHITECTURES)}")
+    return arch

@@ -139,28 +139,3 @@ class RegConfig:
                 f"batch_norm={batch_norm!r}: each technique named must be switched on."
             )
         return config
-
-
-def resolve_preset(presets, preset=None, **overrides):
-    """Returns `presets[preset]` (a dataclass) with every non-None override applied.
-
-    The one rule of `kregs tune` and `kregs study` presets: an option given
-    explicitly wins over the preset's value; None means "the preset's value".
-
-    Args:
-        presets: dict, preset name (or None) -> dataclass instance.
-        preset: str or None, a key of `presets`.
-        **overrides: fields of the dataclass.
-
-    Returns:
-        A new instance of the preset's dataclass.
-    """
-    if preset not in presets:
-        names = ", ".join(p for p in presets if p is not None)
-        raise invalid_value("preset", preset, f"one of {names}")
-    base = presets[preset]
-    given = {k: v for k, v in overrides.items() if v is not None}
-    unknown = set(given) - {f.name for f in dataclasses.fields(base)}
-    if unknown:
-        raise TypeError(f"unknown budget fields: {sorted(unknown)}")
-    return dataclasses.replace(base, **given)

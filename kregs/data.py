@@ -255,10 +255,15 @@ def pipeline(x, y, batch_size, training, seed=None):
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
-def _spec(name):
+def check_dataset(name, argument="dataset"):
+    """Returns `name` if it is one of `DATASETS`, else raises `ConfigError`."""
     if name not in DATASETS:
-        raise invalid_value("name", name, f"one of {', '.join(DATASETS)}")
-    return DATASETS[name]
+        raise invalid_value(argument, name, f"one of {', '.join(DATASETS)}")
+    return name
+
+
+def _spec(name):
+    return DATASETS[check_dataset(name, "name")]
 
 
 def _keras_cache_dir():
@@ -362,10 +367,14 @@ def _load_tfds(spec, download):
         # Fail in seconds, not after TFDS' minutes of retries, when offline.
         if not _host_reachable(spec.download_host):
             raise _not_found(spec, f"cannot reach {spec.download_host}")
+    # What a failed download raises: OSError (connections; requests' and
+    # urllib's errors derive from it) and TFDS' DownloadError. Anything else
+    # is a bug and keeps its traceback.
+    download_errors = (OSError, tfds.download.DownloadError)
     try:
         train, test = tfds.load(spec.name, split=["train", "test"], as_supervised=True)
-    except Exception as err:  # network errors come in many types (requests, urllib, tf)
-        raise _not_found(spec, f"{type(err).__name__}: {err}") from err
+    except download_errors as err:
+        raise _not_found(spec, f"tfds.load failed: {type(err).__name__}: {err}") from err
     return _tfds_to_numpy(tfds, train, spec), _tfds_to_numpy(tfds, test, spec)
 
 

@@ -4,6 +4,11 @@ Every error kregs raises on purpose derives from `KregsError`, so a caller can
 catch kregs' own failures in one place. Each also derives from the built-in
 type a Python user would expect (`ValueError`, `FileNotFoundError`), so code
 that does not know kregs still handles it correctly.
+
+The command line turns exactly these into one line: `ConfigError`,
+`DataError`, `DataNotFoundError` and `StateError` are bad input (exit status
+2), `RunFailedError` a run that could not produce a result (exit status 1).
+Any other exception is a bug and keeps its traceback.
 """
 
 
@@ -21,6 +26,14 @@ class DataError(KregsError, ValueError):
 
 class DataNotFoundError(KregsError, FileNotFoundError):
     """A data set could not be found in any of the places kregs looks."""
+
+
+class StateError(KregsError, ValueError):
+    """A file kregs wrote earlier (a run's state) is missing, corrupt or from elsewhere."""
+
+
+class RunFailedError(KregsError, RuntimeError):
+    """A run went through but produced nothing usable (e.g. every trial failed)."""
 
 
 def invalid_value(name, value, expected):

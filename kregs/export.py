@@ -7,13 +7,16 @@ import re
 import shutil
 import tempfile
 
+from kregs.errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 METADATA_FILE = "kregs.json"  # in assets/: what was exported, for `latest_export`
 CLASS_NAMES_FILE = "class_names.txt"  # in assets/: one class name per line, in id order
 
 
-def _versions(model_dir):
+def versions(model_dir):
+    """The version numbers (ints, sorted) of the SavedModels in `model_dir`."""
     if not os.path.isdir(model_dir):
         return []
     return sorted(int(d) for d in os.listdir(model_dir) if re.fullmatch(r"\d+", d))
@@ -21,15 +24,15 @@ def _versions(model_dir):
 
 def latest_export(model_dir):
     """Returns `(version, metadata)` of the newest export in `model_dir`, or `(None, None)`."""
-    versions = _versions(model_dir)
-    if not versions:
+    found = versions(model_dir)
+    if not found:
         return None, None
-    path = os.path.join(model_dir, str(versions[-1]), "assets", METADATA_FILE)
+    path = os.path.join(model_dir, str(found[-1]), "assets", METADATA_FILE)
     try:
         with open(path) as f:
-            return versions[-1], json.load(f)
+            return found[-1], json.load(f)
     except (OSError, ValueError):
-        return versions[-1], {}
+        return found[-1], {}
 
 
 def write_serving_model(model, path, class_names):
@@ -55,7 +58,7 @@ def write_serving_model(model, path, class_names):
     height, width, channels = model.input_shape[1:]
     classes = model.output_shape[-1]
     if len(class_names) != classes:
-        raise ValueError(f"{len(class_names)} class names for a model of {classes} classes")
+        raise ConfigError(f"{len(class_names)} class names for a model of {classes} classes")
     names = tf.constant(list(class_names), dtype=tf.string)
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -108,7 +111,7 @@ def export_for_serving(model, model_dir, class_names, metadata=None):
         with open(os.path.join(tmp, "assets", METADATA_FILE), "w") as f:
             json.dump(metadata or {}, f, indent=2, sort_keys=True)
         while True:
-            version = (_versions(model_dir) or [0])[-1] + 1
+            version = (versions(model_dir) or [0])[-1] + 1
             target = os.path.join(model_dir, str(version))
             try:
                 os.rename(tmp, target)  # atomic; fails if target exists (non-empty)

@@ -2,12 +2,11 @@
 
 import keras
 
+from kregs.checks import check_arch
 from kregs.config import RegConfig
 from kregs.errors import invalid_value
 from kregs.layers import ConvBlock, DenseBlock
 from kregs.regularizers import L2Penalty
-
-ARCHITECTURES = ("cnn", "mlp")
 
 # The "standard CNN": two stages of two 3x3 ConvBlocks and a 2x2 max-pool,
 # then one DenseBlock and the softmax classifier.
@@ -59,8 +58,7 @@ def build_model(input_shape, num_classes, reg=None, arch="cnn", name=None, dtype
     input_shape = _check_input_shape(input_shape)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise invalid_value("num_classes", num_classes, "an int >= 2")
-    if arch not in ARCHITECTURES:
-        raise invalid_value("arch", arch, f"one of {', '.join(ARCHITECTURES)}")
+    check_arch(arch)
     reg = RegConfig.coerce(reg)
 
     inputs = keras.Input(shape=input_shape, dtype="uint8", name="images")
@@ -97,32 +95,4 @@ def _check_input_shape(input_shape):
     return shape
 
 
-__all__ = ["ARCHITECTURES", "build_model"]
-
-
-def compile_model(model, learning_rate=1e-3, mixed_precision=False, jit_compile=False):
-    """Compiles `model` as kregs trains it: Adam, sparse categorical cross-entropy, accuracy.
-
-    Args:
-        model: a `keras.Model` (e.g. from `build_model`).
-        learning_rate: float, Adam's learning rate. Default 1e-3.
-        mixed_precision: bool, wrap Adam in a `LossScaleOptimizer` (for a model
-            built with the `"mixed_float16"` policy). Default False.
-        jit_compile: bool, compile the train step with XLA. Default False.
-
-    Returns:
-        `model`, compiled.
-
-    Example:
-    >>> model = compile_model(build_model((28, 28, 1), 10), learning_rate=3e-4)
-    """
-    optimizer = keras.optimizers.Adam(learning_rate)
-    if mixed_precision:
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    model.compile(
-        optimizer=optimizer,
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        jit_compile=jit_compile,
-    )
-    return model
+__all__ = ["build_model"]

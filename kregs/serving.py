@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from kregs.errors import DataError
-from kregs.export import CLASS_NAMES_FILE, _versions
+from kregs.export import CLASS_NAMES_FILE, versions
 
 
 class Predictor:
@@ -33,9 +33,9 @@ class Predictor:
         if path.endswith(".keras") and os.path.isfile(path):
             self._load_keras(path)
         elif os.path.isdir(path):
-            versions = _versions(path)
-            if not os.path.exists(os.path.join(path, "saved_model.pb")) and versions:
-                path = os.path.join(path, str(versions[-1]))
+            found = versions(path)
+            if not os.path.exists(os.path.join(path, "saved_model.pb")) and found:
+                path = os.path.join(path, str(found[-1]))
             if not os.path.exists(os.path.join(path, "saved_model.pb")):
                 raise DataError(
                     f"{path}: not a SavedModel folder (no saved_model.pb) and holds no "

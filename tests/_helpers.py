@@ -7,11 +7,11 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_python(code, cwd, timeout=300, env=None):
+def run_python(code, cwd, timeout=300, env=None, python=None):
     """Runs `code` in a fresh interpreter started in `cwd`; returns the CompletedProcess."""
     full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
     return subprocess.run(
-        [sys.executable, "-c", code],
+        [python or sys.executable, "-c", code],
         cwd=cwd,
         env=full_env,
         capture_output=True,
@@ -73,3 +73,30 @@ def write_cifar_dir(folder, per_batch=20, n_test=20, seed=0):
             pickle.dump(batch, f, protocol=2)
         arrays[name] = (data, np.array(labels))
     return arrays
+
+
+def read_csv(path):
+    """The rows of a CSV file as dicts of text."""
+    import csv
+
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def wait_until(condition, timeout, message="the condition never held", interval=0.05):
+    """Polls `condition()` until it returns something true; returns that (fails at timeout)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message} (within {timeout} s)")
+        time.sleep(interval)
+
+
+def venv_script(name):
+    """The path of a console script installed beside this interpreter (e.g. `kregs`)."""
+    return os.path.join(os.path.dirname(sys.executable), name)

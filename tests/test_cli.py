@@ -12,10 +12,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from _helpers import run_python, write_idx_dataset
+from _helpers import run_python, venv_script, write_idx_dataset
 from click.testing import CliRunner
-from kregs.cli.main import main
 
+from kregs.cli.main import main
 from kregs.data import load_dataset
 
 
@@ -40,7 +40,9 @@ def test_help_does_not_import_tensorflow(args, tmp_path):
 
 
 def test_console_script_help():
-    proc = subprocess.run(["kregs", "--help"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [venv_script("kregs"), "--help"], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0 and "tune" in proc.stdout
 
 

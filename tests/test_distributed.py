@@ -1,6 +1,5 @@
 """Distributed tuning on KerasTuner's chief/worker engine, on loopback only (127.0.0.1)."""
 
-import csv
 import json
 import os
 import re
@@ -10,14 +9,19 @@ import subprocess
 import sys
 import time
 
+import keras_tuner
 import pytest
-from _helpers import run_python
+from _helpers import read_csv, run_python, wait_until
 from click.testing import CliRunner
-from kregs.cli.main import main
-from kregs.tuner import distributed
 
+from kregs import compat
+from kregs.cli.main import main
 from kregs.errors import ConfigError
-from kregs.files import write_json
+from kregs.run.files import read_json, write_json
+from kregs.tuner import RegularizationHyperModel
+from kregs.tuner.distributed import addressing
+from kregs.tuner.distributed.health import Heartbeat, WorkerMonitor, heartbeat_path
+from kregs.tuner.tuners import make_tuner
 
 # A smoke-sized search: 600 Fashion-MNIST images, random search.
 SMOKE = ["--preset", "smoke", "--algorithm", "random", "--limit", "600"]
@@ -40,8 +44,12 @@ def _kregs_process(args, **kwargs):
 
 
 def _trials(out):
-    with open(out / "trials.csv") as f:
-        return list(csv.DictReader(f))
+    return read_csv(out / "trials.csv")
+
+
+def _heartbeats(out):
+    folder = out / "workers"
+    return {p.stem: read_json(p) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
 
 
 # --- pieces ---------------------------------------------------------------------------------
@@ -56,20 +64,20 @@ def _trials(out):
     ],
 )
 def test_parse_oracle(address, expected):
-    assert distributed.parse_oracle(address) == expected
+    assert addressing.parse_oracle(address) == expected
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "host:0", "host:70000", ":80", None])
 def test_parse_oracle_refuses_malformed_addresses(address):
     with pytest.raises(ConfigError, match="`oracle`: expected"):
-        distributed.parse_oracle(address)
+        addressing.parse_oracle(address)
 
 
 def test_exposure_warning_only_off_loopback():
-    assert distributed.exposure_warning("127.0.0.1") is None
-    assert distributed.exposure_warning("localhost") is None
-    assert distributed.exposure_warning("::1") is None
-    warning = distributed.exposure_warning("0.0.0.0")
+    assert addressing.exposure_warning("127.0.0.1") is None
+    assert addressing.exposure_warning("localhost") is None
+    assert addressing.exposure_warning("::1") is None
+    warning = addressing.exposure_warning("0.0.0.0")
     assert warning.startswith("Warning: the chief oracle listens on 0.0.0.0")
     assert "no authentication" in warning and "steer" in warning
 
@@ -77,13 +85,13 @@ def test_exposure_warning_only_off_loopback():
 @pytest.mark.parametrize("bad", ["", "a b", "chief", "x" * 65, "w/1"])
 def test_worker_ids_are_checked(bad):
     with pytest.raises(ConfigError, match="`worker_id`"):
-        distributed.tuner_id("worker", bad)
+        addressing.tuner_id("worker", bad)
 
 
 def test_oracle_env_sets_kerastuner_variables_and_restores_them(monkeypatch):
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "before")
     monkeypatch.delenv("KERASTUNER_ORACLE_IP", raising=False)
-    with distributed.oracle_env("worker", "127.0.0.1", 8123, worker_id="3"):
+    with addressing.oracle_env("worker", "127.0.0.1", 8123, worker_id="3"):
         assert os.environ["KERASTUNER_TUNER_ID"] == "worker-3"
         assert os.environ["KERASTUNER_ORACLE_IP"] == "127.0.0.1"
         assert os.environ["KERASTUNER_ORACLE_PORT"] == "8123"
@@ -97,58 +105,48 @@ def test_check_bind_names_the_busy_port():
         busy.listen()
         port = busy.getsockname()[1]
         with pytest.raises(ConfigError, match=rf"cannot listen on 127\.0\.0\.1:{port}: Address"):
-            distributed.check_bind("127.0.0.1", port)
-    distributed.check_bind("127.0.0.1", port)  # free again
+            addressing.check_bind("127.0.0.1", port)
+    addressing.check_bind("127.0.0.1", port)  # free again
 
 
 def test_heartbeat_counts_up_and_says_when_done(tmp_path):
-    beat = distributed.Heartbeat(str(tmp_path), "worker-0", interval=0.05).start()
+    beat = Heartbeat(str(tmp_path), "worker-0", interval=0.05).start()
     beat.trial_id = "07"
-    time.sleep(0.3)
-    running = distributed.read_heartbeats(str(tmp_path))["worker-0"]
-    assert running["beat"] >= 3 and running["trial_id"] == "07" and running["pid"] == os.getpid()
+    path = heartbeat_path(str(tmp_path), "worker-0")
+    running = wait_until(lambda: (b := read_json(path)) and b["beat"] >= 3 and b, timeout=30)
+    assert running["trial_id"] == "07" and running["pid"] == os.getpid()
     beat.stop()
-    done = distributed.read_heartbeats(str(tmp_path))["worker-0"]
+    done = read_json(path)
     assert done["done"] is True and done["trial_id"] is None and done["beat"] > running["beat"]
 
 
-class _Trial:
-    def __init__(self, trial_id):
-        self.trial_id = trial_id
-
-
-class _Oracle:
-    """The parts of a KerasTuner oracle the monitor touches."""
-
-    def __init__(self):
-        self.ongoing_trials = {"worker-0": _Trial("00"), "worker-1": _Trial("01")}
-        self.tuner_ids = {"worker-0", "worker-1"}
-        self._retry_queue = []
-        self.saved = 0
-
-    def save(self):
-        self.saved += 1
-
-
 def test_monitor_requeues_only_the_silent_worker(tmp_path):
-    oracle = _Oracle()
-    folder = tmp_path / "workers"
-    folder.mkdir()
+    tuner = make_tuner(
+        "random", RegularizationHyperModel((4, 4, 1), 2, arch="mlp"), str(tmp_path), 5, 1
+    )
+    oracle = tuner.oracle
+    space = keras_tuner.HyperParameters()
+    space.Float("x", 0.0, 1.0)
+    oracle.update_space(space)
+    held = [oracle.create_trial(f"worker-{i}").trial_id for i in range(2)]
+    assert compat.trials_held(oracle) == {"worker-0": held[0], "worker-1": held[1]}
+    (tmp_path / "workers").mkdir()
     events = []
-    monitor = distributed.WorkerMonitor(oracle, str(tmp_path), timeout=30, on_event=events.append)
+    monitor = WorkerMonitor(oracle, str(tmp_path), timeout=30, on_event=events.append)
     for now, beats in [(0, (1, 1)), (20, (2, 1)), (29, (3, 1))]:
         for i, b in enumerate(beats):
-            write_json(folder / f"worker-{i}.json", {"beat": b})
+            write_json(heartbeat_path(str(tmp_path), f"worker-{i}"), {"beat": b})
         assert monitor.check(now) == []
-    write_json(folder / "worker-0.json", {"beat": 4})
+    write_json(heartbeat_path(str(tmp_path), "worker-0"), {"beat": 4})
     assert monitor.check(30) == ["worker-1"]  # unchanged since t=0
-    assert oracle._retry_queue == ["01"] and list(oracle.ongoing_trials) == ["worker-0"]
-    assert oracle.tuner_ids == {"worker-0"} and oracle.saved == 1
-    assert monitor.requeued == [("worker-1", "01")]
+    assert compat.trials_held(oracle) == {"worker-0": held[0]}
+    assert monitor.requeued == [("worker-1", held[1])]
     assert events == [
-        "worker-1 silent for 30 s during trial 01: the trial goes back to the queue and will "
-        "be run again from its first epoch"
+        f"worker-1 silent for 30 s during trial {held[1]}: the trial goes back to the queue "
+        "and will be run again from its first epoch"
     ]
+    # KerasTuner's own retry path: the next worker to ask gets the trial back.
+    assert oracle.create_trial("worker-2").trial_id == held[1]
 
 
 # --- bad input, bad ports, no chief ---------------------------------------------------------
@@ -211,7 +209,7 @@ def test_chief_that_cannot_bind_exits_2_and_warns_off_loopback(tmp_path):
 
 
 def test_worker_that_cannot_reach_the_chief_exits_2(tmp_path):
-    port = distributed.free_port()
+    port = addressing.free_port()
     started = time.monotonic()
     result = _kregs(
         [
@@ -288,7 +286,7 @@ def test_chief_with_two_workers_runs_every_trial_once(tmp_path):
         name.startswith(f"rank1-trial{best['trial_id']}") for name in os.listdir(out / "best")
     )
     assert (out / "export" / "fashion_mnist" / "1" / "saved_model.pb").is_file()
-    beats = distributed.read_heartbeats(str(out))
+    beats = _heartbeats(out)
     assert sorted(beats) == ["worker-0", "worker-1"] and all(b["done"] for b in beats.values())
     assert "[chief] best: trial" in stdout
 
@@ -299,13 +297,13 @@ def _wait_for_trial(out, timeout=240):
     Whichever worker is first: on a loaded machine one worker may start late and
     find every trial taken.
     """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for tuner_id, beat in distributed.read_heartbeats(str(out)).items():
-            if beat.get("trial_id") is not None:
-                return tuner_id, beat
-        time.sleep(0.2)
-    raise AssertionError("no worker started a trial")
+
+    def running():
+        return next(
+            ((tid, beat) for tid, beat in _heartbeats(out).items() if beat.get("trial_id")), None
+        )
+
+    return wait_until(running, timeout, "no worker started a trial")
 
 
 def test_killed_worker_is_restarted_and_its_trial_run_again(tmp_path):
@@ -325,8 +323,7 @@ def test_killed_worker_is_restarted_and_its_trial_run_again(tmp_path):
         ]
     )
     victim, beat = _wait_for_trial(out)
-    time.sleep(1.0)  # well inside the trial
-    os.kill(beat["pid"], signal.SIGKILL)
+    os.kill(beat["pid"], signal.SIGKILL)  # it holds a trial: killed mid-trial
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stdout + stderr[-3000:]
     assert (
@@ -344,7 +341,7 @@ def test_killed_worker_is_restarted_and_its_trial_run_again(tmp_path):
 def test_silent_worker_trial_goes_to_another_worker(tmp_path):
     """Several machines: no supervisor restarts the killed worker; the chief's monitor acts."""
     out = tmp_path / "run"
-    port = distributed.free_port()
+    port = addressing.free_port()
     common = [
         *SMOKE,
         "--epochs",
@@ -390,10 +387,10 @@ def test_mirrored_strategy_scales_the_batch_per_replica(tmp_path):
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from kregs.tuner import tune
+from kregs.tuner import TuneConfig, tune
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-result = tune("fashion_mnist", output={str(tmp_path / "run")!r}, preset="smoke", limit=600,
-              epochs=1, max_trials=1, batch_size=32, strategy=strategy)
+result = tune(TuneConfig.create("fashion_mnist", output={str(tmp_path / "run")!r}, preset="smoke",
+              limit=600, epochs=1, max_trials=1, batch_size=32, strategy=strategy))
 print("replicas", result.replicas, result.rows[0]["status"])
 """
     proc = run_python(code, cwd=tmp_path, timeout=300)

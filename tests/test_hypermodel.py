@@ -2,11 +2,13 @@ import keras
 import keras_tuner
 import numpy as np
 import pytest
-from kregs.tuner import RegularizationHyperModel
-from kregs.tuner.search import ALGORITHMS, make_tuner
 
 from kregs import RegConfig
 from kregs.errors import ConfigError
+from kregs.layers import DenseBlock
+from kregs.run.budget import ALGORITHMS
+from kregs.tuner import RegularizationHyperModel
+from kregs.tuner.tuners import make_tuner
 
 
 def _space(hypermodel):
@@ -130,8 +132,14 @@ def test_plain_kerastuner_tuners_accept_the_hypermodel(tuner_cls, tiny, tmp_path
     )
     tuner.search(x, y, validation_data=(xv, yv), epochs=1, verbose=0)
     assert len(tuner.oracle.trials) == 2
-    hp = tuner.get_best_hyperparameters()[0]
-    assert 1e-4 <= hp.values["learning_rate"] <= 1e-2
+    # Each trial's model is the RegConfig its hyperparameters describe, in every block.
+    for trial in tuner.oracle.trials.values():
+        hp = trial.hyperparameters
+        blocks = [
+            layer for layer in tuner.hypermodel.build(hp).layers if isinstance(layer, DenseBlock)
+        ]
+        expected = RegularizationHyperModel((8, 8, 1), 3, arch="mlp").reg_config(hp)
+        assert len(blocks) == 2 and all(b.reg == expected for b in blocks)
 
 
 def test_plain_grid_search_over_the_paper_space(tiny, tmp_path):

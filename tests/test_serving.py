@@ -8,12 +8,12 @@ import subprocess
 import keras
 import numpy as np
 import pytest
-from _helpers import run_python, write_idx_dataset
+from _helpers import run_python, venv_script, write_idx_dataset
 from click.testing import CliRunner
-from kregs.cli.main import main
 from PIL import Image
 
 from kregs import RegConfig, build_model
+from kregs.cli.main import main
 from kregs.data import load_dataset, pipeline
 from kregs.errors import DataError
 from kregs.export import export_for_serving
@@ -50,7 +50,7 @@ def exported(fashion, tmp_path_factory):
 def test_saved_model_cli_shows_the_signatures(exported):
     _, _, path = exported
     proc = subprocess.run(
-        ["saved_model_cli", "show", "--all", "--dir", path],
+        [venv_script("saved_model_cli"), "show", "--all", "--dir", path],
         capture_output=True,
         text=True,
         timeout=300,
@@ -226,11 +226,11 @@ def test_bad_inputs_are_one_line_exit_2(exported, tmp_path):
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    from kregs.tuner import tune
+    from kregs.tuner import TuneConfig, tune
 
     root = tmp_path_factory.mktemp("run")
     write_idx_dataset(root / "data", n_train=300, n_test=50)
-    tune(
+    config = TuneConfig.create(
         "mnist",
         data_dir=str(root / "data"),
         output=str(root / "run"),
@@ -241,6 +241,7 @@ def finished_run(tmp_path_factory):
         batch_size=32,
         top_k=1,
     )
+    tune(config)
     return root / "run"
 
 

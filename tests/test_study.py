@@ -8,13 +8,16 @@ import struct
 
 import numpy as np
 import pytest
-from _helpers import write_idx_dataset
+from _helpers import read_csv, write_idx_dataset
 from click.testing import CliRunner
-from kregs.cli.main import main
 
+from kregs.cli.main import main
 from kregs.config import CONFIG_NAMES, RegConfig
 from kregs.errors import ConfigError
-from kregs.study import paper, protocol, report, stats
+from kregs.run.budget import StudyBudget
+from kregs.run.events import Listener
+from kregs.study import paper, protocol, stats, study_md
+from kregs.study.config import StudyConfig
 from kregs.study.runner import run_study
 
 
@@ -22,14 +25,19 @@ def _kregs(args):
     return CliRunner().invoke(main, args, prog_name="kregs")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _op_determinism_off_afterwards():
-    """The study turns on TensorFlow's op determinism for the process (and Keras then
-    refuses XLA); turn it off again so that the tests after these see a fresh setting."""
-    yield
-    from tensorflow.python.framework import config
-
-    config.disable_op_determinism()
+def _study_rows(path):
+    """study.csv's rows with numbers as numbers."""
+    ints = {"seed", "epochs", "best_epoch", "train_images", "test_images"}
+    rows = []
+    for raw in read_csv(path):
+        row = {}
+        for k, v in raw.items():
+            if k in ("config", "batch_norm", "diverged") or v == "":
+                row[k] = v or None
+            else:
+                row[k] = int(v) if k in ints else float(v)
+        rows.append(row)
+    return rows
 
 
 # --- statistics -----------------------------------------------------------------------------
@@ -75,10 +83,10 @@ def test_verdicts_follow_the_interval(a, b, verdict):
 
 def test_values_default_explicit_and_sources():
     v = protocol.resolve_values()
-    assert (v["l2"], v["dropout"], v["batch_norm"]) == (1e-4, 0.25, "before_activation")
-    assert set(v["sources"].values()) == {"default"}
+    assert (v.l2, v.dropout, v.batch_norm) == (1e-4, 0.25, "before_activation")
+    assert set(v.sources.values()) == {"default"}
     v = protocol.resolve_values(l2=0.1, dropout=0.5, batch_norm="after_activation")
-    assert v["sources"] == {"l2": "--l2", "dropout": "--dropout", "batch_norm": "--batch-norm"}
+    assert v.sources == {"l2": "--l2", "dropout": "--dropout", "batch_norm": "--batch-norm"}
     configs = protocol.configurations(v)
     assert list(configs) == list(CONFIG_NAMES)
     assert configs["l2+bn"] == RegConfig(l2=0.1, batch_norm="after_activation")
@@ -104,18 +112,18 @@ def test_values_from_a_tune_run_take_the_best_trial_using_each_technique(tmp_pat
         ],
     )
     v = protocol.resolve_values(from_run=str(run), dropout=0.3)
-    assert (v["l2"], v["dropout"], v["batch_norm"]) == (3e-05, 0.3, "after_activation")
-    assert v["sources"]["l2"] == f"{run} trial 1 (fashion_mnist)"
-    assert v["sources"]["batch_norm"] == f"{run} trial 0 (fashion_mnist)"
-    assert v["sources"]["dropout"] == "--dropout"
+    assert (v.l2, v.dropout, v.batch_norm) == (3e-05, 0.3, "after_activation")
+    assert v.sources["l2"] == f"{run} trial 1 (fashion_mnist)"
+    assert v.sources["batch_norm"] == f"{run} trial 0 (fashion_mnist)"
+    assert v.sources["dropout"] == "--dropout"
 
 
 def test_values_from_a_run_without_a_technique_fall_back_to_the_default(tmp_path):
     run = tmp_path / "run"
     _fake_tune_run(run, [("0", "COMPLETED", "bn", "0", "0", "before_activation", "0.001", "0.9")])
     v = protocol.resolve_values(from_run=str(run))
-    assert v["l2"] == protocol.DEFAULT_L2
-    assert v["sources"]["l2"] == f"default (no trial of {run} used it)"
+    assert v.l2 == protocol.DEFAULT_L2
+    assert v.sources["l2"] == f"default (no trial of {run} used it)"
 
 
 @pytest.mark.parametrize(
@@ -133,16 +141,19 @@ def test_bad_values_are_refused(kwargs, message):
         protocol.resolve_values(**kwargs)
 
 
-def test_budgets_presets_and_overrides():
-    assert protocol.resolve_budget("paper") == protocol.StudyBudget(
-        epochs=50, batch_size=64, patience=5
-    )
-    quick = protocol.resolve_budget("quick", epochs=7)
-    assert (quick.epochs, quick.limit, quick.batch_size) == (7, 10000, 128)
+def test_study_config_takes_the_preset_and_overrides():
+    config = StudyConfig.create(preset="quick", epochs=7, l2=0.1)
+    assert (config.budget.epochs, config.budget.limit, config.budget.batch_size) == (7, 10000, 128)
+    assert config.values.l2 == 0.1 and config.values.sources["l2"] == "--l2"
+    record = config.record()
+    assert record["values"] == {"l2": 0.1, "dropout": 0.25, "batch_norm": "before_activation"}
+    assert (record["epochs"], record["seeds"], record["deterministic"]) == (7, 3, True)
     with pytest.raises(ConfigError, match="`preset`"):
-        protocol.resolve_budget("huge")
+        StudyConfig.create(preset="huge")
     with pytest.raises(ConfigError, match="`learning_rate`"):
-        protocol.resolve_budget(None, learning_rate=2.0)
+        StudyConfig.create(learning_rate=2.0)
+    with pytest.raises(ConfigError, match="`seed`: expected an int >= 0"):
+        StudyConfig.create(seed=-1)
 
 
 # --- the report -----------------------------------------------------------------------------
@@ -198,7 +209,7 @@ def test_markdown_shows_paper_figures_as_claims_and_verdicts():
     # Every configuration better than none by 1 point per technique, tightly.
     bump = {name: 0.01 * len(name.split("+")) if name != "none" else 0 for name in CONFIG_NAMES}
     rows = [_row(name, s, 0.90 + bump[name] + 0.001 * s) for s in range(3) for name in CONFIG_NAMES]
-    md = report.markdown(_study(), rows, dataset_info("fashion_mnist"))
+    md = study_md.markdown(_study(), rows, dataset_info("fashion_mnist"))
     table = {r[0]: r for r in _md_table(md, "## Test accuracy")[2:]}
     assert table["none"][2] == "90.10 ± 0.10" and table["none"][9] == "90.0-90.2"
     assert table["l2+dropout+bn"][2] == "93.10 ± 0.10"
@@ -216,8 +227,8 @@ def test_markdown_shows_paper_figures_as_claims_and_verdicts():
 
 
 def test_without_removes_one_technique():
-    assert report.without("l2+dropout+bn", "dropout") == "l2+bn"
-    assert report.without("l2", "l2") == "none"
+    assert study_md.without("l2+dropout+bn", "dropout") == "l2+bn"
+    assert study_md.without("l2", "l2") == "none"
     assert paper.format_figure((90.0, 90.2)) == "90.0-90.2"
 
 
@@ -225,14 +236,17 @@ def test_without_removes_one_technique():
 
 
 def test_same_seed_same_numbers(tmp_path):
+    from kregs.run.device import configure, op_determinism
     from kregs.study.train import Trainer
 
     write_idx_dataset(tmp_path, n_train=200, n_test=40)
-    budget = protocol.StudyBudget(epochs=2, batch_size=32, patience=2)
-    trainer = Trainer("mnist", budget, data_dir=str(tmp_path))
+    budget = StudyBudget(epochs=2, batch_size=32, patience=2)
+    config = StudyConfig("mnist", budget, data_dir=str(tmp_path))
     reg = RegConfig(l2=1e-3, dropout=0.3, batch_norm="before_activation")
-    first, second = (trainer.run("l2+dropout+bn", reg, seed=3) for _ in range(2))
-    other = trainer.run("l2+dropout+bn", reg, seed=4)
+    with op_determinism(True):
+        trainer = Trainer(config, configure())
+        first, second = (trainer.run("l2+dropout+bn", reg, seed=3) for _ in range(2))
+        other = trainer.run("l2+dropout+bn", reg, seed=4)
     timing = {"train_seconds", "seconds_per_epoch"}
     assert {k: v for k, v in first["row"].items() if k not in timing} == {
         k: v for k, v in second["row"].items() if k not in timing
@@ -248,6 +262,14 @@ class _Stop(Exception):
     pass
 
 
+class _OnRunEnd(Listener):
+    def __init__(self, call):
+        self.call = call
+
+    def run_ended(self, row, skipped):
+        self.call(row, skipped)
+
+
 @pytest.fixture(scope="module")
 def smoke_study(tmp_path_factory):
     """A smoke study with two seeds, interrupted after five runs, then resumed."""
@@ -259,19 +281,14 @@ def smoke_study(tmp_path_factory):
         if len(finished) == 5:
             raise _Stop
 
+    config = StudyConfig.create("fashion_mnist", preset="smoke", seeds=2, output=str(out))
     with pytest.raises(_Stop):
-        run_study(
-            "fashion_mnist", output=str(out), preset="smoke", seeds=2, on_run_end=stop_after_five
-        )
+        run_study(config, _OnRunEnd(stop_after_five))
     runs = sorted((out / "runs").iterdir())
     first = {p.name: p.stat().st_mtime_ns for p in runs}
     seen = []
     result = run_study(
-        "fashion_mnist",
-        output=str(out),
-        preset="smoke",
-        seeds=2,
-        on_run_end=lambda row, skipped: seen.append((row["config"], row["seed"], skipped)),
+        config, _OnRunEnd(lambda row, skipped: seen.append((row["config"], row["seed"], skipped)))
     )
     return {"out": out, "result": result, "first": first, "finished": finished, "seen": seen}
 
@@ -288,7 +305,7 @@ def test_smoke_study_resume_skips_finished_runs(smoke_study):
 
 
 def test_smoke_study_csv_has_every_configuration_and_seed(smoke_study):
-    rows = report.read_csv(smoke_study["out"] / "study.csv")
+    rows = _study_rows(smoke_study["out"] / "study.csv")
     assert len(rows) == 16
     assert sorted((r["config"], r["seed"]) for r in rows) == sorted(
         (name, s) for name in CONFIG_NAMES for s in (0, 1)
@@ -305,7 +322,7 @@ def test_smoke_study_csv_has_every_configuration_and_seed(smoke_study):
 
 
 def test_smoke_study_markdown_agrees_with_csv(smoke_study):
-    rows = report.read_csv(smoke_study["out"] / "study.csv")
+    rows = _study_rows(smoke_study["out"] / "study.csv")
     md = (smoke_study["out"] / "study.md").read_text()
     assert md == smoke_study["result"].markdown
     table = {r[0]: r for r in _md_table(md, "## Test accuracy")[2:]}

@@ -1,6 +1,5 @@
-"""kregs.tuner.tune: output folder, failed trials, resume, refusal, export."""
+"""kregs.tuner.tune: the output folder, the best epoch, failed trials, resume, refusal, export."""
 
-import csv
 import json
 import os
 
@@ -8,12 +7,16 @@ import keras
 import keras_tuner
 import numpy as np
 import pytest
-from _helpers import write_idx_dataset
-from kregs.tuner import RegularizationHyperModel, tune
-from kregs.tuner.search import _rows, make_tuner
+from _helpers import read_csv, write_idx_dataset
 
+import kregs.export
+from kregs.data import load_dataset
 from kregs.errors import ConfigError
 from kregs.export import export_for_serving, latest_export
+from kregs.run.events import Listener
+from kregs.tuner import RegularizationHyperModel, TuneConfig, tune
+from kregs.tuner.trials_csv import effective_values, trial_row
+from kregs.tuner.tuners import make_tuner
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +26,8 @@ def tiny_mnist(tmp_path_factory):
     return str(folder)
 
 
-def _tiny_tune(data_dir, output, **kwargs):
+def _config(data_dir, output, **kwargs):
     args = dict(
-        dataset="mnist",
         data_dir=data_dir,
         output=str(output),
         arch="mlp",
@@ -37,88 +39,112 @@ def _tiny_tune(data_dir, output, **kwargs):
         top_k=2,
     )
     args.update(kwargs)
-    return tune(**args)
+    return TuneConfig.create("mnist", **args)
 
 
-def _csv(path):
-    with open(path) as f:
-        return list(csv.DictReader(f))
+class _Rows(Listener):
+    def __init__(self):
+        self.rows = []
+
+    def trial_ended(self, row):
+        self.rows.append(row)
 
 
-def test_output_folder(tiny_mnist, tmp_path):
-    seen = []
-    result = _tiny_tune(tiny_mnist, tmp_path / "run", on_trial_end=seen.append)
-    out = tmp_path / "run"
-    rows = _csv(out / "trials.csv")
-    assert [r["trial_id"] for r in rows] == ["0", "1"] and [r["trial_id"] for r in seen] == [
-        "0",
-        "1",
-    ]
-    for column in [
+@pytest.fixture(scope="module")
+def tiny_run(tiny_mnist, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "run"
+    listener = _Rows()
+    result = tune(_config(tiny_mnist, out, epochs=3, patience=3), listener)
+    return out, result, listener.rows
+
+
+def test_output_folder_holds_every_record(tiny_run):
+    out, result, seen = tiny_run
+    rows = read_csv(out / "trials.csv")
+    assert [r["trial_id"] for r in rows] == ["0", "1"] == [r["trial_id"] for r in seen]
+    assert list(rows[0])[:7] == [
+        "trial_id",
         "status",
         "config",
         "l2",
         "dropout",
         "batch_norm",
         "learning_rate",
-        "best_val_accuracy",
-        "best_val_loss",
-        "final_train_accuracy",
-        "generalization_gap",
-        "epochs",
-        "seconds",
-        "peak_rss_mb",
-        "error",
-    ]:
-        assert column in rows[0]
-    for r in rows:
-        assert r["status"] == "COMPLETED" and 1 <= int(r["epochs"]) <= 2
-        gap = float(r["generalization_gap"])
-        assert -1 <= gap <= 1 and float(r["seconds"]) > 0
-        assert 0 < float(r["seconds_per_epoch"]) < float(r["seconds"])
-        assert 0 < float(r["rss_mb"]) <= float(r["peak_rss_mb"])
+    ]
+    assert all(r["status"] == "COMPLETED" and r["error"] == "" for r in rows)
     best_files = sorted(os.listdir(out / "best"))
-    assert len(best_files) == 4 and best_files[0].startswith("rank1-trial")
+    assert best_files == [
+        f"rank{i}-trial{t}{ext}"
+        for i, t in enumerate(_ranked(rows), start=1)
+        for ext in (".json", ".keras")
+    ]
     meta = json.loads((out / "best" / best_files[0]).read_text())
-    assert (
-        meta["trial_id"] == result.best["trial_id"] and "learning_rate" in meta["hyperparameters"]
-    )
-    assert (out / "keras_tuner" / "oracle.json").exists()
-    assert result.export_path == str(out / "export" / "mnist" / "1")
+    assert meta["trial_id"] == result.best["trial_id"] == _ranked(rows)[0]
     assert (out / "export" / "mnist" / "1" / "saved_model.pb").exists()
+    assert result.export_path == str(out / "export" / "mnist" / "1")
     summary = (out / "summary.md").read_text()
-    assert "## Top 5 by validation accuracy" in summary
-    assert (
-        f"test accuracy: {result.test['accuracy']:.4f}" in summary and result.test["images"] == 50
-    )
-    run = json.loads((out / "run.json").read_text())
-    assert run["dataset"] == "mnist" and run["algorithm"] == "random"
+    assert f"- test accuracy: {result.test['accuracy']:.4f}" in summary
+    assert result.test["images"] == 50
+    record = json.loads((out / "run.json").read_text())
+    assert (record["dataset"], record["algorithm"], record["max_trials"]) == ("mnist", "random", 2)
+
+
+def _ranked(rows):
+    return [r["trial_id"] for r in sorted(rows, key=lambda r: -float(r["best_val_accuracy"]))]
+
+
+def test_every_number_is_read_at_the_epoch_early_stopping_restored(tiny_run):
+    out, _, _ = tiny_run
+    for row in read_csv(out / "trials.csv"):
+        extras = json.loads(
+            (out / "keras_tuner" / f"trial_{row['trial_id']}" / "kregs_trial.json").read_text()
+        )
+        h = extras["history"]
+        best = int(np.argmin(h["val_loss"]))  # EarlyStopping keeps the first lowest val_loss
+        assert int(row["best_epoch"]) == best + 1 and int(row["epochs"]) == len(h["loss"])
+        assert float(row["best_val_accuracy"]) == pytest.approx(h["val_accuracy"][best], 1e-5)
+        assert float(row["best_val_loss"]) == pytest.approx(h["val_loss"][best], 1e-5)
+        gap = h["accuracy"][best] - h["val_accuracy"][best]
+        assert float(row["generalization_gap"]) == pytest.approx(gap, abs=1e-5)
+        assert float(row["final_train_accuracy"]) == pytest.approx(h["accuracy"][-1], 1e-5)
+        assert 0 < float(row["seconds_per_epoch"]) < float(row["seconds"])
+        assert 0 < float(row["rss_mb"]) <= float(row["peak_rss_mb"])
+
+
+def test_the_kept_model_is_the_restored_one(tiny_run, tiny_mnist):
+    """best/'s model scores on the validation split what trials.csv says for its best epoch."""
+    out, result, _ = tiny_run
+    ds = load_dataset("mnist", data_dir=tiny_mnist, validation_split=0.1, seed=0)
+    model = keras.models.load_model(out / "best" / f"rank1-trial{result.best['trial_id']}.keras")
+    _, accuracy = model.evaluate(*ds.validation, verbose=0)
+    row = next(r for r in result.rows if r["trial_id"] == result.best["trial_id"])
+    assert accuracy == pytest.approx(row["best_val_accuracy"], abs=1e-6)
 
 
 def test_resume_does_not_rerun_finished_trials(tiny_mnist, tmp_path):
-    _tiny_tune(tiny_mnist, tmp_path, max_trials=1)
+    tune(_config(tiny_mnist, tmp_path, max_trials=1))
     extras = tmp_path / "keras_tuner" / "trial_0" / "kregs_trial.json"
     before = (extras.stat().st_mtime_ns, extras.read_text())
-    result = _tiny_tune(tiny_mnist, tmp_path, max_trials=3)  # more trials: allowed on resume
+    result = tune(_config(tiny_mnist, tmp_path, max_trials=3))  # more trials: allowed on resume
     assert (extras.stat().st_mtime_ns, extras.read_text()) == before
     assert [r["trial_id"] for r in result.rows] == ["0", "1", "2"]
-    assert len(_csv(tmp_path / "trials.csv")) == 3
+    assert len(read_csv(tmp_path / "trials.csv")) == 3
 
 
 def test_rerunning_a_finished_run_keeps_its_export(tiny_mnist, tmp_path):
-    first = _tiny_tune(tiny_mnist, tmp_path)
-    again = _tiny_tune(tiny_mnist, tmp_path)
+    first = tune(_config(tiny_mnist, tmp_path, max_trials=1, top_k=1))
+    again = tune(_config(tiny_mnist, tmp_path, max_trials=1, top_k=1))
     assert again.export_path == first.export_path and again.test == first.test
     assert os.listdir(tmp_path / "export" / "mnist") == ["1"]
 
 
 def test_other_configuration_is_refused_and_overwrite_starts_afresh(tiny_mnist, tmp_path):
-    _tiny_tune(tiny_mnist, tmp_path, max_trials=1)
+    tune(_config(tiny_mnist, tmp_path, max_trials=1, top_k=1))
     with pytest.raises(
         ConfigError, match=r"holds a run with another configuration \(epochs: 2 -> 3\)"
     ):
-        _tiny_tune(tiny_mnist, tmp_path, max_trials=1, epochs=3)
-    result = _tiny_tune(tiny_mnist, tmp_path, max_trials=1, epochs=3, overwrite=True)
+        tune(_config(tiny_mnist, tmp_path, max_trials=1, epochs=3, top_k=1))
+    result = tune(_config(tiny_mnist, tmp_path, max_trials=1, epochs=3, top_k=1, overwrite=True))
     assert json.loads((tmp_path / "run.json").read_text())["epochs"] == 3
     assert len(result.rows) == 1
 
@@ -126,23 +152,25 @@ def test_other_configuration_is_refused_and_overwrite_starts_afresh(tiny_mnist, 
 def test_folder_that_is_not_a_run_is_never_touched(tiny_mnist, tmp_path):
     (tmp_path / "thesis.tex").write_text("precious")
     with pytest.raises(ConfigError, match="exists and is not a kregs run"):
-        _tiny_tune(tiny_mnist, tmp_path, overwrite=True)
+        tune(_config(tiny_mnist, tmp_path, overwrite=True))
     assert (tmp_path / "thesis.tex").read_text() == "precious"
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"dataset": "imagenet"}, "`name`: expected one of mnist, fashion_mnist, cifar10"),
+        ({"dataset": "imagenet"}, "`dataset`: expected one of mnist, fashion_mnist, cifar10"),
         ({"algorithm": "annealing"}, "`algorithm`: expected one of hyperband, bayesian"),
         ({"l2": -0.5}, "`l2`: expected a finite float >= 0"),
         ({"dropout": 1.0}, "`dropout`: expected a float in [0, 1)"),
         ({"epochs": 0}, "`epochs`: expected an int >= 1"),
+        ({"top_k": 0}, "`top_k`: expected an int >= 1"),
     ],
 )
 def test_bad_arguments_fail_before_any_work(kwargs, message, tmp_path):
+    dataset = kwargs.pop("dataset", "mnist")
     with pytest.raises(ConfigError) as err:
-        _tiny_tune("/nonexistent", tmp_path / "out", **kwargs)
+        TuneConfig.create(dataset, output=str(tmp_path / "out"), **kwargs)
     assert message in str(err.value)
     assert not (tmp_path / "out").exists()
 
@@ -180,12 +208,16 @@ def test_nan_and_raising_trials_are_failed_with_reason_and_the_search_goes_on(tm
         verbose=0,
         callbacks=[keras.callbacks.TerminateOnNaN()],
     )
-    rows = {r["mode"]: r for r in _rows(tuner, hypermodel)}
-    assert set(rows) == {"ok", "nan", "raise"}
+    rows = {}
+    for trial in tuner.oracle.trials.values():
+        row = trial_row(
+            trial, effective_values(hypermodel, trial), tuner.read_extras(trial.trial_id)
+        )
+        rows[row["mode"]] = row
     assert rows["ok"]["status"] == "COMPLETED" and rows["ok"]["error"] == ""
     assert rows["nan"]["status"] == "FAILED"
     assert rows["nan"]["error"] == (
-        "keras_tuner.src.errors.FailedTrialError: diverged: the loss became NaN in epoch 1 "
+        "FailedTrialError: diverged: the loss became NaN in epoch 1 "
         "and TerminateOnNaN stopped the trial"
     )
     assert rows["nan"]["epochs"] == 1
@@ -210,13 +242,18 @@ def test_export_versions_never_overwrite(tmp_path):
     }
 
 
-def test_failed_export_leaves_no_version(tmp_path):
-    class Broken(keras.Model):
-        def call(self, x):
-            return x
+def test_failed_export_leaves_no_version(tmp_path, monkeypatch):
+    model = keras.Sequential(
+        [keras.Input((2, 2, 1), dtype="uint8"), keras.layers.Flatten(), keras.layers.Dense(2)]
+    )
 
-    with pytest.raises(Exception):  # noqa: B017 - whatever Keras raises for an unbuilt model
-        export_for_serving(Broken(), str(tmp_path / "m"), ["a"])
+    def full_disk(model, path, class_names):
+        os.makedirs(os.path.join(path, "variables"))  # half written, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(kregs.export, "write_serving_model", full_disk)
+    with pytest.raises(OSError, match="No space left on device"):
+        export_for_serving(model, str(tmp_path / "m"), ["a", "b"])
     assert os.listdir(tmp_path / "m") == []
 
 
@@ -226,8 +263,8 @@ def test_failed_export_leaves_no_version(tmp_path):
 )
 def test_mixed_precision_and_xla_flags(flags, policy, tiny_mnist, tmp_path):
     # On this CPU-only machine both default to off; asked for, they apply to every trial.
-    _tiny_tune(tiny_mnist, tmp_path, max_trials=1, top_k=1, **flags)
+    tune(_config(tiny_mnist, tmp_path, max_trials=1, top_k=1, **flags))
     model = keras.models.load_model(next((tmp_path / "best").glob("*.keras")))
     assert model.get_layer("dense1").dtype_policy.name == policy
     assert model.output.dtype == "float32"  # the softmax stays float32
-    assert keras.config.dtype_policy().name == "float32"  # restored after the search
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is untouched

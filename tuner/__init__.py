@@ -2,24 +2,28 @@
 
 Installed as `kregs.tuner` (source folder `tuner/`); import it only under that name.
 
+- `TuneConfig`: one validated description of a search (its record is run.json).
+- `tune(config)`: the driver behind `kregs tune` (output folder, resume, export).
 - `RegularizationHyperModel`: the search space, usable with any KerasTuner tuner.
-- `tune(...)`: the driver behind `kregs tune` (output folder, resume, export).
 - `make_tuner(...)`: KerasTuner's Hyperband, BayesianOptimization, RandomSearch
   or GridSearch over a HyperModel, with kregs' per-trial records.
-- `kregs.tuner.distributed`: the same search over a chief and workers on
-  KerasTuner's own gRPC engine (`tune(role=...)`, `LocalCluster`).
+- `export_run(run_dir)`: a finished run's best model as a new SavedModel version.
+- `kregs.tuner.distributed`: what KerasTuner's chief/worker engine needs around it.
+
+Module map: `config` (TuneConfig), `hypermodel` (the space), `tuners` (the
+factory and per-trial records), `search` (single, chief and worker modes),
+`best` (best/, test, export), `trials_csv` and `summary_md` (the run's tables).
 """
 
 import importlib
 
 _LAZY = {
     "RegularizationHyperModel": "kregs.tuner.hypermodel",
-    "SPACES": "kregs.tuner.hypermodel",
-    "tune": "kregs.tuner.search",
-    "make_tuner": "kregs.tuner.search",
-    "ALGORITHMS": "kregs.tuner.search",
+    "TuneConfig": "kregs.tuner.config",
     "TuneResult": "kregs.tuner.search",
-    "PRESETS": "kregs.tuner.presets",
+    "export_run": "kregs.tuner.search",
+    "make_tuner": "kregs.tuner.tuners",
+    "tune": "kregs.tuner.search",
 }
 __all__ = sorted(_LAZY)
 
@@ -30,3 +34,7 @@ def __getattr__(name):
         globals()[name] = value
         return value
     raise AttributeError(f"module 'kregs.tuner' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

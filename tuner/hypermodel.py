@@ -5,10 +5,9 @@ import keras_tuner
 from kregs.checks import BATCH_NORM_PLACEMENTS
 from kregs.config import RegConfig
 from kregs.errors import invalid_value
+from kregs.run.budget import SPACES
 
-SPACES = ("default", "paper")
-
-# The study's grid (see shared DATA.md): lambda, dropout rate, BN after each conv.
+# The study's grid: lambda, dropout rate, BN after each convolution, learning rate.
 PAPER_L2 = (0.0, 0.01, 0.1, 1.0, 10.0)
 PAPER_DROPOUT = (0.0, 0.2, 0.5, 0.7)
 PAPER_BATCH_NORM = ("none", "before_activation")
@@ -130,7 +129,8 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         )
 
     def build(self, hp):
-        from kregs.models import build_model, compile_model
+        from kregs.models import build_model
+        from kregs.run.train import compile_model
 
         model = build_model(
             self.input_shape,

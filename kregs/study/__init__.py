@@ -1,18 +1,20 @@
 """kregs.study: the regularization study's eight configurations, over seeds, with statistics.
 
-- `run_study(...)`: the driver behind `kregs study` (output folder, resume, report).
-- `protocol`: budgets (`STUDY_PRESETS`) and the values the configurations use.
+- `StudyConfig`: one validated description of a study (its record is study.json).
+- `run_study(config)`: the driver behind `kregs study` (output folder, resume, report).
+- `protocol`: the values the configurations use, and where each came from.
+- `train`: one run (one configuration, one seed).
 - `stats`: means, standard deviations and Welch intervals.
+- `study_csv`, `study_md`, `plots`: the study's outputs.
 - `paper`: the study's reported figures, shown as its claims.
 """
 
 import importlib
 
 _LAZY = {
-    "run_study": "kregs.study.runner",
+    "StudyConfig": "kregs.study.config",
     "StudyResult": "kregs.study.runner",
-    "STUDY_PRESETS": "kregs.study.protocol",
-    "StudyBudget": "kregs.study.protocol",
+    "run_study": "kregs.study.runner",
 }
 __all__ = sorted(_LAZY)
 
@@ -23,3 +25,7 @@ def __getattr__(name):
         globals()[name] = value
         return value
     raise AttributeError(f"module 'kregs.study' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,4 +1,4 @@
-"""What the study claims (shared DATA.md): its figures, shown as its claims, never as ours."""
+"""What the study claims: its figures, shown as its claims, never as ours."""
 
 # Test accuracy, %, per data set and configuration, as the study's table reports
 # it. A pair is a range the study gives (its "none" baseline is reported twice).
@@ -42,16 +42,6 @@ ABLATION_TEXT = {"dataset": "cifar10", "l2": 3.5, "dropout": 2.8, "bn": 1.5}
 
 # The study's text: batch normalization cut training time by about 15%.
 BN_TIME_SAVING = 0.15
-
-# The study's protocol and best values (its lambda is kregs' lambda: loss + lambda/2 ||w||^2).
-PROTOCOL = {
-    "batch_size": 64,
-    "epochs": 50,
-    "patience": 5,
-    "l2": 0.1,
-    "dropout": 0.5,
-    "batch_norm": "before_activation",
-}
 
 
 def accuracy(dataset, config):

@@ -1,12 +1,12 @@
-"""The study's budgets and the L2 / dropout / BN values its configurations use."""
+"""The L2 / dropout / BN values the study's configurations use, and where each came from."""
 
 import dataclasses
-import json
 import os
 
-from kregs.checks import check_batch_norm, check_dropout, check_lambda, check_positive_int
-from kregs.config import CONFIG_NAMES, RegConfig, resolve_preset
+from kregs.checks import check_batch_norm, check_dropout, check_lambda
+from kregs.config import CONFIG_NAMES, RegConfig
 from kregs.errors import ConfigError, invalid_value
+from kregs.run.files import read_json
 
 # For kregs' CNN (see kregs.build_model) trained with Adam: a lambda of 1e-4
 # (the study's convention, loss + lambda/2 ||w||^2, over every kernel) and a drop
@@ -16,64 +16,43 @@ from kregs.errors import ConfigError, invalid_value
 DEFAULT_L2 = 1e-4
 DEFAULT_DROPOUT = 0.25
 DEFAULT_BATCH_NORM = "before_activation"
-DEFAULT_LEARNING_RATE = 1e-3
 
 
 @dataclasses.dataclass(frozen=True)
-class StudyBudget:
-    """How much each of the study's runs trains.
+class StudyValues:
+    """The values of the techniques in the configurations that use them.
 
     Attributes:
-        epochs: int, epochs per run at most.
-        batch_size: int.
-        limit: int or None, training images used (stratified subset, before the
-            validation split).
-        test_limit: int or None, test images used (stratified subset); None
-            means the whole test set.
-        patience: int, early-stopping patience on val_loss (best weights restored).
-        learning_rate: float, Adam's learning rate, fixed as in the study.
+        l2: float > 0, the L2 lambda.
+        dropout: float in (0, 1), the dropout rate.
+        batch_norm: str, "before_activation" or "after_activation".
+        sources: dict, name -> where the value came from ("--l2", "default", a run).
     """
 
-    epochs: int = 30
-    batch_size: int = 64
-    limit: int | None = None
-    test_limit: int | None = None
-    patience: int = 5
-    learning_rate: float = DEFAULT_LEARNING_RATE
+    l2: float = DEFAULT_L2
+    dropout: float = DEFAULT_DROPOUT
+    batch_norm: str = DEFAULT_BATCH_NORM
+    sources: dict = dataclasses.field(
+        default_factory=lambda: {"l2": "default", "dropout": "default", "batch_norm": "default"}
+    )
 
+    def __post_init__(self):
+        if check_lambda(self.l2, "l2") == 0:
+            raise invalid_value(
+                "l2", self.l2, "a lambda > 0 (the 'none' configuration already has no L2)"
+            )
+        if check_dropout(self.dropout) == 0:
+            raise invalid_value("dropout", self.dropout, "a rate in (0, 1)")
+        if check_batch_norm(self.batch_norm) == "none":
+            raise invalid_value(
+                "batch_norm", self.batch_norm, "before_activation or after_activation"
+            )
+        object.__setattr__(self, "l2", float(self.l2))
+        object.__setattr__(self, "dropout", float(self.dropout))
 
-STUDY_PRESETS = {
-    # No preset: the study's protocol with a shorter epoch cap.
-    None: StudyBudget(),
-    # Seconds per run: proves the machinery end to end.
-    "smoke": StudyBudget(epochs=2, batch_size=64, limit=1000, test_limit=2000, patience=2),
-    # About a minute per run on a CPU: 24 runs in well under an hour on 2 cores.
-    "quick": StudyBudget(epochs=5, batch_size=128, limit=10000, patience=3),
-    # The study's protocol: batch 64, up to 50 epochs, patience 5, all the data.
-    "paper": StudyBudget(epochs=50, batch_size=64, patience=5),
-}
-
-
-def resolve_budget(preset=None, **overrides):
-    """Returns the `StudyBudget` of `preset` with every non-None override applied.
-
-    Args:
-        preset: str or None, `"smoke"`, `"quick"` or `"paper"`.
-        **overrides: `StudyBudget` fields; None means "the preset's value".
-
-    Returns:
-        A validated `StudyBudget`.
-    """
-    budget = resolve_preset(STUDY_PRESETS, preset, **overrides)
-    for name in ("epochs", "batch_size", "patience"):
-        check_positive_int(getattr(budget, name), name)
-    for name in ("limit", "test_limit"):
-        if getattr(budget, name) is not None:
-            check_positive_int(getattr(budget, name), name)
-    lr = budget.learning_rate
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < 1:
-        raise invalid_value("learning_rate", lr, "a float in (0, 1)")
-    return budget
+    def to_dict(self):
+        """`{"l2", "dropout", "batch_norm"}`, without the sources."""
+        return {"l2": self.l2, "dropout": self.dropout, "batch_norm": self.batch_norm}
 
 
 def resolve_values(l2=None, dropout=None, batch_norm=None, from_run=None):
@@ -90,21 +69,20 @@ def resolve_values(l2=None, dropout=None, batch_norm=None, from_run=None):
         from_run: str or None, the output folder of a finished `kregs tune`.
 
     Returns:
-        dict with `l2`, `dropout`, `batch_norm` and `sources` (name -> where from).
+        A `StudyValues`.
 
     Example:
-    >>> resolve_values(l2=0.01)["sources"]["l2"]
+    >>> resolve_values(l2=0.01).sources["l2"]
     '--l2'
     """
     given = {"l2": l2, "dropout": dropout, "batch_norm": batch_norm}
-    if l2 is not None and (check_lambda(l2, "l2") == 0):
-        raise invalid_value("l2", l2, "a lambda > 0 (the 'none' configuration already has no L2)")
-    if dropout is not None and check_dropout(dropout) == 0:
-        raise invalid_value("dropout", dropout, "a rate in (0, 1)")
-    if batch_norm is not None and check_batch_norm(batch_norm) == "none":
-        raise invalid_value("batch_norm", batch_norm, "before_activation or after_activation")
+    StudyValues(
+        l2=DEFAULT_L2 if l2 is None else l2,
+        dropout=DEFAULT_DROPOUT if dropout is None else dropout,
+        batch_norm=DEFAULT_BATCH_NORM if batch_norm is None else batch_norm,
+    )  # validates the explicit values before any file is read
     from_trials = _best_from_run(from_run) if from_run is not None else {}
-    defaults = {"l2": DEFAULT_L2, "dropout": DEFAULT_DROPOUT, "batch_norm": DEFAULT_BATCH_NORM}
+    defaults = StudyValues().to_dict()
     values, sources = {}, {}
     for name in ("l2", "dropout", "batch_norm"):
         if given[name] is not None:
@@ -116,10 +94,7 @@ def resolve_values(l2=None, dropout=None, batch_norm=None, from_run=None):
             sources[name] = "default" + (
                 f" (no trial of {from_run} used it)" if from_run is not None else ""
             )
-    values["l2"] = float(values["l2"])
-    values["dropout"] = float(values["dropout"])
-    RegConfig(**values)
-    return {**values, "sources": sources}
+    return StudyValues(**values, sources=sources)
 
 
 def _best_from_run(run_dir):
@@ -133,8 +108,7 @@ def _best_from_run(run_dir):
             f"Invalid value for argument `from_run`: expected the output folder of a "
             f"`kregs tune` run (with run.json and trials.csv). Received: from_run={run_dir!r}"
         )
-    with open(run_file) as f:
-        dataset = json.load(f).get("dataset")
+    dataset = read_json(run_file).get("dataset")
     with open(path, newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["status"] == "COMPLETED"]
     rows.sort(key=lambda r: -float(r["best_val_accuracy"] or "nan"))
@@ -154,6 +128,6 @@ def _best_from_run(run_dir):
 def configurations(values, names=CONFIG_NAMES):
     """The `RegConfig` of each of the study's configuration names, in table order."""
     return {
-        name: RegConfig.from_name(name, values["l2"], values["dropout"], values["batch_norm"])
+        name: RegConfig.from_name(name, values.l2, values.dropout, values.batch_norm)
         for name in names
     }

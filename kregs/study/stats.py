@@ -1,4 +1,4 @@
-"""Means, spreads and 95% intervals for the study's comparisons (numpy and scipy only)."""
+"""Means, spreads and 95% Welch intervals for the study's comparisons (numpy and scipy)."""
 
 import dataclasses
 import math
@@ -53,8 +53,9 @@ def difference(a, b, confidence=CONFIDENCE):
     """The difference of means `a - b` with Welch's t interval.
 
     Welch's interval does not assume equal variances; its degrees of freedom
-    come from the Welch-Satterthwaite equation. When both samples have zero
-    variance the interval is the point itself.
+    come from the Welch-Satterthwaite equation. It is scipy's
+    `ttest_ind(a, b, equal_var=False).confidence_interval()`. When both
+    samples have zero variance the interval is the point itself.
 
     Args:
         a, b: sequences of numbers (e.g. test accuracies over seeds).
@@ -76,10 +77,7 @@ def difference(a, b, confidence=CONFIDENCE):
     diff = float(a.mean() - b.mean())
     if a.size < 2 or b.size < 2:
         return Difference(diff, None, None)
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    se = math.sqrt(va + vb)
-    if se == 0:
+    if a.var(ddof=1) == 0 and b.var(ddof=1) == 0:
         return Difference(diff, diff, diff)
-    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, df)) * se
-    return Difference(diff, diff - half, diff + half)
+    interval = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
+    return Difference(diff, float(interval.low), float(interval.high))

@@ -1,0 +1,69 @@
+"""Options that several commands share, as decorators; their choices come from the library."""
+
+import dataclasses
+
+import click
+
+from kregs.checks import ARCHITECTURES
+from kregs.data import DATASETS
+from kregs.run.budget import PRESET_NAMES
+from kregs.tuner.config import TuneConfig
+
+
+def field_default(cls, name):
+    """The library's default of a dataclass field: the command line never restates one."""
+    return next(f.default for f in dataclasses.fields(cls) if f.name == name)
+
+
+dataset = click.option(
+    "--dataset", type=click.Choice(list(DATASETS)), default=field_default(TuneConfig, "dataset")
+)
+arch = click.option(
+    "--arch", type=click.Choice(ARCHITECTURES), default=field_default(TuneConfig, "arch")
+)
+data_dir = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder with the data set's files (IDX .gz, mnist.npz, cifar-10-batches-py/).",
+)
+overwrite = click.option(
+    "--overwrite", is_flag=True, help="Delete the run in --output (only a kregs run) first."
+)
+mixed_precision = click.option(
+    "--mixed-precision/--no-mixed-precision",
+    default=None,
+    help="float16 compute.  [default: on with a GPU, off on CPU]",
+)
+jit_compile = click.option(
+    "--jit-compile/--no-jit-compile",
+    default=None,
+    help="XLA compilation.  [default: on with a GPU, off on CPU]",
+)
+
+
+def preset(help_text):
+    """`--preset smoke|quick|paper` with a command's own description."""
+    return click.option("--preset", type=click.Choice(PRESET_NAMES), default=None, help=help_text)
+
+
+def quiet_tensorflow():
+    """Keeps TensorFlow's C++ and absl start-up lines off the terminal."""
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", category=UserWarning, module="keras")
+    logging.getLogger("absl").setLevel(logging.ERROR)
+
+
+def apply_options(*options):
+    """One decorator applying click options in the order given (the first shown first)."""
+
+    def decorate(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate

@@ -1,0 +1,36 @@
+"""`kregs predict`: classify images with an exported SavedModel or a `.keras` file."""
+
+import json
+
+import click
+
+from kregs.cli import options as opt
+
+
+@click.command()
+@click.argument("model", type=click.Path(exists=True))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--top-k", type=click.IntRange(min=1), default=1, help="Classes shown per input.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of text.")
+def predict(model, inputs, top_k, as_json):
+    """Classify images with an exported model.
+
+    MODEL is a SavedModel folder (a version folder, or the model folder whose
+    highest version is used) or a .keras file. INPUTS are PNG/JPEG files or
+    .npy batches of uint8 images; images of another size or colour mode are
+    converted when that is safe.
+    """
+    opt.quiet_tensorflow()
+    from kregs.images import read_inputs
+    from kregs.serving import Predictor
+
+    predictor = Predictor(model)
+    images, labels = read_inputs(inputs, predictor.input_shape)
+    for label, top in zip(labels, predictor.top_k(images, top_k), strict=True):
+        if as_json:
+            classes = [
+                {"class_id": c, "class_name": n, "probability": round(p, 6)} for c, n, p in top
+            ]
+            click.echo(json.dumps({"input": label, "top": classes}))
+        else:
+            click.echo(f"{label}: " + ", ".join(f"{n} {p:.3f}" for _, n, p in top))

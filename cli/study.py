@@ -1,0 +1,129 @@
+"""`kregs study`: parse, build a `StudyConfig`, call `kregs.study.run_study`, print."""
+
+import click
+
+from kregs.checks import BATCH_NORM_PLACEMENTS
+from kregs.cli import options as opt
+from kregs.cli.output import run_line, values_lines
+from kregs.run.budget import STUDY_PRESETS
+from kregs.study.config import StudyConfig
+from kregs.study.protocol import StudyValues
+
+DEFAULTS = StudyValues()
+
+
+class _Printer:
+    def values_chosen(self, values):
+        for line in values_lines(values):
+            click.echo(line)
+
+    def run_ended(self, row, skipped):
+        click.echo(run_line(row, skipped))
+
+
+@click.command()
+@opt.dataset
+@opt.preset(
+    "A named budget: smoke (seconds per run), quick (about a minute per run on a CPU), "
+    "paper (the study's protocol). Options given explicitly override it."
+)
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=opt.field_default(StudyConfig, "seeds"),
+    help="Runs per configuration.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=opt.field_default(StudyConfig, "seed"),
+    help="The first seed.",
+)
+@click.option(
+    "--l2",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help=f"L2 lambda of the configurations with L2.  "
+    f"[default: from --from-run, else {DEFAULTS.l2:g}]",
+)
+@click.option(
+    "--dropout",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=None,
+    help=f"Dropout rate of the configurations with dropout.  "
+    f"[default: from --from-run, else {DEFAULTS.dropout:g}]",
+)
+@click.option(
+    "--batch-norm",
+    type=click.Choice(BATCH_NORM_PLACEMENTS[1:]),
+    default=None,
+    help="BN placement of the configurations with BN.  "
+    f"[default: from --from-run, else {DEFAULTS.batch_norm}]",
+)
+@click.option(
+    "--from-run",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Take the values above from a finished `kregs tune` output folder "
+    "(the best trial that used each technique).",
+)
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs per run at most.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Use only this many training images (stratified).",
+)
+@click.option(
+    "--test-limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Use only this many test images (stratified).",
+)
+@click.option("--patience", type=click.IntRange(min=1), default=None)
+@click.option(
+    "--learning-rate",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=None,
+    help=f"Adam's fixed learning rate.  [default: {STUDY_PRESETS[None].learning_rate:g}]",
+)
+@opt.arch
+@opt.data_dir
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Output folder; a study there is continued, skipping finished runs.  "
+    "[default: runs/study-<dataset>-<UTC timestamp>]",
+)
+@opt.overwrite
+@opt.mixed_precision
+@opt.jit_compile
+def study(**options):
+    """Train the study's eight configurations over several seeds and check its claims.
+
+    none, l2, dropout, bn, l2+dropout, l2+bn, dropout+bn and l2+dropout+bn,
+    each --seeds times, with one architecture, optimizer and protocol. Writes
+    study.csv (one row per run), study.md (the table with mean +- std, the
+    ablation, the paper's figures and a verdict per claim) and plots/*.png.
+    Each run is saved as it finishes; the same command again skips them.
+    """
+    config = StudyConfig.create(**options)
+    opt.quiet_tensorflow()
+    from kregs.study.runner import run_study
+
+    click.echo(
+        f"kregs study: {config.dataset} (preset: {options['preset'] or 'none'}, "
+        f"{config.seeds} seeds)"
+    )
+    result = run_study(config, _Printer())
+    md = result.markdown
+    table = md[md.index("## Test accuracy") : md.index("## Plots")].rstrip()
+    click.echo("")
+    click.echo(table)
+    click.echo("")
+    click.echo(f"results: {result.output} (study.csv, study.md, plots/)")
+    click.echo(
+        f"runs trained now: {result.ran} of {len(result.rows)}; wall time: {result.seconds:.1f}s"
+    )

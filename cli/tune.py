@@ -1,0 +1,315 @@
+"""`kregs tune`: parse, build a `TuneConfig`, call `kregs.tuner.tune`, print."""
+
+import os
+import sys
+
+import click
+
+from kregs.checks import BATCH_NORM_PLACEMENTS
+from kregs.cli import options as opt
+from kregs.cli.output import trial_line
+from kregs.run.budget import ALGORITHMS, SEARCH_PRESETS, SPACES
+from kregs.tuner.config import STRATEGIES, ClusterOptions, TuneConfig
+
+BASE = SEARCH_PRESETS[None]  # the budget without a preset
+
+
+def _or_preset(value):
+    return f"[default: {value}, or the preset's]"
+
+
+TUNE_OPTIONS = [
+    opt.dataset,
+    opt.preset(
+        "A named budget: smoke (seconds), quick (minutes on a CPU), paper "
+        "(the study's protocol). Options given explicitly override it."
+    ),
+    click.option(
+        "--algorithm",
+        type=click.Choice(ALGORITHMS),
+        default=None,
+        help=f"KerasTuner algorithm.  {_or_preset(BASE.algorithm)}",
+    ),
+    click.option(
+        "--max-trials",
+        type=click.IntRange(min=1),
+        default=None,
+        help=f"Trials at most.  {_or_preset(BASE.max_trials)}",
+    ),
+    click.option(
+        "--epochs",
+        type=click.IntRange(min=1),
+        default=None,
+        help=f"Epochs per trial at most.  {_or_preset(BASE.epochs)}",
+    ),
+    click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=None,
+        help=f"Batch size.  {_or_preset(BASE.batch_size)}",
+    ),
+    click.option(
+        "--space",
+        type=click.Choice(SPACES),
+        default=None,
+        help=f"Search space.  {_or_preset(BASE.space)}",
+    ),
+    click.option(
+        "--limit",
+        type=click.IntRange(min=1),
+        default=None,
+        help=f"Use only this many training images (stratified).  {_or_preset('all')}",
+    ),
+    click.option(
+        "--patience",
+        type=click.IntRange(min=1),
+        default=None,
+        help=f"Early-stopping patience on val_loss.  {_or_preset(BASE.patience)}",
+    ),
+    click.option(
+        "--l2",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="Fix the L2 lambda (0 switches L2 off) instead of searching it.",
+    ),
+    click.option(
+        "--dropout",
+        type=click.FloatRange(0, 1, max_open=True),
+        default=None,
+        help="Fix the dropout rate (0 switches dropout off) instead of searching it.",
+    ),
+    click.option(
+        "--batch-norm",
+        type=click.Choice(BATCH_NORM_PLACEMENTS),
+        default=None,
+        help="Fix the BN placement instead of searching it.",
+    ),
+    opt.arch,
+    opt.data_dir,
+    click.option(
+        "--output",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Output folder; an existing run there is resumed.  "
+        "[default: runs/<dataset>-<UTC timestamp>]",
+    ),
+    opt.overwrite,
+    click.option("--seed", type=int, default=opt.field_default(TuneConfig, "seed")),
+    click.option(
+        "--top-k",
+        type=click.IntRange(min=1),
+        default=opt.field_default(TuneConfig, "top_k"),
+        help="Best models kept in best/.",
+    ),
+    opt.mixed_precision,
+    opt.jit_compile,
+    click.option("--verbose", is_flag=True, help="Show Keras' progress bar for every epoch."),
+]
+
+
+DISTRIBUTED_OPTIONS = [
+    click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Distributed tuning on this machine: start a chief on 127.0.0.1 and this many "
+        "worker processes (worker i on GPU i when there are GPUs).",
+    ),
+    click.option(
+        "--role",
+        type=click.Choice(["chief", "worker"]),
+        default=None,
+        help="Distributed tuning over several machines sharing --output: this process is "
+        "the chief (serves the oracle) or a worker (trains trials).",
+    ),
+    click.option(
+        "--oracle",
+        metavar="HOST:PORT",
+        default=None,
+        help="With --role: where the chief listens. Use 127.0.0.1 unless workers are on "
+        "other machines (the channel has no authentication).",
+    ),
+    click.option("--worker-id", default=None, help="With --role worker: this worker's unique id."),
+    click.option(
+        "--worker-timeout",
+        type=click.FloatRange(min=1),
+        default=opt.field_default(ClusterOptions, "worker_timeout"),
+        help="Chief: seconds without a worker's heartbeat before its trial goes to another worker.",
+    ),
+    click.option(
+        "--oracle-timeout",
+        type=click.FloatRange(min=1),
+        default=opt.field_default(ClusterOptions, "oracle_timeout"),
+        help="Worker: seconds to wait for the chief to answer before giving up (exit status 2).",
+    ),
+    click.option(
+        "--strategy",
+        type=click.Choice(STRATEGIES),
+        default=None,
+        help="Train each trial on every visible GPU with tf.distribute.MirroredStrategy; "
+        "--batch-size is then per replica.",
+    ),
+    click.option(
+        "--threads",
+        type=click.IntRange(min=1),
+        default=None,
+        help="TensorFlow threads per process.  [default: TensorFlow's; with --workers on a "
+        "CPU, the cores divided among the workers]",
+    ),
+]
+
+
+@click.command()
+@opt.apply_options(*TUNE_OPTIONS, *DISTRIBUTED_OPTIONS)
+@click.pass_context
+def tune(ctx, workers, **options):
+    """Search L2 strength, dropout rate and BN placement with KerasTuner.
+
+    Writes trials.csv, summary.md, best/ (top models as .keras) and export/
+    (the best model as a TF Serving SavedModel) into --output. Run the same
+    command again to resume an interrupted search.
+    """
+    if workers is not None:
+        return _tune_workers(ctx, workers, options)
+    _check_roles(options)
+    from kregs.tuner.config import TuneConfig
+
+    config = TuneConfig.create(**options)
+    opt.quiet_tensorflow()
+    from kregs import compat
+    from kregs.tuner.distributed.addressing import exposure_warning
+    from kregs.tuner.search import tune as run_tune
+
+    cluster = config.cluster
+    warning = compat.keras_tuner_warning()
+    if warning:
+        click.echo(warning, err=True)
+    if cluster is not None and cluster.role == "chief" and exposure_warning(cluster.host):
+        click.echo(exposure_warning(cluster.host), err=True)
+    role = f" ({cluster.role} {cluster.worker_id or ''})".replace(" )", ")") if cluster else ""
+    click.echo(f"kregs tune: {config.dataset} (preset: {options['preset'] or 'none'}){role}")
+    result = run_tune(config, _Printer(cluster))
+    _print_result(config, result)
+
+
+class _Printer:
+    """Prints each ended trial (under --workers, the chief leaves that to the workers)."""
+
+    def __init__(self, cluster):
+        supervised = os.environ.get("KREGS_SUPERVISED") == "1"
+        self.quiet = cluster is not None and cluster.role == "chief" and supervised
+
+    def trial_ended(self, row):
+        if not self.quiet:
+            click.echo(trial_line(row))
+
+    def worker_lost(self, message):
+        click.echo(f"Warning: {message}")
+
+
+def _check_roles(options):
+    role = options["role"]
+    if role is None and (options["oracle"] or options["worker_id"]):
+        raise click.UsageError("--oracle and --worker-id need --role chief or --role worker")
+    if role is not None and not options["oracle"]:
+        raise click.UsageError(f"--role {role} needs --oracle HOST:PORT")
+    if role == "worker" and not options["worker_id"]:
+        raise click.UsageError("--role worker needs --worker-id ID (unique per worker)")
+    if role is not None and not options["output"]:
+        raise click.UsageError(f"--role {role} needs --output, the folder chief and workers share")
+
+
+def _print_result(config, result):
+    if result.replicas > 1:
+        click.echo(
+            f"strategy: {result.replicas} replicas per trial, global batch "
+            f"{result.replicas} x the per-replica --batch-size"
+        )
+    if result.role == "worker":
+        n = len(result.rows)
+        click.echo(
+            f"worker {config.cluster.worker_id} done: {n} trial{'s' if n != 1 else ''} run here"
+        )
+        return
+    if result.unfinished:
+        click.echo(
+            f"Warning: trials {', '.join(result.unfinished)} were interrupted and not run again; "
+            "run the same command to resume them",
+            err=True,
+        )
+    best = result.best
+    click.echo("")
+    click.echo(result.top_table)
+    click.echo("")
+    click.echo(
+        f"best: trial {best['trial_id']} ({best['config']}), test accuracy "
+        f"{result.test['accuracy']:.4f} on {result.test['images']} test images"
+    )
+    click.echo(f"results: {result.output} (trials.csv, summary.md, best/)")
+    click.echo(f"SavedModel: {result.export_path}")
+    click.echo(f"wall time: {result.seconds:.1f}s")
+
+
+def _child_args(ctx, skip):
+    """The options given to this command, as arguments again (for the processes it starts)."""
+    from click.core import ParameterSource
+
+    args = []
+    for param in ctx.command.params:
+        if not isinstance(param, click.Option) or param.name in skip:
+            continue
+        if ctx.get_parameter_source(param.name) not in (
+            ParameterSource.COMMANDLINE,
+            ParameterSource.ENVIRONMENT,
+        ):
+            continue
+        value = ctx.params[param.name]
+        if param.is_flag:
+            if param.secondary_opts:
+                args.append(param.opts[0] if value else param.secondary_opts[0])
+            elif value:
+                args.append(param.opts[0])
+        elif value is not None:
+            args += [param.opts[0], str(value)]
+    return args
+
+
+def _tune_workers(ctx, workers, options):
+    """`kregs tune --workers N`: a chief and N workers on this machine, their lines streamed."""
+    for name in ("role", "oracle", "worker_id"):
+        if options[name] is not None:
+            flag = "--" + name.replace("_", "-")
+            raise click.UsageError(f"--workers starts its own chief and workers; drop {flag}")
+    from kregs.run.folder import default_output
+    from kregs.tuner.config import TuneConfig
+    from kregs.tuner.distributed.cluster import LocalCluster
+
+    TuneConfig.create(**options)  # bad options fail here, before any process starts
+    output = options["output"] or default_output(options["dataset"])
+    args = _child_args(ctx, skip={"workers", "output", "threads"}) + ["--output", output]
+    cluster = LocalCluster(
+        workers,
+        args,
+        threads=options["threads"],
+        on_line=lambda name, line: click.echo(f"[{name}] {line}"),
+    )
+    gpus = f", GPUs {','.join(cluster.gpus)}" if cluster.gpus else ""
+    n = cluster.threads
+    threads = f", {n} TensorFlow thread{'s' if n != 1 else ''} each" if n else ""
+    click.echo(f"kregs tune: a chief and {workers} workers on this machine{gpus}{threads}")
+    try:
+        code = cluster.run()
+    except KeyboardInterrupt:
+        click.echo(
+            f"interrupted: every process stopped; finished trials are kept in {output}; "
+            "run the same command to resume",
+            err=True,
+        )
+        sys.exit(130)
+    if code == 2:
+        raise click.UsageError(
+            (cluster.last_error("chief") or "the chief refused its options")
+            .removeprefix("Error: ")
+            .split(" (see kregs")[0]
+        )
+    sys.exit(code)

@@ -1,0 +1,152 @@
+"""How much a run trains: the budgets of `kregs tune` and `kregs study`, and their presets.
+
+One validation for every budget: a budget that exists is one a run can use.
+No TensorFlow here, so the command line can offer these choices at once.
+"""
+
+import dataclasses
+import numbers
+
+from kregs.checks import check_positive_int
+from kregs.errors import invalid_value
+
+ALGORITHMS = ("hyperband", "bayesian", "random", "grid")
+SPACES = ("default", "paper")
+PRESET_NAMES = ("smoke", "quick", "paper")
+DEFAULT_LEARNING_RATE = 1e-3
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingBudget:
+    """What every run trains for: the part of a budget that tune and study share.
+
+    Attributes:
+        epochs: int >= 1, epochs per model at most.
+        batch_size: int >= 1.
+        limit: int >= 1 or None, training images used (a stratified subset,
+            taken before the validation split); None means all.
+        patience: int >= 1, early-stopping patience on val_loss (best weights restored).
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    limit: int | None = None
+    patience: int = 5
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "patience"):
+            check_positive_int(getattr(self, name), name)
+        if self.limit is not None:
+            check_positive_int(self.limit, "limit")
+
+    def to_dict(self):
+        """The fields as a plain JSON-serializable dict."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchBudget(TrainingBudget):
+    """How much a `kregs tune` search does.
+
+    Attributes (besides `TrainingBudget`'s):
+        algorithm: str, the KerasTuner algorithm, one of `ALGORITHMS`.
+        max_trials: int >= 1, trials at most (Hyperband: a cap on its brackets;
+            `epochs` is its `max_epochs`).
+        space: str, the HyperModel's search space, one of `SPACES`.
+    """
+
+    algorithm: str = "hyperband"
+    max_trials: int = 20
+    space: str = "default"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.algorithm not in ALGORITHMS:
+            raise invalid_value("algorithm", self.algorithm, f"one of {', '.join(ALGORITHMS)}")
+        if self.space not in SPACES:
+            raise invalid_value("space", self.space, f"one of {', '.join(SPACES)}")
+        check_positive_int(self.max_trials, "max_trials")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyBudget(TrainingBudget):
+    """How much each run of `kregs study` trains.
+
+    Attributes (besides `TrainingBudget`'s):
+        test_limit: int >= 1 or None, test images used (a stratified subset);
+            None means the whole test set.
+        learning_rate: float in (0, 1), Adam's learning rate, fixed as in the study.
+    """
+
+    epochs: int = 30
+    test_limit: int | None = None
+    learning_rate: float = DEFAULT_LEARNING_RATE
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.test_limit is not None:
+            check_positive_int(self.test_limit, "test_limit")
+        lr = self.learning_rate
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 < lr < 1:
+            raise invalid_value("learning_rate", lr, "a float in (0, 1)")
+
+
+SEARCH_PRESETS = {
+    # No preset: a full search on the whole data set.
+    None: SearchBudget(),
+    # Seconds: proves the machinery end to end on a small subset.
+    "smoke": SearchBudget(
+        algorithm="random", max_trials=3, epochs=3, batch_size=64, limit=3000, patience=2
+    ),
+    # Minutes on a CPU: a few short trials on the whole training set.
+    "quick": SearchBudget(
+        algorithm="hyperband", max_trials=6, epochs=3, batch_size=128, patience=3
+    ),
+    # The study's protocol: its grid, batch 64, up to 50 epochs, patience 5.
+    "paper": SearchBudget(
+        algorithm="grid", max_trials=40, epochs=50, batch_size=64, patience=5, space="paper"
+    ),
+}
+
+STUDY_PRESETS = {
+    # No preset: the study's protocol with a shorter epoch cap.
+    None: StudyBudget(),
+    # Seconds per run: proves the machinery end to end.
+    "smoke": StudyBudget(epochs=2, batch_size=64, limit=1000, test_limit=2000, patience=2),
+    # About a minute per run on a CPU: 24 runs in well under an hour on 2 cores.
+    "quick": StudyBudget(epochs=5, batch_size=128, limit=10000, patience=3),
+    # The study's protocol: batch 64, up to 50 epochs, patience 5, all the data.
+    "paper": StudyBudget(epochs=50, batch_size=64, patience=5),
+}
+
+
+def resolve(presets, preset=None, **overrides):
+    """Returns `presets[preset]` with every non-None override applied, validated.
+
+    The one rule of every preset: an option given explicitly wins over the
+    preset's value; None means "the preset's value".
+
+    Args:
+        presets: dict, preset name (or None) -> budget, e.g. `SEARCH_PRESETS`.
+        preset: str or None, a key of `presets`.
+        **overrides: fields of the budget.
+
+    Returns:
+        A new budget of the preset's class.
+
+    Raises:
+        ConfigError: an unknown preset or an invalid value.
+
+    Example:
+    >>> resolve(SEARCH_PRESETS, "quick", epochs=5).epochs
+    5
+    """
+    if preset not in presets:
+        names = ", ".join(p for p in presets if p is not None)
+        raise invalid_value("preset", preset, f"one of {names}")
+    base = presets[preset]
+    given = {k: v for k, v in overrides.items() if v is not None}
+    unknown = set(given) - {f.name for f in dataclasses.fields(base)}
+    if unknown:
+        raise TypeError(f"unknown budget fields: {sorted(unknown)}")
+    return dataclasses.replace(base, **given)

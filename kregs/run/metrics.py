@@ -1,0 +1,102 @@
+"""One Keras history -> one row of numbers, with one definition of the best epoch.
+
+**The best epoch** of a training run is the epoch whose weights early
+stopping restored: the first epoch with the lowest validation loss (a NaN
+loss never counts). kregs trains every model with
+`EarlyStopping(monitor="val_loss", restore_best_weights=True)`, so the model
+that is kept, tested and exported is that epoch's. Every number "at the best
+epoch" in trials.csv and study.csv is read there.
+"""
+
+import math
+import statistics
+
+HISTORY_KEYS = ("accuracy", "val_accuracy", "loss", "val_loss", "epoch_seconds")
+
+
+def best_epoch(history):
+    """The 0-based index of the epoch early stopping restored, or None without val_loss.
+
+    Keras' `EarlyStopping` takes an epoch as the new best only when its loss
+    is strictly lower than the best so far: ties keep the earlier epoch.
+
+    Example:
+    >>> best_epoch({"val_loss": [0.5, 0.3, 0.3, 0.4]})
+    1
+    """
+    best = None
+    for i, value in enumerate(history.get("val_loss", [])):
+        if math.isfinite(value) and (best is None or value < history["val_loss"][best]):
+            best = i
+    return best
+
+
+def steady_epoch_seconds(times):
+    """Median epoch time, leaving out the first epoch (tracing, compilation) when there are more.
+
+    Example:
+    >>> steady_epoch_seconds([9.0, 2.0, 4.0])
+    3.0
+    """
+    times = list(times[1:] if len(times) > 1 else times)
+    return round(statistics.median(times), 3) if times else None
+
+
+def diverged_epoch(history):
+    """The first epoch (1-based) whose training loss is not finite, or None."""
+    return next(
+        (i + 1 for i, v in enumerate(history.get("loss", [])) if not math.isfinite(v)), None
+    )
+
+
+def history_row(history):
+    """The numbers of one training run, read off its Keras history.
+
+    Args:
+        history: dict, `History.history` (a list per metric), with the
+            `accuracy`, `loss`, `val_accuracy`, `val_loss` and (from
+            `kregs.EpochTime`) `epoch_seconds` series.
+
+    Returns:
+        dict with
+        - `best_epoch`: 1-based, the epoch early stopping restored (see above);
+        - `best_val_accuracy`, `best_val_loss`: validation accuracy and loss there;
+        - `best_train_accuracy`: training accuracy there (measured by Keras
+          during the epoch, with dropout on);
+        - `generalization_gap`: `best_train_accuracy - best_val_accuracy`;
+        - `final_train_accuracy`: training accuracy of the last epoch run;
+        - `epochs`: epochs run; `seconds_per_epoch`: `steady_epoch_seconds`;
+        - `diverged_epoch`: see `diverged_epoch`.
+        A value that the history cannot give is None.
+
+    Example:
+    >>> row = history_row({"val_loss": [0.4, 0.3], "val_accuracy": [0.8, 0.75],
+    ...                    "accuracy": [0.7, 1.0], "loss": [0.6, 0.2]})
+    >>> row["best_epoch"], row["generalization_gap"]
+    (2, 0.25)
+    """
+    best = best_epoch(history)
+
+    def at(name, i):
+        values = history.get(name, [])
+        return float(values[i]) if i is not None and i < len(values) else None
+
+    train, val = at("accuracy", best), at("val_accuracy", best)
+    loss = history.get("loss", [])
+    accuracy = history.get("accuracy", [])
+    return {
+        "best_epoch": best + 1 if best is not None else None,
+        "best_val_accuracy": val,
+        "best_val_loss": at("val_loss", best),
+        "best_train_accuracy": train,
+        "generalization_gap": train - val if train is not None and val is not None else None,
+        "final_train_accuracy": float(accuracy[-1]) if accuracy else None,
+        "epochs": len(loss),
+        "seconds_per_epoch": steady_epoch_seconds(history.get("epoch_seconds", [])),
+        "diverged_epoch": diverged_epoch(history),
+    }
+
+
+def curves(history):
+    """The per-epoch series kept in a run's record (for learning curves), as floats."""
+    return {k: [float(v) for v in history.get(k, [])] for k in HISTORY_KEYS}

@@ -1,0 +1,104 @@
+"""How kregs trains one model, in a tuning trial and in a study run alike."""
+
+import keras
+
+from kregs.callbacks import EpochTime, GeneralizationGap
+
+
+def compile_model(model, learning_rate=1e-3, mixed_precision=False, jit_compile=False):
+    """Compiles `model` as kregs trains it: Adam, sparse categorical cross-entropy, accuracy.
+
+    Args:
+        model: a `keras.Model` (e.g. from `kregs.build_model`).
+        learning_rate: float, Adam's learning rate. Default 1e-3.
+        mixed_precision: bool, wrap Adam in a `LossScaleOptimizer` (for a model
+            built with the `"mixed_float16"` policy). Default False.
+        jit_compile: bool, compile the train step with XLA. Default False.
+
+    Returns:
+        `model`, compiled.
+
+    Example:
+    >>> model = compile_model(build_model((28, 28, 1), 10), learning_rate=3e-4)
+    """
+    optimizer = keras.optimizers.Adam(learning_rate)
+    if mixed_precision:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model.compile(
+        optimizer=optimizer,
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=jit_compile,
+    )
+    return model
+
+
+def training_callbacks(patience, extra=()):
+    """The callbacks of every kregs training run (a tuning trial, a study run).
+
+    Early stopping on val_loss after `patience` epochs without improvement,
+    with the best epoch's weights restored at the end (that epoch is "the best
+    epoch" of `kregs.run.metrics`); `TerminateOnNaN`; `GeneralizationGap`;
+    `EpochTime`; then `extra`.
+
+    Args:
+        patience: int, epochs without a lower val_loss before stopping.
+        extra: iterable of `keras.callbacks.Callback`, appended.
+
+    Returns:
+        list of `keras.callbacks.Callback`.
+    """
+    return [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=patience, restore_best_weights=True
+        ),
+        keras.callbacks.TerminateOnNaN(),
+        GeneralizationGap(),
+        EpochTime(),
+        *extra,
+    ]
+
+
+def fit_arguments(ds, budget, seed, callbacks=(), verbose=0, batch_size=None):
+    """The arguments of `model.fit` (or a tuner's `search`) for one kregs training run.
+
+    Training batches are shuffled by the input pipeline (reseeded every
+    epoch from `seed`), validation batches are not.
+
+    Args:
+        ds: a `kregs.data.Dataset`.
+        budget: a `kregs.run.budget.TrainingBudget` (epochs, batch size, patience).
+        seed: int, the shuffle's seed.
+        callbacks: extra callbacks after `training_callbacks`.
+        verbose: int, Keras' verbosity.
+        batch_size: int or None, the global batch when it differs from the
+            budget's (several replicas); None: `budget.batch_size`.
+
+    Returns:
+        dict of keyword arguments.
+    """
+    from kregs import data
+
+    batch_size = batch_size or budget.batch_size
+    return {
+        "x": data.pipeline(*ds.train, batch_size, training=True, seed=seed),
+        "validation_data": data.pipeline(*ds.validation, batch_size, training=False),
+        "epochs": budget.epochs,
+        "shuffle": False,  # the pipeline shuffles
+        "callbacks": training_callbacks(budget.patience, callbacks),
+        "verbose": verbose,
+    }
+
+
+def evaluate(model, images, labels, batch_size):
+    """Test loss and accuracy of `model` on `(images, labels)`, measured once.
+
+    Returns:
+        dict with `loss`, `accuracy` (floats) and `images` (int).
+    """
+    from kregs import data
+
+    loss, accuracy = model.evaluate(
+        data.pipeline(images, labels, batch_size, training=False), verbose=0
+    )[:2]
+    return {"loss": float(loss), "accuracy": float(accuracy), "images": int(len(labels))}

@@ -1,0 +1,82 @@
+"""Guards for the code's shape: private upstream names in one module, public names that
+resolve, small files and functions."""
+
+import ast
+import importlib
+import os
+import pkgutil
+import re
+
+import pytest
+from _helpers import REPO
+
+import kregs
+
+SOURCE_DIRS = ("kregs", "tuner", "cli")
+# Names private to KerasTuner or TensorFlow (or module globals they keep to themselves).
+PRIVATE = re.compile(
+    r"keras_tuner\.src|tensorflow\.python|keras\.src|_retry_queue|\bLOCKS\b|"
+    r"\.ongoing_trials|\.tuner_ids|oracle_client|_get_checkpoint_fname|"
+    r"oracle\.max_trials\s*="
+)
+COMPAT = os.path.join("kregs", "compat.py")
+THIS = os.path.join("tests", "test_architecture.py")
+
+
+def _python_files(*folders):
+    for folder in folders:
+        for dirpath, dirnames, filenames in os.walk(os.path.join(REPO, folder)):
+            dirnames[:] = [d for d in dirnames if not d.startswith((".", "__"))]
+            for name in filenames:
+                if name.endswith(".py"):
+                    yield os.path.relpath(os.path.join(dirpath, name), REPO)
+
+
+def test_private_upstream_names_live_only_in_compat():
+    offenders = []
+    for rel in _python_files(*SOURCE_DIRS, "tests", "bench", "examples"):
+        if rel in (COMPAT, THIS):
+            continue
+        with open(os.path.join(REPO, rel)) as f:
+            for number, line in enumerate(f, start=1):
+                if PRIVATE.search(line):
+                    offenders.append(f"{rel}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_compat_really_holds_them():
+    with open(os.path.join(REPO, COMPAT)) as f:
+        assert PRIVATE.search(f.read())  # the scan above looks for the right thing
+
+
+def _modules():
+    yield kregs
+    for info in pkgutil.walk_packages(kregs.__path__, "kregs."):
+        if info.name != "kregs.__main__":
+            yield importlib.import_module(info.name)
+
+
+def test_every_name_in_every_all_resolves():
+    missing = [
+        f"{module.__name__}.{name}"
+        for module in _modules()
+        for name in getattr(module, "__all__", ())
+        if not hasattr(module, name)
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize("limit_lines, limit_function", [(400, 80)])
+def test_no_source_file_over_400_lines_no_function_over_80(limit_lines, limit_function):
+    too_long = []
+    for rel in _python_files(*SOURCE_DIRS):
+        with open(os.path.join(REPO, rel)) as f:
+            text = f.read()
+        if text.count("\n") > limit_lines:
+            too_long.append(f"{rel}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > limit_function:
+                    too_long.append(f"{rel}:{node.lineno} {node.name}: {length} lines")
+    assert too_long == []

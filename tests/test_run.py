@@ -1,0 +1,147 @@
+"""The run layer: budgets and presets, the run folder, atomic files, the best epoch."""
+
+import json
+import os
+
+import pytest
+
+from kregs.errors import ConfigError, StateError
+from kregs.run import budget, metrics
+from kregs.run.files import read_json, write_atomic, write_json
+from kregs.run.folder import RunFolder
+
+# --- budgets --------------------------------------------------------------------------------
+
+
+def test_presets_resolve_with_overrides_and_validate_once():
+    quick = budget.resolve(budget.SEARCH_PRESETS, "quick", epochs=5)
+    assert (quick.algorithm, quick.epochs, quick.batch_size) == ("hyperband", 5, 128)
+    assert (
+        budget.resolve(budget.SEARCH_PRESETS, "quick", epochs=None)
+        == (budget.SEARCH_PRESETS["quick"])
+    )
+    study = budget.resolve(budget.STUDY_PRESETS, "smoke", test_limit=500)
+    assert (study.limit, study.test_limit, study.learning_rate) == (1000, 500, 1e-3)
+    with pytest.raises(ConfigError, match="`preset`: expected one of smoke, quick, paper"):
+        budget.resolve(budget.SEARCH_PRESETS, "huge")
+
+
+@pytest.mark.parametrize(
+    "cls, kwargs, message",
+    [
+        (budget.SearchBudget, {"epochs": 0}, "`epochs`: expected an int >= 1. Received: epochs=0"),
+        (budget.SearchBudget, {"limit": 2.5}, "`limit`: expected an int >= 1"),
+        (budget.SearchBudget, {"algorithm": "sa"}, "`algorithm`: expected one of hyperband"),
+        (budget.SearchBudget, {"space": "big"}, "`space`: expected one of default, paper"),
+        (budget.SearchBudget, {"max_trials": True}, "`max_trials`: expected an int >= 1"),
+        (budget.StudyBudget, {"learning_rate": 1.0}, "`learning_rate`: expected a float in (0, 1)"),
+        (budget.StudyBudget, {"test_limit": 0}, "`test_limit`: expected an int >= 1"),
+    ],
+)
+def test_a_budget_that_exists_is_valid(cls, kwargs, message):
+    with pytest.raises(ConfigError) as err:
+        cls(**kwargs)
+    assert message in str(err.value)
+
+
+# --- atomic files ---------------------------------------------------------------------------
+
+
+def test_write_atomic_replaces_whole_files_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "a.json"
+    write_json(path, {"x": 1})
+    write_json(path, {"x": 2})
+    assert read_json(path) == {"x": 2}
+    assert os.listdir(tmp_path) == ["a.json"]
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path):
+    path = tmp_path / "a.txt"
+    write_atomic(path, "old")
+
+    class Unwritable:
+        def __str__(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(TypeError):
+        write_atomic(path, Unwritable())  # not a str: the write fails midway
+    assert path.read_text() == "old" and os.listdir(tmp_path) == ["a.txt"]
+
+
+def test_read_json_missing_is_none_corrupt_is_named(tmp_path):
+    assert read_json(tmp_path / "none.json") is None
+    (tmp_path / "cut.json").write_text('{"a": "unterminated')
+    with pytest.raises(StateError, match=r"cut\.json is unreadable or corrupt"):
+        read_json(tmp_path / "cut.json")
+
+
+# --- the run folder -------------------------------------------------------------------------
+
+
+def test_run_folder_creates_resumes_and_refuses_other_runs(tmp_path):
+    folder = RunFolder(tmp_path / "run", "run.json", resumable=("max_trials",))
+    folder.prepare({"epochs": 2, "max_trials": 3})
+    folder.prepare({"epochs": 2, "max_trials": 5})  # a larger budget resumes
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["max_trials"] == 5
+    with pytest.raises(ConfigError, match=r"another configuration \(epochs: 2 -> 4\)"):
+        folder.prepare({"epochs": 4, "max_trials": 5})
+    folder.prepare({"epochs": 4, "max_trials": 5}, overwrite=True)
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["epochs"] == 4
+
+
+def test_run_folder_never_touches_a_folder_that_is_not_a_run(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    folder = RunFolder(tmp_path, "run.json")
+    with pytest.raises(ConfigError, match="exists and is not a kregs run"):
+        folder.prepare({"epochs": 2}, overwrite=True)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_worker_check_names_what_differs(tmp_path):
+    folder = RunFolder(tmp_path, "run.json", resumable=("max_trials",))
+    with pytest.raises(ConfigError, match="holds no run.json: the chief writes it"):
+        folder.check_same({"epochs": 2})
+    folder.prepare({"epochs": 2, "max_trials": 3})
+    folder.check_same({"epochs": 2, "max_trials": 9})
+    with pytest.raises(ConfigError, match=r"chief.s run \(epochs: chief 2, worker 3"):
+        folder.check_same({"epochs": 3, "max_trials": 3})
+
+
+# --- the best epoch -------------------------------------------------------------------------
+
+
+def test_best_epoch_is_the_one_early_stopping_restores():
+    import keras
+    import numpy as np
+
+    # Early stopping keeps the first epoch with the lowest val_loss; NaN never counts.
+    history = {"val_loss": [0.9, float("nan"), 0.5, 0.7, 0.5, 0.8]}
+    assert metrics.best_epoch(history) == 2
+
+    class Scripted(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_loss"] = history["val_loss"][epoch]
+
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=3)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(loss="mse")
+    model.fit(np.zeros((4, 1)), np.zeros(4), epochs=6, verbose=0, callbacks=[Scripted(), stop])
+    assert stop.best_epoch == metrics.best_epoch(history)
+
+
+def test_history_row_reads_every_number_at_the_best_epoch():
+    history = {
+        "loss": [1.0, 0.6, 0.4, 0.3],
+        "accuracy": [0.5, 0.7, 0.8, 0.95],
+        "val_loss": [0.9, 0.5, 0.6, 0.7],
+        "val_accuracy": [0.55, 0.74, 0.76, 0.72],
+        "epoch_seconds": [9.0, 2.0, 4.0, 3.0],
+    }
+    row = metrics.history_row(history)
+    assert row["best_epoch"] == 2 and row["epochs"] == 4
+    assert (row["best_val_accuracy"], row["best_val_loss"]) == (0.74, 0.5)
+    assert row["generalization_gap"] == pytest.approx(0.7 - 0.74)
+    assert row["final_train_accuracy"] == 0.95
+    assert row["seconds_per_epoch"] == 3.0  # median of the epochs after the first
+    assert row["diverged_epoch"] is None
+    assert metrics.history_row({"loss": [0.5, float("nan")]})["diverged_epoch"] == 2

@@ -1,0 +1,142 @@
+"""The best models of a search: best/, the one test measurement, and the SavedModel export."""
+
+import os
+import shutil
+import tempfile
+
+from kregs import __version__
+from kregs.errors import ConfigError, RunFailedError, invalid_value
+from kregs.export import export_for_serving, latest_export
+from kregs.run.files import read_json, write_json
+from kregs.run.train import evaluate
+
+BEST_DIR = "best"
+TEST_FILE = "test_result.json"
+
+
+def best_completed(oracle, k):
+    """The `k` best completed trials, best first (never a failed or unfinished one)."""
+    return [t for t in oracle.get_best_trials(k) if t.status == "COMPLETED"]
+
+
+def trial_summary(hypermodel, trial):
+    """`trial_id`, RegConfig name and hyperparameters of a trial, as best/ and exports record."""
+    return {
+        "trial_id": trial.trial_id,
+        "config": hypermodel.reg_config(trial.hyperparameters.copy()).name,
+        "hyperparameters": trial.hyperparameters.values,
+    }
+
+
+def save_best(tuner, hypermodel, trials, output, class_names):
+    """Writes best/: each trial's model as `rank<r>-trial<id>.keras` and its summary as JSON.
+
+    The folder is written beside best/ under a unique temporary name and
+    renamed into place, so best/ is always one whole set.
+
+    Returns:
+        The rank-1 model (a `keras.Model`).
+    """
+    best_dir = os.path.join(output, BEST_DIR)
+    tmp_dir = tempfile.mkdtemp(prefix=".best-", dir=output)
+    try:
+        best_model = None
+        for rank, trial in enumerate(trials, start=1):
+            model = tuner.load_model(trial)
+            stem = os.path.join(tmp_dir, f"rank{rank}-trial{trial.trial_id}")
+            model.save(stem + ".keras")
+            write_json(
+                stem + ".json",
+                {
+                    "rank": rank,
+                    **trial_summary(hypermodel, trial),
+                    "val_accuracy": trial.score,
+                    "class_names": list(class_names),
+                },
+            )
+            if rank == 1:
+                best_model = model
+        shutil.rmtree(best_dir, ignore_errors=True)
+        os.replace(tmp_dir, best_dir)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    return best_model
+
+
+def test_once(model, trial_id, test, batch_size, output):
+    """The best model's test accuracy, measured once per best trial (kept in test_result.json).
+
+    Args:
+        model: the best trial's model.
+        trial_id: str, its trial.
+        test: `(images, labels)`, the test set.
+        batch_size: int.
+        output: str, the run folder.
+
+    Returns:
+        dict with `trial_id`, `accuracy`, `loss`, `images`.
+    """
+    path = os.path.join(output, TEST_FILE)
+    result = read_json(path)
+    if result is None or result.get("trial_id") != trial_id:
+        result = {"trial_id": trial_id, **evaluate(model, *test, batch_size)}
+        write_json(path, result)
+    return result
+
+
+def export(model, summary, info, output, **extra):
+    """Exports `model` as the next version of `<output>/export/<dataset>/`; returns its folder."""
+    metadata = {
+        **summary,
+        "dataset": info.name,
+        "class_names": list(info.class_names),
+        "kregs_version": __version__,
+        **extra,
+    }
+    return export_for_serving(
+        model, os.path.join(output, "export", info.name), info.class_names, metadata
+    )
+
+
+def export_once(model, summary, info, output, **extra):
+    """Exports the best model unless the newest export already is this trial's."""
+    model_dir = os.path.join(output, "export", info.name)
+    version, meta = latest_export(model_dir)
+    if version is not None and meta.get("trial_id") == summary["trial_id"]:
+        return os.path.join(model_dir, str(version))
+    return export(model, summary, info, output, **extra)
+
+
+def finish(tuner, hypermodel, ds, output, top_k, batch_size):
+    """Writes best/, measures the best model on the test set once, exports it.
+
+    Returns:
+        `(best, test, export_path)`: the best trial's summary, its test result,
+        the SavedModel's version folder.
+
+    Raises:
+        RunFailedError: no trial completed.
+    """
+    trials = best_completed(tuner.oracle, top_k)
+    if not trials:
+        raise RunFailedError(f"no trial completed; the reasons are in {output}/trials.csv")
+    model = save_best(tuner, hypermodel, trials, output, ds.info.class_names)
+    best = trial_summary(hypermodel, trials[0])
+    test = test_once(model, best["trial_id"], ds.test, batch_size, output)
+    path = export_once(model, best, ds.info, output, test_accuracy=test["accuracy"])
+    return best, test, path
+
+
+def pick_trial(oracle, run_dir, trial_id=None):
+    """The trial `kregs export` exports: the best completed one, or trial `trial_id`."""
+    if trial_id is None:
+        trials = best_completed(oracle, 1)
+        if not trials:
+            raise ConfigError(f"{run_dir} has no completed trial to export")
+        return trials[0]
+    trial = oracle.trials.get(str(trial_id))
+    if trial is None or trial.status != "COMPLETED":
+        done = sorted(t.trial_id for t in oracle.trials.values() if t.status == "COMPLETED")
+        raise invalid_value("trial", trial_id, f"a completed trial of this run ({', '.join(done)})")
+    return trial

@@ -1,0 +1,99 @@
+"""trials.csv: one row per ended trial, rebuilt from KerasTuner's state and kregs' records."""
+
+import csv
+import io
+import re
+
+from kregs.run.files import write_atomic
+
+HP_COLUMNS = ("l2", "dropout", "batch_norm", "learning_rate")
+# Read from kregs_trial.json; "best" is the epoch early stopping restored.
+RESULT_COLUMNS = (
+    "best_epoch",
+    "best_val_accuracy",
+    "best_val_loss",
+    "final_train_accuracy",
+    "generalization_gap",
+    "epochs",
+    "seconds",
+    "seconds_per_epoch",
+    "rss_mb",
+    "peak_rss_mb",
+)
+
+
+def failure_reason(message):
+    """The last line of KerasTuner's traceback text, `"ErrorType: what happened"`.
+
+    The exception's module path is left out.
+
+    Example:
+    >>> failure_reason("Traceback ...\\nkeras_tuner.errors.FailedTrialError: diverged")
+    'FailedTrialError: diverged'
+    """
+    lines = [line.strip() for line in (message or "").strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return re.sub(r"^(?:[A-Za-z_][\w]*\.)+(?=[A-Za-z_]\w*(?:Error|Exception)?:)", "", lines[-1])
+
+
+def effective_values(hypermodel, trial):
+    """The configuration a trial actually trained: RegConfig name and the values in force."""
+    hp = trial.hyperparameters.copy()
+    reg = hypermodel.reg_config(hp)
+    return {"config": reg.name, **reg.to_dict(), "learning_rate": hypermodel.learning_rate(hp)}
+
+
+def trial_row(trial, effective, extras):
+    """One trials.csv row for a KerasTuner `Trial`.
+
+    Args:
+        trial: the KerasTuner `Trial`.
+        effective: dict from `effective_values`.
+        extras: dict, the trial's kregs_trial.json, or None.
+
+    Returns:
+        dict: `trial_id`, `status`, the hyperparameters as sampled, the
+        values in force, `RESULT_COLUMNS`, `tuner_id` (who ran it) and `error`.
+    """
+    extras = extras or {}
+    row = {"trial_id": trial.trial_id, "status": trial.status}
+    row.update(trial.hyperparameters.values)
+    row.update(effective)
+    row.update({k: extras.get(k) for k in RESULT_COLUMNS})
+    row["tuner_id"] = extras.get("tuner_id")
+    row["error"] = failure_reason(trial.message) if trial.status != "COMPLETED" else ""
+    return row
+
+
+def columns(rows):
+    """Fixed columns first, then any other hyperparameter (e.g. Hyperband's), sorted."""
+    fixed = ["trial_id", "status", "config", *HP_COLUMNS]
+    tail = [*RESULT_COLUMNS, "error"]
+    other = sorted({k for row in rows for k in row} - set(fixed) - set(tail) - {"tuner_id"})
+    return fixed + other + tail
+
+
+def format_value(value):
+    """A cell of trials.csv: 6 significant digits for floats, empty for None."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def write_trials_csv(path, rows):
+    """Writes every trial, one row each, in trial order, atomically."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns(rows), lineterminator="\n")
+    writer.writeheader()
+    for row in sorted(rows, key=lambda r: r["trial_id"]):
+        writer.writerow({k: format_value(row.get(k)) for k in writer.fieldnames})
+    write_atomic(path, out.getvalue())
+
+
+def read_trials_csv(path):
+    """The rows of a trials.csv, as text (what `write_trials_csv` wrote)."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))

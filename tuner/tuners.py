@@ -1,0 +1,244 @@
+"""KerasTuner's tuners with kregs' per-trial records: a thin factory over their oracles.
+
+`make_tuner` builds one of KerasTuner's oracles (Hyperband, Bayesian
+optimization, random or grid search) and a tuner over it. What kregs adds to
+every trial, in `KregsTrials`:
+
+- the model kept for a trial is the one early stopping restored (the best
+  epoch of `kregs.run.metrics`), and the trial's score (val_accuracy) is read
+  at that epoch, so trials.csv, the ranking, best/ and the export agree;
+- a trial whose loss becomes NaN (stopped by `TerminateOnNaN`) is a failed
+  trial with the reason, instead of a trial with a NaN score;
+- each trial's numbers (its history row, wall time, memory, who ran it) go
+  to `kregs_trial.json` in its folder.
+
+The oracle calls `trial_ended(trial)` once a trial has ended for good
+(completed or failed), on the process that owns the oracle: the single
+process, or the chief.
+"""
+
+import contextlib
+import io
+import logging
+import os
+import resource
+import sys
+import time
+
+import keras
+import keras_tuner
+
+from kregs import compat
+from kregs.errors import invalid_value
+from kregs.run import metrics
+from kregs.run.budget import ALGORITHMS
+from kregs.run.files import read_json, write_json
+
+logger = logging.getLogger(__name__)
+
+OBJECTIVE = "val_accuracy"
+PROJECT_NAME = "keras_tuner"
+EXTRAS_FILE = "kregs_trial.json"  # per trial, beside KerasTuner's trial.json
+ENDED = ("COMPLETED", "FAILED")
+
+
+def memory_mb():
+    """This process' resident memory now (`rss_mb`) and at its peak (`peak_rss_mb`), in MiB."""
+    import psutil
+
+    rss = psutil.Process().memory_info().rss / (1024 * 1024)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+    # The kernel updates its high-water mark lazily; the peak is at least what is resident now.
+    return {"rss_mb": rss, "peak_rss_mb": max(peak, rss)}
+
+
+class SaveRestoredWeights(keras.callbacks.Callback):
+    """Saves the model's weights at the end of training, after early stopping restored them.
+
+    Placed after `EarlyStopping(restore_best_weights=True)`, it overwrites the
+    checkpoint KerasTuner loads for the trial with the best epoch's weights.
+    """
+
+    def __init__(self, filepath):
+        super().__init__()
+        self.filepath = filepath
+
+    def on_train_end(self, logs=None):
+        self.model.save_weights(self.filepath)
+
+
+class KregsTrials:
+    """Mixin for KerasTuner tuners: what one trial records (see the module's docstring).
+
+    Attributes:
+        trial_started: callable(tuner, trial) or None, called as a trial begins.
+        trial_finished: callable(tuner, trial) or None, called on the process
+            that ran the trial once it has ended (a worker's own report).
+    """
+
+    trial_started = None
+    trial_finished = None
+
+    def on_trial_begin(self, trial):
+        super().on_trial_begin(trial)
+        if self.trial_started is not None:
+            self.trial_started(self, trial)
+
+    def run_trial(self, trial, *args, **kwargs):
+        start = time.monotonic()
+        checkpoint = SaveRestoredWeights(compat.checkpoint_path(self, trial.trial_id))
+        kwargs["callbacks"] = [*kwargs.get("callbacks", []), checkpoint]
+        results = super().run_trial(trial, *args, **kwargs)
+        history = (results[-1] if isinstance(results, list) else results).history
+        row = metrics.history_row(history)
+        extras = {
+            **row,
+            "seconds": round(time.monotonic() - start, 2),
+            **{k: round(v, 1) for k, v in memory_mb().items()},
+            # Who ran it, in a distributed search (KerasTuner's id of this worker).
+            "tuner_id": os.environ.get("KERASTUNER_TUNER_ID"),
+            "history": metrics.curves(history),
+        }
+        write_json(os.path.join(self.get_trial_dir(trial.trial_id), EXTRAS_FILE), extras)
+        if row["diverged_epoch"] is not None:
+            raise keras_tuner.errors.FailedTrialError(
+                f"diverged: the loss became NaN in epoch {row['diverged_epoch']} "
+                "and TerminateOnNaN stopped the trial"
+            )
+        if row["best_epoch"] is None:
+            raise keras_tuner.errors.FailedTrialError("no finite validation loss in any epoch")
+        return {
+            "val_accuracy": row["best_val_accuracy"],
+            "val_loss": row["best_val_loss"],
+            "accuracy": row["best_train_accuracy"],
+        }
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        if self.trial_finished is not None:
+            self.trial_finished(self, trial)
+
+    def read_extras(self, trial_id):
+        """The `kregs_trial.json` of a trial, or None when it has none."""
+        return read_json(os.path.join(self.get_trial_dir(trial_id), EXTRAS_FILE))
+
+
+class KregsTuner(KregsTrials, keras_tuner.Tuner):
+    """KerasTuner's `Tuner` (random, Bayesian and grid search) with kregs' records."""
+
+
+class KregsHyperband(KregsTrials, keras_tuner.Hyperband):
+    """KerasTuner's `Hyperband` tuner with kregs' records, over an oracle kregs built.
+
+    `keras_tuner.Hyperband.__init__` only builds its oracle; kregs builds the
+    oracle itself (to report ended trials), so it goes to `Tuner.__init__`.
+    Hyperband's own trial logic (epochs per round, continuing a trial from
+    its parent's checkpoint) is inherited unchanged.
+    """
+
+    def __init__(self, oracle, hypermodel, **kwargs):
+        keras_tuner.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
+
+
+class _Reporting:
+    """Oracle mixin: calls `trial_ended(trial)` when a trial has ended for good."""
+
+    trial_ended = None
+
+    @keras_tuner.synchronized
+    def end_trial(self, trial):
+        super().end_trial(trial)
+        ended = self.trials[trial.trial_id]
+        if self.trial_ended is not None and ended.status in ENDED:
+            try:
+                self.trial_ended(ended)
+            except Exception:  # noqa: BLE001 - a report must not fail a worker's call
+                logger.exception("trial %s ended but its report failed", trial.trial_id)
+
+
+class HyperbandOracle(_Reporting, keras_tuner.oracles.HyperbandOracle):
+    """KerasTuner's Hyperband oracle, reporting ended trials."""
+
+
+class BayesianOracle(_Reporting, keras_tuner.oracles.BayesianOptimizationOracle):
+    """KerasTuner's Bayesian optimization oracle, reporting ended trials."""
+
+
+class RandomOracle(_Reporting, keras_tuner.oracles.RandomSearchOracle):
+    """KerasTuner's random search oracle, reporting ended trials."""
+
+
+class GridOracle(_Reporting, keras_tuner.oracles.GridSearchOracle):
+    """KerasTuner's grid search oracle, reporting ended trials."""
+
+
+ORACLES = {
+    "hyperband": HyperbandOracle,
+    "bayesian": BayesianOracle,
+    "random": RandomOracle,
+    "grid": GridOracle,
+}
+
+
+def make_oracle(algorithm, max_trials, epochs, seed=0, max_consecutive_failed_trials=10):
+    """Builds KerasTuner's oracle for `algorithm`, maximising val_accuracy.
+
+    Args:
+        algorithm: str, "hyperband", "bayesian", "random" or "grid".
+        max_trials: int, the number of trials at most. Hyperband sizes its
+            brackets from `epochs` (its `max_epochs`); `max_trials` caps them.
+        epochs: int, Hyperband's `max_epochs` (other oracles ignore it).
+        seed: int, the oracle's seed.
+        max_consecutive_failed_trials: int, the search stops after this many
+            failed trials in a row (a broken setup, not a bad configuration).
+
+    Returns:
+        A `keras_tuner.Oracle` with a `trial_ended` attribute.
+    """
+    if algorithm not in ORACLES:
+        raise invalid_value("algorithm", algorithm, f"one of {', '.join(ALGORITHMS)}")
+    common = dict(
+        objective=keras_tuner.Objective(OBJECTIVE, "max"),
+        seed=seed,
+        max_consecutive_failed_trials=max_consecutive_failed_trials,
+    )
+    if algorithm == "hyperband":
+        oracle = HyperbandOracle(max_epochs=epochs, factor=3, **common)
+        compat.cap_hyperband_trials(oracle, max_trials)
+        return oracle
+    return ORACLES[algorithm](max_trials=max_trials, **common)
+
+
+def make_tuner(algorithm, hypermodel, directory, max_trials, epochs, seed=0, **kwargs):
+    """Builds one of KerasTuner's tuners over `hypermodel`, maximising val_accuracy.
+
+    Args:
+        algorithm, max_trials, epochs, seed: see `make_oracle`.
+        hypermodel: a `keras_tuner.HyperModel`.
+        directory: str, the folder that holds the KerasTuner project.
+        **kwargs: passed to the tuner (e.g. `distribution_strategy`).
+
+    Returns:
+        A `keras_tuner.Tuner` with kregs' records (`KregsTrials`).
+
+    Example:
+    >>> tuner = make_tuner("random", RegularizationHyperModel((28, 28, 1), 10), "runs/x", 5, 3)
+    >>> tuner.search(x, y, validation_data=(xv, yv), epochs=3)
+    """
+    oracle = make_oracle(algorithm, max_trials, epochs, seed)
+    cls = KregsHyperband if algorithm == "hyperband" else KregsTuner
+    printed = io.StringIO()
+    # KerasTuner prints "Reloading Tuner from ..." on resume (the main thread only).
+    with contextlib.redirect_stdout(printed):
+        tuner = cls(
+            oracle=oracle,
+            hypermodel=hypermodel,
+            directory=directory,
+            project_name=PROJECT_NAME,
+            overwrite=False,
+            **kwargs,
+        )
+    if printed.getvalue().strip():
+        logger.info(printed.getvalue().strip())
+    return tuner
