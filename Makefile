@@ -1,12 +1,30 @@
 # The two set-up commands of README.md: `make tune` (the main job) and `make test`.
+# Both work on a distribution's own Python (Debian, Ubuntu: PEP 668 refuses system-wide
+# pip installs): kregs is installed into a virtual environment in this folder, .venv/.
 PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: install data tune test
+.PHONY: venv install data tune test
 
-install:  ## kregs, editable, with the test tools
-	$(PYTHON) -m pip install -e ".[dev]"
+$(BIN)/python:  ## a virtual environment from $(PYTHON), installing python3-venv where it lacks
+	@$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || { \
+		if command -v apt-get >/dev/null; then \
+			echo "$(PYTHON) has no venv module: installing python3-venv with apt-get"; \
+			$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv; \
+		else echo "$(PYTHON) has no venv module: install your distribution's python3-venv package" >&2; exit 1; fi; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+venv: $(BIN)/python
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python  ## kregs, editable, with the test tools
+	$(BIN)/python -m pip install -e ".[dev]"
+	@touch $@
+
+install: $(VENV)/.installed
 
 data:  ## real Fashion-MNIST from Debian's dataset-fashion-mnist, where apt-get exists
 	@if [ -d $(FASHION_MNIST) ]; then echo "Fashion-MNIST: $(FASHION_MNIST)"; \
@@ -15,8 +33,8 @@ data:  ## real Fashion-MNIST from Debian's dataset-fashion-mnist, where apt-get 
 	else echo "no apt-get: kregs will download Fashion-MNIST through TFDS"; fi
 
 tune: install data  ## the main job: a quick search on Fashion-MNIST
-	kregs tune --dataset fashion_mnist --preset quick --output runs/quick
+	$(BIN)/kregs tune --dataset fashion_mnist --preset quick --output runs/quick
 
 test: install data  ## lint and the default test suite
-	ruff check .
-	pytest
+	$(BIN)/ruff check .
+	$(BIN)/pytest

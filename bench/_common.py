@@ -46,6 +46,21 @@ def machine():
     return info
 
 
+def command_line():
+    """How this script was run: `python bench/<script>.py` and its arguments, less `--out`."""
+    import shlex
+    import sys
+
+    args, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip or arg == "--out" or arg.startswith("--out="):
+            skip = arg == "--out"
+            continue
+        args.append(arg)
+    script = os.path.join("bench", os.path.basename(sys.argv[0]))
+    return shlex.join(["python", script, *args])
+
+
 def write_result(name, result, out=None):
     """Writes `result` (a dict) as JSON to `out` or bench/results/<name>.json; returns the path."""
     path = out or os.path.join(RESULTS, f"{name}.json")

@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import machine, write_result  # noqa: E402
+from _common import command_line, machine, write_result  # noqa: E402
 
 
 def run_once(mode, workers, args, folder):
@@ -105,16 +105,11 @@ def main(argv=None):
             f"(wall {s['wall_seconds']:.1f} s, one trial {s['mean_trial_seconds']:.1f} s)  "
             f"x{speedup[mode]:.2f} vs workers={counts[0]}"
         )
-    given = list(argv if argv is not None else sys.argv[1:])
-    if "--out" in given:  # where the figures go is not part of how they were made
-        i = given.index("--out")
-        del given[i : i + 2]
-    command = " ".join(["python bench/distributed.py", *given])
     path = write_result(
         "distributed",
         {
             "benchmark": "distributed",
-            "command": command,
+            "command": command_line(),
             "machine": machine(),
             "trials": args.trials,
             "epochs": args.epochs,

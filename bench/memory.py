@@ -16,7 +16,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import machine, write_result  # noqa: E402
+from _common import command_line, machine, write_result  # noqa: E402
 
 
 def main(argv=None):
@@ -64,7 +64,7 @@ def main(argv=None):
     )
     result_json = {
         "benchmark": "memory",
-        "command": "python bench/memory.py" + (" --quick" if args.quick else ""),
+        "command": command_line(),
         "machine": machine(),
         "trials": trials,
         "limit": limit,

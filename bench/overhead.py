@@ -19,7 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import machine, write_result  # noqa: E402
+from _common import command_line, machine, write_result  # noqa: E402
 
 
 def plain_cnn(input_shape, num_classes, lam, rate):
@@ -105,7 +105,7 @@ def main(argv=None):
     print(f"  median ratio kregs/plain = {ratio:.3f}  (target >= 0.98)")
     result = {
         "benchmark": "overhead",
-        "command": "python bench/overhead.py" + (" --quick" if args.quick else ""),
+        "command": command_line(),
         "machine": machine(),
         "images": len(x),
         "batch_size": args.batch_size,

@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import machine, write_result  # noqa: E402
+from _common import command_line, machine, write_result  # noqa: E402
 
 
 def _time(cmd, runs):
@@ -52,7 +52,7 @@ def main(argv=None):
         print(f"  {name:32s} {medians[name]:6.3f} s")
     result = {
         "benchmark": "startup",
-        "command": "python bench/startup.py" + (" --quick" if args.quick else ""),
+        "command": command_line(),
         "machine": machine(),
         "runs": runs,
         "median_seconds": medians,

@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import machine, write_result  # noqa: E402
+from _common import command_line, machine, write_result  # noqa: E402
 
 
 def usual_build(hp):
@@ -162,7 +162,7 @@ def main(argv=None):
     print(f"  test accuracy kregs - usual: {diff:+.4f} at the same number of training epochs")
     result = {
         "benchmark": "tuning",
-        "command": "python bench/tuning.py" + (" --quick" if args.quick else ""),
+        "command": command_line(),
         "machine": machine(),
         "seeds": seeds,
         "limit": limit,

@@ -47,17 +47,6 @@ def preset(help_text):
     return click.option("--preset", type=click.Choice(PRESET_NAMES), default=None, help=help_text)
 
 
-def quiet_tensorflow():
-    """Keeps TensorFlow's C++ and absl start-up lines off the terminal."""
-    import logging
-    import os
-    import warnings
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    warnings.filterwarnings("ignore", category=UserWarning, module="keras")
-    logging.getLogger("absl").setLevel(logging.ERROR)
-
-
 def apply_options(*options):
     """One decorator applying click options in the order given (the first shown first)."""
 
@@ -67,3 +56,11 @@ def apply_options(*options):
         return f
 
     return decorate
+
+
+verbose = click.option(
+    "--verbose", is_flag=True, help="Show TensorFlow's own log lines (and Keras' progress bars)."
+)
+quiet = click.option(
+    "--quiet", is_flag=True, help="No per-epoch progress: only each finished line and the result."
+)

@@ -5,6 +5,7 @@ import json
 import click
 
 from kregs.cli import options as opt
+from kregs.cli.quiet import quiet_tensorflow
 
 
 @click.command()
@@ -12,7 +13,8 @@ from kregs.cli import options as opt
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--top-k", type=click.IntRange(min=1), default=1, help="Classes shown per input.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of text.")
-def predict(model, inputs, top_k, as_json):
+@opt.verbose
+def predict(model, inputs, top_k, as_json, verbose):
     """Classify images with an exported model.
 
     MODEL is a SavedModel folder (a version folder, or the model folder whose
@@ -20,7 +22,7 @@ def predict(model, inputs, top_k, as_json):
     .npy batches of uint8 images; images of another size or colour mode are
     converted when that is safe.
     """
-    opt.quiet_tensorflow()
+    quiet_tensorflow(verbose)
     from kregs.images import read_inputs
     from kregs.serving import Predictor
 

@@ -5,6 +5,8 @@ import click
 from kregs.checks import BATCH_NORM_PLACEMENTS
 from kregs.cli import options as opt
 from kregs.cli.output import run_line, values_lines
+from kregs.cli.progress import Display
+from kregs.cli.quiet import quiet_tensorflow
 from kregs.run.budget import STUDY_PRESETS
 from kregs.study.config import StudyConfig
 from kregs.study.protocol import StudyValues
@@ -12,13 +14,15 @@ from kregs.study.protocol import StudyValues
 DEFAULTS = StudyValues()
 
 
-class _Printer:
+class _Printer(Display):
     def values_chosen(self, values):
         for line in values_lines(values):
-            click.echo(line)
+            self.echo(line)
 
     def run_ended(self, row, skipped):
-        click.echo(run_line(row, skipped))
+        if not skipped:
+            self.unit_done()
+        self.echo(run_line(row, skipped))
 
 
 @click.command()
@@ -100,7 +104,9 @@ class _Printer:
 @opt.overwrite
 @opt.mixed_precision
 @opt.jit_compile
-def study(**options):
+@opt.verbose
+@opt.quiet
+def study(verbose, quiet, **options):
     """Train the study's eight configurations over several seeds and check its claims.
 
     none, l2, dropout, bn, l2+dropout, l2+bn, dropout+bn and l2+dropout+bn,
@@ -110,14 +116,15 @@ def study(**options):
     Each run is saved as it finishes; the same command again skips them.
     """
     config = StudyConfig.create(**options)
-    opt.quiet_tensorflow()
+    quiet_tensorflow(verbose)
     from kregs.study.runner import run_study
 
     click.echo(
         f"kregs study: {config.dataset} (preset: {options['preset'] or 'none'}, "
         f"{config.seeds} seeds)"
     )
-    result = run_study(config, _Printer())
+    with _Printer.for_terminal(quiet, verbose, "runs") as printer:
+        result = run_study(config, printer)
     md = result.markdown
     table = md[md.index("## Test accuracy") : md.index("## Plots")].rstrip()
     click.echo("")

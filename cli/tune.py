@@ -8,6 +8,8 @@ import click
 from kregs.checks import BATCH_NORM_PLACEMENTS
 from kregs.cli import options as opt
 from kregs.cli.output import trial_line
+from kregs.cli.progress import Display
+from kregs.cli.quiet import quiet_tensorflow
 from kregs.run.budget import ALGORITHMS, SEARCH_PRESETS, SPACES
 from kregs.tuner.config import STRATEGIES, ClusterOptions, TuneConfig
 
@@ -103,7 +105,8 @@ TUNE_OPTIONS = [
     ),
     opt.mixed_precision,
     opt.jit_compile,
-    click.option("--verbose", is_flag=True, help="Show Keras' progress bar for every epoch."),
+    opt.verbose,
+    opt.quiet,
 ]
 
 
@@ -162,7 +165,7 @@ DISTRIBUTED_OPTIONS = [
 @click.command()
 @opt.apply_options(*TUNE_OPTIONS, *DISTRIBUTED_OPTIONS)
 @click.pass_context
-def tune(ctx, workers, **options):
+def tune(ctx, workers, quiet, **options):
     """Search L2 strength, dropout rate and BN placement with KerasTuner.
 
     Writes trials.csv, summary.md, best/ (top models as .keras) and export/
@@ -172,39 +175,41 @@ def tune(ctx, workers, **options):
     if workers is not None:
         return _tune_workers(ctx, workers, options)
     _check_roles(options)
-    from kregs.tuner.config import TuneConfig
-
     config = TuneConfig.create(**options)
-    opt.quiet_tensorflow()
+    quiet_tensorflow(config.verbose)
     from kregs import compat
     from kregs.tuner.distributed.addressing import exposure_warning
     from kregs.tuner.search import tune as run_tune
 
     cluster = config.cluster
-    warning = compat.keras_tuner_warning()
-    if warning:
-        click.echo(warning, err=True)
-    if cluster is not None and cluster.role == "chief" and exposure_warning(cluster.host):
-        click.echo(exposure_warning(cluster.host), err=True)
+    for warning in (
+        compat.keras_tuner_warning(),
+        exposure_warning(cluster.host) if cluster and cluster.role == "chief" else None,
+    ):
+        if warning:
+            click.echo(warning, err=True)
     role = f" ({cluster.role} {cluster.worker_id or ''})".replace(" )", ")") if cluster else ""
     click.echo(f"kregs tune: {config.dataset} (preset: {options['preset'] or 'none'}){role}")
-    result = run_tune(config, _Printer(cluster))
+    with _Printer.for_terminal(quiet, config.verbose, "trials", cluster=cluster) as printer:
+        result = run_tune(config, printer)
     _print_result(config, result)
 
 
-class _Printer:
+class _Printer(Display):
     """Prints each ended trial (under --workers, the chief leaves that to the workers)."""
 
-    def __init__(self, cluster):
+    def __init__(self, mode, what, cluster=None):
+        super().__init__(mode, what)
         supervised = os.environ.get("KREGS_SUPERVISED") == "1"
-        self.quiet = cluster is not None and cluster.role == "chief" and supervised
+        self.quiet_trials = cluster is not None and cluster.role == "chief" and supervised
 
     def trial_ended(self, row):
-        if not self.quiet:
-            click.echo(trial_line(row))
+        self.unit_done()
+        if not self.quiet_trials:
+            self.echo(trial_line(row))
 
     def worker_lost(self, message):
-        click.echo(f"Warning: {message}")
+        self.echo(f"Warning: {message}")
 
 
 def _check_roles(options):

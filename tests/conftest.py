@@ -1,4 +1,4 @@
-"""Shared test setup: quiet TensorFlow, fixed seeds, helpers for subprocesses."""
+"""Shared test setup: quiet TensorFlow, fixed seeds, the real Fashion-MNIST files."""
 
 import os
 import sys
@@ -6,6 +6,14 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
+
+DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+FASHION_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -20,3 +28,18 @@ def _seed():
 
         random.seed(0)
         np.random.seed(0)
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist():
+    """The end-to-end tests train on the real Fashion-MNIST of Debian's package; without it
+    they fail, saying how to get it (offline, TFDS could not download it)."""
+    missing = [f for f in FASHION_FILES if not os.path.exists(f"{DEBIAN_FASHION_MNIST}/{f}")]
+    if missing:
+        pytest.fail(
+            f"this end-to-end test needs the real Fashion-MNIST in {DEBIAN_FASHION_MNIST} "
+            f"(missing {', '.join(missing)}): run `make data`, or "
+            "`sudo apt-get install dataset-fashion-mnist`",
+            pytrace=False,
+        )
+    return DEBIAN_FASHION_MNIST

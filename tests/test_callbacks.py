@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 
-from kregs import GeneralizationGap, RegConfig, build_model
+from kregs import EpochTime, GeneralizationGap, RegConfig, build_model
 
 
 def test_gap_and_weight_norm_in_history():
@@ -34,19 +34,21 @@ def test_no_gap_without_validation():
     assert "weight_norm_sq" in history.history
 
 
-def test_epoch_time_logs_each_epochs_wall_time():
-    import time
+def test_epoch_time_logs_each_epochs_wall_time(monkeypatch):
+    import kregs.callbacks
 
-    from kregs import EpochTime
+    clock = [100.0]
+    monkeypatch.setattr(kregs.callbacks.time, "perf_counter", lambda: clock[0])
 
-    class Slow(keras.callbacks.Callback):
+    class Tick(keras.callbacks.Callback):
+        """Each epoch takes 2.5 s by the clock EpochTime reads (it runs after EpochTime's
+        on_epoch_begin and before its on_epoch_end)."""
+
         def on_epoch_end(self, epoch, logs=None):
-            time.sleep(0.2)
+            clock[0] += 2.5 * (epoch + 1)
 
     x = np.zeros((8, 4, 4, 1), "uint8")
     model = build_model((4, 4, 1), 2, arch="mlp")
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    # Slow runs before EpochTime, so its sleep falls inside the measured epoch.
-    history = model.fit(x, np.zeros(8), epochs=2, verbose=0, callbacks=[Slow(), EpochTime()])
-    assert len(history.history["epoch_seconds"]) == 2
-    assert all(0.2 <= t < 5 for t in history.history["epoch_seconds"])
+    history = model.fit(x, np.zeros(8), epochs=2, verbose=0, callbacks=[Tick(), EpochTime()])
+    assert history.history["epoch_seconds"] == [2.5, 5.0]

@@ -1,18 +1,17 @@
 """The `kregs` command line: help without TensorFlow, bad input, the smoke run, resume."""
 
-import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from _helpers import run_python, venv_script, write_idx_dataset
+from _helpers import read_csv, run_python, venv_script, wait_until, write_idx_dataset
 from click.testing import CliRunner
 
 from kregs.cli.main import main
@@ -105,7 +104,7 @@ def test_missing_data_is_one_line_and_exit_2(tmp_path):
     )
 
 
-def test_smoke_preset_on_real_fashion_mnist(tmp_path):
+def test_smoke_preset_on_real_fashion_mnist(fashion_mnist, tmp_path):
     out = tmp_path / "run"
     result = _kregs(["tune", "--preset", "smoke", "--output", str(out)])
     assert result.exit_code == 0, result.output
@@ -113,8 +112,7 @@ def test_smoke_preset_on_real_fashion_mnist(tmp_path):
     assert len(trial_lines) == 3 and all("val_acc=" in line for line in trial_lines)
     assert "| rank | trial | config |" in result.output
 
-    with open(out / "trials.csv") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_csv(out / "trials.csv")
     assert len(rows) == 3 and all(r["status"] == "COMPLETED" for r in rows)
     best_row = max(rows, key=lambda r: float(r["best_val_accuracy"]))
     test = json.loads((out / "test_result.json").read_text())
@@ -142,13 +140,15 @@ def test_resume_after_kill_9_mid_trial(tmp_path):
     out = tmp_path / "run"
     cmd = [
         sys.executable,
-        "-c",
-        "from kregs.cli.main import main; main()",
+        "-m",
+        "kregs",
         "tune",
         "--dataset",
         "mnist",
         "--data-dir",
         str(data_dir),
+        "--arch",
+        "mlp",
         "--algorithm",
         "random",
         "--max-trials",
@@ -159,29 +159,116 @@ def test_resume_after_kill_9_mid_trial(tmp_path):
         "4",
         "--batch-size",
         "16",
+        "--quiet",
         "--output",
         str(out),
     ]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     second = out / "keras_tuner" / "trial_1" / "trial.json"
-    deadline = time.monotonic() + 240
-    while not second.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    assert second.exists(), "the second trial never started"
-    time.sleep(1.0)  # well inside the second trial's training
-    os.kill(proc.pid, signal.SIGKILL)
+    wait_until(lambda: second.exists() or proc.poll() is not None, 240)
+    os.kill(proc.pid, signal.SIGKILL)  # the second trial exists: it is being trained
     proc.wait()
     assert json.loads(second.read_text())["status"] == "RUNNING"  # killed mid-trial
     first = out / "keras_tuner" / "trial_0" / "kregs_trial.json"
     before = (first.stat().st_mtime_ns, first.read_text())
 
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (first.stat().st_mtime_ns, first.read_text()) == before  # trial 0 not run again
-    with open(out / "trials.csv") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_csv(out / "trials.csv")
     assert [r["trial_id"] for r in rows] == ["0", "1", "2"]
     assert all(r["status"] == "COMPLETED" for r in rows)
     finished = [line for line in done.stdout.splitlines() if line.startswith("trial ")]
     assert [line.split()[1] for line in finished] == ["1", "2"]  # only the rest ran
+
+
+# --- what the terminal shows ----------------------------------------------------------------
+
+
+def test_native_log_lines_are_dropped_and_everything_else_passes(tmp_path):
+    code = (
+        "import os, sys\n"
+        "from kregs.cli.quiet import quiet_tensorflow\n"
+        "quiet_tensorflow()\n"
+        "os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are "
+        "written to STDERR\\n')\n"
+        "os.write(2, b'I0000 00:00:1795964492.493444   13788 port.cc:153] oneDNN custom "
+        "operations are on.\\n')\n"
+        "os.write(2, b'E0000 00:00:1795963563.225253    7788 cuda_platform.cc:52] failed "
+        "call to cuInit\\n')\n"
+        "os.write(2, b'To enable the following instructions: AVX2 FMA, in other operations\\n')\n"
+        "os.write(2, b'F0000 00:00:1.5  1 check.cc:1] Check failed: a native crash\\n')\n"
+        "print('a line of our own', file=sys.stderr)\n"
+        "raise RuntimeError('a real error')\n"
+    )
+    proc = run_python(code, cwd=tmp_path)  # standard error is a pipe: a real descriptor 2
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert lines[0] == "F0000 00:00:1.5  1 check.cc:1] Check failed: a native crash"
+    assert lines[1] == "a line of our own"
+    assert lines[2] == "Traceback (most recent call last):"
+    assert lines[-1] == "RuntimeError: a real error"
+    assert not any(k in proc.stderr for k in ("I0000", "E0000", "absl::", "To enable"))
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny")
+    write_idx_dataset(folder, n_train=300, n_test=50)
+    return str(folder)
+
+
+def _tiny_tune_args(data_dir, out, *extra):
+    return [
+        "tune",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        data_dir,
+        "--arch",
+        "mlp",
+        "--algorithm",
+        "random",
+        "--max-trials",
+        "2",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--output",
+        str(out),
+        *extra,
+    ]
+
+
+def test_tune_shows_each_epoch_and_no_tensorflow_log_line(tiny_data, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "kregs", *_tiny_tune_args(tiny_data, tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr == ""  # TensorFlow's start-up lines never reach the terminal
+    epochs = [line.split("  ")[1] for line in proc.stdout.splitlines() if " epoch " in line]
+    assert epochs == [
+        "trial 0 epoch 1/2",
+        "trial 0 epoch 2/2",
+        "trial 1 epoch 1/2",
+        "trial 1 epoch 2/2",
+    ]
+    line = next(line for line in proc.stdout.splitlines() if "trial 1 epoch 1/2" in line)
+    assert re.search(
+        r"val_acc=0\.\d{4}  \d+\.\d s/epoch  trial 1 ≤ \d+s left  all ≈ \d+s left$", line
+    ), line
+
+
+def test_quiet_prints_only_the_trials_and_the_result(tiny_data, tmp_path):
+    result = _kregs(_tiny_tune_args(tiny_data, tmp_path / "run", "--quiet"))
+    assert result.exit_code == 0, result.output
+    assert " epoch " not in result.output
+    assert [
+        line.split()[:3] for line in result.output.splitlines() if line.startswith("trial")
+    ] == [["trial", "0", "completed"], ["trial", "1", "completed"]]
+    assert "best: trial" in result.output

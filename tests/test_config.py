@@ -1,4 +1,5 @@
 import dataclasses
+import itertools
 
 import pytest
 
@@ -29,17 +30,18 @@ def test_name(kwargs, name):
     assert RegConfig(**kwargs).name == name
 
 
-def test_names_cover_the_study_in_order():
-    assert CONFIG_NAMES == (
-        "none",
-        "l2",
-        "dropout",
-        "bn",
-        "l2+dropout",
-        "l2+bn",
-        "dropout+bn",
-        "l2+dropout+bn",
-    )
+def test_config_names_are_every_combination_in_the_studys_table_order():
+    """none, each technique alone, each pair, all three: as RegConfig.name spells them."""
+    names = []
+    for k in range(4):
+        for combo in itertools.combinations(("l2", "dropout", "bn"), k):
+            reg = RegConfig(
+                l2=0.1 if "l2" in combo else 0.0,
+                dropout=0.5 if "dropout" in combo else 0.0,
+                batch_norm="before_activation" if "bn" in combo else "none",
+            )
+            names.append(reg.name)
+    assert list(CONFIG_NAMES) == names
     for name in CONFIG_NAMES:
         assert RegConfig.from_name(name, l2=0.1, dropout=0.5).name == name
 

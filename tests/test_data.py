@@ -21,7 +21,7 @@ def offline(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_real_fashion_mnist_from_debian_package():
+def test_real_fashion_mnist_from_debian_package(fashion_mnist):
     ds = data.load_dataset("fashion_mnist", validation_split=0.0)
     assert ds.info.source == f"debian:{DEBIAN}"
     (x, y), (xt, yt) = ds.train, ds.test
@@ -36,7 +36,7 @@ def test_real_fashion_mnist_from_debian_package():
     assert ds.info.num_classes == 10 and ds.info.input_shape == (28, 28, 1)
 
 
-def test_real_fashion_mnist_default_split_is_stratified():
+def test_real_fashion_mnist_default_split_is_stratified(fashion_mnist):
     ds = data.load_dataset("fashion_mnist")
     assert np.bincount(ds.train[1]).tolist() == [5400] * 10
     assert np.bincount(ds.validation[1]).tolist() == [600] * 10

@@ -27,7 +27,7 @@ def _kregs(args):
 
 
 @pytest.fixture(scope="module")
-def fashion():
+def fashion(fashion_mnist):
     return load_dataset("fashion_mnist", limit=3000, seed=0)
 
 

@@ -111,6 +111,30 @@ def test_every_number_is_read_at_the_epoch_early_stopping_restored(tiny_run):
         assert 0 < float(row["rss_mb"]) <= float(row["peak_rss_mb"])
 
 
+def test_every_trial_writes_tensorboard_logs_with_its_hyperparameters(tiny_run):
+    import tensorflow as tf
+
+    out, _, _ = tiny_run
+
+    def tags(folder):
+        found = {}
+        for path in folder.glob("events.out.tfevents.*"):
+            for event in tf.compat.v1.train.summary_iterator(str(path)):
+                for value in event.summary.value:
+                    found.setdefault(value.tag, []).append(value.metadata.plugin_data.plugin_name)
+        return found
+
+    for row in read_csv(out / "trials.csv"):
+        run = out / "tensorboard" / row["trial_id"] / "execution0"
+        train, validation = tags(run / "train"), tags(run / "validation")
+        epochs = int(row["epochs"])
+        assert len(train["epoch_loss"]) == len(validation["epoch_accuracy"]) == epochs
+        assert len(train["epoch_generalization_gap"]) == epochs
+        hparams = tags(run)  # KerasTuner's HParams record of the trial
+        assert set(hparams) >= {"_hparams_/session_start_info", "_hparams_/session_end_info"}
+        assert set(hparams["_hparams_/session_start_info"]) == {"hparams"}
+
+
 def test_the_kept_model_is_the_restored_one(tiny_run, tiny_mnist):
     """best/'s model scores on the validation split what trials.csv says for its best epoch."""
     out, result, _ = tiny_run

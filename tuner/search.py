@@ -16,6 +16,7 @@ from kregs.run import device as device_setup
 from kregs.run.events import Listener
 from kregs.run.files import read_json, write_atomic
 from kregs.run.folder import RunFolder, default_output
+from kregs.run.progress import Tracker
 from kregs.run.train import fit_arguments
 from kregs.tuner import best as best_models
 from kregs.tuner.config import RESUMABLE, RUN_FILE, TuneConfig
@@ -27,6 +28,8 @@ from kregs.tuner.trials_csv import effective_values, trial_row, write_trials_csv
 from kregs.tuner.tuners import make_tuner
 
 logger = logging.getLogger(__name__)
+
+TENSORBOARD_DIR = "tensorboard"
 
 
 @dataclasses.dataclass
@@ -108,11 +111,15 @@ class Search:
         )
         self.hypermodel = make_hypermodel(config, self.ds.info, self.device)
 
-    def make_tuner(self):
-        """KerasTuner's tuner over the run folder (resuming what is there)."""
+    def make_tuner(self, listener):
+        """KerasTuner's tuner over the run folder (resuming what is there).
+
+        Args:
+            listener: told each trial's epochs (`Listener.epoch_ended`).
+        """
         budget = self.config.budget
         extra = {"distribution_strategy": self.strategy} if self.strategy else {}
-        return make_tuner(
+        tuner = make_tuner(
             budget.algorithm,
             self.hypermodel,
             self.folder.path,
@@ -121,15 +128,29 @@ class Search:
             seed=self.config.seed,
             **extra,
         )
+        worker = self.config.cluster is not None and self.config.cluster.role == "worker"
+        ended = 0 if worker else len(self.rows(tuner))  # a worker's oracle is the chief's
+        tuner.progress = (listener, Tracker(budget.max_trials, ended))
+        return tuner
 
     def search(self, tuner):
-        """Runs KerasTuner's search loop with kregs' training set-up."""
+        """Runs KerasTuner's search loop with kregs' training set-up.
+
+        Every trial also writes TensorBoard logs to `tensorboard/<trial>/`
+        (KerasTuner adds its HParams record there).
+        """
+        import keras
+
         config = self.config
         logger.info("tuning %s into %s", config.dataset, self.folder.path)
+        board = keras.callbacks.TensorBoard(
+            self.folder.file(TENSORBOARD_DIR), write_graph=False, profile_batch=0
+        )
         kwargs = fit_arguments(
             self.ds,
             config.budget,
             config.seed,
+            callbacks=[board],
             verbose=1 if config.verbose else 0,
             batch_size=config.budget.batch_size * self.replicas,
         )
@@ -235,7 +256,7 @@ def run_single(config, listener):
     folder = run_folder(config)
     folder.prepare(config.record(), config.overwrite)
     search = Search(config, folder)
-    tuner = search.make_tuner()
+    tuner = search.make_tuner(listener)
     tuner.oracle.trial_ended = search.reporter(tuner, listener)
     search.search(tuner)
     return search.finish(tuner, started)
@@ -251,7 +272,7 @@ def run_chief(config, listener):
     search = Search(config, folder)
     compat.quiet_condition_protos()
     with addressing.oracle_env("chief", cluster.host, cluster.port):
-        tuner = search.make_tuner()
+        tuner = search.make_tuner(listener)
         tuner.oracle.trial_ended = search.reporter(tuner, listener)
         monitor = WorkerMonitor(
             tuner.oracle, folder.path, cluster.worker_timeout, on_event=listener.worker_lost
@@ -275,14 +296,14 @@ def run_worker(config, listener):
     rows = []
     with addressing.oracle_env("worker", cluster.host, cluster.port, cluster.worker_id):
         with compat.rpc_timeout(cluster.oracle_timeout):
-            tuner = search.make_tuner()
+            tuner = search.make_tuner(listener)
             heartbeat = Heartbeat(folder.path, cluster.tuner_id).start()
 
             def started_trial(tuner_, trial):
-                heartbeat.trial_id = trial.trial_id
+                heartbeat.holds(trial.trial_id)
 
             def finished_trial(tuner_, trial):
-                heartbeat.trial_id = None
+                heartbeat.holds(None)
                 rows.append(search.row(tuner_, trial))
                 listener.trial_ended(rows[-1])
 

@@ -33,6 +33,7 @@ from kregs.errors import invalid_value
 from kregs.run import metrics
 from kregs.run.budget import ALGORITHMS
 from kregs.run.files import read_json, write_json
+from kregs.run.progress import ProgressCallback
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +76,13 @@ class KregsTrials:
         trial_started: callable(tuner, trial) or None, called as a trial begins.
         trial_finished: callable(tuner, trial) or None, called on the process
             that ran the trial once it has ended (a worker's own report).
+        progress: `(listener, tracker)` or None: each trial reports its epochs
+            (`kregs.run.progress.ProgressCallback`).
     """
 
     trial_started = None
     trial_finished = None
+    progress = None
 
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
@@ -87,8 +91,11 @@ class KregsTrials:
 
     def run_trial(self, trial, *args, **kwargs):
         start = time.monotonic()
-        checkpoint = SaveRestoredWeights(compat.checkpoint_path(self, trial.trial_id))
-        kwargs["callbacks"] = [*kwargs.get("callbacks", []), checkpoint]
+        extra = [SaveRestoredWeights(compat.checkpoint_path(self, trial.trial_id))]
+        if self.progress is not None:
+            listener, tracker = self.progress
+            extra.append(ProgressCallback(listener, f"trial {trial.trial_id}", tracker))
+        kwargs["callbacks"] = [*kwargs.get("callbacks", []), *extra]
         results = super().run_trial(trial, *args, **kwargs)
         history = (results[-1] if isinstance(results, list) else results).history
         row = metrics.history_row(history)

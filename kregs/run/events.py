@@ -17,6 +17,12 @@ class Listener:
     >>> tune(config, listener)
     """
 
+    def unit_started(self, unit, epochs):
+        """A trial or a study run starts training (`unit`: "trial 3"), `epochs` at most."""
+
+    def epoch_ended(self, progress):
+        """An epoch ended; `progress` is a `kregs.run.progress.EpochProgress`."""
+
     def trial_ended(self, row):
         """A tuning trial ended (completed or failed); `row` is its trials.csv row."""
 

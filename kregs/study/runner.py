@@ -11,6 +11,7 @@ from kregs.run import device as device_setup
 from kregs.run.events import Listener
 from kregs.run.files import read_json, write_atomic, write_json
 from kregs.run.folder import RunFolder, default_output
+from kregs.run.progress import Tracker
 from kregs.study import protocol, study_csv, study_md
 from kregs.study.config import RESUMABLE, STUDY_FILE, StudyConfig
 
@@ -107,7 +108,7 @@ def _train(config, folder, pending, records, listener):
 
     device = device_setup.configure(config.device)
     with device_setup.op_determinism(config.deterministic):
-        trainer = Trainer(config, device)
+        trainer = Trainer(config, device, listener, Tracker(len(pending)))
         configs = protocol.configurations(config.values)
         for seed, name in pending:
             record = trainer.run(name, configs[name], seed)

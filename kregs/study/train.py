@@ -8,6 +8,8 @@ import numpy as np
 from kregs import data
 from kregs.models import build_model
 from kregs.run import metrics
+from kregs.run.events import Listener
+from kregs.run.progress import ProgressCallback, Tracker
 from kregs.run.train import compile_model, evaluate, fit_arguments
 
 logger = logging.getLogger(__name__)
@@ -22,15 +24,19 @@ class Trainer:
     Args:
         config: a `kregs.study.config.StudyConfig`.
         device: a `kregs.run.device.Device` (from `kregs.run.device.configure`).
+        listener: a `kregs.run.events.Listener` told each run's epochs, or None.
+        tracker: a `kregs.run.progress.Tracker` of the runs to train, or None.
 
     Example:
     >>> trainer = Trainer(StudyConfig.create(preset="smoke"), configure())
     >>> record = trainer.run("l2+bn", RegConfig.from_name("l2+bn", 1e-4, 0.25), seed=0)
     """
 
-    def __init__(self, config, device):
+    def __init__(self, config, device, listener=None, tracker=None):
         self.config = config
         self.device = device
+        self.listener = listener or Listener()
+        self.tracker = tracker or Tracker(1)
         self._data = None  # (seed, Dataset)
         # Load now, so a missing data set fails before the first run.
         self.dataset(config.seed)
@@ -77,7 +83,8 @@ class Trainer:
             model, budget.learning_rate, self.device.mixed_precision, self.device.jit_compile
         )
         start = time.monotonic()
-        kwargs = fit_arguments(ds, budget, seed)
+        progress = ProgressCallback(self.listener, f"{name} seed {seed}", self.tracker)
+        kwargs = fit_arguments(ds, budget, seed, callbacks=[progress])
         history = model.fit(kwargs.pop("x"), **kwargs).history
         train_seconds = time.monotonic() - start
         test = evaluate(model, *ds.test, budget.batch_size)

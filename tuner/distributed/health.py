@@ -40,6 +40,7 @@ class Heartbeat:
         self.interval = interval
         self.trial_id = None
         self._beat = 0
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kregs-heartbeat", daemon=True)
 
@@ -55,26 +56,35 @@ class Heartbeat:
         self.trial_id = None
         self._write(done=done)
 
+    def holds(self, trial_id):
+        """Says at once (a beat now) which trial this worker runs (None: none)."""
+        self.trial_id = trial_id
+        self._beat_now()
+
     def _write(self, done=False):
-        self._beat += 1
-        write_json(
-            self.path,
-            {
-                "tuner_id": self.tuner_id,
-                "beat": self._beat,
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "trial_id": self.trial_id,
-                "done": done,
-            },
-        )
+        with self._lock:  # the beating thread and the trial's thread both write
+            self._beat += 1
+            write_json(
+                self.path,
+                {
+                    "tuner_id": self.tuner_id,
+                    "beat": self._beat,
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "trial_id": self.trial_id,
+                    "done": done,
+                },
+            )
 
     def _run(self):
         while not self._stop.wait(self.interval):
-            try:
-                self._write()
-            except OSError as err:  # a full or unreachable shared disk: keep training
-                logger.warning("heartbeat not written: %s", err)
+            self._beat_now()
+
+    def _beat_now(self):
+        try:
+            self._write()
+        except OSError as err:  # a full or unreachable shared disk: keep training
+            logger.warning("heartbeat not written: %s", err)
 
 
 def read_beat(output, tuner_id):
