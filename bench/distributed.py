@@ -32,7 +32,7 @@ def run_once(mode, workers, args, folder):
     out = os.path.join(folder, f"{mode}")
     cmd = [sys.executable, "-m", "kregs", "tune", "--preset", "smoke", "--algorithm", "random"]
     cmd += ["--max-trials", str(args.trials), "--epochs", str(args.epochs)]
-    cmd += ["--limit", str(args.limit), "--output", out, "--overwrite"]
+    cmd += ["--limit", str(args.limit), "--arch", args.arch, "--output", out, "--overwrite"]
     if workers:
         cmd += ["--workers", str(workers), "--threads", str(args.threads)]
     else:
@@ -62,6 +62,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--arch", default="cnn", help="kregs' network (mlp: the smallest run)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     defaults = (1, 2, 1, 600) if args.quick else (2, 8, 2, 3000)
@@ -115,6 +116,7 @@ def main(argv=None):
             "epochs": args.epochs,
             "limit": args.limit,
             "threads": args.threads,
+            "arch": args.arch,
             "rounds": args.rounds,
             "runs": runs,
             "summary": summary,

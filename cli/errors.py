@@ -9,12 +9,13 @@
 - Anything else is a bug: its traceback, a line saying so, exit status 1.
 """
 
+import os
 import sys
 import traceback
 
 import click
 
-from kregs.errors import KregsError, RunFailedError
+from kregs.errors import DiskFullError, KregsError, RunFailedError
 
 BUG_LINE = (
     "kregs: unexpected error (a bug in kregs or in a library it uses); "
@@ -47,6 +48,10 @@ class OneLineErrors(click.Group):
         except RunFailedError as err:
             click.echo(f"Error: {first_line(err)}", err=True)
             sys.exit(1)
+        except DiskFullError as err:
+            path = " ".join(p for p in (ctx.command_path, ctx.invoked_subcommand) if p)
+            click.echo(f"Error: {first_line(err)} (see {path} --help)", err=True)
+            _exit_now(2)
         except KregsError as err:
             path = " ".join(p for p in (ctx.command_path, ctx.invoked_subcommand) if p)
             raise click.UsageError(f"{first_line(err)} (see {path} --help)") from None
@@ -59,3 +64,25 @@ class OneLineErrors(click.Group):
             traceback.print_exc()
             click.echo(BUG_LINE, err=True)
             sys.exit(1)
+
+
+def _exit_now(code):
+    """Exits without the interpreter's teardown, when standard output is the real one.
+
+    After a full disk, libraries may hold half-written files (h5py's HDF5 objects)
+    whose destructors fail again, or crash, while Python shuts down. Everything
+    kregs wrote is complete on disk (atomic writes), so the process ends here.
+    """
+    try:
+        real = sys.stdout.fileno() == 1
+    except (AttributeError, ValueError, OSError):
+        real = False
+    if not real:  # inside a test runner: a plain exit
+        sys.exit(code)
+    from kregs.cli import quiet
+
+    sys.unraisablehook = lambda unraisable: None
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    quiet.stop()
+    os._exit(code)

@@ -16,6 +16,6 @@ def export(run_dir, trial_id, verbose):
     Writes RUN_DIR/export/<dataset>/<next version>/, never overwriting a version.
     """
     quiet_tensorflow(verbose)
-    from kregs.tuner.search import export_run
+    from kregs.tuner.best import export_run
 
     click.echo(f"SavedModel: {export_run(run_dir, trial_id)}")

@@ -6,6 +6,7 @@ import click
 
 from kregs.cli import options as opt
 from kregs.cli.quiet import quiet_tensorflow
+from kregs.images import MAX_PIXELS
 
 
 @click.command()
@@ -13,8 +14,14 @@ from kregs.cli.quiet import quiet_tensorflow
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--top-k", type=click.IntRange(min=1), default=1, help="Classes shown per input.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of text.")
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=MAX_PIXELS,
+    help="Refuse image files with more pixels than this, before decoding them.",
+)
 @opt.verbose
-def predict(model, inputs, top_k, as_json, verbose):
+def predict(model, inputs, top_k, as_json, max_pixels, verbose):
     """Classify images with an exported model.
 
     MODEL is a SavedModel folder (a version folder, or the model folder whose
@@ -27,7 +34,7 @@ def predict(model, inputs, top_k, as_json, verbose):
     from kregs.serving import Predictor
 
     predictor = Predictor(model)
-    images, labels = read_inputs(inputs, predictor.input_shape)
+    images, labels = read_inputs(inputs, predictor.input_shape, max_pixels)
     for label, top in zip(labels, predictor.top_k(images, top_k), strict=True):
         if as_json:
             classes = [

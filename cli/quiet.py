@@ -107,3 +107,9 @@ def _writes_to_fd2():
         return sys.stderr.fileno() == 2
     except (AttributeError, ValueError, OSError):
         return False
+
+
+def stop():
+    """Takes the filter off (writing out what it holds), if there is one."""
+    if _filter is not None:
+        _filter.stop()

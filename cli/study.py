@@ -8,6 +8,7 @@ from kregs.cli.output import run_line, values_lines
 from kregs.cli.progress import Display
 from kregs.cli.quiet import quiet_tensorflow
 from kregs.run.budget import STUDY_PRESETS
+from kregs.run.interrupt import catching_interrupts
 from kregs.study.config import StudyConfig
 from kregs.study.protocol import StudyValues
 
@@ -123,7 +124,7 @@ def study(verbose, quiet, **options):
         f"kregs study: {config.dataset} (preset: {options['preset'] or 'none'}, "
         f"{config.seeds} seeds)"
     )
-    with _Printer.for_terminal(quiet, verbose, "runs") as printer:
+    with catching_interrupts(), _Printer.for_terminal(quiet, verbose, "runs") as printer:
         result = run_study(config, printer)
     md = result.markdown
     table = md[md.index("## Test accuracy") : md.index("## Plots")].rstrip()

@@ -11,6 +11,7 @@ from kregs.cli.output import trial_line
 from kregs.cli.progress import Display
 from kregs.cli.quiet import quiet_tensorflow
 from kregs.run.budget import ALGORITHMS, SEARCH_PRESETS, SPACES
+from kregs.run.interrupt import catching_interrupts
 from kregs.tuner.config import STRATEGIES, ClusterOptions, TuneConfig
 
 BASE = SEARCH_PRESETS[None]  # the budget without a preset
@@ -179,7 +180,7 @@ def tune(ctx, workers, quiet, **options):
     quiet_tensorflow(config.verbose)
     from kregs import compat
     from kregs.tuner.distributed.addressing import exposure_warning
-    from kregs.tuner.search import tune as run_tune
+    from kregs.tuner.driver import tune as run_tune
 
     cluster = config.cluster
     for warning in (
@@ -190,7 +191,10 @@ def tune(ctx, workers, quiet, **options):
             click.echo(warning, err=True)
     role = f" ({cluster.role} {cluster.worker_id or ''})".replace(" )", ")") if cluster else ""
     click.echo(f"kregs tune: {config.dataset} (preset: {options['preset'] or 'none'}){role}")
-    with _Printer.for_terminal(quiet, config.verbose, "trials", cluster=cluster) as printer:
+    with (
+        catching_interrupts(),
+        _Printer.for_terminal(quiet, config.verbose, "trials", cluster=cluster) as printer,
+    ):
         result = run_tune(config, printer)
     _print_result(config, result)
 

@@ -8,7 +8,10 @@ below exists; `keras_tuner_warning` tells a user outside that range.
 """
 
 import contextlib
+import json
 import logging
+import os
+import time
 
 logger = logging.getLogger(__name__)
 
@@ -167,3 +170,127 @@ def cap_hyperband_trials(oracle, max_trials):
     attribute it sets for every other oracle.
     """
     oracle.max_trials = max_trials
+
+
+def quiet_failed_trials(quiet=True):
+    """Whether KerasTuner prints the traceback of every failed trial (its `config.DEBUG`).
+
+    Why: keras-tuner 1.4 sets the module flag `keras_tuner.src.config.DEBUG =
+    True`, with no public switch; kregs reports each failed trial in one line
+    (and its reason in trials.csv), so the tracebacks only show with --verbose.
+    """
+    from keras_tuner.src import config
+
+    config.DEBUG = not quiet
+
+
+def atomic_state_files():
+    """KerasTuner writes its state files (oracle.json, trial.json) atomically; a corrupt
+    one is named, with what to do.
+
+    Why: `keras_tuner.src.utils.save_json` writes in place: a full disk or a kill in the
+    middle of a write leaves a truncated oracle.json or trial.json, and every later
+    resume fails with a bare JSON error naming no file.
+    """
+    from keras_tuner.src import utils
+
+    from kregs.run.files import read_json, write_atomic
+
+    if getattr(utils.save_json, "_kregs_atomic", False):
+        return
+    original_save = utils.save_json
+
+    def save_json(path, obj):
+        path = str(path)
+        if "://" in path:  # a cloud path: TensorFlow's file system, as KerasTuner does
+            return original_save(path, obj)
+        text = json.dumps(obj)
+        write_atomic(path, text)
+        return text
+
+    def load_json(path):
+        path = str(path)
+        if "://" in path:
+            return json.loads(original_load(path))
+        obj = read_json(path, remedy=_state_remedy(path))
+        if obj is None:
+            raise FileNotFoundError(2, "No such file or directory", path)
+        return obj
+
+    original_load = _read_text
+    save_json._kregs_atomic = True
+    utils.save_json, utils.load_json = save_json, load_json
+
+
+def _read_text(path):
+    from keras_tuner.src import backend
+
+    with backend.io.File(path, "r") as f:
+        return f.read()
+
+
+def _state_remedy(path):
+    folder = os.path.basename(os.path.dirname(path))
+    if folder.startswith("trial_"):
+        return (
+            f"delete the folder {os.path.dirname(path)} and run the same command: "
+            "that trial runs again"
+        )
+    return "run the same command with --overwrite to start the search afresh"
+
+
+def repair_after_reload(oracle):
+    """After an oracle reloads a run killed at the wrong moment, every unfinished trial runs
+    again, exactly once, and no finished trial runs again.
+
+    Why: KerasTuner 1.4 writes a new trial's trial.json before oracle.json, and saves
+    oracle.json in `end_trial` before it removes the ended trial from its ongoing trials;
+    on reload it retries exactly the trials oracle.json lists as ongoing. A kill between
+    the two writes leaves a trial RUNNING that is never run again, or retries (and
+    reruns) a trial that had completed.
+    """
+    from keras_tuner.src.engine import oracle as oracle_module
+
+    with oracle_module.LOCKS[oracle]:
+        queue = [t for t in oracle._retry_queue if oracle.trials[t].status not in ENDED]
+        for trial_id, trial in oracle.trials.items():
+            if trial.status in ("RUNNING", "IDLE") and trial_id not in queue:
+                queue.append(trial_id)
+        oracle._retry_queue[:] = queue
+
+
+ENDED = ("COMPLETED", "FAILED")
+
+
+def prompt_chief(poll_seconds=0.5):
+    """The chief notices at once that its workers' last trials ended, and frees its port.
+
+    Why: KerasTuner's `oracle_chief.start_server` checks every 20 seconds whether the
+    last trials ended once a worker was told to stop (a search ends up to 20 s late,
+    every time), and never stops its gRPC server. Same code, polling every
+    `poll_seconds`, and the server stopped at the end.
+    """
+    from concurrent import futures
+
+    import grpc
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute import oracle_chief
+
+    if getattr(oracle_chief.start_server, "_kregs_prompt", False):
+        return
+
+    def start_server(oracle):
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+        servicer = oracle_chief.OracleServicer(oracle)
+        protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+        ip, port = os.environ["KERASTUNER_ORACLE_IP"], os.environ["KERASTUNER_ORACLE_PORT"]
+        server.add_insecure_port(f"{ip}:{port}")
+        server.start()
+        try:
+            while not (servicer.stop_triggered and oracle_chief.exit_chief(oracle)):
+                time.sleep(poll_seconds)
+        finally:
+            server.stop(grace=1)
+
+    start_server._kregs_prompt = True
+    oracle_chief.start_server = start_server

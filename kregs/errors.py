@@ -6,8 +6,9 @@ type a Python user would expect (`ValueError`, `FileNotFoundError`), so code
 that does not know kregs still handles it correctly.
 
 The command line turns exactly these into one line: `ConfigError`,
-`DataError`, `DataNotFoundError` and `StateError` are bad input (exit status
-2), `RunFailedError` a run that could not produce a result (exit status 1).
+`DataError`, `DataNotFoundError`, `StateError`, `DiskFullError`,
+`ChiefLostError` and `FolderInUseError` (kregs.run.lock) with exit status 2,
+`RunFailedError` (a run that could not produce a result) with exit status 1.
 Any other exception is a bug and keeps its traceback.
 """
 
@@ -34,6 +35,14 @@ class StateError(KregsError, ValueError):
 
 class RunFailedError(KregsError, RuntimeError):
     """A run went through but produced nothing usable (e.g. every trial failed)."""
+
+
+class DiskFullError(KregsError, OSError):
+    """The disk filled up while a run wrote a file; the run resumes once there is space."""
+
+
+class ChiefLostError(KregsError, ConnectionError):
+    """A worker can no longer reach the chief of its distributed search."""
 
 
 def invalid_value(name, value, expected):

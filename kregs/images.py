@@ -13,28 +13,52 @@ import numpy as np
 from kregs.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# The largest image read for prediction, in pixels (4096 x 4096: 16 MiB decoded in 8-bit
+# grayscale, 48 MiB in RGB). Larger files are refused before they are decoded.
+MAX_PIXELS = 4096 * 4096
 
 
-def read_image(path, shape):
+def read_image(path, shape, max_pixels=MAX_PIXELS):
     """Reads a PNG or JPEG file as a uint8 array of `shape` `(H, W, C)`.
+
+    The image's size is read from its header first: an image of more than
+    `max_pixels` pixels is refused before it is decoded (a decompression bomb
+    cannot fill the memory).
 
     Args:
         path: str, the image file.
         shape: tuple `(H, W, C)`, C 1 or 3: the model's input.
+        max_pixels: int, the most pixels an image may have. Default `MAX_PIXELS`.
 
     Returns:
         `np.ndarray`, uint8, of `shape`.
 
     Raises:
-        DataError: the file cannot be decoded, or converting it is not safe.
+        DataError: too large, cannot be decoded, or converting it is not safe.
     """
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     height, width, channels = shape
     try:
-        with Image.open(path) as img:
-            img.load()
+        with warnings.catch_warnings():
+            # kregs' own limit (below) speaks first; PIL's own error still stops a file
+            # of more than twice its limit when it is opened.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                pixels = img.size[0] * img.size[1]
+                if pixels > max_pixels:
+                    raise DataError(
+                        f"{path}: {img.size[0]}x{img.size[1]} pixels, more than --max-pixels "
+                        f"{max_pixels}; refused before decoding"
+                    )
+                img.load()
+    except Image.DecompressionBombError as err:
+        raise DataError(f"{path}: refused as a decompression bomb ({err})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        if isinstance(err, DataError):
+            raise
         raise DataError(f"{path}: cannot decode image ({err})") from None
     if img.mode in ("I;16", "I;16B", "I", "F"):
         raise DataError(f"{path}: {img.mode} pixels (16-bit or float) are not 8-bit images")
@@ -83,10 +107,11 @@ def read_batch(path, shape):
     return batch
 
 
-def read_inputs(paths, shape):
+def read_inputs(paths, shape, max_pixels=MAX_PIXELS):
     """Reads image files and `.npy` batches; returns `(images, labels)`.
 
     `labels` name each image: the file name, or `file.npy[i]` for a batch.
+    `max_pixels` limits each image file (see `read_image`).
     """
     images, labels = [], []
     for path in paths:
@@ -96,7 +121,7 @@ def read_inputs(paths, shape):
             images.append(batch)
             labels += [f"{path}[{i}]" for i in range(len(batch))]
         elif suffix in IMAGE_SUFFIXES:
-            images.append(read_image(path, shape)[None])
+            images.append(read_image(path, shape, max_pixels)[None])
             labels.append(path)
         else:
             raise DataError(f"{path}: unknown input type; expected .png, .jpg, .jpeg or .npy")

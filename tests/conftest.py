@@ -43,3 +43,16 @@ def fashion_mnist():
             pytrace=False,
         )
     return DEBIAN_FASHION_MNIST
+
+
+# The files whose tests take longest run first, so that the two test workers (each takes
+# whole files) end together.
+SLOWEST_FIRST = ("test_study", "test_distributed", "test_faults", "test_cli", "test_bench")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.path.stem
+        return SLOWEST_FIRST.index(name) if name in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a file is kept

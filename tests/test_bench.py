@@ -31,7 +31,7 @@ SMALLEST = {
     "memory": ["--quick", "--trials", "2", "--limit", "300", "--epochs", "1"],
     "startup": ["--quick", "--runs", "1"],
     "tuning": ["--quick", "--limit", "300", "--epochs", "1", "--max-trials", "1"],
-    "distributed": ["--quick", "--limit", "300", "--workers", "1"],
+    "distributed": ["--quick", "--limit", "300", "--workers", "1", "--arch", "mlp"],
 }
 
 

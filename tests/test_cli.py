@@ -106,7 +106,9 @@ def test_missing_data_is_one_line_and_exit_2(tmp_path):
 
 def test_smoke_preset_on_real_fashion_mnist(fashion_mnist, tmp_path):
     out = tmp_path / "run"
-    result = _kregs(["tune", "--preset", "smoke", "--output", str(out)])
+    result = _kregs(
+        ["tune", "--preset", "smoke", "--limit", "1500", "--epochs", "2", "--output", str(out)]
+    )
     assert result.exit_code == 0, result.output
     trial_lines = [line for line in result.output.splitlines() if line.startswith("trial ")]
     assert len(trial_lines) == 3 and all("val_acc=" in line for line in trial_lines)
@@ -169,6 +171,8 @@ def test_resume_after_kill_9_mid_trial(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)  # the second trial exists: it is being trained
     proc.wait()
     assert json.loads(second.read_text())["status"] == "RUNNING"  # killed mid-trial
+    # Its lock file is left behind, naming it; the operating system released the lock.
+    assert json.loads((out / ".kregs.lock").read_text())["pid"] == proc.pid
     first = out / "keras_tuner" / "trial_0" / "kregs_trial.json"
     before = (first.stat().st_mtime_ns, first.read_text())
 

@@ -294,6 +294,7 @@ def test_chief_with_two_workers_runs_every_trial_once(fashion_mnist, tmp_path):
     assert "True" not in stdout.splitlines()  # KerasTuner's stray print is silenced
     # The output folder of a single-process run, plus the workers' heartbeats.
     assert sorted(os.listdir(out)) == [
+        ".kregs.lock",
         "best",
         "export",
         "keras_tuner",

@@ -78,32 +78,55 @@ def test_read_json_missing_is_none_corrupt_is_named(tmp_path):
 # --- the run folder -------------------------------------------------------------------------
 
 
+def _open(folder, record, overwrite=False):
+    with folder.session(record, overwrite) as run:
+        run.write_record(record)
+
+
 def test_run_folder_creates_resumes_and_refuses_other_runs(tmp_path):
-    folder = RunFolder(tmp_path / "run", "run.json", resumable=("max_trials",))
-    folder.prepare({"epochs": 2, "max_trials": 3})
-    folder.prepare({"epochs": 2, "max_trials": 5})  # a larger budget resumes
+    folder = RunFolder(tmp_path / "run", "run.json", resumable=("max_trials",), entries=("a",))
+    _open(folder, {"epochs": 2, "max_trials": 3})
+    _open(folder, {"epochs": 2, "max_trials": 5})  # a larger budget resumes
     assert json.loads((tmp_path / "run" / "run.json").read_text())["max_trials"] == 5
     with pytest.raises(ConfigError, match=r"another configuration \(epochs: 2 -> 4\)"):
-        folder.prepare({"epochs": 4, "max_trials": 5})
-    folder.prepare({"epochs": 4, "max_trials": 5}, overwrite=True)
+        _open(folder, {"epochs": 4, "max_trials": 5})
+    (tmp_path / "run" / "a").write_text("written by kregs")
+    (tmp_path / "run" / "mine.txt").write_text("the user's")
+    _open(folder, {"epochs": 4, "max_trials": 5}, overwrite=True)
     assert json.loads((tmp_path / "run" / "run.json").read_text())["epochs"] == 4
+    # --overwrite deleted what kregs wrote, nothing else
+    assert sorted(os.listdir(tmp_path / "run")) == [".kregs.lock", "mine.txt", "run.json"]
 
 
 def test_run_folder_never_touches_a_folder_that_is_not_a_run(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     folder = RunFolder(tmp_path, "run.json")
     with pytest.raises(ConfigError, match="exists and is not a kregs run"):
-        folder.prepare({"epochs": 2}, overwrite=True)
-    assert (tmp_path / "notes.txt").read_text() == "mine"
+        _open(folder, {"epochs": 2}, overwrite=True)
+    assert os.listdir(tmp_path) == ["notes.txt"]
+
+
+def test_a_failed_start_leaves_no_folder_and_temporaries_are_cleaned(tmp_path):
+    folder = RunFolder(tmp_path / "run", "run.json")
+    with pytest.raises(RuntimeError, match="no data"):
+        with folder.session({"epochs": 2}):
+            raise RuntimeError("no data")  # before anything was written
+    assert not (tmp_path / "run").exists()
+    _open(folder, {"epochs": 2})
+    (tmp_path / "run" / ".run.json.x1y2.tmp").write_text("{")  # a killed writer's
+    (tmp_path / "run" / "export" / "m" / ".tmp-export-abc").mkdir(parents=True)
+    _open(folder, {"epochs": 2})
+    assert not (tmp_path / "run" / ".run.json.x1y2.tmp").exists()
+    assert os.listdir(tmp_path / "run" / "export" / "m") == []
 
 
 def test_worker_check_names_what_differs(tmp_path):
     folder = RunFolder(tmp_path, "run.json", resumable=("max_trials",))
     with pytest.raises(ConfigError, match="holds no run.json: the chief writes it"):
         folder.check_same({"epochs": 2})
-    folder.prepare({"epochs": 2, "max_trials": 3})
+    _open(folder, {"epochs": 2, "max_trials": 3})
     folder.check_same({"epochs": 2, "max_trials": 9})
-    with pytest.raises(ConfigError, match=r"chief.s run \(epochs: chief 2, worker 3"):
+    with pytest.raises(ConfigError, match=r"chief's run \(epochs: chief 2, worker 3"):
         folder.check_same({"epochs": 3, "max_trials": 3})
 
 

@@ -303,7 +303,12 @@ def smoke_study(fashion_mnist, tmp_path_factory):
             raise _Stop
 
     config = StudyConfig.create(
-        "fashion_mnist", preset="smoke", seeds=2, limit=600, test_limit=1000, output=str(out)
+        "fashion_mnist",
+        preset="smoke",
+        seeds=2,
+        limit=400,
+        test_limit=500,
+        output=str(out),
     )
     with pytest.raises(_Stop):
         run_study(config, _OnRunEnd(stop_after_five))
@@ -334,7 +339,7 @@ def test_smoke_study_csv_has_every_configuration_and_seed(smoke_study):
         (name, s) for name in CONFIG_NAMES for s in (0, 1)
     )
     for r in rows:
-        assert (r["train_images"], r["test_images"]) == (540, 1000)  # 600, less 10% held out
+        assert (r["train_images"], r["test_images"]) == (360, 500)  # 400, less 10% held out
         record = json.loads(
             (smoke_study["out"] / "runs" / f"{r['config']}-seed{r['seed']}.json").read_text()
         )
@@ -375,6 +380,8 @@ def test_smoke_study_markdown_agrees_with_csv(smoke_study):
     for claim, measured, verdict in claims:  # each verdict follows its interval
         interval = re.search(r"\[([+-][\d.]+)(?: s)?, ([+-][\d.]+)(?: s)?\]", measured)
         low, high = float(interval.group(1)), float(interval.group(2))
+        if 0 in (low, high):  # a bound rounded to 0 in the text: its sign is not shown
+            continue
         expected = (
             stats.CONFIRMED if low > 0 else stats.CONTRADICTED if high < 0 else stats.NOT_CONFIRMED
         )
@@ -418,9 +425,9 @@ def test_cli_study_continues_a_finished_study_without_training(smoke_study):
             "--seeds",
             "2",
             "--limit",
-            "600",
+            "400",
             "--test-limit",
-            "1000",
+            "500",
             "--output",
             str(out),
         ]

@@ -11,8 +11,9 @@ Installed as `kregs.tuner` (source folder `tuner/`); import it only under that n
 - `kregs.tuner.distributed`: what KerasTuner's chief/worker engine needs around it.
 
 Module map: `config` (TuneConfig), `hypermodel` (the space), `tuners` (the
-factory and per-trial records), `search` (single, chief and worker modes),
-`best` (best/, test, export), `trials_csv` and `summary_md` (the run's tables).
+factory and per-trial records), `search` (the steps every mode shares),
+`driver` (one process, chief, worker), `best` (best/, test, export),
+`trials_csv` and `summary_md` (the run's tables).
 """
 
 import importlib
@@ -21,9 +22,9 @@ _LAZY = {
     "RegularizationHyperModel": "kregs.tuner.hypermodel",
     "TuneConfig": "kregs.tuner.config",
     "TuneResult": "kregs.tuner.search",
-    "export_run": "kregs.tuner.search",
+    "export_run": "kregs.tuner.best",
     "make_tuner": "kregs.tuner.tuners",
-    "tune": "kregs.tuner.search",
+    "tune": "kregs.tuner.driver",
 }
 __all__ = sorted(_LAZY)
 

@@ -38,7 +38,7 @@ def save_best(tuner, hypermodel, trials, output, class_names):
         The rank-1 model (a `keras.Model`).
     """
     best_dir = os.path.join(output, BEST_DIR)
-    tmp_dir = tempfile.mkdtemp(prefix=".best-", dir=output)
+    tmp_dir = tempfile.mkdtemp(prefix=".tmp-best-", dir=output)
     try:
         best_model = None
         for rank, trial in enumerate(trials, start=1):
@@ -140,3 +140,41 @@ def pick_trial(oracle, run_dir, trial_id=None):
         done = sorted(t.trial_id for t in oracle.trials.values() if t.status == "COMPLETED")
         raise invalid_value("trial", trial_id, f"a completed trial of this run ({', '.join(done)})")
     return trial
+
+
+def export_run(run_dir, trial_id=None):
+    """Exports the best model (or trial `trial_id`) of a finished run as a new version.
+
+    The model is rebuilt from the run's configuration (run.json) and the
+    trial's hyperparameters, its checkpoint is loaded through KerasTuner, and
+    it is written to `<run_dir>/export/<dataset>/<next version>/`.
+
+    Args:
+        run_dir: str, the output folder of `tune`.
+        trial_id: str or None, a completed trial's id; None means the best trial.
+
+    Returns:
+        str, the new version folder.
+
+    Raises:
+        ConfigError: not a run, or no such completed trial.
+    """
+    from kregs import data
+    from kregs.run.files import read_json
+    from kregs.tuner.config import RUN_FILE, TuneConfig
+    from kregs.tuner.search import make_hypermodel
+    from kregs.tuner.tuners import make_tuner
+
+    run_dir = os.path.abspath(run_dir)
+    record = read_json(os.path.join(run_dir, RUN_FILE))
+    if record is None:
+        raise ConfigError(f"{run_dir} is not a kregs run (no {RUN_FILE})")
+    config = TuneConfig.from_record(record, output=run_dir)
+    info = data.dataset_info(config.dataset)
+    hypermodel = make_hypermodel(config, info)
+    budget = config.budget
+    tuner = make_tuner(
+        budget.algorithm, hypermodel, run_dir, budget.max_trials, budget.epochs, seed=config.seed
+    )
+    trial = pick_trial(tuner.oracle, run_dir, trial_id)
+    return export(tuner.load_model(trial), trial_summary(hypermodel, trial), info, run_dir)

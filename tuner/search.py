@@ -1,27 +1,25 @@
-"""`tune`: a search over KerasTuner's tuners, in one process, as a chief or as a worker.
+"""`Search`: the steps every mode of `kregs tune` shares.
 
-Every mode is a short composition of the same steps: the run folder
-(`kregs.run.folder`), the device set-up (`kregs.run.device`), the data and
-the HyperModel (`Search`), KerasTuner's tuner (`kregs.tuner.tuners`), and at
-the end best/, the test measurement and the export (`kregs.tuner.best`).
+The device set-up (`kregs.run.device`), the data and the HyperModel, KerasTuner's
+tuner (`kregs.tuner.tuners`) and how its trials train, the rows of trials.csv,
+and at the end best/, the test measurement and the export (`kregs.tuner.best`).
+The modes that compose them (one process, chief, worker) are in
+`kregs.tuner.driver`.
 """
 
 import dataclasses
 import logging
-import os
 import time
 
-from kregs import compat, data
+from kregs import data
+from kregs.errors import RunFailedError
 from kregs.run import device as device_setup
-from kregs.run.events import Listener
-from kregs.run.files import read_json, write_atomic
+from kregs.run.files import write_atomic
 from kregs.run.folder import RunFolder, default_output
 from kregs.run.progress import Tracker
-from kregs.run.train import fit_arguments
+from kregs.run.train import check_splits, fit_arguments
 from kregs.tuner import best as best_models
-from kregs.tuner.config import RESUMABLE, RUN_FILE, TuneConfig
-from kregs.tuner.distributed import addressing
-from kregs.tuner.distributed.health import Heartbeat, WorkerMonitor
+from kregs.tuner.config import RESUMABLE, RUN_FILE
 from kregs.tuner.hypermodel import RegularizationHyperModel
 from kregs.tuner.summary_md import summary_markdown, top_table
 from kregs.tuner.trials_csv import effective_values, trial_row, write_trials_csv
@@ -65,10 +63,25 @@ class TuneResult:
     requeued: list = dataclasses.field(default_factory=list)
 
 
+# What a tune run writes at its folder's top (all that --overwrite deletes).
+ENTRIES = (
+    "trials.csv",
+    "summary.md",
+    "test_result.json",
+    "best",
+    "export",
+    "keras_tuner",
+    "tensorboard",
+    "workers",
+)
+
+
 def run_folder(config):
     """The `RunFolder` of a tune run (run.json; `max_trials` may grow on resume)."""
     output = config.output or default_output(config.dataset)
-    return RunFolder(output, RUN_FILE, "run", "configuration", RESUMABLE)
+    return RunFolder(
+        output, RUN_FILE, "run", "configuration", RESUMABLE, entries=ENTRIES, shared=("workers",)
+    )
 
 
 def make_hypermodel(config, info, device=None):
@@ -109,6 +122,7 @@ class Search:
             limit=config.budget.limit,
             seed=config.seed,
         )
+        check_splits(self.ds, config.validation_split)
         self.hypermodel = make_hypermodel(config, self.ds.info, self.device)
 
     def make_tuner(self, listener):
@@ -154,7 +168,23 @@ class Search:
             verbose=1 if config.verbose else 0,
             batch_size=config.budget.batch_size * self.replicas,
         )
-        tuner.search(kwargs.pop("x"), **kwargs)
+        try:
+            tuner.search(kwargs.pop("x"), **kwargs)
+        except RuntimeError as err:
+            # KerasTuner stops a search after max_consecutive_failed_trials failures in a row.
+            if not str(err).startswith("Number of consecutive failures exceeded"):
+                raise
+            raise self.failed(tuner, "the search stopped after too many failed trials") from None
+
+    def failed(self, tuner, what):
+        """`RunFailedError` for a search without a completed trial: the first reason, named."""
+        rows = sorted(self.rows(tuner), key=lambda r: r["trial_id"])
+        write_trials_csv(self.folder.file("trials.csv"), rows)
+        first = next((r for r in rows if r["status"] != "COMPLETED"), None)
+        reason = f"; the first, trial {first['trial_id']}: {first['error']}" if first else ""
+        return RunFailedError(
+            f"{what}{reason} (every reason is in {self.folder.file('trials.csv')})"
+        )
 
     def row(self, tuner, trial):
         """The trials.csv row of one trial."""
@@ -180,9 +210,15 @@ class Search:
         return report
 
     def finish(self, tuner, started, **result):
-        """trials.csv, best/, the test measurement, the export and summary.md."""
+        """trials.csv, best/, the test measurement, the export and summary.md.
+
+        Raises:
+            RunFailedError: no trial completed (nothing is exported).
+        """
         rows = self.rows(tuner)
         write_trials_csv(self.folder.file("trials.csv"), rows)
+        if not any(r["status"] == "COMPLETED" for r in rows):
+            raise self.failed(tuner, f"every trial failed ({len(rows)})")
         budget = self.config.budget
         best, test, export_path = best_models.finish(
             tuner, self.hypermodel, self.ds, self.folder.path, self.config.top_k, budget.batch_size
@@ -208,158 +244,9 @@ class Search:
         )
 
 
-def tune(config, listener=None):
-    """Searches L2 strength, dropout rate and BN placement; exports the best models.
-
-    Every trial trains `kregs.build_model` with early stopping on val_loss
-    (best weights restored), `TerminateOnNaN` and `kregs.GeneralizationGap`.
-    The output folder holds `run.json` (the configuration), `trials.csv`,
-    `summary.md`, `best/` (the top `top_k` models as `.keras` with their
-    hyperparameters as JSON), `export/<dataset>/<version>/` (the best model as
-    a SavedModel for TF Serving) and `keras_tuner/` (KerasTuner's project).
-    Calling `tune` again with the same output resumes: finished trials are
-    kept, an interrupted one is run again.
-
-    With `config.cluster`, this process is the chief (serves the oracle; once
-    every trial is done, writes best/ and export/) or a worker (trains
-    trials) of KerasTuner's distributed engine; all share the output folder.
-
-    Args:
-        config: a `TuneConfig`.
-        listener: a `kregs.run.events.Listener` or None.
-
-    Returns:
-        A `TuneResult`.
-
-    Raises:
-        ConfigError: `output` holds another run, or cannot be written.
-        DataNotFoundError, DataError: the data set cannot be loaded.
-        RunFailedError: no trial completed.
-
-    Example:
-    >>> result = tune(TuneConfig.create("fashion_mnist", preset="smoke", output="runs/smoke"))
-    >>> result.test["accuracy"]
-    """
-    if not isinstance(config, TuneConfig):
-        raise TypeError(f"tune takes a TuneConfig, not {type(config).__name__}")
-    listener = listener or Listener()
-    if config.cluster is None:
-        return run_single(config, listener)
-    if config.cluster.role == "chief":
-        return run_chief(config, listener)
-    return run_worker(config, listener)
-
-
-def run_single(config, listener):
-    """The whole search in this process."""
-    started = time.monotonic()
-    folder = run_folder(config)
-    folder.prepare(config.record(), config.overwrite)
-    search = Search(config, folder)
-    tuner = search.make_tuner(listener)
-    tuner.oracle.trial_ended = search.reporter(tuner, listener)
-    search.search(tuner)
-    return search.finish(tuner, started)
-
-
-def run_chief(config, listener):
-    """The chief: serves the oracle to the workers, then writes the results."""
-    started = time.monotonic()
-    cluster = config.cluster
-    addressing.check_bind(cluster.host, cluster.port)
-    folder = run_folder(config)
-    folder.prepare(config.record(), config.overwrite)
-    search = Search(config, folder)
-    compat.quiet_condition_protos()
-    with addressing.oracle_env("chief", cluster.host, cluster.port):
-        tuner = search.make_tuner(listener)
-        tuner.oracle.trial_ended = search.reporter(tuner, listener)
-        monitor = WorkerMonitor(
-            tuner.oracle, folder.path, cluster.worker_timeout, on_event=listener.worker_lost
-        ).start()
-        try:
-            search.search(tuner)  # serves until every trial is done
-        finally:
-            monitor.stop()
-    return search.finish(tuner, started, role="chief", requeued=list(monitor.requeued))
-
-
-def run_worker(config, listener):
-    """A worker: asks the chief for trials and trains them until none is left."""
-    started = time.monotonic()
-    cluster = config.cluster
-    addressing.wait_for_chief(cluster.host, cluster.port, cluster.oracle_timeout)
-    folder = run_folder(config)
-    folder.check_same(config.record())
-    search = Search(config, folder)
-    compat.quiet_condition_protos()
-    rows = []
-    with addressing.oracle_env("worker", cluster.host, cluster.port, cluster.worker_id):
-        with compat.rpc_timeout(cluster.oracle_timeout):
-            tuner = search.make_tuner(listener)
-            heartbeat = Heartbeat(folder.path, cluster.tuner_id).start()
-
-            def started_trial(tuner_, trial):
-                heartbeat.holds(trial.trial_id)
-
-            def finished_trial(tuner_, trial):
-                heartbeat.holds(None)
-                rows.append(search.row(tuner_, trial))
-                listener.trial_ended(rows[-1])
-
-            tuner.trial_started, tuner.trial_finished = started_trial, finished_trial
-            try:
-                search.search(tuner)
-            finally:
-                heartbeat.stop()
-    return TuneResult(
-        folder.path,
-        rows,
-        top_table=top_table(rows),
-        seconds=time.monotonic() - started,
-        role="worker",
-        replicas=search.replicas,
-    )
-
-
 def _make_strategy(strategy):
     if strategy != "mirrored":
         return strategy
     import tensorflow as tf
 
     return tf.distribute.MirroredStrategy()
-
-
-def export_run(run_dir, trial_id=None):
-    """Exports the best model (or trial `trial_id`) of a finished run as a new version.
-
-    The model is rebuilt from the run's configuration and the trial's
-    hyperparameters, and its checkpoint is loaded through KerasTuner, then
-    written to `<run_dir>/export/<dataset>/<next version>/`.
-
-    Args:
-        run_dir: str, the output folder of `tune`.
-        trial_id: str or None, a completed trial's id; None means the best trial.
-
-    Returns:
-        str, the new version folder.
-
-    Raises:
-        ConfigError: not a run, or no such completed trial.
-    """
-    from kregs.errors import ConfigError
-
-    run_dir = os.path.abspath(run_dir)
-    record = read_json(os.path.join(run_dir, RUN_FILE))
-    if record is None:
-        raise ConfigError(f"{run_dir} is not a kregs run (no {RUN_FILE})")
-    config = TuneConfig.from_record(record, output=run_dir)
-    info = data.dataset_info(config.dataset)
-    hypermodel = make_hypermodel(config, info)
-    budget = config.budget
-    tuner = make_tuner(
-        budget.algorithm, hypermodel, run_dir, budget.max_trials, budget.epochs, seed=config.seed
-    )
-    trial = best_models.pick_trial(tuner.oracle, run_dir, trial_id)
-    summary = best_models.trial_summary(hypermodel, trial)
-    return best_models.export(tuner.load_model(trial), summary, info, run_dir)

@@ -29,10 +29,11 @@ import keras
 import keras_tuner
 
 from kregs import compat
-from kregs.errors import invalid_value
+from kregs.errors import DiskFullError, invalid_value
 from kregs.run import metrics
 from kregs.run.budget import ALGORITHMS
-from kregs.run.files import read_json, write_json
+from kregs.run.files import check_disk, full_disk, read_json, write_json
+from kregs.run.interrupt import check_interrupt
 from kregs.run.progress import ProgressCallback
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,10 @@ def memory_mb():
     return {"rss_mb": rss, "peak_rss_mb": max(peak, rss)}
 
 
+class SearchStopped(DiskFullError, keras_tuner.errors.FatalError):
+    """Stops KerasTuner's search loop (a fatal error to it), e.g. when the disk is full."""
+
+
 class SaveRestoredWeights(keras.callbacks.Callback):
     """Saves the model's weights at the end of training, after early stopping restored them.
 
@@ -66,7 +71,15 @@ class SaveRestoredWeights(keras.callbacks.Callback):
         self.filepath = filepath
 
     def on_train_end(self, logs=None):
-        self.model.save_weights(self.filepath)
+        # Written beside the target and renamed over it: never half a checkpoint.
+        folder, name = os.path.split(self.filepath)
+        tmp = os.path.join(folder, f".tmp-{os.getpid()}-{name}")  # keeps the .weights.h5 suffix
+        try:
+            self.model.save_weights(tmp)
+            os.replace(tmp, self.filepath)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
 class KregsTrials:
@@ -85,6 +98,7 @@ class KregsTrials:
     progress = None
 
     def on_trial_begin(self, trial):
+        check_interrupt()
         super().on_trial_begin(trial)
         if self.trial_started is not None:
             self.trial_started(self, trial)
@@ -96,7 +110,15 @@ class KregsTrials:
             listener, tracker = self.progress
             extra.append(ProgressCallback(listener, f"trial {trial.trial_id}", tracker))
         kwargs["callbacks"] = [*kwargs.get("callbacks", []), *extra]
-        results = super().run_trial(trial, *args, **kwargs)
+        folder = self.get_trial_dir(trial.trial_id)
+        try:
+            results = super().run_trial(trial, *args, **kwargs)
+            check_disk(folder)
+        except Exception as err:
+            disk = full_disk(err, folder)
+            if disk is not None:  # the whole search stops: no trial can be saved now
+                raise SearchStopped(str(disk)) from None
+            raise
         history = (results[-1] if isinstance(results, list) else results).history
         row = metrics.history_row(history)
         extras = {
@@ -149,13 +171,19 @@ class KregsHyperband(KregsTrials, keras_tuner.Hyperband):
 
 
 class _Reporting:
-    """Oracle mixin: calls `trial_ended(trial)` when a trial has ended for good."""
+    """Oracle mixin: calls `trial_ended(trial)` when a trial has ended for good; after a
+    reload, every unfinished trial runs again once (`kregs.compat.repair_after_reload`)."""
 
     trial_ended = None
+
+    def reload(self):
+        super().reload()
+        compat.repair_after_reload(self)
 
     @keras_tuner.synchronized
     def end_trial(self, trial):
         super().end_trial(trial)
+        self.save()  # KerasTuner saved before it dropped the trial from the ongoing ones
         ended = self.trials[trial.trial_id]
         if self.trial_ended is not None and ended.status in ENDED:
             try:
@@ -233,6 +261,7 @@ def make_tuner(algorithm, hypermodel, directory, max_trials, epochs, seed=0, **k
     >>> tuner = make_tuner("random", RegularizationHyperModel((28, 28, 1), 10), "runs/x", 5, 3)
     >>> tuner.search(x, y, validation_data=(xv, yv), epochs=3)
     """
+    compat.atomic_state_files()
     oracle = make_oracle(algorithm, max_trials, epochs, seed)
     cls = KregsHyperband if algorithm == "hyperband" else KregsTuner
     printed = io.StringIO()

@@ -1,11 +1,26 @@
-"""The run folder: a record of the run's configuration, resume, and refusal of other runs."""
+"""The run folder: one writer, a record of the run's configuration, resume, refusal of others.
 
+A run folder holds a record file (run.json, study.json: the serialization of
+the run's configuration) and what the run writes. `RunFolder.session` holds
+it for one run: it refuses a folder that is not a run of this kind, or holds
+another run; locks it (`kregs.run.lock`: a second process on the same folder
+is refused, naming the holder); deletes on `overwrite` only what kregs wrote;
+removes temporary files a killed run left; and, when the run fails before
+writing anything, leaves no empty folder behind.
+"""
+
+import contextlib
 import datetime
 import os
+import re
 import shutil
 
 from kregs.errors import ConfigError, StateError
 from kregs.run.files import read_json, write_json
+from kregs.run.lock import LOCK_FILE, FolderLock
+
+# Every temporary name kregs uses: `.name.XXXX.tmp` (write_atomic) and `.tmp-...`.
+TEMPORARY = re.compile(r"^\..+\.tmp$|^\.tmp-")
 
 
 def default_output(name):
@@ -23,6 +38,32 @@ def changed_keys(previous, record, resumable=()):
     )
 
 
+def clean_temporaries(folder, skip=()):
+    """Removes the temporary files and folders kregs' writers leave when killed.
+
+    Args:
+        folder: str, a run folder whose lock this process holds.
+        skip: names of sub-folders to leave alone (written by other processes).
+
+    Returns:
+        list of str, the paths removed.
+    """
+    removed = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        if dirpath == folder:
+            dirnames[:] = [d for d in dirnames if d not in skip]
+        for name in list(dirnames) + filenames:
+            if TEMPORARY.match(name):
+                path = os.path.join(dirpath, name)
+                if os.path.isdir(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                    dirnames.remove(name)
+                else:
+                    os.unlink(path)
+                removed.append(path)
+    return removed
+
+
 class RunFolder:
     """A run's output folder, identified by its record file (e.g. run.json).
 
@@ -37,18 +78,34 @@ class RunFolder:
         kind: str, what the run is called in messages ("run", "study").
         what: str, what its record is called in messages ("configuration").
         resumable: iterable of str, record keys that may differ on resumption.
+        entries: iterable of str, the files and folders a run of this kind
+            writes at the folder's top: all that `overwrite` deletes.
+        shared: iterable of str, sub-folders other processes write too
+            (left alone when cleaning temporaries).
 
     Example:
-    >>> folder = RunFolder("runs/x", "run.json", resumable=("max_trials",))
-    >>> folder.prepare({"dataset": "mnist", "max_trials": 3}, overwrite=False)
+    >>> folder = RunFolder("runs/x", "run.json", resumable=("max_trials",), entries=("a.csv",))
+    >>> with folder.session({"dataset": "mnist", "max_trials": 3}) as run:
+    ...     run.write_record({"dataset": "mnist", "max_trials": 3})
     """
 
-    def __init__(self, path, record_file, kind="run", what="configuration", resumable=()):
+    def __init__(
+        self,
+        path,
+        record_file,
+        kind="run",
+        what="configuration",
+        resumable=(),
+        entries=(),
+        shared=(),
+    ):
         self.path = os.path.abspath(path)
         self.record_file = record_file
         self.kind = kind
         self.what = what
         self.resumable = tuple(resumable)
+        self.entries = (record_file, *entries)
+        self.shared = tuple(shared)
 
     def file(self, *parts):
         """The path of `parts` inside the folder."""
@@ -58,30 +115,43 @@ class RunFolder:
         """The folder's record, or None when it has none."""
         return read_json(self.file(self.record_file))
 
-    def prepare(self, record, overwrite=False):
-        """Creates the folder and writes `record`, or checks that it holds this same run.
+    @contextlib.contextmanager
+    def session(self, record, overwrite=False):
+        """Holds the folder for one run of `record` (see the module's docstring).
 
         Args:
-            record: dict, JSON-serializable, the run's configuration.
-            overwrite: bool, delete an existing run of this kind first.
+            record: dict, the run's configuration (written by `write_record`).
+            overwrite: bool, delete what an earlier run of this kind wrote first.
 
         Raises:
             ConfigError: the folder holds something that is not a run of this
                 kind, another run, or cannot be written.
+            FolderInUseError: another process holds the folder.
         """
-        if os.path.isdir(self.path) and os.listdir(self.path):
-            previous = self._previous_record()
-            if overwrite:
-                shutil.rmtree(self.path)
-            else:
-                self._check_same(previous, record)
+        existed = self._check(record, overwrite)
         try:
             os.makedirs(self.path, exist_ok=True)
-            write_json(self.file(self.record_file), record)
+            lock = FolderLock(self.path).acquire()
         except OSError as err:
             raise ConfigError(
                 f"cannot write to output folder {self.path}: {err.strerror}"
             ) from None
+        try:
+            self._check(record, overwrite)  # again, now that nobody else can write
+            if overwrite:
+                self._delete_entries()
+            clean_temporaries(self.path, skip=self.shared)
+            yield self
+        except BaseException:
+            if not existed:
+                self._remove_if_unused()
+            raise
+        finally:
+            lock.release()
+
+    def write_record(self, record):
+        """Writes the record file (atomically)."""
+        write_json(self.file(self.record_file), record)
 
     def check_same(self, record):
         """Checks that the folder already holds `record`: a worker joining a chief's run.
@@ -102,7 +172,20 @@ class RunFolder:
             )
             raise ConfigError(f"this worker's options differ from the chief's run ({diffs})")
 
-    def _previous_record(self):
+    def _content(self):
+        """What the folder holds besides kregs' lock and temporaries."""
+        if not os.path.isdir(self.path):
+            return []
+        return [n for n in os.listdir(self.path) if n != LOCK_FILE and not TEMPORARY.match(n)]
+
+    def _check(self, record, overwrite):
+        """Refuses a folder that is not a run of this kind or (without overwrite) another run.
+
+        Returns:
+            bool, whether the folder held anything.
+        """
+        if not self._content():
+            return False
         try:
             previous = self.read_record()
         except StateError:
@@ -115,13 +198,25 @@ class RunFolder:
                 f"output folder {self.path} exists and is not a kregs {self.kind} "
                 f"(no {self.record_file}); choose another --output"
             )
-        return previous
-
-    def _check_same(self, previous, record):
         changed = changed_keys(previous, record, self.resumable)
-        if changed:
+        if changed and not overwrite:
             diffs = ", ".join(f"{k}: {previous.get(k)!r} -> {record.get(k)!r}" for k in changed)
             raise ConfigError(
                 f"output folder {self.path} holds a {self.kind} with another {self.what} "
                 f"({diffs}); use another --output, or --overwrite to start afresh"
             )
+        return True
+
+    def _delete_entries(self):
+        """Deletes what a run of this kind wrote; anything else in the folder stays."""
+        for name in self.entries:
+            path = self.file(name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            elif os.path.lexists(path):
+                os.unlink(path)
+
+    def _remove_if_unused(self):
+        """After a failed start: removes the folder if it holds nothing but kregs' lock."""
+        if os.path.isdir(self.path) and not self._content():
+            shutil.rmtree(self.path, ignore_errors=True)

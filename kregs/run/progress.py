@@ -6,6 +6,8 @@ import time
 
 import keras
 
+from kregs.run.interrupt import check_interrupt
+
 
 @dataclasses.dataclass(frozen=True)
 class EpochProgress:
@@ -93,9 +95,11 @@ class ProgressCallback(keras.callbacks.Callback):
         self.listener.unit_started(self.unit, self.params["epochs"])
 
     def on_epoch_begin(self, epoch, logs=None):
+        check_interrupt()
         self._epoch_start = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
+        check_interrupt()
         self._times.append(time.monotonic() - self._epoch_start)
         epochs = self.params["epochs"]
         per_epoch = statistics.mean(self._times)

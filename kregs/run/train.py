@@ -4,6 +4,42 @@ import keras
 
 from kregs.callbacks import EpochTime, GeneralizationGap
 
+# The fewest validation images a model's score can be read from at all.
+MIN_VALIDATION_IMAGES = 20
+
+
+def check_splits(ds, validation_split):
+    """Refuses training and validation splits too small to train or measure a model.
+
+    Every class must be in both splits, and the validation split must hold at
+    least `MIN_VALIDATION_IMAGES` images.
+
+    Args:
+        ds: a `kregs.data.Dataset`.
+        validation_split: float, the share held out (for the message).
+
+    Raises:
+        ConfigError: naming the sizes and what to change.
+    """
+    import numpy as np
+
+    from kregs.errors import ConfigError
+
+    classes = ds.info.num_classes
+    (_, y_train), (_, y_val) = ds.train, ds.validation
+    n_train, n_val = len(y_train), len(y_val)
+    if (
+        n_val < MIN_VALIDATION_IMAGES
+        or len(np.unique(y_val)) < classes
+        or len(np.unique(y_train)) < classes
+    ):
+        raise ConfigError(
+            f"{n_train + n_val} training images with validation_split {validation_split:g} "
+            f"leave {n_val} for validation and {n_train} for training: too few to train and "
+            f"measure a model (at least {MIN_VALIDATION_IMAGES} validation images and every "
+            f"one of the {classes} classes in both are needed); use more images (--limit)"
+        )
+
 
 def compile_model(model, learning_rate=1e-3, mixed_precision=False, jit_compile=False):
     """Compiles `model` as kregs trains it: Adam, sparse categorical cross-entropy, accuracy.

@@ -9,6 +9,20 @@ from kregs.config import CONFIG_NAMES
 DPI = 80
 
 
+def save(fig, path):
+    """Saves `fig` as a PNG atomically (a unique temporary name, then a rename)."""
+    plt = _pyplot()
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{name}")
+    try:
+        fig.savefig(tmp, dpi=DPI, format="png")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def _pyplot():
     import matplotlib
 
@@ -74,8 +88,7 @@ def _bars(path, rows, key, scale, title, ylabel):
         ax.set_ylim(max(0.0, low - 2.0), min(100.0, max(max(v) for v in values if v) + 1.0))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    save(fig, path)
     return path
 
 
@@ -112,6 +125,5 @@ def _learning_curves(path, records, dataset):
     axes.flat[0].legend(fontsize=8)
     fig.suptitle(f"{dataset}: learning curves (one line per seed)")
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    save(fig, path)
     return path

@@ -9,7 +9,7 @@ from kregs import data
 from kregs.config import CONFIG_NAMES
 from kregs.run import device as device_setup
 from kregs.run.events import Listener
-from kregs.run.files import read_json, write_atomic, write_json
+from kregs.run.files import full_disk, read_json, watching_disk, write_atomic, write_json
 from kregs.run.folder import RunFolder, default_output
 from kregs.run.progress import Tracker
 from kregs.study import protocol, study_csv, study_md
@@ -18,6 +18,9 @@ from kregs.study.config import RESUMABLE, STUDY_FILE, StudyConfig
 logger = logging.getLogger(__name__)
 
 RUNS_DIR = "runs"
+# What a study writes at its folder's top (all that --overwrite deletes).
+ENTRIES = (RUNS_DIR, "study.csv", "study.md", "plots")
+RUN_REMEDY = "delete it and run the same command: that run trains again"
 
 
 @dataclasses.dataclass
@@ -69,6 +72,8 @@ def run_study(config, listener=None):
     Raises:
         ConfigError: `output` holds another study, or cannot be written.
         DataNotFoundError, DataError: the data set cannot be loaded.
+        DiskFullError: the disk filled up (the same call continues once there is space).
+        FolderInUseError: another process writes the output folder.
 
     Example:
     >>> result = run_study(StudyConfig.create("fashion_mnist", preset="smoke", seeds=2))
@@ -78,46 +83,67 @@ def run_study(config, listener=None):
         raise TypeError(f"run_study takes a StudyConfig, not {type(config).__name__}")
     started = time.monotonic()
     listener = listener or Listener()
-    folder = RunFolder(
+    folder = study_folder(config)
+    try:
+        with watching_disk(), folder.session(config.record(), config.overwrite):
+            return _run(config, folder, listener, started)
+    except Exception as err:
+        disk = full_disk(err, folder.path)
+        if disk is not None:
+            raise disk from None
+        raise
+
+
+def study_folder(config):
+    """The `RunFolder` of a study (study.json; more seeds may be added)."""
+    return RunFolder(
         config.output or default_output(f"study-{config.dataset}"),
         STUDY_FILE,
         "study",
         "protocol",
         RESUMABLE,
+        entries=ENTRIES,
     )
-    folder.prepare(config.record(), config.overwrite)
-    os.makedirs(folder.file(RUNS_DIR), exist_ok=True)
-    listener.values_chosen(config.values)
 
+
+def _run(config, folder, listener, started):
     seeds = range(config.seed, config.seed + config.seeds)
     plan = [(s, name) for s in seeds for name in CONFIG_NAMES]
     # Every run's record, read once: finished runs from disk, new ones as they finish.
-    records = {key: read_json(_run_file(folder, *key)) for key in plan}
+    records = {key: read_json(_run_file(folder, *key), remedy=RUN_REMEDY) for key in plan}
+    pending = [key for key in plan if records[key] is None]
+    trainer = _trainer(config, listener, len(pending)) if pending else None  # loads the data
+    folder.write_record(config.record())
+    os.makedirs(folder.file(RUNS_DIR), exist_ok=True)
+    listener.values_chosen(config.values)
     for key in plan:
         if records[key] is not None:
             listener.run_ended(records[key]["row"], True)
-    pending = [key for key in plan if records[key] is None]
     if pending:
-        _train(config, folder, pending, records, listener)
+        with device_setup.op_determinism(config.deterministic):
+            _train(trainer, config, folder, pending, records, listener)
     return _report(config, folder, plan, records, len(pending), started)
 
 
-def _train(config, folder, pending, records, listener):
-    """Trains the pending runs, writing each run's record and study.csv as it finishes."""
+def _trainer(config, listener, pending):
     from kregs.study.train import Trainer
 
     device = device_setup.configure(config.device)
     with device_setup.op_determinism(config.deterministic):
-        trainer = Trainer(config, device, listener, Tracker(len(pending)))
-        configs = protocol.configurations(config.values)
-        for seed, name in pending:
-            record = trainer.run(name, configs[name], seed)
-            write_json(_run_file(folder, seed, name), record)
-            records[(seed, name)] = record
-            study_csv.write_csv(
-                folder.file(study_csv.FILE), [r["row"] for r in records.values() if r is not None]
-            )
-            listener.run_ended(record["row"], False)
+        return Trainer(config, device, listener, Tracker(pending))
+
+
+def _train(trainer, config, folder, pending, records, listener):
+    """Trains the pending runs, writing each run's record and study.csv as it finishes."""
+    configs = protocol.configurations(config.values)
+    for seed, name in pending:
+        record = trainer.run(name, configs[name], seed)
+        write_json(_run_file(folder, seed, name), record)
+        records[(seed, name)] = record
+        study_csv.write_csv(
+            folder.file(study_csv.FILE), [r["row"] for r in records.values() if r is not None]
+        )
+        listener.run_ended(record["row"], False)
 
 
 def _report(config, folder, plan, records, ran, started):

@@ -10,7 +10,7 @@ from kregs.models import build_model
 from kregs.run import metrics
 from kregs.run.events import Listener
 from kregs.run.progress import ProgressCallback, Tracker
-from kregs.run.train import compile_model, evaluate, fit_arguments
+from kregs.run.train import check_splits, compile_model, evaluate, fit_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class Trainer:
                 x, y = ds.test
                 keep = data.stratified_sample(y, test_limit, np.random.default_rng(seed))
                 ds = data.Dataset(ds.train, ds.validation, (x[keep], y[keep]), ds.info)
+            check_splits(ds, config.validation_split)
             self._data = (seed, ds)
         return self._data[1]
 

@@ -109,6 +109,9 @@ def check_bind(host, port):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         with socket.socket(family, socket.SOCK_STREAM) as s:
+            # As gRPC's server binds: a port whose last connections wait in TIME_WAIT
+            # (a chief restarted at once) is free; one another process listens on is not.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((host, port))
     except OSError as err:
         raise ConfigError(

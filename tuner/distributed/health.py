@@ -7,7 +7,7 @@ import threading
 import time
 
 from kregs import compat
-from kregs.errors import StateError
+from kregs.errors import ConfigError, StateError
 from kregs.run.files import read_json, write_json
 
 logger = logging.getLogger(__name__)
@@ -85,6 +85,47 @@ class Heartbeat:
             self._write()
         except OSError as err:  # a full or unreachable shared disk: keep training
             logger.warning("heartbeat not written: %s", err)
+
+
+def check_worker_free(output, tuner_id, wait=HEARTBEAT_SECONDS + 2):
+    """Refuses a worker whose id a live worker already uses (its heartbeat tells).
+
+    A heartbeat from this host is alive when its process is; one from another
+    host when its counter moves within `wait` seconds. A worker that died
+    (a crash, `kill -9`) leaves a stale heartbeat: its id is free again.
+
+    Raises:
+        ConfigError: the id is taken, naming the worker that holds it.
+    """
+    try:
+        beat = read_json(heartbeat_path(output, tuner_id))
+    except StateError:
+        return
+    if not beat or beat.get("done") or beat.get("pid") == os.getpid():
+        return
+    if beat.get("host") == socket.gethostname():
+        alive = _process_alive(beat.get("pid"))
+    else:
+        deadline = time.monotonic() + wait
+        alive = False
+        while time.monotonic() < deadline and not alive:
+            time.sleep(0.5)
+            alive = read_beat(output, tuner_id) != beat.get("beat")
+    if alive:
+        raise ConfigError(
+            f"worker id {tuner_id.removeprefix('worker-')} is taken by a running worker "
+            f"(pid {beat.get('pid')} on {beat.get('host')}); give this worker another --worker-id"
+        )
+
+
+def _process_alive(pid):
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, TypeError, ValueError):
+        return pid is not None  # another user's process is alive; no pid: unknown
+    return True
 
 
 def read_beat(output, tuner_id):

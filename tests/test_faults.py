@@ -1,0 +1,372 @@
+"""Faults: two writers, failed searches, a full disk, corrupt state, lost processes, huge
+images, interrupts. Each asserts the exit status, the one line, and that no finished trial
+is lost or run twice."""
+
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import zlib
+
+import pytest
+from _helpers import read_csv, wait_until, write_idx_dataset
+from click.testing import CliRunner
+
+from kregs.cli.main import main
+from kregs.run.lock import LOCK_FILE
+from kregs.tuner.distributed.addressing import free_port
+
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny")
+    write_idx_dataset(folder, n_train=600, n_test=50)
+    return str(folder)
+
+
+def _tune_args(data_dir, out, *extra, trials=3, epochs=2):
+    return [
+        "tune", "--dataset", "mnist", "--data-dir", data_dir, "--arch", "mlp",
+        "--algorithm", "random", "--max-trials", str(trials), "--epochs", str(epochs),
+        "--batch-size", "16", "--patience", "5", "--quiet", "--output", str(out), *extra,
+    ]  # fmt: skip
+
+
+def _start(args, **kwargs):
+    return subprocess.Popen(
+        [sys.executable, "-m", "kregs", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        **kwargs,
+    )
+
+
+def _run(args, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "kregs", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=timeout,
+    )
+
+
+def _kregs(args):
+    return CliRunner().invoke(main, args, prog_name="kregs")
+
+
+def _one_error_line(proc):
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    return lines[0]
+
+
+def _ended_trials(out):
+    return sorted(r["trial_id"] for r in read_csv(out / "trials.csv"))
+
+
+# --- one writer per run folder ---------------------------------------------------------------
+
+
+def test_a_second_run_on_the_same_folder_is_refused_naming_the_holder(tiny, tmp_path):
+    out = tmp_path / "run"
+    first = _start(_tune_args(tiny, out, epochs=4))
+    lock = out / LOCK_FILE
+    holder = wait_until(
+        lambda: lock.exists() and lock.read_text() and json.loads(lock.read_text()), 120
+    )
+    assert holder["pid"] == first.pid
+    second = _run(_tune_args(tiny, out, epochs=4))
+    assert second.returncode == 2
+    assert _one_error_line(second) == (
+        f"Error: output folder {out} is in use by another kregs process (pid {first.pid} on "
+        f"{holder['host']}, since {holder['since']}); wait for it to end, or choose another "
+        "--output (see kregs tune --help)"
+    )
+    assert first.wait(timeout=300) == 0, first.stderr.read()[-3000:]
+    assert _ended_trials(out) == ["0", "1", "2"]  # the second run trained nothing
+
+
+def test_a_second_worker_with_a_taken_id_is_refused(tiny, tmp_path):
+    out, port = tmp_path / "run", free_port()
+    common = [*_tune_args(tiny, out, trials=4, epochs=3), "--oracle", f"127.0.0.1:{port}"]
+    chief = _start([*common, "--role", "chief"])
+    first = _start([*common, "--role", "worker", "--worker-id", "a"])
+    try:
+        wait_until(lambda: (out / "workers" / "worker-a.json").exists(), 120)
+        second = _run([*common, "--role", "worker", "--worker-id", "a"])
+        assert second.returncode == 2
+        assert _one_error_line(second).startswith(
+            f"Error: worker id a is taken by a running worker (pid {first.pid} on "
+        )
+        assert first.wait(timeout=300) == 0 and chief.wait(timeout=120) == 0
+    finally:
+        for p in (chief, first):
+            if p.poll() is None:
+                p.kill()
+    assert _ended_trials(out) == [str(i) for i in range(4)]
+
+
+# --- failures fail ---------------------------------------------------------------------------
+
+
+def test_a_validation_split_too_small_is_refused_before_training(tiny, tmp_path):
+    result = _kregs(_tune_args(tiny, tmp_path / "run", "--limit", "5"))
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: 5 training images with validation_split 0.1 leave 0 for validation and 5 for "
+        "training: too few to train and measure a model (at least 20 validation images and "
+        "every one of the 10 classes in both are needed); use more images (--limit) "
+        "(see kregs tune --help)"
+    )
+    assert not (tmp_path / "run").exists()  # nothing written, not even run.json
+
+
+def test_a_search_whose_every_trial_failed_fails_and_exports_nothing(tiny, tmp_path, monkeypatch):
+    from kregs.tuner.hypermodel import RegularizationHyperModel
+
+    def broken(self, hp, model, *args, **kwargs):
+        raise ValueError("this model cannot be trained")
+
+    monkeypatch.setattr(RegularizationHyperModel, "fit", broken)
+    out = tmp_path / "run"
+    result = _kregs(_tune_args(tiny, out, trials=2))
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: every trial failed (2); the first, trial 0: ValueError: this model cannot be "
+        f"trained (every reason is in {out / 'trials.csv'})"
+    ]
+    assert [r["status"] for r in read_csv(out / "trials.csv")] == ["FAILED", "FAILED"]
+    assert not (out / "best").exists() and not (out / "export").exists()
+    exported = _kregs(["export", str(out)])
+    assert exported.exit_code == 2 and "has no completed trial to export" in exported.output
+
+
+# --- a full disk and corrupt state -----------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 3 MiB tmpfs (needs root's mount), grown to 300 MiB on demand."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+
+    def grow():
+        subprocess.run(["mount", "-o", "remount,size=300m", str(mount)], check=True)
+
+    yield mount, grow
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_is_one_line_and_the_run_resumes_once_there_is_space(tiny, small_disk):
+    mount, grow = small_disk
+    out = mount / "run"
+    full = _run(_tune_args(tiny, out))
+    assert full.returncode == 2, full.stderr[-3000:]
+    line = _one_error_line(full)
+    assert line.startswith(f"Error: no space left on device while writing {mount}")
+    assert line.endswith("; free space and run the same command to resume (see kregs tune --help)")
+    finished = set(_ended_trials(out)) if (out / "trials.csv").exists() else set()
+    grow()
+    done = _run(_tune_args(tiny, out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = read_csv(out / "trials.csv")
+    assert [r["trial_id"] for r in rows] == ["0", "1", "2"]  # each once, none lost
+    assert all(r["status"] == "COMPLETED" for r in rows)
+    ran_again = {line.split()[1] for line in done.stdout.splitlines() if line.startswith("trial ")}
+    assert not ran_again & finished  # a trial finished before the disk filled is not rerun
+
+
+def test_a_full_disk_injected_anywhere_is_one_line(tiny, tmp_path, monkeypatch):
+    """The same on any machine: the disk 'fills' while best/ is written."""
+    import errno
+
+    import keras
+
+    def no_space(self, filepath, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(filepath))
+
+    monkeypatch.setattr(keras.Model, "save", no_space)
+    out = tmp_path / "run"
+    result = _kregs(_tune_args(tiny, out, trials=1))
+    assert result.exit_code == 2
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith(f"Error: no space left on device while writing {out}/.tmp-best-")
+    assert "Traceback" not in result.output
+    assert [r["status"] for r in read_csv(out / "trials.csv")] == ["COMPLETED"]
+
+
+@pytest.mark.parametrize(
+    "damaged, remedy",
+    [
+        ("run.json", "holds a corrupt run.json; use --overwrite to start afresh"),
+        ("keras_tuner/oracle.json", "run the same command with --overwrite"),
+        ("keras_tuner/trial_0/trial.json", "delete the folder"),
+    ],
+)
+def test_a_corrupt_state_file_is_named_with_what_to_do(damaged, remedy, tiny, tmp_path):
+    out = tmp_path / "run"
+    args = _tune_args(tiny, out, trials=1, epochs=1)
+    assert _kregs(args).exit_code == 0
+    path = out / damaged
+    path.write_text(path.read_text()[: len(path.read_text()) // 2])  # cut, as a full disk does
+    result = _kregs(args)
+    assert result.exit_code == 2
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith("Error: ") and remedy in line
+    assert damaged.split("/")[-1] in line or "run.json" in line
+
+
+def test_overwrite_deletes_only_what_kregs_wrote(tiny, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text("{}")
+    (out / "notes.txt").write_text("the user's")
+    result = _kregs(_tune_args(tiny, out, "--overwrite", trials=1, epochs=1))
+    assert result.exit_code == 0, result.output
+    assert (out / "notes.txt").read_text() == "the user's"
+
+
+# --- lost processes --------------------------------------------------------------------------
+
+
+def test_a_lost_chief_stops_its_worker_in_one_line_and_restarts_on_its_port(tiny, tmp_path):
+    out, port = tmp_path / "run", free_port()
+    common = [*_tune_args(tiny, out, trials=4, epochs=4), "--oracle", f"127.0.0.1:{port}"]
+    worker_args = [*common, "--role", "worker", "--worker-id", "0", "--oracle-timeout", "5"]
+    chief = _start([*common, "--role", "chief"])
+    worker = _start(worker_args)
+    try:
+        wait_until(lambda: (out / "trials.csv").exists(), 180)  # a trial has ended
+        chief.kill()  # while its worker is connected: the port's connections in TIME_WAIT
+        chief.wait()
+        _, stderr = worker.communicate(timeout=120)
+        assert worker.returncode == 2
+        lines = [line for line in stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "Traceback" not in stderr, stderr[-3000:]
+        assert lines[0].startswith(f"Error: lost the chief oracle at 127.0.0.1:{port} (")
+        assert "; finished trials are kept: start the chief again, then this worker" in lines[0]
+        finished = set(_ended_trials(out))
+        chief = _start([*common, "--role", "chief"])  # at once, on the same port
+        worker = _run(worker_args)
+        assert chief.wait(timeout=120) == 0, chief.stderr.read()[-3000:]
+        assert worker.returncode == 0, worker.stderr[-3000:]
+    finally:
+        for p in (chief, worker):
+            if isinstance(p, subprocess.Popen) and p.poll() is None:
+                p.kill()
+    rows = read_csv(out / "trials.csv")
+    assert [r["trial_id"] for r in rows] == ["0", "1", "2", "3"]  # each once
+    assert all(r["status"] == "COMPLETED" for r in rows)
+    ran_again = {
+        line.split()[1] for line in worker.stdout.splitlines() if line.startswith("trial ")
+    }
+    assert not ran_again & {str(int(t)) for t in finished}
+
+
+def test_killing_the_workers_parent_stops_the_chief_and_workers(tiny, tmp_path):
+    out = tmp_path / "run"
+    parent = _start([*_tune_args(tiny, out, trials=20, epochs=6), "--workers", "2"])
+    beats = out / "workers"
+    wait_until(lambda: beats.exists() and len(list(beats.glob("*.json"))) == 2, 180)
+    children = [json.loads(p.read_text())["pid"] for p in beats.glob("*.json")]
+    children.append(json.loads((out / LOCK_FILE).read_text())["pid"])  # the chief
+    parent.kill()  # kill -9: the supervisor cannot clean up
+    parent.wait()
+
+    def gone():
+        alive = []
+        for pid in children:
+            try:
+                os.kill(pid, 0)
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().split(")")[1].split()[0] != "Z":
+                        alive.append(pid)
+            except (ProcessLookupError, FileNotFoundError):
+                pass
+        return not alive
+
+    wait_until(gone, 60, "a child outlived its killed parent")
+
+
+# --- images ----------------------------------------------------------------------------------
+
+
+def _png_header_claiming(path, width, height):
+    """A PNG whose header claims `width` x `height` (8-bit gray), with a little zlib data."""
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\0" * (width + 1) * 16)  # the first rows only
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat))
+        f.write(chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize(
+    "size, message",
+    [
+        (20000, "refused as a decompression bomb"),
+        (12000, "12000x12000 pixels, more than --max-pixels 16777216; refused before decoding"),
+    ],
+)
+def test_huge_images_are_refused_before_decoding(size, message, tmp_path):
+    from kregs.images import read_inputs
+
+    path = tmp_path / "huge.png"
+    _png_header_claiming(path, size, size)
+    from kregs.errors import DataError
+
+    with pytest.raises(DataError, match=message):
+        read_inputs([str(path)], (28, 28, 1))
+
+
+def test_predict_refuses_a_huge_image_in_one_line(tmp_path):
+    import keras
+
+    from kregs import build_model
+
+    model = build_model((28, 28, 1), 10, arch="mlp")
+    model.save(tmp_path / "m.keras")
+    _png_header_claiming(tmp_path / "huge.png", 12000, 12000)
+    result = _kregs(["predict", str(tmp_path / "m.keras"), str(tmp_path / "huge.png")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.strip().splitlines() == [
+        f"Error: {tmp_path / 'huge.png'}: 12000x12000 pixels, more than --max-pixels 16777216; "
+        "refused before decoding (see kregs predict --help)"
+    ]
+    keras.backend.clear_session()
+
+
+# --- interrupts ------------------------------------------------------------------------------
+
+
+def test_ctrl_c_exits_130_saying_how_to_resume_and_temporaries_go(tiny, tmp_path):
+    out = tmp_path / "run"
+    proc = _start(_tune_args(tiny, out, epochs=6))
+    wait_until(lambda: (out / "keras_tuner" / "trial_1").exists() or proc.poll() is not None, 120)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert stderr.strip().splitlines()[-1] == "interrupted; run the same command to resume"
+    stray = [out / ".tmp-best-x", out / "export" / "mnist" / ".tmp-export-y"]
+    for path in stray:  # what a kill in the middle of writing best/ or an export leaves
+        path.mkdir(parents=True)
+    done = _run(_tune_args(tiny, out, epochs=6))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not any(p.exists() for p in stray)
+    assert _ended_trials(out) == ["0", "1", "2"]
