@@ -6,6 +6,8 @@ TensorFlow):
 - `kregs.L2Penalty(lam)`: the L2 penalty `lam / 2 * sum(w ** 2)`.
 - `kregs.RegConfig(l2, dropout, batch_norm)`: one validated regularization setting.
 - `kregs.layers.ConvBlock`, `kregs.layers.DenseBlock`: blocks that follow a `RegConfig`.
+- `kregs.FusedBatchNormalization`, `kregs.BernoulliDropout`: Keras' BN and
+  dropout with fewer passes over the activations (the blocks use them).
 - `kregs.build_model(input_shape, num_classes, reg, arch)`: the study's networks.
 - `kregs.GeneralizationGap`: callback logging train-minus-validation accuracy.
 - `kregs.EpochTime`: callback logging each epoch's wall time.
@@ -33,6 +35,8 @@ _LAZY = {
     "CONFIG_NAMES": "kregs.config",
     "ConvBlock": "kregs.layers",
     "DenseBlock": "kregs.layers",
+    "FusedBatchNormalization": "kregs.fused",
+    "BernoulliDropout": "kregs.fused",
     "build_model": "kregs.models",
     "ARCHITECTURES": "kregs.checks",
     "GeneralizationGap": "kregs.callbacks",
@@ -53,6 +57,7 @@ _SUBMODULES = (
     "errors",
     "export",
     "formats",
+    "fused",
     "images",
     "layers",
     "models",

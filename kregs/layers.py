@@ -10,7 +10,9 @@ the activation and dropout:
 | `"after_activation"`  | conv/dense (with bias) -> ReLU -> BN -> dropout|
 
 The bias is dropped only when BN directly follows the weight layer: BN's
-beta replaces it exactly. Dropout is Keras' element-wise `Dropout` in both
+beta replaces it exactly. BN is Keras' (`kregs.fused.FusedBatchNormalization`:
+the same layer with TensorFlow's fused kernel for conv activations). Dropout
+is Keras' element-wise `Dropout` (`kregs.fused.BernoulliDropout`) in both
 blocks (each activation is dropped independently with probability
 `reg.dropout` and the survivors are scaled by `1 / (1 - reg.dropout)`), the
 per-unit Bernoulli dropout the study analyses; it is left out when the rate is 0.
@@ -23,6 +25,7 @@ import keras
 from kregs import regularizers
 from kregs.checks import check_positive_int
 from kregs.config import RegConfig
+from kregs.fused import BernoulliDropout, FusedBatchNormalization
 
 # Moving-average momentum of batch normalization (PyTorch's default; Keras'
 # is 0.99). Tuning trials are short: with 0.99 the inference statistics still
@@ -53,22 +56,18 @@ class _RegBlock(keras.layers.Layer):
         steps = [weights]
         if bn == "before_activation":
             steps += [
-                keras.layers.BatchNormalization(
-                    momentum=BN_MOMENTUM, dtype=policy, name="batch_norm"
-                ),
+                FusedBatchNormalization(momentum=BN_MOMENTUM, dtype=policy, name="batch_norm"),
                 act,
             ]
         elif bn == "after_activation":
             steps += [
                 act,
-                keras.layers.BatchNormalization(
-                    momentum=BN_MOMENTUM, dtype=policy, name="batch_norm"
-                ),
+                FusedBatchNormalization(momentum=BN_MOMENTUM, dtype=policy, name="batch_norm"),
             ]
         else:
             steps += [act]
         if self.reg.uses_dropout:
-            steps.append(keras.layers.Dropout(self.reg.dropout, dtype=policy, name="dropout"))
+            steps.append(BernoulliDropout(self.reg.dropout, dtype=policy, name="dropout"))
         self.steps = steps
 
     @property
@@ -81,7 +80,10 @@ class _RegBlock(keras.layers.Layer):
             keras.layers.Activation: "act",
             keras.layers.Dropout: "dropout",
         }
-        return tuple(kinds[type(layer)] for layer in self.steps)
+        return tuple(
+            next(kind for cls, kind in kinds.items() if isinstance(layer, cls))
+            for layer in self.steps
+        )
 
     def build(self, input_shape):
         shape = input_shape

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from kregs import L2Penalty, RegConfig
+from kregs.fused import BernoulliDropout, FusedBatchNormalization
 from kregs.layers import ConvBlock, DenseBlock
 
 
@@ -137,3 +138,58 @@ def test_works_in_a_plain_sequential_model():
     )
     assert model.output_shape == (None, 2)
     assert len(model.losses) == 1
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_fused_batch_norm_matches_keras_batch_norm(policy):
+    # Same outputs, input and weight gradients, and moving statistics (Keras' biased
+    # variance) as keras.layers.BatchNormalization, in training and at inference.
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(2, 3, (16, 5, 5, 8)).astype("float32"))
+    weights = tf.constant(rng.normal(size=(16, 5, 5, 8)).astype("float32"))
+    keras_bn = keras.layers.BatchNormalization(momentum=0.9, dtype=policy)
+    fused = FusedBatchNormalization(momentum=0.9, dtype=policy)
+    for layer in (keras_bn, fused):
+        layer.build(x.shape)
+    fused.gamma.assign(np.linspace(0.5, 2, 8))
+    keras_bn.gamma.assign(np.linspace(0.5, 2, 8))
+    outputs, grads = [], []
+    for layer in (keras_bn, fused):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(tf.cast(y, "float32") * weights)
+        assert y.dtype == ("float32" if policy == "float32" else "bfloat16")
+        outputs.append(np.asarray(tf.cast(y, "float32")))
+        grads.append([np.asarray(g) for g in tape.gradient(loss, [x, layer.gamma, layer.beta])])
+    tol = 1e-5 if policy == "float32" else 2e-2
+    np.testing.assert_allclose(outputs[1], outputs[0], atol=tol * 10)
+    for fused_grad, keras_grad in zip(grads[1], grads[0], strict=True):
+        scale = np.abs(keras_grad).max()
+        assert scale > 0.1
+        np.testing.assert_allclose(fused_grad, keras_grad, rtol=tol, atol=tol * scale)
+    for name in ("moving_mean", "moving_variance"):
+        np.testing.assert_allclose(
+            np.asarray(getattr(fused, name)), np.asarray(getattr(keras_bn, name)), rtol=tol / 10
+        )
+    batch = np.asarray(x).reshape(-1, 8)  # bfloat16 activations are rounded: rtol 1e-3
+    np.testing.assert_allclose(
+        np.asarray(fused.moving_variance), 0.9 + 0.1 * batch.var(0), rtol=tol / 10
+    )
+    np.testing.assert_allclose(
+        np.asarray(tf.cast(fused(x), "float32")),
+        np.asarray(tf.cast(keras_bn(x), "float32")),
+        atol=tol * 10,
+    )
+
+
+def test_bernoulli_dropout_keeps_one_minus_rate_and_scales_survivors():
+    layer = BernoulliDropout(0.25, seed=3)
+    y = np.asarray(layer(np.ones((400, 250), "float32"), training=True))
+    np.testing.assert_allclose(np.unique(y), [0.0, 1 / 0.75], rtol=1e-6)
+    assert abs((y == 0).mean() - 0.25) < 0.005  # 100000 elements: std ~0.0014
+    assert np.array_equal(np.asarray(layer(np.ones((3, 4), "float32"))), np.ones((3, 4)))
+    again = keras.layers.deserialize(keras.layers.serialize(layer))
+    assert type(again) is BernoulliDropout and again.rate == 0.25
