@@ -1,15 +1,19 @@
 """Does memory grow from trial to trial? Resident memory over a smoke-sized search.
 
-Runs `kregs.tuner.tune` on a Fashion-MNIST subset for N trials (random search,
-so every trial builds a new model) and prints the resident memory (now, and
-the process' peak) after trials 1, 10 and N, with the growth from trial 1 to
-N in percent (target: < 5%).
+Runs `kregs tune` as a user does (a child process, default options: trials in
+a process that a fresh one replaces, `--recycle-after`) on a Fashion-MNIST
+subset for N trials (random search, so every trial builds a new model) and
+prints the resident memory of the process that ran each trial (now, and its
+peak) after trials 1, 10 and N, with the growth from trial 1 to N in percent
+(target: < 5%). `--recycle-after 0` shows the growth of one process.
 
-Usage: python bench/memory.py [--quick] [--trials N] [--out FILE]
+Usage: python bench/memory.py [--quick] [--trials N] [--recycle-after K] [--out FILE]
 """
 
 import argparse
+import csv
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -25,30 +29,35 @@ def main(argv=None):
     parser.add_argument("--trials", type=int, default=None)
     parser.add_argument("--limit", type=int, default=None, help="training images")
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument(
+        "--recycle-after", type=int, default=None, help="kregs tune's option (default: its own)"
+    )
     parser.add_argument("--out", default=None, help="JSON output file")
     args = parser.parse_args(argv)
     trials = args.trials or (5 if args.quick else 20)
     limit = args.limit or (1000 if args.quick else 3000)
 
-    from kregs.tuner import TuneConfig, tune
-
     with tempfile.TemporaryDirectory() as out:
-        config = TuneConfig.create(
-            "fashion_mnist",
-            output=out,
-            algorithm="random",
-            max_trials=trials,
-            epochs=args.epochs,
-            limit=limit,
-            batch_size=64,
-            patience=2,
-            top_k=1,
-            seed=0,
-        )
-        result = tune(config)
-    rows = sorted(result.rows, key=lambda r: int(r["trial_id"]))
+        cmd = [sys.executable, "-m", "kregs", "tune", "--dataset", "fashion_mnist"]
+        cmd += ["--algorithm", "random", "--max-trials", str(trials), "--epochs", str(args.epochs)]
+        cmd += ["--limit", str(limit), "--batch-size", "64", "--patience", "2", "--top-k", "1"]
+        cmd += ["--no-refit", "--quiet", "--output", out]
+        if args.recycle_after is not None:
+            cmd += ["--recycle-after", str(args.recycle_after)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"kregs tune failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        with open(os.path.join(out, "trials.csv"), newline="") as f:
+            rows = [
+                {**r, "rss_mb": float(r["rss_mb"]), "peak_rss_mb": float(r["peak_rss_mb"])}
+                for r in csv.DictReader(f)
+            ]
+    rows = sorted(rows, key=lambda r: int(r["trial_id"]))
     marks = sorted({1, min(10, trials), trials})
-    print(f"memory: {trials} trials, {limit} training images, {args.epochs} epochs each")
+    print(
+        f"memory: `kregs tune`, {trials} trials, {limit} training images, {args.epochs} epochs "
+        f"each, recycle after {args.recycle_after if args.recycle_after is not None else 'default'}"
+    )
     print("  after trial   rss MiB   peak rss MiB")
     for n in marks:
         row = rows[n - 1]
@@ -69,6 +78,7 @@ def main(argv=None):
         "trials": trials,
         "limit": limit,
         "epochs": args.epochs,
+        "recycle_after": args.recycle_after,
         "after_trial": {
             str(n): {"rss_mb": rows[n - 1]["rss_mb"], "peak_rss_mb": rows[n - 1]["peak_rss_mb"]}
             for n in marks

@@ -7,6 +7,7 @@ import click
 from kregs.checks import ARCHITECTURES
 from kregs.data import DATASETS
 from kregs.run.budget import PRESET_NAMES
+from kregs.run.device import PRECISIONS, DeviceOptions
 from kregs.tuner.config import TuneConfig
 
 
@@ -30,10 +31,12 @@ data_dir = click.option(
 overwrite = click.option(
     "--overwrite", is_flag=True, help="Delete the run in --output (only a kregs run) first."
 )
-mixed_precision = click.option(
-    "--mixed-precision/--no-mixed-precision",
-    default=None,
-    help="float16 compute.  [default: on with a GPU, off on CPU]",
+precision = click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default=field_default(DeviceOptions, "precision"),
+    help="Compute precision: auto is float16 (mixed) on a GPU, bfloat16 (mixed) on a CPU "
+    "with bfloat16 units (AVX512_BF16, AMX), float32 elsewhere.",
 )
 jit_compile = click.option(
     "--jit-compile/--no-jit-compile",

@@ -103,7 +103,7 @@ class _Printer(Display):
     "[default: runs/study-<dataset>-<UTC timestamp>]",
 )
 @opt.overwrite
-@opt.mixed_precision
+@opt.precision
 @opt.jit_compile
 @opt.verbose
 @opt.quiet

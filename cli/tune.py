@@ -2,6 +2,7 @@
 
 import os
 import sys
+import time
 
 import click
 
@@ -13,8 +14,10 @@ from kregs.cli.quiet import quiet_tensorflow
 from kregs.run.budget import ALGORITHMS, SEARCH_PRESETS, SPACES
 from kregs.run.interrupt import catching_interrupts
 from kregs.tuner.config import STRATEGIES, ClusterOptions, TuneConfig
+from kregs.tuner.recycle import EXIT_RECYCLE, RecyclePolicy
 
 BASE = SEARCH_PRESETS[None]  # the budget without a preset
+STARTED_VAR = "KREGS_STARTED"
 
 
 def _or_preset(value):
@@ -64,6 +67,26 @@ TUNE_OPTIONS = [
         help=f"Use only this many training images (stratified).  {_or_preset('all')}",
     ),
     click.option(
+        "--trial-images",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Train each trial on this many training images (a stratified subset); every "
+        f"trial is judged on the whole validation split.  {_or_preset('all')}",
+    ),
+    click.option(
+        "--refit/--no-refit",
+        default=None,
+        help="After the search, train the best configuration on every training image "
+        "(validation split included) for its best number of epochs, and export that "
+        "model.  [default: on, except in the smoke preset]",
+    ),
+    click.option(
+        "--baseline/--no-baseline",
+        default=None,
+        help="Try the unregularized model (no L2, no dropout, no BN) first: the search's "
+        "control, shown in summary.md.  [default: on]",
+    ),
+    click.option(
         "--patience",
         type=click.IntRange(min=1),
         default=None,
@@ -104,7 +127,7 @@ TUNE_OPTIONS = [
         default=opt.field_default(TuneConfig, "top_k"),
         help="Best models kept in best/.",
     ),
-    opt.mixed_precision,
+    opt.precision,
     opt.jit_compile,
     opt.verbose,
     opt.quiet,
@@ -154,6 +177,15 @@ DISTRIBUTED_OPTIONS = [
         "--batch-size is then per replica.",
     ),
     click.option(
+        "--recycle-after",
+        type=click.IntRange(min=0),
+        default=RecyclePolicy.trials,
+        show_default=True,
+        help="Run the trials in a child process that a fresh one replaces after this many "
+        f"trials, or sooner once its memory grew {RecyclePolicy.rss_growth:.0%} (flat memory "
+        "over a long search); 0: every trial in this process. Not with --role or --workers.",
+    ),
+    click.option(
         "--threads",
         type=click.IntRange(min=1),
         default=None,
@@ -166,7 +198,7 @@ DISTRIBUTED_OPTIONS = [
 @click.command()
 @opt.apply_options(*TUNE_OPTIONS, *DISTRIBUTED_OPTIONS)
 @click.pass_context
-def tune(ctx, workers, quiet, **options):
+def tune(ctx, workers, quiet, recycle_after, **options):
     """Search L2 strength, dropout rate and BN placement with KerasTuner.
 
     Writes trials.csv, summary.md, best/ (top models as .keras) and export/
@@ -177,6 +209,9 @@ def tune(ctx, workers, quiet, **options):
         return _tune_workers(ctx, workers, options)
     _check_roles(options)
     config = TuneConfig.create(**options)
+    recycle = RecyclePolicy.from_env()
+    if recycle is None and recycle_after and config.cluster is None:
+        return _tune_recycled(ctx, config, RecyclePolicy(trials=recycle_after))
     quiet_tensorflow(config.verbose)
     from kregs import compat
     from kregs.tuner.distributed.addressing import exposure_warning
@@ -190,12 +225,18 @@ def tune(ctx, workers, quiet, **options):
         if warning:
             click.echo(warning, err=True)
     role = f" ({cluster.role} {cluster.worker_id or ''})".replace(" )", ")") if cluster else ""
-    click.echo(f"kregs tune: {config.dataset} (preset: {options['preset'] or 'none'}){role}")
-    with (
-        catching_interrupts(),
-        _Printer.for_terminal(quiet, config.verbose, "trials", cluster=cluster) as printer,
-    ):
-        result = run_tune(config, printer)
+    if recycle is None:
+        click.echo(f"kregs tune: {config.dataset} (preset: {options['preset'] or 'none'}){role}")
+    from kregs.tuner.recycle import ProcessRecycled
+
+    try:
+        with (
+            catching_interrupts(),
+            _Printer.for_terminal(quiet, config.verbose, "trials", cluster=cluster) as printer,
+        ):
+            result = run_tune(config, printer, recycle=recycle)
+    except ProcessRecycled:
+        sys.exit(EXIT_RECYCLE)  # the supervisor starts a fresh process that goes on
     _print_result(config, result)
 
 
@@ -250,13 +291,26 @@ def _print_result(config, result):
     click.echo("")
     click.echo(result.top_table)
     click.echo("")
+    from kregs.tuner.summary_md import control_verdict
+
+    verdict = control_verdict(result.rows)
+    if verdict is not None:
+        click.echo(verdict["text"])
     click.echo(
         f"best: trial {best['trial_id']} ({best['config']}), test accuracy "
         f"{result.test['accuracy']:.4f} on {result.test['images']} test images"
     )
+    if result.refit is not None:
+        r = result.refit
+        click.echo(
+            f"refit: {r['images']} images, {r['epochs']} epochs, {r['seconds']:.0f} s: "
+            f"test accuracy {r['test']['accuracy']:.4f} (the model exported)"
+        )
     click.echo(f"results: {result.output} (trials.csv, summary.md, best/)")
     click.echo(f"SavedModel: {result.export_path}")
-    click.echo(f"wall time: {result.seconds:.1f}s")
+    started = os.environ.get(STARTED_VAR)  # set by the supervisor of fresh processes
+    seconds = time.time() - float(started) if started else result.seconds
+    click.echo(f"wall time: {seconds:.1f}s")
 
 
 def _child_args(ctx, skip):
@@ -281,6 +335,40 @@ def _child_args(ctx, skip):
         elif value is not None:
             args += [param.opts[0], str(value)]
     return args
+
+
+def _tune_recycled(ctx, config, policy):
+    """`kregs tune` in one process: supervises child processes that run the trials."""
+    from kregs.run.folder import default_output
+    from kregs.tuner.recycle import supervise
+
+    output = config.output or default_output(config.dataset)
+    click.echo(f"kregs tune: {config.dataset} (preset: {ctx.params['preset'] or 'none'})")
+    # Every child works on the same folder (the default one is named here, once).
+    args = _child_args(ctx, skip={"output", "recycle_after"}) + ["--output", output]
+    command = [sys.executable, "-m", "kregs", "tune", *args]
+
+    def next_command(previous):  # a fresh process resumes: it must not --overwrite
+        return [a for a in previous if a != "--overwrite"]
+
+    # Where this process' streams are files (a terminal, a pipe), the children write to
+    # them directly (a terminal keeps its live display); otherwise (click's CliRunner)
+    # their lines pass through here.
+    on_line = None if _real_files(sys.stdout, sys.stderr) else _echo_line
+    env = dict(os.environ, **{STARTED_VAR: repr(time.time())})  # for the whole run's wall time
+    code = supervise(command, policy, env=env, on_fresh_process=next_command, on_line=on_line)
+    sys.exit(code)
+
+
+def _real_files(*streams):
+    try:
+        return all(stream.fileno() >= 0 for stream in streams)
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _echo_line(line, err):
+    click.echo(line, err=err)
 
 
 def _tune_workers(ctx, workers, options):

@@ -91,6 +91,7 @@ def _register_keras_objects(_keras):
     # serialization, so `keras.models.load_model("m.keras")` finds them after
     # a plain `import kregs`, whichever of keras and kregs came first.
     importlib.import_module("kregs.layers")
+    importlib.import_module("kregs.run.schedule")  # the trials' learning-rate schedule
 
 
 wrapt.register_post_import_hook(_register_keras_objects, "keras")

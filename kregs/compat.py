@@ -294,3 +294,40 @@ def prompt_chief(poll_seconds=0.5):
 
     start_server._kregs_prompt = True
     oracle_chief.start_server = start_server
+
+
+def try_first(oracle, values):
+    """The oracle's first fresh configuration is `values` (other hyperparameters at their
+    defaults), unless a trial already tried it; then KerasTuner's random ones.
+
+    Random search, Bayesian optimization's initial points and Hyperband's new
+    brackets all draw fresh configurations from `Oracle._random_values`
+    (keras-tuner 1.4); grid search enumerates its own (the wrapper is unused there).
+
+    Args:
+        oracle: a `keras_tuner.Oracle`.
+        values: dict, hyperparameter name -> value, e.g. every regularizer off.
+    """
+    import keras_tuner
+
+    random_values = oracle._random_values
+    offered = []
+
+    def tried(first):
+        return offered or any(
+            all(t.hyperparameters.values.get(k) == v for k, v in first.items())
+            for t in oracle.trials.values()
+        )
+
+    def first_then_random():
+        hps = keras_tuner.HyperParameters()
+        for hp in oracle.hyperparameters.space:
+            hps.merge([hp])
+            if hps.is_active(hp):
+                hps.values[hp.name] = values.get(hp.name, hp.default)
+        if hps.values and not tried(hps.values):
+            offered.append(True)  # once (Hyperband draws a whole bracket before its trials)
+            return hps.values
+        return random_values()
+
+    oracle._random_values = first_then_random

@@ -6,6 +6,7 @@ scripts run and report what they promise.
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -20,6 +21,10 @@ FIELDS = {
     "startup": COMMON | {"median_seconds", "runs"},
     "tuning": COMMON | {"summary", "runs", "test_accuracy_difference"},
     "distributed": COMMON | {"summary", "runs", "speedup", "threads"},
+    "precision": COMMON | {"summary", "rounds", "threads", "target_speedup"},
+    "schedule": COMMON | {"summary", "histories", "precision"},
+    "threads": COMMON | {"summary", "rounds", "precision"},
+    "accuracy": COMMON | {"kregs", "hand_written", "targets"},
 }
 
 
@@ -32,6 +37,18 @@ SMALLEST = {
     "startup": ["--quick", "--runs", "1"],
     "tuning": ["--quick", "--limit", "300", "--epochs", "1", "--max-trials", "1"],
     "distributed": ["--quick", "--limit", "300", "--workers", "1", "--arch", "mlp"],
+    "precision": ["--quick", "--limit", "256", "--epochs", "2", "--modes", "float32,bfloat16"],
+    "schedule": ["--quick", "--limit", "300", "--epochs", "1", "--configs", "none"],
+    "threads": ["--quick", "--limit", "256", "--settings", "0:0:64,2:1:64"],
+    "accuracy": [
+        "--preset",
+        "smoke",
+        "--kregs-args=--limit=600 --max-trials=1 --epochs=1",
+        "--hand-seconds",
+        "1",
+        "--hand-limit",
+        "300",
+    ],  # fmt: skip
 }
 
 
@@ -53,7 +70,7 @@ def test_smallest_run_writes_expected_json(name, tmp_path, request):
     result = json.loads(out.read_text())
     assert FIELDS[name] <= set(result), FIELDS[name] - set(result)
     assert result["benchmark"] == name
-    assert result["command"] == " ".join(["python", f"bench/{name}.py", *SMALLEST[name]])
+    assert result["command"] == shlex.join(["python", f"bench/{name}.py", *SMALLEST[name]])
     assert {"cpu", "cores", "date", "tensorflow"} <= set(result["machine"])
     assert str(out) in proc.stdout  # it says where the figures went
 

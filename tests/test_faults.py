@@ -30,10 +30,30 @@ def tiny(tmp_path_factory):
 
 def _tune_args(data_dir, out, *extra, trials=3, epochs=2):
     return [
-        "tune", "--dataset", "mnist", "--data-dir", data_dir, "--arch", "mlp",
-        "--algorithm", "random", "--max-trials", str(trials), "--epochs", str(epochs),
-        "--batch-size", "16", "--patience", "5", "--quiet", "--output", str(out), *extra,
-    ]  # fmt: skip
+        "tune",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        data_dir,
+        "--arch",
+        "mlp",
+        "--algorithm",
+        "random",
+        "--max-trials",
+        str(trials),
+        "--epochs",
+        str(epochs),
+        "--batch-size",
+        "16",
+        "--patience",
+        "5",
+        "--quiet",
+        "--output",
+        str(out),
+        "--recycle-after",
+        "0",
+        *extra,
+    ]  # fmt: skip  (one process: the tests reach into it, or name it as the folder's holder)
 
 
 def _start(args, **kwargs):

@@ -71,12 +71,36 @@ def test_jit_compile_is_passed_to_compile(jit):
     assert model.jit_compile is jit
 
 
-def test_mixed_precision_builds_float16_layers_and_scales_the_loss():
-    model = RegularizationHyperModel((8, 8, 1), 3, mixed_precision=True).build(
+@pytest.mark.parametrize(
+    "precision, policy, scaled",
+    [("float32", "float32", False), ("bfloat16", "mixed_bfloat16", False),
+     ("float16", "mixed_float16", True)],
+)  # fmt: skip
+def test_precision_sets_the_layers_policy_and_scales_only_float16(precision, policy, scaled):
+    model = RegularizationHyperModel((8, 8, 1), 3, precision=precision).build(
         keras_tuner.HyperParameters()
     )
-    assert model.get_layer("dense1").dtype_policy.name == "mixed_float16"
-    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.get_layer("dense1").dtype_policy.name == policy
+    assert model.get_layer("probabilities").dtype_policy.name == "float32"
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) is scaled
+
+
+def test_the_schedule_follows_the_budget_and_a_continued_trial_goes_on():
+    from kregs.run.schedule import WarmupCosine
+
+    def schedule_of(model):
+        config = model.optimizer.get_config()["learning_rate"]
+        assert config["class_name"] == "WarmupCosine"
+        return WarmupCosine(**config["config"])
+
+    hypermodel = RegularizationHyperModel((8, 8, 1), 3, learning_rate=1e-3, schedule=(10, 20))
+    hp = keras_tuner.HyperParameters()
+    schedule = schedule_of(hypermodel.build(hp))
+    assert (schedule.peak, schedule.total_steps, schedule.offset) == (1e-3, 200, 0)
+    hp.values["tuner/initial_epoch"] = 4  # Hyperband continues a trial at epoch 4
+    continued = schedule_of(hypermodel.build(hp))
+    assert continued.offset == 80
+    assert float(continued(0)) == pytest.approx(float(schedule(80)))
 
 
 def test_discrete_space_gives_steps():

@@ -168,3 +168,49 @@ def test_history_row_reads_every_number_at_the_best_epoch():
     assert row["seconds_per_epoch"] == 3.0  # median of the epochs after the first
     assert row["diverged_epoch"] is None
     assert metrics.history_row({"loss": [0.5, float("nan")]})["diverged_epoch"] == 2
+
+
+# --- precision and threads ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "gpus, flags, expected",
+    [
+        (1, {"avx512_bf16"}, "float16"),
+        (0, {"avx2", "avx512_bf16"}, "bfloat16"),
+        (0, {"amx_bf16", "amx_tile"}, "bfloat16"),
+        (0, {"avx2", "avx512f"}, "float32"),
+    ],
+)
+def test_auto_precision_takes_the_fastest_the_hardware_has(gpus, flags, expected):
+    from kregs.run.device import auto_precision
+
+    assert auto_precision(gpus, flags) == expected
+
+
+def test_device_options_are_validated():
+    from kregs.run.device import DeviceOptions
+
+    with pytest.raises(ConfigError, match="`precision`: expected one of auto, float32"):
+        DeviceOptions(precision="half")
+    with pytest.raises(ConfigError, match="`threads`: expected an int >= 1"):
+        DeviceOptions(threads=0)
+
+
+# --- the learning-rate schedule -------------------------------------------------------------
+
+
+def test_warmup_cosine_rises_peaks_and_decays_over_the_budget():
+    from kregs.run.schedule import WarmupCosine, warmup_cosine
+
+    s = WarmupCosine(1e-3, total_steps=100, warmup_steps=10)
+    values = [float(s(t)) for t in (0, 5, 10, 55, 100, 150)]
+    assert values[0] == pytest.approx(1e-4)  # a tenth of the peak
+    assert values[1] == pytest.approx(1e-4 + 0.9e-3 * 5 / 10)
+    assert values[2] == pytest.approx(1e-3)  # the peak, then cosine decay
+    assert values[3] == pytest.approx(0.5e-3)  # half-way through the decay
+    assert values[4] == pytest.approx(0.0, abs=1e-12) and values[5] == values[4]
+    later = warmup_cosine(1e-3, epochs=10, steps_per_epoch=10, initial_epoch=3)
+    assert float(later(0)) == pytest.approx(float(warmup_cosine(1e-3, 10, 10)(30)))
+    with pytest.raises(ConfigError, match="`warmup_steps`: expected an int in"):
+        WarmupCosine(1e-3, total_steps=10, warmup_steps=10)

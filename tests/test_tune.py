@@ -283,11 +283,17 @@ def test_failed_export_leaves_no_version(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     "flags, policy",
-    [({}, "float32"), ({"mixed_precision": True, "jit_compile": True}, "mixed_float16")],
+    [
+        ({"precision": "float32"}, "float32"),
+        ({"precision": "bfloat16", "jit_compile": True}, "mixed_bfloat16"),
+        ({"precision": "float16"}, "mixed_float16"),
+    ],
 )
-def test_mixed_precision_and_xla_flags(flags, policy, tiny_mnist, tmp_path):
-    # On this CPU-only machine both default to off; asked for, they apply to every trial.
+def test_precision_and_xla_flags(flags, policy, tiny_mnist, tmp_path):
+    # Asked for, a precision applies to every trial and is recorded in run.json.
     tune(_config(tiny_mnist, tmp_path, max_trials=1, top_k=1, **flags))
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["precision"] == flags["precision"]
     model = keras.models.load_model(next((tmp_path / "best").glob("*.keras")))
     assert model.get_layer("dense1").dtype_policy.name == policy
     assert model.output.dtype == "float32"  # the softmax stays float32

@@ -100,20 +100,33 @@ def export(model, summary, info, output, **extra):
 
 
 def export_once(model, summary, info, output, **extra):
-    """Exports the best model unless the newest export already is this trial's."""
+    """Exports `model` unless the newest export already is this trial's (refit or not)."""
     model_dir = os.path.join(output, "export", info.name)
     version, meta = latest_export(model_dir)
-    if version is not None and meta.get("trial_id") == summary["trial_id"]:
+    meta = meta or {}
+    same = meta.get("trial_id") == summary["trial_id"] and meta.get("refit", False) == extra.get(
+        "refit", False
+    )
+    if version is not None and same:
         return os.path.join(model_dir, str(version))
     return export(model, summary, info, output, **extra)
 
 
-def finish(tuner, hypermodel, ds, output, top_k, batch_size):
-    """Writes best/, measures the best model on the test set once, exports it.
+def finish(tuner, hypermodel, ds, output, top_k, batch_size, refit=None):
+    """Writes best/, measures the best model on the test set once, refits it, exports.
+
+    Args:
+        tuner, hypermodel: the search's.
+        ds: the run's `kregs.data.Dataset`.
+        output: str, the run folder.
+        top_k: int, models kept in best/.
+        batch_size: int, for the test measurement.
+        refit: callable(trial) -> `(model, record)` or None: the model exported
+            is then the refit one (see `kregs.tuner.refit`), else the search's best.
 
     Returns:
-        `(best, test, export_path)`: the best trial's summary, its test result,
-        the SavedModel's version folder.
+        `(best, test, export_path, refit_record)`: the best trial's summary, its
+        test result, the SavedModel's version folder, the refit's record or None.
 
     Raises:
         RunFailedError: no trial completed.
@@ -124,8 +137,15 @@ def finish(tuner, hypermodel, ds, output, top_k, batch_size):
     model = save_best(tuner, hypermodel, trials, output, ds.info.class_names)
     best = trial_summary(hypermodel, trials[0])
     test = test_once(model, best["trial_id"], ds.test, batch_size, output)
-    path = export_once(model, best, ds.info, output, test_accuracy=test["accuracy"])
-    return best, test, path
+    record = None
+    if refit is not None:
+        model, record = refit(trials[0])
+        extra = {"refit": True, "refit_epochs": record["epochs"]}
+        final_test = record["test"]["accuracy"]
+    else:
+        extra, final_test = {}, test["accuracy"]
+    path = export_once(model, best, ds.info, output, test_accuracy=final_test, **extra)
+    return best, test, path, record
 
 
 def pick_trial(oracle, run_dir, trial_id=None):

@@ -23,8 +23,9 @@ from kregs.run.device import DeviceOptions
 from kregs.tuner.distributed.addressing import ROLES, parse_oracle, tuner_id
 
 RUN_FILE = "run.json"
-# run.json fields that may change between a run and its resumption.
-RESUMABLE = ("max_trials", "kregs_version")
+# run.json fields that may change between a run and its resumption (the precision is
+# what this machine has: each trial records its own).
+RESUMABLE = ("max_trials", "kregs_version", "precision")
 STRATEGIES = ("mirrored",)
 
 __all__ = ["ARCHITECTURES", "ClusterOptions", "Fixed", "TuneConfig", "RUN_FILE", "STRATEGIES"]
@@ -175,9 +176,10 @@ class TuneConfig:
         """Builds a `TuneConfig` from flat options, as `kregs tune` takes them.
 
         Budget options (`algorithm`, `max_trials`, `epochs`, `batch_size`,
-        `space`, `limit`, `patience`) left at None take the preset's values;
+        `space`, `limit`, `patience`, `trial_images`, `refit`, `baseline`) left at None
+        take the preset's values;
         `l2`, `dropout`, `batch_norm`, `learning_rate` fix a dimension;
-        `mixed_precision`, `jit_compile`, `threads` go to `DeviceOptions`;
+        `precision`, `jit_compile`, `threads` go to `DeviceOptions`;
         `role`, `oracle`, `worker_id`, `worker_timeout`, `oracle_timeout` to
         `ClusterOptions` (when `role` is given); the rest are fields.
 
@@ -193,10 +195,21 @@ class TuneConfig:
         budget = resolve(
             SEARCH_PRESETS,
             preset,
-            **take("algorithm", "max_trials", "epochs", "batch_size", "space", "limit", "patience"),
+            **take(
+                "algorithm",
+                "max_trials",
+                "epochs",
+                "batch_size",
+                "space",
+                "limit",
+                "patience",
+                "trial_images",
+                "refit",
+                "baseline",
+            ),
         )
         fixed = Fixed(**take("l2", "dropout", "batch_norm", "learning_rate"))
-        device = DeviceOptions(**take("mixed_precision", "jit_compile", "threads"))
+        device = DeviceOptions(**take("precision", "jit_compile", "threads"))
         cluster = take("role", "oracle", "worker_id", "worker_timeout", "oracle_timeout")
         role = cluster.get("role")
         cluster = ClusterOptions(**cluster) if role is not None else None

@@ -7,6 +7,7 @@ finish (best/, test, export); a worker joins a chief's folder and trains
 trials. A full disk anywhere is one `DiskFullError`, naming the file.
 """
 
+import functools
 import time
 
 from kregs import compat
@@ -16,11 +17,12 @@ from kregs.run.files import full_disk, watching_disk
 from kregs.tuner.config import TuneConfig
 from kregs.tuner.distributed import addressing
 from kregs.tuner.distributed.health import Heartbeat, WorkerMonitor, check_worker_free
+from kregs.tuner.recycle import Recycler
 from kregs.tuner.search import Search, TuneResult, run_folder
 from kregs.tuner.summary_md import top_table
 
 
-def tune(config, listener=None):
+def tune(config, listener=None, recycle=None):
     """Searches L2 strength, dropout rate and BN placement; exports the best models.
 
     Every trial trains `kregs.build_model` with early stopping on val_loss
@@ -39,6 +41,10 @@ def tune(config, listener=None):
     Args:
         config: a `TuneConfig`.
         listener: a `kregs.run.events.Listener` or None.
+        recycle: a `kregs.tuner.recycle.RecyclePolicy` or None (one process,
+            single mode only): once it is due, after a trial, `tune` raises
+            `ProcessRecycled` and a fresh process resumes the run
+            (`kregs.tuner.recycle.supervise`; `kregs tune` does it).
 
     Returns:
         A `TuneResult`.
@@ -50,6 +56,7 @@ def tune(config, listener=None):
         DiskFullError: the disk filled up (the same call resumes once there is space).
         FolderInUseError: another process writes the output folder.
         ChiefLostError: a worker lost its chief.
+        ProcessRecycled: `recycle` is due; the run goes on in a fresh process.
 
     Example:
     >>> result = tune(TuneConfig.create("fashion_mnist", preset="smoke", output="runs/smoke"))
@@ -58,8 +65,10 @@ def tune(config, listener=None):
     if not isinstance(config, TuneConfig):
         raise TypeError(f"tune takes a TuneConfig, not {type(config).__name__}")
     listener = listener or Listener()
+    if recycle is not None and config.cluster is not None:
+        raise ValueError("recycle is for a search in one process, not a chief or a worker")
     if config.cluster is None:
-        mode = run_single
+        mode = functools.partial(run_single, recycle=recycle)
     else:
         mode = run_chief if config.cluster.role == "chief" else run_worker
     compat.quiet_failed_trials(not config.verbose)
@@ -73,17 +82,19 @@ def tune(config, listener=None):
         raise
 
 
-def run_single(config, listener):
-    """The whole search in this process."""
+def run_single(config, listener, recycle=None):
+    """The whole search in this process (or, with `recycle`, its next trials)."""
     started = time.monotonic()
     folder = run_folder(config)
     with folder.session(config.record(), config.overwrite):
         search = Search(config, folder)
-        folder.write_record(config.record())
+        folder.write_record(search.record())
         tuner = search.make_tuner(listener)
         tuner.oracle.trial_ended = search.reporter(tuner, listener)
+        if recycle is not None:
+            tuner.trial_finished = Recycler(recycle)
         search.search(tuner)
-        return search.finish(tuner, started)
+        return search.finish(tuner, started, listener)
 
 
 def run_chief(config, listener):
@@ -94,7 +105,7 @@ def run_chief(config, listener):
     folder = run_folder(config)
     with folder.session(config.record(), config.overwrite):
         search = Search(config, folder)
-        folder.write_record(config.record())  # before listening: workers check it
+        folder.write_record(search.record())  # before listening: workers check it
         compat.quiet_condition_protos()
         compat.prompt_chief()
         with addressing.oracle_env("chief", cluster.host, cluster.port):
@@ -107,7 +118,9 @@ def run_chief(config, listener):
                 search.search(tuner)  # serves until every trial is done
             finally:
                 monitor.stop()
-        return search.finish(tuner, started, role="chief", requeued=list(monitor.requeued))
+        return search.finish(
+            tuner, started, listener, role="chief", requeued=list(monitor.requeued)
+        )
 
 
 def run_worker(config, listener):

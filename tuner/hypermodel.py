@@ -6,6 +6,7 @@ from kregs.checks import BATCH_NORM_PLACEMENTS
 from kregs.config import RegConfig
 from kregs.errors import invalid_value
 from kregs.run.budget import SPACES
+from kregs.run.device import POLICIES
 
 # The study's grid: lambda, dropout rate, BN after each convolution, learning rate.
 PAPER_L2 = (0.0, 0.01, 0.1, 1.0, 10.0)
@@ -57,10 +58,17 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         discrete: bool, give every float a step (lambda and learning rate by
             factors of 10, dropout by 0.2), as `GridSearch` needs. Default False.
         jit_compile: bool, compile the train step with XLA. Default False.
-        mixed_precision: bool, build the model with the `"mixed_float16"`
-            policy (the softmax stays float32) and scale the loss. The policy
-            is passed to the layers, not set globally: KerasTuner clears
-            Keras' global state before every build. Default False.
+        precision: str, "float32", "bfloat16" or "float16": the layers compute
+            in it under a mixed policy (the softmax stays float32; float16
+            scales the loss). The policy is passed to the layers, not set
+            globally: KerasTuner clears Keras' global state before every build.
+            Default "float32".
+        schedule: `(epochs, steps_per_epoch)` or None. When given, the
+            learning rate (the searched one is the peak) follows
+            `kregs.run.schedule.warmup_cosine` over `epochs` epochs of
+            `steps_per_epoch` steps; a Hyperband trial that continues its
+            parent's training goes on from where the parent's schedule stopped.
+            None: a constant learning rate.
 
     Example:
     >>> hypermodel = RegularizationHyperModel((28, 28, 1), 10, batch_norm="before_activation")
@@ -80,7 +88,8 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         learning_rate=None,
         discrete=False,
         jit_compile=False,
-        mixed_precision=False,
+        precision="float32",
+        schedule=None,
         name=None,
         tunable=True,
     ):
@@ -110,14 +119,33 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
             "learning_rate": learning_rate,
         }
         self.discrete = bool(discrete)
+        if precision not in POLICIES:
+            raise invalid_value("precision", precision, f"one of {', '.join(POLICIES)}")
         self.jit_compile = bool(jit_compile)
-        self.mixed_precision = bool(mixed_precision)
+        self.precision = precision
+        self.schedule = tuple(schedule) if schedule is not None else None
 
     def reg_config(self, hp):
         """Returns the `RegConfig` that the hyperparameters `hp` describe."""
         return RegConfig(
             l2=self._l2(hp), dropout=self._dropout(hp), batch_norm=self._batch_norm(hp)
         )
+
+    def baseline_values(self):
+        """The hyperparameter values of the unregularized model (no L2, no dropout, no BN).
+
+        A search that tries it first has its control: how far the plain model
+        over-fits, and whether regularization beats it.
+
+        Returns:
+            dict, hyperparameter name -> value (searched dimensions only).
+        """
+        if self.space == "paper":
+            values = {"l2": 0.0, "dropout": 0.0, "batch_norm": "none"}
+        else:
+            values = {"use_l2": False, "use_dropout": False, "batch_norm": "none"}
+        fixed = {"use_l2": "l2", "use_dropout": "dropout"}
+        return {k: v for k, v in values.items() if self.fixed[fixed.get(k, k)] is None}
 
     def learning_rate(self, hp):
         """Returns Adam's learning rate for the hyperparameters `hp`."""
@@ -130,6 +158,7 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp):
         from kregs.models import build_model
+        from kregs.run.schedule import warmup_cosine
         from kregs.run.train import compile_model
 
         model = build_model(
@@ -137,9 +166,15 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
             self.num_classes,
             reg=self.reg_config(hp),
             arch=self.arch,
-            dtype_policy="mixed_float16" if self.mixed_precision else None,
+            dtype_policy=POLICIES[self.precision],
         )
-        return compile_model(model, self.learning_rate(hp), self.mixed_precision, self.jit_compile)
+        rate = self.learning_rate(hp)
+        if self.schedule is not None:
+            epochs, steps = self.schedule
+            # Hyperband's continued trials start at its "tuner/initial_epoch".
+            start = int(hp.values.get("tuner/initial_epoch", 0))
+            rate = warmup_cosine(rate, epochs, steps, initial_epoch=start)
+        return compile_model(model, rate, self.precision == "float16", self.jit_compile)
 
     def _l2(self, hp):
         if self.fixed["l2"] is not None:

@@ -9,6 +9,7 @@ The modes that compose them (one process, chief, worker) are in
 
 import dataclasses
 import logging
+import math
 import time
 
 from kregs import data
@@ -21,6 +22,7 @@ from kregs.run.train import check_splits, fit_arguments
 from kregs.tuner import best as best_models
 from kregs.tuner.config import RESUMABLE, RUN_FILE
 from kregs.tuner.hypermodel import RegularizationHyperModel
+from kregs.tuner.refit import refit
 from kregs.tuner.summary_md import summary_markdown, top_table
 from kregs.tuner.trials_csv import effective_values, trial_row, write_trials_csv
 from kregs.tuner.tuners import make_tuner
@@ -48,6 +50,8 @@ class TuneResult:
             mid-trial and nobody left to run it again); the same command resumes them.
         requeued: list of `(tuner_id, trial_id)`, trials the chief took back
             from silent workers.
+        refit: dict or None, the refit's record (`epochs`, `images`, `seconds`,
+            `test`): then the exported model is the refit one.
     """
 
     output: str
@@ -61,6 +65,7 @@ class TuneResult:
     replicas: int = 1
     unfinished: list = dataclasses.field(default_factory=list)
     requeued: list = dataclasses.field(default_factory=list)
+    refit: dict | None = None
 
 
 # What a tune run writes at its folder's top (all that --overwrite deletes).
@@ -73,6 +78,7 @@ ENTRIES = (
     "keras_tuner",
     "tensorboard",
     "workers",
+    "refit",
 )
 
 
@@ -84,16 +90,22 @@ def run_folder(config):
     )
 
 
-def make_hypermodel(config, info, device=None):
-    """The `RegularizationHyperModel` of a run, for its data set and device."""
+def make_hypermodel(config, info, device=None, steps_per_epoch=None):
+    """The `RegularizationHyperModel` of a run, for its data set and device.
+
+    With `steps_per_epoch`, every trial's learning rate follows the warm-up
+    and cosine schedule over the run's epoch budget.
+    """
+    budget = config.budget
     return RegularizationHyperModel(
         info.input_shape,
         info.num_classes,
         arch=config.arch,
-        space=config.budget.space,
-        discrete=config.budget.algorithm == "grid",
+        space=budget.space,
+        discrete=budget.algorithm == "grid",
         jit_compile=device.jit_compile if device else False,
-        mixed_precision=device.mixed_precision if device else False,
+        precision=device.precision if device else "float32",
+        schedule=(budget.epochs, steps_per_epoch) if steps_per_epoch else None,
         **dataclasses.asdict(config.fixed),
     )
 
@@ -123,7 +135,21 @@ class Search:
             seed=config.seed,
         )
         check_splits(self.ds, config.validation_split)
-        self.hypermodel = make_hypermodel(config, self.ds.info, self.device)
+        # Trials may train on a subset (the low fidelity); the refit trains on everything.
+        self.trial_ds = trial_subset(self.ds, config.budget.trial_images, config.seed)
+        self.batch_size = config.budget.batch_size * self.replicas
+        steps = math.ceil(len(self.trial_ds.train[1]) / self.batch_size)
+        self.hypermodel = make_hypermodel(config, self.ds.info, self.device, steps)
+
+    def hypermodel_for(self, schedule):
+        """The run's HyperModel with another learning-rate schedule `(epochs, steps)`."""
+        hypermodel = make_hypermodel(self.config, self.ds.info, self.device)
+        hypermodel.schedule = schedule
+        return hypermodel
+
+    def record(self):
+        """What run.json holds: the configuration's record and the precision used here."""
+        return {**self.config.record(), "precision": self.device.precision}
 
     def make_tuner(self, listener):
         """KerasTuner's tuner over the run folder (resuming what is there).
@@ -140,6 +166,7 @@ class Search:
             budget.max_trials,
             budget.epochs,
             seed=self.config.seed,
+            first=self.hypermodel.baseline_values() if budget.baseline else None,
             **extra,
         )
         worker = self.config.cluster is not None and self.config.cluster.role == "worker"
@@ -161,12 +188,12 @@ class Search:
             self.folder.file(TENSORBOARD_DIR), write_graph=False, profile_batch=0
         )
         kwargs = fit_arguments(
-            self.ds,
+            self.trial_ds,
             config.budget,
             config.seed,
             callbacks=[board],
             verbose=1 if config.verbose else 0,
-            batch_size=config.budget.batch_size * self.replicas,
+            batch_size=self.batch_size,
         )
         try:
             tuner.search(kwargs.pop("x"), **kwargs)
@@ -209,7 +236,7 @@ class Search:
 
         return report
 
-    def finish(self, tuner, started, **result):
+    def finish(self, tuner, started, listener, **result):
         """trials.csv, best/, the test measurement, the export and summary.md.
 
         Raises:
@@ -220,12 +247,22 @@ class Search:
         if not any(r["status"] == "COMPLETED" for r in rows):
             raise self.failed(tuner, f"every trial failed ({len(rows)})")
         budget = self.config.budget
-        best, test, export_path = best_models.finish(
-            tuner, self.hypermodel, self.ds, self.folder.path, self.config.top_k, budget.batch_size
+
+        def refit_best(trial):
+            return refit(self, trial, tuner.read_extras(trial.trial_id), listener)
+
+        best, test, export_path, refitted = best_models.finish(
+            tuner,
+            self.hypermodel,
+            self.ds,
+            self.folder.path,
+            self.config.top_k,
+            budget.batch_size,
+            refit=refit_best if budget.refit else None,
         )
         write_atomic(
             self.folder.file("summary.md"),
-            summary_markdown(self.config.record(), rows, best, test, self.replicas),
+            summary_markdown(self.record(), rows, best, test, self.replicas, self.device, refitted),
         )
         unfinished = sorted(
             t.trial_id for t in tuner.oracle.trials.values() if t.status in ("RUNNING", "IDLE")
@@ -240,8 +277,20 @@ class Search:
             time.monotonic() - started,
             replicas=self.replicas,
             unfinished=unfinished,
+            refit=refitted,
             **result,
         )
+
+
+def trial_subset(ds, images, seed):
+    """`ds` with its training split cut to `images` images (stratified, seeded); None: `ds`."""
+    import numpy as np
+
+    x, y = ds.train
+    if images is None or images >= len(y):
+        return ds
+    keep = data.stratified_sample(y, images, np.random.default_rng(seed + 1))
+    return data.Dataset((x[keep], y[keep]), ds.validation, ds.test, ds.info)
 
 
 def _make_strategy(strategy):

@@ -1,4 +1,4 @@
-"""summary.md: the budget, the top trials and the best model's test accuracy."""
+"""summary.md: the budget, the top trials, the control, the best model's test accuracy."""
 
 import json
 
@@ -25,12 +25,66 @@ def top_table(rows, k=5):
     return "\n".join(lines)
 
 
+def control_verdict(rows):
+    """Does regularization pay? The unregularized control against the best regularized trial.
+
+    Args:
+        rows: list of trials.csv rows.
+
+    Returns:
+        dict or None (no completed unregularized trial): `control` and `best`
+        (rows; `best` None when no regularized trial completed), `wins` (bool:
+        the best regularized trial has the higher validation accuracy) and
+        `points` (its lead in validation accuracy, in points), and `text`, one line.
+    """
+    done = [r for r in rows if r["status"] == "COMPLETED" and r["best_val_accuracy"] is not None]
+    plain = sorted((r for r in done if r["config"] == "none"), key=lambda r: int(r["trial_id"]))
+    if not plain:
+        return None
+    control = plain[0]
+    regularized = [r for r in done if r["config"] != "none"]
+    best = max(regularized, key=lambda r: r["best_val_accuracy"], default=None)
+
+    def describe(r):
+        return (
+            f"trial {r['trial_id']} ({r['config']}): val_acc {r['best_val_accuracy']:.4f}, "
+            f"train-minus-val gap {r['generalization_gap']:+.4f} at its best epoch "
+            f"({r['best_epoch']} of {r['epochs']})"
+        )
+
+    text = f"control {describe(control)}"
+    if best is None:
+        return dict(control=control, best=None, wins=False, points=0.0, text=text)
+    points = 100 * (best["best_val_accuracy"] - control["best_val_accuracy"])
+    wins = points > 0
+    verdict = (
+        f"regularization wins by {points:.2f} points"
+        if wins
+        else "the unregularized model is as good or better here"
+    )
+    text += f"; best regularized {describe(best)}: {verdict}"
+    return dict(control=control, best=best, wins=wins, points=points, text=text)
+
+
+def _device_line(device):
+    mixed = " (mixed: float32 weights, statistics, softmax and loss)"
+    return (
+        f"- precision: {device.precision}{mixed if device.precision != 'float32' else ''}; "
+        f"XLA {'on' if device.jit_compile else 'off'}; {device.threads} TensorFlow threads"
+        + (f"; {device.gpus} GPU{'s' if device.gpus != 1 else ''}" if device.gpus else "")
+    )
+
+
 def _budget_lines(record, replicas):
     lines = [
         f"- algorithm: {record['algorithm']}, space: {record['space']}, arch: {record['arch']}",
         f"- budget: max {record['max_trials']} trials, up to {record['epochs']} epochs, "
         f"batch {record['batch_size']}, early-stopping patience {record['patience']}, "
-        f"training images: {record['limit'] or 'all'}",
+        f"training images: {record['limit'] or 'all'}"
+        + (f" ({record['trial_images']} per trial)" if record.get("trial_images") else ""),
+        f"- learning rate: warm-up and cosine decay over each trial's epoch budget; "
+        f"control first: {'yes' if record.get('baseline') else 'no'}; "
+        f"refit: {'yes' if record.get('refit') else 'no'}",
         f"- seed: {record['seed']}",
     ]
     if replicas > 1:
@@ -41,7 +95,7 @@ def _budget_lines(record, replicas):
     return lines
 
 
-def summary_markdown(record, rows, best, test, replicas=1):
+def summary_markdown(record, rows, best, test, replicas=1, device=None, refit=None):
     """The text of summary.md.
 
     Args:
@@ -50,6 +104,8 @@ def summary_markdown(record, rows, best, test, replicas=1):
         best: dict or None, `{"trial_id", "config", "hyperparameters"}` of the best trial.
         test: dict or None, `{"accuracy", "loss", "images"}` of the best model on the test set.
         replicas: int, model replicas per trial.
+        device: the `kregs.run.device.Device` the trials ran on, or None.
+        refit: dict or None, the refit's record (`kregs.tuner.refit.refit`).
     """
     statuses = {}
     for r in rows:
@@ -59,6 +115,7 @@ def summary_markdown(record, rows, best, test, replicas=1):
         f"# kregs tune: {record['dataset']}",
         "",
         *_budget_lines(record, replicas),
+        *([_device_line(device)] if device is not None else []),
         f"- trials: {len(rows)} ({counts or 'none'})",
         "",
         "## Top 5 by validation accuracy",
@@ -69,6 +126,16 @@ def summary_markdown(record, rows, best, test, replicas=1):
         top_table(rows),
         "",
     ]
+    verdict = control_verdict(rows)
+    if verdict is not None:
+        lines += [
+            "## Does regularization pay?",
+            "",
+            "The control is the unregularized model (no L2, no dropout, no BN), tried first.",
+            "",
+            f"- {verdict['text']}",
+            "",
+        ]
     if best is not None:
         lines += [
             "## Best model",
@@ -80,6 +147,13 @@ def summary_markdown(record, rows, best, test, replicas=1):
             lines.append(
                 f"- test accuracy: {test['accuracy']:.4f} (loss {test['loss']:.4f}, "
                 f"{test['images']} test images, measured once after the search)"
+            )
+        if refit is not None:
+            t = refit["test"]
+            lines.append(
+                f"- refit on {refit['images']} images (training and validation) for "
+                f"{refit['epochs']} epochs ({refit['seconds']:.0f} s): test accuracy "
+                f"{t['accuracy']:.4f} (loss {t['loss']:.4f}); this is the model exported"
             )
         lines.append("")
     return "\n".join(lines)

@@ -123,10 +123,14 @@ class KregsTrials:
         row = metrics.history_row(history)
         extras = {
             **row,
+            # A Hyperband trial continuing its parent's training started at this epoch.
+            "initial_epoch": int(trial.hyperparameters.values.get("tuner/initial_epoch", 0)),
+            "precision": getattr(self.hypermodel, "precision", None),
             "seconds": round(time.monotonic() - start, 2),
             **{k: round(v, 1) for k, v in memory_mb().items()},
             # Who ran it, in a distributed search (KerasTuner's id of this worker).
             "tuner_id": os.environ.get("KERASTUNER_TUNER_ID"),
+            "pid": os.getpid(),
             "history": metrics.curves(history),
         }
         write_json(os.path.join(self.get_trial_dir(trial.trial_id), EXTRAS_FILE), extras)
@@ -245,13 +249,17 @@ def make_oracle(algorithm, max_trials, epochs, seed=0, max_consecutive_failed_tr
     return ORACLES[algorithm](max_trials=max_trials, **common)
 
 
-def make_tuner(algorithm, hypermodel, directory, max_trials, epochs, seed=0, **kwargs):
+def make_tuner(algorithm, hypermodel, directory, max_trials, epochs, seed=0, first=None, **kwargs):
     """Builds one of KerasTuner's tuners over `hypermodel`, maximising val_accuracy.
 
     Args:
         algorithm, max_trials, epochs, seed: see `make_oracle`.
         hypermodel: a `keras_tuner.HyperModel`.
         directory: str, the folder that holds the KerasTuner project.
+        first: dict or None, hyperparameter values the first fresh
+            configuration takes (e.g. `RegularizationHyperModel.baseline_values()`:
+            the unregularized model, the search's control), the rest at their
+            defaults; later ones are the algorithm's own.
         **kwargs: passed to the tuner (e.g. `distribution_strategy`).
 
     Returns:
@@ -263,6 +271,8 @@ def make_tuner(algorithm, hypermodel, directory, max_trials, epochs, seed=0, **k
     """
     compat.atomic_state_files()
     oracle = make_oracle(algorithm, max_trials, epochs, seed)
+    if first:
+        compat.try_first(oracle, first)
     cls = KregsHyperband if algorithm == "hyperband" else KregsTuner
     printed = io.StringIO()
     # KerasTuner prints "Reloading Tuner from ..." on resume (the main thread only).

@@ -53,11 +53,22 @@ class SearchBudget(TrainingBudget):
         max_trials: int >= 1, trials at most (Hyperband: a cap on its brackets;
             `epochs` is its `max_epochs`).
         space: str, the HyperModel's search space, one of `SPACES`.
+        trial_images: int >= 1 or None, the training images each trial trains
+            on (a stratified subset: the search's low fidelity); every trial is
+            judged on the whole validation split. None: all.
+        refit: bool, after the search, train the best configuration again on
+            every training image (validation split included) for its best
+            number of epochs; that model is tested and exported.
+        baseline: bool, the first configuration the search tries is the
+            unregularized model (no L2, no dropout, no BN): its control.
     """
 
     algorithm: str = "hyperband"
     max_trials: int = 20
     space: str = "default"
+    trial_images: int | None = None
+    refit: bool = True
+    baseline: bool = True
 
     def __post_init__(self):
         super().__post_init__()
@@ -66,6 +77,11 @@ class SearchBudget(TrainingBudget):
         if self.space not in SPACES:
             raise invalid_value("space", self.space, f"one of {', '.join(SPACES)}")
         check_positive_int(self.max_trials, "max_trials")
+        if self.trial_images is not None:
+            check_positive_int(self.trial_images, "trial_images")
+        for name in ("refit", "baseline"):
+            if not isinstance(getattr(self, name), bool):
+                raise invalid_value(name, getattr(self, name), "True or False")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,21 +108,29 @@ class StudyBudget(TrainingBudget):
 
 
 SEARCH_PRESETS = {
-    # No preset: a full search on the whole data set.
-    None: SearchBudget(),
+    # No preset: about an hour on 2 CPU cores (bfloat16): 12 trials of up to 20 epochs on
+    # 24,000 images (long enough for the unregularized control to over-fit), then the
+    # refit on all 60,000.
+    None: SearchBudget(
+        algorithm="random", max_trials=12, epochs=20, batch_size=128, patience=4,
+        trial_images=24000,
+    ),
     # Seconds: proves the machinery end to end on a small subset.
     "smoke": SearchBudget(
-        algorithm="random", max_trials=3, epochs=3, batch_size=64, limit=3000, patience=2
+        algorithm="random", max_trials=3, epochs=3, batch_size=64, limit=3000, patience=2,
+        refit=False,
     ),
-    # Minutes on a CPU: a few short trials on the whole training set.
+    # Minutes on a CPU: the control and 5 configurations, up to 10 epochs each on 10,000
+    # images (the unregularized model over-fits within them), then the refit.
     "quick": SearchBudget(
-        algorithm="hyperband", max_trials=6, epochs=3, batch_size=128, patience=3
+        algorithm="random", max_trials=6, epochs=10, batch_size=128, patience=3,
+        trial_images=10000,
     ),
     # The study's protocol: its grid, batch 64, up to 50 epochs, patience 5.
     "paper": SearchBudget(
         algorithm="grid", max_trials=40, epochs=50, batch_size=64, patience=5, space="paper"
     ),
-}
+}  # fmt: skip
 
 STUDY_PRESETS = {
     # No preset: the study's protocol with a shorter epoch cap.

@@ -1,34 +1,49 @@
-"""The device, threads and precision set-up of a process that trains kregs models."""
+"""The device, threads and precision set-up of a process that trains kregs models.
+
+Precision `auto` takes the fastest the hardware has: float16 mixed precision on
+a GPU; bfloat16 mixed precision on a CPU with bfloat16 units (AVX512_BF16 or
+AMX, read from the CPU's flags); float32 elsewhere. Under mixed precision the
+layers compute in the low precision and keep float32 weights; batch
+normalization's statistics, the softmax and the loss stay float32 (kregs'
+model keeps its classifier in float32, and Keras' BatchNormalization computes
+in float32 under a mixed policy). float16 also scales the loss.
+"""
 
 import contextlib
 import dataclasses
 import logging
+import os
 
 from kregs.checks import check_positive_int
+from kregs.errors import invalid_value
 
 logger = logging.getLogger(__name__)
 
-MIXED_FLOAT16 = "mixed_float16"
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+POLICIES = {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+# CPU flags (Linux /proc/cpuinfo) of units that compute in bfloat16.
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 @dataclasses.dataclass(frozen=True)
 class DeviceOptions:
-    """How a process should use its hardware; None means "kregs chooses".
+    """How a process should use its hardware; None and "auto" mean "kregs chooses".
 
     Attributes:
-        mixed_precision: bool or None, float16 compute with float32 weights
-            (on by default where a GPU is present).
+        precision: str, one of `PRECISIONS`. Default "auto" (see the module's docstring).
         jit_compile: bool or None, XLA compilation of the train step (on by
-            default where a GPU is present).
-        threads: int >= 1 or None, TensorFlow's intra- and inter-op threads
-            (None: TensorFlow's own choice).
+            default where a GPU is present; on a CPU it did not pay).
+        threads: int >= 1 or None, the cores TensorFlow uses (None: every core
+            this process may run on).
     """
 
-    mixed_precision: bool | None = None
+    precision: str = "auto"
     jit_compile: bool | None = None
     threads: int | None = None
 
     def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise invalid_value("precision", self.precision, f"one of {', '.join(PRECISIONS)}")
         if self.threads is not None:
             check_positive_int(self.threads, "threads")
 
@@ -39,26 +54,64 @@ class Device:
 
     Attributes:
         gpus: int, GPUs TensorFlow sees.
-        dtype_policy: str or None, the layers' dtype policy (`"mixed_float16"`),
-            None for Keras' default (float32).
+        precision: str, "float32", "bfloat16" or "float16" (what "auto" chose).
         jit_compile: bool, whether train steps are XLA-compiled.
+        threads: int, the cores TensorFlow's thread pools use.
     """
 
     gpus: int
-    dtype_policy: str | None
+    precision: str
     jit_compile: bool
+    threads: int
 
     @property
-    def mixed_precision(self):
-        return self.dtype_policy == MIXED_FLOAT16
+    def dtype_policy(self):
+        """The layers' Keras dtype policy: None (float32), "mixed_bfloat16" or "mixed_float16"."""
+        return POLICIES[self.precision]
+
+    @property
+    def loss_scale(self):
+        """Whether the loss is scaled (float16 only: its range is narrow)."""
+        return self.precision == "float16"
+
+
+def cpu_flags():
+    """The flags of this machine's CPU (Linux), as a set; empty where they cannot be read."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def auto_precision(gpus, flags):
+    """The precision "auto" means: float16 on a GPU, bfloat16 with bf16 CPU units, else float32."""
+    if gpus:
+        return "float16"
+    if any(flag in flags for flag in BF16_FLAGS):
+        return "bfloat16"
+    return "float32"
+
+
+def available_cores():
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def configure(options=None):
     """Sets TensorFlow's threads and GPU memory growth; decides precision and XLA.
 
-    Call it once per process, before any model is built (TensorFlow fixes its
-    thread pools at its first operation; later calls leave them and log a
-    warning).
+    TensorFlow's own default let a training process keep only one of two cores
+    busy (in float32, kregs' CNN); kregs sizes both thread pools to the cores
+    the process is given (`bench/threads.py` measures it). Call it once per
+    process, before any model is built: TensorFlow fixes its thread pools at
+    its first operation (a later call leaves them and logs a warning).
 
     Args:
         options: `DeviceOptions` or None (all defaults).
@@ -67,29 +120,29 @@ def configure(options=None):
         A `Device`.
 
     Example:
-    >>> device = configure(DeviceOptions(threads=2))
+    >>> device = configure(DeviceOptions(precision="auto"))
     >>> build_model(..., dtype_policy=device.dtype_policy)
     """
     import tensorflow as tf
 
     options = options or DeviceOptions()
-    if options.threads is not None:
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(options.threads)
-            tf.config.threading.set_inter_op_parallelism_threads(options.threads)
-        except RuntimeError:  # TensorFlow already running in this process
-            logger.warning(
-                "threads=%d not applied: TensorFlow is already initialised", options.threads
-            )
+    threads = options.threads or available_cores()
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow already running in this process
+        logger.warning("threads=%d not applied: TensorFlow is already initialised", threads)
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         try:
             tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError:  # already initialised by an earlier call
             pass
-    mixed = bool(gpus) if options.mixed_precision is None else options.mixed_precision
+    precision = options.precision
+    if precision == "auto":
+        precision = auto_precision(len(gpus), cpu_flags())
     jit = bool(gpus) if options.jit_compile is None else options.jit_compile
-    return Device(len(gpus), MIXED_FLOAT16 if mixed else None, bool(jit))
+    return Device(len(gpus), precision, bool(jit), threads)
 
 
 @contextlib.contextmanager

@@ -41,14 +41,15 @@ def check_splits(ds, validation_split):
         )
 
 
-def compile_model(model, learning_rate=1e-3, mixed_precision=False, jit_compile=False):
+def compile_model(model, learning_rate=1e-3, loss_scale=False, jit_compile=False):
     """Compiles `model` as kregs trains it: Adam, sparse categorical cross-entropy, accuracy.
 
     Args:
         model: a `keras.Model` (e.g. from `kregs.build_model`).
-        learning_rate: float, Adam's learning rate. Default 1e-3.
-        mixed_precision: bool, wrap Adam in a `LossScaleOptimizer` (for a model
-            built with the `"mixed_float16"` policy). Default False.
+        learning_rate: float or a `keras.optimizers.schedules.LearningRateSchedule`
+            (e.g. `kregs.run.schedule.warmup_cosine`), Adam's learning rate. Default 1e-3.
+        loss_scale: bool, wrap Adam in a `LossScaleOptimizer` (for a model built
+            with the `"mixed_float16"` policy). Default False.
         jit_compile: bool, compile the train step with XLA. Default False.
 
     Returns:
@@ -58,7 +59,7 @@ def compile_model(model, learning_rate=1e-3, mixed_precision=False, jit_compile=
     >>> model = compile_model(build_model((28, 28, 1), 10), learning_rate=3e-4)
     """
     optimizer = keras.optimizers.Adam(learning_rate)
-    if mixed_precision:
+    if loss_scale:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     model.compile(
         optimizer=optimizer,

@@ -82,7 +82,7 @@ class StudyConfig:
         Budget options (`epochs`, `batch_size`, `limit`, `test_limit`,
         `patience`, `learning_rate`) left at None take the preset's values;
         `l2`, `dropout`, `batch_norm` and `from_run` give the values (see
-        `kregs.study.protocol.resolve_values`); `mixed_precision`,
+        `kregs.study.protocol.resolve_values`); `precision`,
         `jit_compile`, `threads` go to `DeviceOptions`; the rest are fields.
 
         Returns:
@@ -105,7 +105,7 @@ class StudyConfig:
             options.pop("batch_norm"),
             options.pop("from_run"),
         )
-        device = DeviceOptions(**take("mixed_precision", "jit_compile", "threads"))
+        device = DeviceOptions(**take("precision", "jit_compile", "threads"))
         options = {k: v for k, v in options.items() if v is not None}
         return cls(dataset=dataset, budget=budget, values=values, device=device, **options)
 

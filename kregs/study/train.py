@@ -80,9 +80,7 @@ class Trainer:
             arch=self.config.arch,
             dtype_policy=self.device.dtype_policy,
         )
-        compile_model(
-            model, budget.learning_rate, self.device.mixed_precision, self.device.jit_compile
-        )
+        compile_model(model, budget.learning_rate, self.device.loss_scale, self.device.jit_compile)
         start = time.monotonic()
         progress = ProgressCallback(self.listener, f"{name} seed {seed}", self.tracker)
         kwargs = fit_arguments(ds, budget, seed, callbacks=[progress])

@@ -13,6 +13,7 @@ import threading
 import time
 
 from kregs.errors import ConfigError
+from kregs.run.processes import die_with_parent
 from kregs.tuner.distributed.addressing import ENV_VARS, free_port
 
 
@@ -107,7 +108,7 @@ class LocalCluster:
             text=True,
             bufsize=1,
             start_new_session=True,  # Ctrl-C reaches the supervisor, which stops them
-            preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+            preexec_fn=functools.partial(die_with_parent, os.getpid()),
         )
         self._procs[name] = proc
         self._stderr_tail[name] = []
@@ -246,22 +247,6 @@ class LocalCluster:
                 proc.kill()
                 proc.wait()
         self._drain(0.2)
-
-
-def _die_with_parent(parent):
-    """In a child, before exec: SIGTERM when the supervisor `parent` dies (even by `kill -9`).
-
-    Linux's `prctl(PR_SET_PDEATHSIG)`; elsewhere nothing (the children then
-    outlive a killed supervisor).
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # it died before the line above took effect
-        os._exit(1)
 
 
 def _interrupt(proc):

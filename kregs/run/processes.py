@@ -1,0 +1,52 @@
+"""Child processes that do not outlive the process that started them."""
+
+import functools
+import os
+import signal
+import subprocess
+import sys
+
+__all__ = ["die_with_parent", "start_child"]
+
+
+def die_with_parent(parent):
+    """In a child, before exec: SIGTERM when the supervisor `parent` dies (even by `kill -9`).
+
+    Linux's `prctl(PR_SET_PDEATHSIG)`; elsewhere nothing (the children then
+    outlive a killed supervisor).
+
+    Args:
+        parent: int, the supervisor's process id.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before the line above took effect
+        os._exit(1)
+
+
+def start_child(command, own_group=False, **popen_kwargs):
+    """`subprocess.Popen(command, ...)` for a child that ends when this process dies.
+
+    Args:
+        command: list of str.
+        own_group: bool, start the child in a process group of its own: a
+            terminal's Ctrl-C then reaches this process only (which may pass
+            it on).
+        **popen_kwargs: `subprocess.Popen`'s.
+
+    Returns:
+        A `subprocess.Popen`.
+    """
+    return subprocess.Popen(
+        command, preexec_fn=functools.partial(_prepare, os.getpid(), own_group), **popen_kwargs
+    )
+
+
+def _prepare(parent, own_group):
+    if own_group:
+        os.setpgid(0, 0)
+    die_with_parent(parent)

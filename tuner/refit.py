@@ -1,0 +1,100 @@
+"""The refit: the best configuration trained again on every training image, tested once."""
+
+import math
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+from kregs import data
+from kregs.run.files import read_json, write_json
+from kregs.run.progress import ProgressCallback, Tracker
+from kregs.run.train import evaluate
+
+REFIT_DIR = "refit"
+MODEL_FILE = "model.keras"
+RECORD_FILE = "model.json"
+
+
+def refit_epochs(extras):
+    """The refit's epochs: the best trial's best epoch, counted from its first epoch.
+
+    A Hyperband trial that continued its parent's training started at epoch
+    `initial_epoch`; its history (and best epoch) count from there.
+    """
+    return int(extras.get("initial_epoch") or 0) + int(extras["best_epoch"])
+
+
+def refit(search, trial, extras, listener):
+    """Trains `trial`'s configuration on training + validation images; tests it once.
+
+    The model trains for `refit_epochs(extras)` epochs with the learning-rate
+    schedule over exactly those epochs, without validation (nothing is held
+    out) or early stopping. It is saved as `refit/model.keras` with its record
+    (`refit/model.json`); calling again with the same trial and epochs loads
+    it instead of training (a resumed run).
+
+    Args:
+        search: the run's `kregs.tuner.search.Search`.
+        trial: the best KerasTuner `Trial`.
+        extras: dict, the trial's kregs_trial.json.
+        listener: a `Listener` told the refit's epochs.
+
+    Returns:
+        `(model, record)`: the refit `keras.Model` and a dict with `trial_id`,
+        `epochs`, `images`, `seconds` and `test` (`accuracy`, `loss`, `images`).
+    """
+    import keras
+
+    folder = search.folder.file(REFIT_DIR)
+    epochs = refit_epochs(extras)
+    record = read_json(os.path.join(folder, RECORD_FILE))
+    if record and record.get("trial_id") == trial.trial_id and record.get("epochs") == epochs:
+        return keras.models.load_model(os.path.join(folder, MODEL_FILE)), record
+
+    ds = search.ds
+    x = np.concatenate([ds.train[0], ds.validation[0]])
+    y = np.concatenate([ds.train[1], ds.validation[1]])
+    steps = math.ceil(len(y) / search.batch_size)
+    hypermodel = search.hypermodel_for(schedule=(epochs, steps))
+    hp = trial.hyperparameters.copy()
+    hp.values = {k: v for k, v in hp.values.items() if not k.startswith("tuner/")}
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(search.config.seed)
+    model = hypermodel.build(hp)
+    start = time.monotonic()
+    model.fit(
+        data.pipeline(x, y, search.batch_size, training=True, seed=search.config.seed),
+        epochs=epochs,
+        shuffle=False,
+        callbacks=[
+            keras.callbacks.TerminateOnNaN(),
+            ProgressCallback(listener, "refit", Tracker(1)),
+        ],
+        verbose=1 if search.config.verbose else 0,
+    )
+    record = {
+        "trial_id": trial.trial_id,
+        "epochs": epochs,
+        "images": int(len(y)),
+        "seconds": round(time.monotonic() - start, 1),
+        "test": evaluate(model, *ds.test, search.config.budget.batch_size),
+    }
+    _save(model, record, folder)
+    return model, record
+
+
+def _save(model, record, folder):
+    """refit/ as one whole: written beside it under a unique name, renamed into place."""
+    parent = os.path.dirname(folder)
+    tmp = tempfile.mkdtemp(prefix=".tmp-refit-", dir=parent)
+    try:
+        model.save(os.path.join(tmp, MODEL_FILE))
+        write_json(os.path.join(tmp, RECORD_FILE), record)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
