@@ -10,8 +10,12 @@ samples per CPU-second (the process' CPU time: all its threads) and cores busy
 whole test set. Targets here: bfloat16 >= 1.8 x float32 wall, accuracy within
 0.3 points.
 
+Each configuration (default: the plain CNN, and L2 + dropout + BN) is compared
+with itself: speed-ups and accuracy differences are against its first mode.
+
 Usage: python bench/precision.py [--quick] [--limit N] [--epochs E] [--batch-size B]
-       [--modes float32,bfloat16,float32+xla,bfloat16+xla] [--threads T] [--out FILE]
+       [--modes float32,bfloat16,float32+xla,bfloat16+xla] [--reg none,l2+dropout+bn]
+       [--threads T] [--out FILE]
 """
 
 import argparse
@@ -51,8 +55,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="default: kregs' choice")
     parser.add_argument(
         "--reg",
-        default="l2+dropout+bn",
-        help="the configuration: none, or l2+dropout+bn (lambda 1e-4, rate 0.25, BN before)",
+        default="none,l2+dropout+bn",
+        help="configurations, comma-separated: none, l2+dropout+bn (lambda 1e-4, rate 0.25, "
+        "BN before), ...",
     )
     parser.add_argument("--out", default=None, help="JSON output file")
     args = parser.parse_args(argv)
@@ -67,39 +72,43 @@ def main(argv=None):
     device = configure(DeviceOptions(precision="float32", threads=args.threads))
     ds = load_dataset("fashion_mnist", validation_split=0.0, seed=0)
     x, y = ds.train[0][:limit], ds.train[1][:limit]
-    reg = RegConfig.from_name(args.reg, l2=1e-4, dropout=0.25, batch_norm="before_activation")
-    models = {mode: build(mode, reg, device, seed=0) for mode in modes}
-    rates = {mode: [] for mode in modes}
+    regs = [
+        RegConfig.from_name(name, l2=1e-4, dropout=0.25, batch_norm="before_activation")
+        for name in args.reg.split(",")
+    ]
+    runs = [(reg, mode) for reg in regs for mode in modes]
+    models = {f"{reg.name}/{mode}": build(mode, reg, device, seed=0) for reg, mode in runs}
+    rates = {key: [] for key in models}
     print(
-        f"precision: kregs' CNN ({reg.name}), {limit} images, batch {args.batch_size}, "
-        f"{epochs} alternated rounds, {device.threads} threads"
+        f"precision: kregs' CNN ({', '.join(r.name for r in regs)}), {limit} images, batch "
+        f"{args.batch_size}, {epochs} alternated rounds, {device.threads} threads"
     )
     for epoch in range(epochs):
-        for mode in modes:
+        for key, model in models.items():
             batches = pipeline(x, y, args.batch_size, training=True, seed=epoch)
             wall, cpu = time.perf_counter(), time.process_time()
-            models[mode].fit(batches, epochs=1, verbose=0)
+            model.fit(batches, epochs=1, verbose=0)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            rates[mode].append({"wall": len(y) / wall, "cpu": len(y) / cpu, "busy": cpu / wall})
+            rates[key].append({"wall": len(y) / wall, "cpu": len(y) / cpu, "busy": cpu / wall})
     summary = {}
-    for mode in modes:
-        steady = rates[mode][1:] or rates[mode]
-        _, accuracy = models[mode].evaluate(pipeline(*ds.test, 256, training=False), verbose=0)
-        summary[mode] = {
+    for key, model in models.items():
+        steady = rates[key][1:] or rates[key]
+        _, accuracy = model.evaluate(pipeline(*ds.test, 256, training=False), verbose=0)
+        summary[key] = {
             "samples_per_s": statistics.median(r["wall"] for r in steady),
             "samples_per_cpu_s": statistics.median(r["cpu"] for r in steady),
             "cores_busy": statistics.median(r["busy"] for r in steady),
             "test_accuracy": float(accuracy),
         }
-    base = summary[modes[0]]
-    for mode in modes:
-        s = summary[mode]
+    for reg, mode in runs:
+        s, base = summary[f"{reg.name}/{mode}"], summary[f"{reg.name}/{modes[0]}"]
         s["speedup"] = s["samples_per_s"] / base["samples_per_s"]
         s["accuracy_points_vs_first"] = 100 * (s["test_accuracy"] - base["test_accuracy"])
         print(
-            f"  {mode:14s} {s['samples_per_s']:7.0f} samples/s  {s['samples_per_cpu_s']:6.0f} "
-            f"per CPU-s  {s['cores_busy']:4.2f} cores busy  x{s['speedup']:.2f}  "
-            f"test accuracy {s['test_accuracy']:.4f} ({s['accuracy_points_vs_first']:+.2f} pt)"
+            f"  {reg.name + '/' + mode:28s} {s['samples_per_s']:7.0f} samples/s  "
+            f"{s['samples_per_cpu_s']:6.0f} per CPU-s  {s['cores_busy']:4.2f} cores busy  "
+            f"x{s['speedup']:.2f}  test accuracy {s['test_accuracy']:.4f} "
+            f"({s['accuracy_points_vs_first']:+.2f} pt)"
         )
     result = {
         "benchmark": "precision",
@@ -109,7 +118,7 @@ def main(argv=None):
         "epochs": epochs,
         "batch_size": args.batch_size,
         "threads": device.threads,
-        "config": reg.name,
+        "configs": [reg.name for reg in regs],
         "rounds": rates,
         "summary": summary,
         "target_speedup": 1.8,

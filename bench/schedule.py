@@ -85,11 +85,14 @@ def main(argv=None):
             "val_accuracy": best["val_accuracy"],
             "gap": best["accuracy"] - best["val_accuracy"],
             "test_accuracy": float(accuracy),
+            # What a run without validation (the refit) keeps: the last epoch's weights.
+            "last_epoch_val_accuracy": run["history"][-1]["val_accuracy"],
         }
         s = summary[f"{name}/{schedule}"]
         print(
             f"  {name:14s} {schedule:9s} best epoch {s['best_epoch']:2d}  val_acc "
             f"{s['val_accuracy']:.4f}  gap {s['gap']:+.4f}  test accuracy {s['test_accuracy']:.4f}"
+            f"  last epoch val_acc {s['last_epoch_val_accuracy']:.4f}"
         )
     result = {
         "benchmark": "schedule",
