@@ -7,6 +7,7 @@ import time
 import click
 
 from kregs.checks import BATCH_NORM_PLACEMENTS
+from kregs.cli import children
 from kregs.cli import options as opt
 from kregs.cli.output import trial_line
 from kregs.cli.progress import Display
@@ -17,7 +18,6 @@ from kregs.tuner.config import STRATEGIES, ClusterOptions, TuneConfig
 from kregs.tuner.recycle import EXIT_RECYCLE, RecyclePolicy
 
 BASE = SEARCH_PRESETS[None]  # the budget without a preset
-STARTED_VAR = "KREGS_STARTED"
 
 
 def _or_preset(value):
@@ -206,12 +206,12 @@ def tune(ctx, workers, quiet, recycle_after, **options):
     command again to resume an interrupted search.
     """
     if workers is not None:
-        return _tune_workers(ctx, workers, options)
+        return children.workers(ctx, workers, options)
     _check_roles(options)
     config = TuneConfig.create(**options)
     recycle = RecyclePolicy.from_env()
     if recycle is None and recycle_after and config.cluster is None:
-        return _tune_recycled(ctx, config, RecyclePolicy(trials=recycle_after))
+        return children.recycled(ctx, config, RecyclePolicy(trials=recycle_after))
     quiet_tensorflow(config.verbose)
     from kregs import compat
     from kregs.tuner.distributed.addressing import exposure_warning
@@ -308,105 +308,6 @@ def _print_result(config, result):
         )
     click.echo(f"results: {result.output} (trials.csv, summary.md, best/)")
     click.echo(f"SavedModel: {result.export_path}")
-    started = os.environ.get(STARTED_VAR)  # set by the supervisor of fresh processes
+    started = os.environ.get(children.STARTED_VAR)  # set by the supervisor of fresh processes
     seconds = time.time() - float(started) if started else result.seconds
     click.echo(f"wall time: {seconds:.1f}s")
-
-
-def _child_args(ctx, skip):
-    """The options given to this command, as arguments again (for the processes it starts)."""
-    from click.core import ParameterSource
-
-    args = []
-    for param in ctx.command.params:
-        if not isinstance(param, click.Option) or param.name in skip:
-            continue
-        if ctx.get_parameter_source(param.name) not in (
-            ParameterSource.COMMANDLINE,
-            ParameterSource.ENVIRONMENT,
-        ):
-            continue
-        value = ctx.params[param.name]
-        if param.is_flag:
-            if param.secondary_opts:
-                args.append(param.opts[0] if value else param.secondary_opts[0])
-            elif value:
-                args.append(param.opts[0])
-        elif value is not None:
-            args += [param.opts[0], str(value)]
-    return args
-
-
-def _tune_recycled(ctx, config, policy):
-    """`kregs tune` in one process: supervises child processes that run the trials."""
-    from kregs.run.folder import default_output
-    from kregs.tuner.recycle import supervise
-
-    output = config.output or default_output(config.dataset)
-    click.echo(f"kregs tune: {config.dataset} (preset: {ctx.params['preset'] or 'none'})")
-    # Every child works on the same folder (the default one is named here, once).
-    args = _child_args(ctx, skip={"output", "recycle_after"}) + ["--output", output]
-    command = [sys.executable, "-m", "kregs", "tune", *args]
-
-    def next_command(previous):  # a fresh process resumes: it must not --overwrite
-        return [a for a in previous if a != "--overwrite"]
-
-    # Where this process' streams are files (a terminal, a pipe), the children write to
-    # them directly (a terminal keeps its live display); otherwise (click's CliRunner)
-    # their lines pass through here.
-    on_line = None if _real_files(sys.stdout, sys.stderr) else _echo_line
-    env = dict(os.environ, **{STARTED_VAR: repr(time.time())})  # for the whole run's wall time
-    code = supervise(command, policy, env=env, on_fresh_process=next_command, on_line=on_line)
-    sys.exit(code)
-
-
-def _real_files(*streams):
-    try:
-        return all(stream.fileno() >= 0 for stream in streams)
-    except (AttributeError, OSError, ValueError):
-        return False
-
-
-def _echo_line(line, err):
-    click.echo(line, err=err)
-
-
-def _tune_workers(ctx, workers, options):
-    """`kregs tune --workers N`: a chief and N workers on this machine, their lines streamed."""
-    for name in ("role", "oracle", "worker_id"):
-        if options[name] is not None:
-            flag = "--" + name.replace("_", "-")
-            raise click.UsageError(f"--workers starts its own chief and workers; drop {flag}")
-    from kregs.run.folder import default_output
-    from kregs.tuner.config import TuneConfig
-    from kregs.tuner.distributed.cluster import LocalCluster
-
-    TuneConfig.create(**options)  # bad options fail here, before any process starts
-    output = options["output"] or default_output(options["dataset"])
-    args = _child_args(ctx, skip={"workers", "output", "threads"}) + ["--output", output]
-    cluster = LocalCluster(
-        workers,
-        args,
-        threads=options["threads"],
-        on_line=lambda name, line: click.echo(f"[{name}] {line}"),
-    )
-    gpus = f", GPUs {','.join(cluster.gpus)}" if cluster.gpus else ""
-    n = cluster.threads
-    threads = f", {n} TensorFlow thread{'s' if n != 1 else ''} each" if n else ""
-    click.echo(f"kregs tune: a chief and {workers} workers on this machine{gpus}{threads}")
-    try:
-        code = cluster.run()
-    except KeyboardInterrupt:
-        click.echo(
-            f"interrupted: every process stopped; finished trials are kept in {output}; "
-            "run the same command to resume",
-            err=True,
-        )
-        sys.exit(130)
-    if code == 2:
-        raise click.UsageError(
-            (cluster.last_error("chief") or "the chief refused its options")
-            .removeprefix("Error: ")
-            .split(" (see kregs")[0]
-        )
-    sys.exit(code)

@@ -37,9 +37,19 @@ SMALLEST = {
     "startup": ["--quick", "--runs", "1"],
     "tuning": ["--quick", "--limit", "300", "--epochs", "1", "--max-trials", "1"],
     "distributed": ["--quick", "--limit", "300", "--workers", "1", "--arch", "mlp"],
-    "precision": ["--quick", "--limit", "256", "--epochs", "2", "--modes", "float32,bfloat16"],
+    "precision": [
+        "--quick",
+        "--limit",
+        "256",
+        "--epochs",
+        "2",
+        "--modes",
+        "float32,bfloat16",
+        "--reg",
+        "none",
+    ],  # fmt: skip
     "schedule": ["--quick", "--limit", "300", "--epochs", "1", "--configs", "none"],
-    "threads": ["--quick", "--limit", "256", "--settings", "0:0:64,2:1:64"],
+    "threads": ["--quick", "--limit", "256", "--settings", "2:1:64"],
     "accuracy": [
         "--preset",
         "smoke",

@@ -442,7 +442,9 @@ def _processes_using(path):
 
 def test_ctrl_c_stops_every_process_and_the_run_resumes(tiny, tmp_path):
     out = tmp_path / "run"
-    args = ["tune", *tiny, "--epochs", "4", "--max-trials", "3", "--workers", "2"]
+    # Trials long enough (12 epochs) that the signal lands while they train.
+    args = ["tune", *tiny, "--epochs", "12", "--patience", "12", "--max-trials", "3"]
+    args += ["--no-refit", "--workers", "2"]
     proc = _kregs_process([*args, "--output", str(out)])
     _wait_for_trial(out)
     proc.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground command
