@@ -56,9 +56,17 @@ def _overhead(r):
 
 
 def _memory(r):
+    recycle = r.get("recycle_after", "absent")
     lines = [
         f"{r['trials']} trials of random search, {r['limit']} training images, "
-        f"{r['epochs']} epochs each.",
+        f"{r['epochs']} epochs each"
+        + (
+            f"; `kregs tune` as a user runs it (`--recycle-after` "
+            f"{'default' if recycle is None else recycle}): each row is the process that ran "
+            "that trial."
+            if recycle != "absent"
+            else "."
+        ),
         "",
         "| after trial | RSS MiB | peak RSS MiB |",
         "|---|---|---|",
