@@ -100,3 +100,16 @@ def wait_until(condition, timeout, message="the condition never held", interval=
 def venv_script(name):
     """The path of a console script installed beside this interpreter (e.g. `kregs`)."""
     return os.path.join(os.path.dirname(sys.executable), name)
+
+
+def as_from_a_terminal():
+    """`preexec_fn` for a child that gets Ctrl-C as a command started from a terminal does.
+
+    A child inherits an ignored SIGINT (and Python then installs no handler for
+    it): during a full run of the suite, the pytest-xdist worker that starts the
+    Ctrl-C tests' commands was found with SIGINT ignored. A terminal gives a
+    foreground command the default disposition; so do these tests.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

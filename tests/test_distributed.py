@@ -11,7 +11,7 @@ import time
 
 import keras_tuner
 import pytest
-from _helpers import read_csv, run_python, wait_until, write_idx_dataset
+from _helpers import as_from_a_terminal, read_csv, run_python, wait_until, write_idx_dataset
 from click.testing import CliRunner
 
 from kregs import compat
@@ -60,6 +60,7 @@ def _kregs_process(args, **kwargs):
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=as_from_a_terminal,
         **kwargs,
     )
 

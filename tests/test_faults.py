@@ -11,7 +11,7 @@ import sys
 import zlib
 
 import pytest
-from _helpers import read_csv, wait_until, write_idx_dataset
+from _helpers import as_from_a_terminal, read_csv, wait_until, write_idx_dataset
 from click.testing import CliRunner
 
 from kregs.cli.main import main
@@ -63,6 +63,7 @@ def _start(args, **kwargs):
         stderr=subprocess.PIPE,
         text=True,
         env=ENV,
+        preexec_fn=as_from_a_terminal,
         **kwargs,
     )
 
