@@ -113,3 +113,17 @@ def as_from_a_terminal():
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_kregs(args, **kwargs):
+    """`python -m kregs ARGS` as a child process started from a terminal, its output piped."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "kregs", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=as_from_a_terminal,
+        **kwargs,
+    )

@@ -5,13 +5,11 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import time
 
 import keras_tuner
 import pytest
-from _helpers import as_from_a_terminal, read_csv, run_python, wait_until, write_idx_dataset
+from _helpers import read_csv, run_python, start_kregs, wait_until, write_idx_dataset
 from click.testing import CliRunner
 
 from kregs import compat
@@ -53,16 +51,7 @@ def _kregs(args):
 
 
 def _kregs_process(args, **kwargs):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
-    return subprocess.Popen(
-        [sys.executable, "-m", "kregs", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        preexec_fn=as_from_a_terminal,
-        **kwargs,
-    )
+    return start_kregs(args, **kwargs)
 
 
 def _trials(out):

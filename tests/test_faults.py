@@ -11,7 +11,7 @@ import sys
 import zlib
 
 import pytest
-from _helpers import as_from_a_terminal, read_csv, wait_until, write_idx_dataset
+from _helpers import read_csv, start_kregs, wait_until, write_idx_dataset
 from click.testing import CliRunner
 
 from kregs.cli.main import main
@@ -57,15 +57,7 @@ def _tune_args(data_dir, out, *extra, trials=3, epochs=2):
 
 
 def _start(args, **kwargs):
-    return subprocess.Popen(
-        [sys.executable, "-m", "kregs", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-        preexec_fn=as_from_a_terminal,
-        **kwargs,
-    )
+    return start_kregs(args, **kwargs)
 
 
 def _run(args, timeout=300):

@@ -10,11 +10,13 @@ import pytest
 from _helpers import read_csv, write_idx_dataset
 
 import kregs.export
-from kregs.data import load_dataset
+from kregs.data import Dataset, load_dataset
 from kregs.errors import ConfigError
 from kregs.export import export_for_serving, latest_export
 from kregs.run.events import Listener
 from kregs.tuner import RegularizationHyperModel, TuneConfig, tune
+from kregs.tuner.search import trial_subset
+from kregs.tuner.summary_md import control_verdict
 from kregs.tuner.trials_csv import effective_values, trial_row
 from kregs.tuner.tuners import make_tuner
 
@@ -298,3 +300,59 @@ def test_precision_and_xla_flags(flags, policy, tiny_mnist, tmp_path):
     assert model.get_layer("dense1").dtype_policy.name == policy
     assert model.output.dtype == "float32"  # the softmax stays float32
     assert keras.config.dtype_policy().name == "float32"  # the global policy is untouched
+
+
+def test_first_trial_is_the_unregularized_control_and_the_refit_is_what_is_exported(tiny_run):
+    out, result, _ = tiny_run
+    rows = read_csv(out / "trials.csv")
+    control = rows[0]
+    assert (control["config"], control["l2"], control["dropout"], control["batch_norm"]) == (
+        "none",
+        "0",
+        "0",
+        "none",
+    )
+    assert float(control["learning_rate"]) == 1e-3  # the default rate
+    # The refit trained the best trial's configuration on train + validation for the
+    # epochs its best trial needed, and is the model exported.
+    record = json.loads((out / "refit" / "model.json").read_text())
+    best = next(r for r in rows if r["trial_id"] == result.best["trial_id"])
+    assert record["trial_id"] == best["trial_id"] and record["epochs"] == int(best["best_epoch"])
+    assert record["images"] == 300  # every training image: the 270 trained on and 30 held out
+    assert result.refit == record
+    meta_file = next((out / "export").glob("*/*/assets/kregs.json"))
+    assert json.loads(meta_file.read_text())["refit"] is True
+    summary = (out / "summary.md").read_text()
+    assert "## Does regularization pay?" in summary
+    assert f"test accuracy {record['test']['accuracy']:.4f}" in summary
+
+
+def test_control_verdict_compares_the_control_with_the_best_regularized_trial():
+    def row(trial_id, config, val, gap=0.05, status="COMPLETED"):
+        return dict(
+            trial_id=trial_id,
+            config=config,
+            status=status,
+            best_val_accuracy=val,
+            generalization_gap=gap,
+            best_epoch=3,
+            epochs=5,
+        )
+
+    rows = [row("0", "none", 0.88), row("1", "bn", 0.90), row("2", "l2", 0.95, status="FAILED")]
+    verdict = control_verdict(rows)
+    assert verdict["control"]["trial_id"] == "0" and verdict["best"]["trial_id"] == "1"
+    assert verdict["wins"] and verdict["points"] == pytest.approx(2.0)
+    assert verdict["text"].endswith("regularization wins by 2.00 points")
+    assert not control_verdict([row("0", "none", 0.9), row("1", "bn", 0.85)])["wins"]
+    assert control_verdict([row("1", "bn", 0.85)]) is None  # no control: no verdict
+
+
+def test_trials_train_on_a_stratified_subset_and_are_judged_on_all_validation():
+    x = np.arange(1000).reshape(1000, 1)
+    y = np.repeat(np.arange(10), 100)
+    ds = Dataset((x, y), (x[:50], y[:50]), (x[:20], y[:20]), None)
+    sub = trial_subset(ds, 200, seed=0)
+    assert np.bincount(sub.train[1]).tolist() == [20] * 10
+    assert sub.validation is ds.validation and sub.test is ds.test
+    assert trial_subset(ds, None, seed=0) is ds and trial_subset(ds, 5000, seed=0) is ds

@@ -21,7 +21,7 @@ import threading
 
 from kregs.checks import check_positive_int
 from kregs.errors import invalid_value
-from kregs.run.processes import start_child
+from kregs.run.processes import memory_mb, start_child
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class Recycler:
 
     def __init__(self, policy, memory=None):
         self.policy = policy
-        self.memory = memory or _rss_mb
+        self.memory = memory or (lambda: memory_mb()["rss_mb"])
         self.trials_run = 0
         self.first_rss = None
 
@@ -122,12 +122,6 @@ class Recycler:
                 self.first_rss,
             )
             raise ProcessRecycled(f"{self.trials_run} trials, {rss:.0f} MiB")
-
-
-def _rss_mb():
-    import psutil
-
-    return psutil.Process().memory_info().rss / (1024 * 1024)
 
 
 def supervise(command, policy, env=None, on_fresh_process=None, on_line=None):

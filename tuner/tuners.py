@@ -21,8 +21,6 @@ import contextlib
 import io
 import logging
 import os
-import resource
-import sys
 import time
 
 import keras
@@ -34,6 +32,7 @@ from kregs.run import metrics
 from kregs.run.budget import ALGORITHMS
 from kregs.run.files import check_disk, full_disk, read_json, write_json
 from kregs.run.interrupt import check_interrupt
+from kregs.run.processes import memory_mb
 from kregs.run.progress import ProgressCallback
 
 logger = logging.getLogger(__name__)
@@ -42,17 +41,6 @@ OBJECTIVE = "val_accuracy"
 PROJECT_NAME = "keras_tuner"
 EXTRAS_FILE = "kregs_trial.json"  # per trial, beside KerasTuner's trial.json
 ENDED = ("COMPLETED", "FAILED")
-
-
-def memory_mb():
-    """This process' resident memory now (`rss_mb`) and at its peak (`peak_rss_mb`), in MiB."""
-    import psutil
-
-    rss = psutil.Process().memory_info().rss / (1024 * 1024)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peak = peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-    # The kernel updates its high-water mark lazily; the peak is at least what is resident now.
-    return {"rss_mb": rss, "peak_rss_mb": max(peak, rss)}
 
 
 class SearchStopped(DiskFullError, keras_tuner.errors.FatalError):

@@ -1,12 +1,24 @@
-"""Child processes that do not outlive the process that started them."""
+"""This process' memory, and child processes that do not outlive it."""
 
 import functools
 import os
+import resource
 import signal
 import subprocess
 import sys
 
-__all__ = ["die_with_parent", "start_child"]
+__all__ = ["die_with_parent", "memory_mb", "start_child"]
+
+
+def memory_mb():
+    """This process' resident memory now (`rss_mb`) and at its peak (`peak_rss_mb`), in MiB."""
+    import psutil
+
+    rss = psutil.Process().memory_info().rss / (1024 * 1024)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+    # The kernel updates its high-water mark lazily; the peak is at least what is resident now.
+    return {"rss_mb": rss, "peak_rss_mb": max(peak, rss)}
 
 
 def die_with_parent(parent):
