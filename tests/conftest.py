@@ -45,9 +45,27 @@ def fashion_mnist():
     return DEBIAN_FASHION_MNIST
 
 
-# The files whose tests take longest run first, so that the two test workers (each takes
-# whole files) end together.
-SLOWEST_FIRST = ("test_study", "test_distributed", "test_faults", "test_cli", "test_bench")
+# The two test workers take tests one by one, so that they end together; but the tests of
+# a file whose module fixture is an expensive run (a study, an exported search) stay
+# together on one worker, which builds the fixture once. (xdist's own `--dist loadgroup`
+# does not group under pytest 9.2: pytest-dev/pytest-xdist#1386.)
+ONE_WORKER = ("test_study", "test_serving", "test_tune", "test_packaging", "test_hypermodel")
+# Longest first: the scheduler hands out work in this order.
+SLOWEST_FIRST = ("test_study", "test_distributed", "test_faults", "test_bench", "test_serving")
+
+
+def _stem(nodeid):
+    return os.path.splitext(os.path.basename(nodeid.split("::", 1)[0]))[0]
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerPerExpensiveFixture(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return nodeid.split("::", 1)[0] if _stem(nodeid) in ONE_WORKER else nodeid
+
+    return OneWorkerPerExpensiveFixture(config, log)
 
 
 def pytest_collection_modifyitems(items):

@@ -36,7 +36,17 @@ SMALLEST = {
     "memory": ["--quick", "--trials", "2", "--limit", "300", "--epochs", "1"],
     "startup": ["--quick", "--runs", "1"],
     "tuning": ["--quick", "--limit", "300", "--epochs", "1", "--max-trials", "1"],
-    "distributed": ["--quick", "--limit", "300", "--workers", "1", "--arch", "mlp"],
+    "distributed": [
+        "--quick",
+        "--limit",
+        "300",
+        "--trials",
+        "1",
+        "--workers",
+        "1",
+        "--arch",
+        "mlp",
+    ],  # fmt: skip
     "precision": [
         "--quick",
         "--limit",

@@ -293,7 +293,8 @@ class _OnRunEnd(Listener):
 
 @pytest.fixture(scope="module")
 def smoke_study(fashion_mnist, tmp_path_factory):
-    """A smoke study with two seeds, interrupted after five runs, then resumed."""
+    """A smoke study of the MLP on real Fashion-MNIST, two seeds, interrupted after five runs,
+    then resumed (the MLP: the same study machinery at a third of the CNN's tracing time)."""
     out = tmp_path_factory.mktemp("study") / "out"
     finished = []
 
@@ -305,6 +306,7 @@ def smoke_study(fashion_mnist, tmp_path_factory):
     config = StudyConfig.create(
         "fashion_mnist",
         preset="smoke",
+        arch="mlp",
         seeds=2,
         limit=400,
         test_limit=500,
@@ -351,8 +353,7 @@ def test_smoke_study_csv_has_every_configuration_and_seed(smoke_study):
             h["accuracy"][best] - h["val_accuracy"][best]
         )
         assert r["test_accuracy"] == record["row"]["test_accuracy"]
-    # Without BN (whose statistics need more than 2 short epochs) the CNN learns: chance is 0.1.
-    assert all(r["test_accuracy"] > 0.3 for r in rows if r["config"] in ("none", "l2"))
+    assert all(r["test_accuracy"] > 0.3 for r in rows)  # it learns: chance is 0.1
     none = [r for r in rows if r["config"] == "none"]
     assert all(r["l2"] == 0 and r["dropout"] == 0 and r["batch_norm"] == "none" for r in none)
     full = [r for r in rows if r["config"] == "l2+dropout+bn"]
@@ -422,6 +423,8 @@ def test_cli_study_continues_a_finished_study_without_training(smoke_study):
             "study",
             "--preset",
             "smoke",
+            "--arch",
+            "mlp",
             "--seeds",
             "2",
             "--limit",
@@ -441,7 +444,17 @@ def test_cli_study_continues_a_finished_study_without_training(smoke_study):
 
 def test_cli_study_refuses_another_protocol_in_the_same_folder(smoke_study):
     result = _kregs(
-        ["study", "--preset", "smoke", "--epochs", "3", "--output", str(smoke_study["out"])]
+        [
+            "study",
+            "--preset",
+            "smoke",
+            "--arch",
+            "mlp",
+            "--epochs",
+            "3",
+            "--output",
+            str(smoke_study["out"]),
+        ]
     )
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
