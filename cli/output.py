@@ -41,4 +41,9 @@ def values_lines(values):
         f"l2: {values.l2:g}  ({values.sources['l2']})",
         f"dropout: {values.dropout:g}  ({values.sources['dropout']})",
         f"batch_norm: {values.batch_norm}  ({values.sources['batch_norm']})",
+        *(
+            f"{name}: {getattr(values, name)}  ({source})"
+            for name, source in values.sources.items()
+            if name.startswith("dropout_")
+        ),
     ]

@@ -2,7 +2,7 @@
 
 import click
 
-from kregs.checks import BATCH_NORM_PLACEMENTS
+from kregs.checks import BATCH_NORM_PLACEMENTS, DROPOUT_KINDS, DROPOUT_PLACEMENTS
 from kregs.cli import options as opt
 from kregs.cli.output import run_line, values_lines
 from kregs.cli.progress import Display
@@ -64,6 +64,20 @@ class _Printer(Display):
     default=None,
     help="BN placement of the configurations with BN.  "
     f"[default: from --from-run, else {DEFAULTS.batch_norm}]",
+)
+@click.option(
+    "--dropout-placement",
+    type=click.Choice(DROPOUT_PLACEMENTS),
+    default=None,
+    help="Where dropout goes in the CNN: in every block (the study's), after each pooling "
+    "stage, or in the dense head only.  [default: blocks]",
+)
+@click.option(
+    "--dropout-kind",
+    type=click.Choice(DROPOUT_KINDS),
+    default=None,
+    help="What dropout drops in convolutions: single activations (the study's) or whole "
+    "feature maps.  [default: elementwise]",
 )
 @click.option(
     "--from-run",

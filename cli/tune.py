@@ -6,7 +6,12 @@ import time
 
 import click
 
-from kregs.checks import BATCH_NORM_PLACEMENTS
+from kregs.checks import (
+    AUGMENTATIONS,
+    BATCH_NORM_PLACEMENTS,
+    DROPOUT_KINDS,
+    DROPOUT_PLACEMENTS,
+)
 from kregs.cli import children
 from kregs.cli import options as opt
 from kregs.cli.output import trial_line
@@ -109,6 +114,34 @@ TUNE_OPTIONS = [
         type=click.Choice(BATCH_NORM_PLACEMENTS),
         default=None,
         help="Fix the BN placement instead of searching it.",
+    ),
+    click.option(
+        "--weight-decay",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="Extended space: fix the decoupled weight decay (AdamW; each step multiplies "
+        "every kernel by 1 - learning_rate * weight_decay; 0 switches it off).",
+    ),
+    click.option(
+        "--dropout-placement",
+        type=click.Choice(DROPOUT_PLACEMENTS),
+        default=None,
+        help="Extended space: fix where dropout goes (in every block, after each pooling "
+        "stage, or in the dense head only).",
+    ),
+    click.option(
+        "--dropout-kind",
+        type=click.Choice(DROPOUT_KINDS),
+        default=None,
+        help="Extended space: fix what dropout drops in convolutions (single activations "
+        "or whole feature maps).",
+    ),
+    click.option(
+        "--augment",
+        type=click.Choice(AUGMENTATIONS),
+        default=None,
+        help="Extended space: fix the training-time augmentation (flips only for data a "
+        "mirror keeps: not MNIST).",
     ),
     opt.arch,
     opt.data_dir,

@@ -10,6 +10,13 @@ import numbers
 from kregs.errors import invalid_value
 
 BATCH_NORM_PLACEMENTS = ("none", "before_activation", "after_activation")
+# Where dropout goes in the CNN: inside every block (the study's), after each pooling
+# stage, or in the dense head only (after the last BN: no variance shift for BN to see).
+DROPOUT_PLACEMENTS = ("blocks", "stages", "head")
+# What dropout drops in convolution blocks: single activations, or whole feature maps.
+DROPOUT_KINDS = ("elementwise", "spatial")
+# Training-time augmentation: flips (left-right) only where they keep the label.
+AUGMENTATIONS = ("none", "shift", "shift+erase", "flip+shift", "flip+shift+erase")
 # The networks `kregs.build_model` builds.
 ARCHITECTURES = ("cnn", "mlp")
 
@@ -37,6 +44,13 @@ def check_batch_norm(placement, name="batch_norm"):
     if placement not in BATCH_NORM_PLACEMENTS:
         raise invalid_value(name, placement, f"one of {', '.join(BATCH_NORM_PLACEMENTS)}")
     return placement
+
+
+def check_choice(value, choices, name):
+    """Returns `value` if it is one of `choices`, else raises `ConfigError`."""
+    if value not in choices:
+        raise invalid_value(name, value, f"one of {', '.join(choices)}")
+    return value
 
 
 def check_positive_int(value, name):

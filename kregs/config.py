@@ -2,7 +2,15 @@
 
 import dataclasses
 
-from kregs.checks import check_batch_norm, check_dropout, check_lambda
+from kregs.checks import (
+    AUGMENTATIONS,
+    DROPOUT_KINDS,
+    DROPOUT_PLACEMENTS,
+    check_batch_norm,
+    check_choice,
+    check_dropout,
+    check_lambda,
+)
 from kregs.errors import ConfigError, invalid_value
 
 # The eight combinations of the study, in its table order.
@@ -20,7 +28,7 @@ CONFIG_NAMES = (
 
 @dataclasses.dataclass(frozen=True)
 class RegConfig:
-    """One regularization setting: L2 strength, dropout rate, batch-norm placement.
+    """One regularization setting: penalty, dropout, batch-norm placement, augmentation.
 
     Immutable and validated on construction, so a `RegConfig` that exists is
     always one a model can be built from. It is what the tuner draws from its
@@ -36,6 +44,25 @@ class RegConfig:
         batch_norm: str, where batch normalization goes in each block:
             `"none"`, `"before_activation"` (conv -> BN -> ReLU, as in Ioffe &
             Szegedy) or `"after_activation"` (conv -> ReLU -> BN). Default "none".
+        weight_decay: float, decoupled weight decay (Loshchilov & Hutter), applied
+            by the optimizer (`keras.optimizers.AdamW`), not by the loss: each
+            training step first multiplies every kernel by `1 - lr * weight_decay`
+            (lr: that step's learning rate), then takes Adam's step on the loss
+            alone. BN's gamma and beta and the biases are not decayed. Finite and
+            >= 0; 0 switches it off (Adam). Default 0.
+        dropout_placement: str, where dropout goes in `build_model`'s CNN:
+            `"blocks"` (inside every block, the study's), `"stages"` (after each
+            pooling stage and in the dense head) or `"head"` (the dense head
+            only, after the last BN). The MLP has only a head. Default "blocks".
+        dropout_kind: str, what dropout drops in convolution blocks and stages:
+            `"elementwise"` (single activations) or `"spatial"` (whole feature
+            maps, `keras.layers.SpatialDropout2D`). Dense layers always drop
+            single units. Default "elementwise".
+        augment: str, training-time augmentation inside the model (identity at
+            inference): `"none"`, `"shift"` (random shifts of up to 10% of the
+            side), `"shift+erase"` (plus random erasing of one rectangle),
+            `"flip+shift"`, `"flip+shift+erase"` (plus left-right flips: only
+            for images whose label a mirror keeps, never digits). Default "none".
 
     Example:
     >>> cfg = RegConfig(l2=1e-4, dropout=0.3, batch_norm="before_activation")
@@ -48,12 +75,20 @@ class RegConfig:
     l2: float = 0.0
     dropout: float = 0.0
     batch_norm: str = "none"
+    weight_decay: float = 0.0
+    dropout_placement: str = "blocks"
+    dropout_kind: str = "elementwise"
+    augment: str = "none"
 
     def __post_init__(self):
         # frozen dataclass: normalise through object.__setattr__.
         object.__setattr__(self, "l2", check_lambda(self.l2, "l2"))
         object.__setattr__(self, "dropout", check_dropout(self.dropout))
         object.__setattr__(self, "batch_norm", check_batch_norm(self.batch_norm))
+        object.__setattr__(self, "weight_decay", check_lambda(self.weight_decay, "weight_decay"))
+        check_choice(self.dropout_placement, DROPOUT_PLACEMENTS, "dropout_placement")
+        check_choice(self.dropout_kind, DROPOUT_KINDS, "dropout_kind")
+        check_choice(self.augment, AUGMENTATIONS, "augment")
 
     @property
     def uses_l2(self):
@@ -68,14 +103,32 @@ class RegConfig:
         return self.batch_norm != "none"
 
     @property
+    def uses_weight_decay(self):
+        return self.weight_decay > 0
+
+    @property
+    def uses_augmentation(self):
+        return self.augment != "none"
+
+    @property
+    def flips(self):
+        """Whether the augmentation mirrors images (not for data a mirror relabels)."""
+        return self.augment.startswith("flip")
+
+    @property
     def name(self):
-        """Short stable name of the techniques in use, e.g. `"l2+bn"` or `"none"`."""
+        """Short stable name of the techniques in use, e.g. `"l2+bn"`, `"wd+aug"` or `"none"`.
+
+        The study's eight names (`CONFIG_NAMES`) use only l2, dropout and bn.
+        """
         parts = [
             part
             for part, used in (
                 ("l2", self.uses_l2),
+                ("wd", self.uses_weight_decay),
                 ("dropout", self.uses_dropout),
                 ("bn", self.uses_batch_norm),
+                ("aug", self.uses_augmentation),
             )
             if used
         ]
@@ -91,7 +144,8 @@ class RegConfig:
         if isinstance(config, cls):
             return config
         if not isinstance(config, dict):
-            raise invalid_value("config", config, "a dict with keys l2, dropout, batch_norm")
+            fields = ", ".join(f.name for f in dataclasses.fields(cls))
+            raise invalid_value("config", config, f"a dict with keys among {fields}")
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(config) - fields)
         if unknown:
@@ -113,7 +167,7 @@ class RegConfig:
         return reg
 
     @classmethod
-    def from_name(cls, name, l2, dropout, batch_norm="before_activation"):
+    def from_name(cls, name, l2, dropout, batch_norm="before_activation", **others):
         """Builds the configuration one of the study's eight names stands for.
 
         Args:
@@ -121,6 +175,8 @@ class RegConfig:
             l2: float, the lambda used when `"l2"` is part of the name.
             dropout: float, the rate used when `"dropout"` is part of the name.
             batch_norm: str, the placement used when `"bn"` is part of the name.
+            **others: further fields for every configuration (e.g.
+                `dropout_placement="head"`).
 
         Returns:
             A `RegConfig` whose `name` is `name`.
@@ -132,6 +188,7 @@ class RegConfig:
             l2=l2 if "l2" in parts else 0.0,
             dropout=dropout if "dropout" in parts else 0.0,
             batch_norm=batch_norm if "bn" in parts else "none",
+            **others,
         )
         if config.name != name:
             raise ConfigError(

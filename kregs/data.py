@@ -90,6 +90,8 @@ DATASETS = {
 
 # Debian's packaged copies of the data sets (only Fashion-MNIST is packaged).
 DEBIAN_DIRS = {"fashion_mnist": "/usr/share/datasets/fashion-mnist"}
+# Data sets whose labels a left-right mirror keeps (clothes, objects); not digits.
+MIRROR_SAFE = ("fashion_mnist", "cifar10")
 
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),

@@ -16,6 +16,10 @@ is Keras' element-wise `Dropout` (`kregs.fused.BernoulliDropout`) in both
 blocks (each activation is dropped independently with probability
 `reg.dropout` and the survivors are scaled by `1 / (1 - reg.dropout)`), the
 per-unit Bernoulli dropout the study analyses; it is left out when the rate is 0.
+With `reg.dropout_kind == "spatial"` a `ConvBlock` drops whole feature maps
+(`keras.layers.SpatialDropout2D`) instead. Where dropout goes in a network
+(`reg.dropout_placement`) is `kregs.build_model`'s choice: a block given a
+`reg` with a dropout rate always applies it.
 """
 
 import keras
@@ -34,11 +38,32 @@ from kregs.fused import BernoulliDropout, FusedBatchNormalization
 BN_MOMENTUM = 0.9
 
 
+def dropout_layer(reg, spatial, dtype=None, name="dropout"):
+    """The dropout layer `reg` asks for: element-wise, or spatial where `spatial` allows.
+
+    Args:
+        reg: `kregs.RegConfig` with a dropout rate > 0.
+        spatial: bool, whether the layer's inputs are feature maps (4D), where
+            `reg.dropout_kind == "spatial"` drops whole maps.
+        dtype: the layer's dtype policy.
+        name: str, the layer's name.
+
+    Returns:
+        A `kregs.fused.BernoulliDropout` or a `keras.layers.SpatialDropout2D`.
+    """
+    if spatial and reg.dropout_kind == "spatial":
+        return keras.layers.SpatialDropout2D(reg.dropout, dtype=dtype, name=name)
+    return BernoulliDropout(reg.dropout, dtype=dtype, name=name)
+
+
 class _RegBlock(keras.layers.Layer):
     """Runs a weight layer, BN, activation and dropout in the order `reg` gives.
 
-    Subclasses provide `_weight_layer(use_bias, kernel_regularizer)`.
+    Subclasses provide `_weight_layer(use_bias, kernel_regularizer)` and say
+    whether their outputs are feature maps (`_spatial`).
     """
+
+    _spatial = False
 
     def __init__(self, reg=None, activation="relu", **kwargs):
         super().__init__(**kwargs)
@@ -67,7 +92,7 @@ class _RegBlock(keras.layers.Layer):
         else:
             steps += [act]
         if self.reg.uses_dropout:
-            steps.append(BernoulliDropout(self.reg.dropout, dtype=policy, name="dropout"))
+            steps.append(dropout_layer(self.reg, spatial=self._spatial, dtype=policy))
         self.steps = steps
 
     @property
@@ -78,6 +103,7 @@ class _RegBlock(keras.layers.Layer):
             keras.layers.Dense: "dense",
             keras.layers.BatchNormalization: "bn",
             keras.layers.Activation: "act",
+            keras.layers.SpatialDropout2D: "spatial_dropout",
             keras.layers.Dropout: "dropout",
         }
         return tuple(
@@ -115,7 +141,8 @@ class ConvBlock(_RegBlock):
     """2D convolution with L2, batch normalization and dropout set by one `RegConfig`.
 
     Order: `Conv2D` ("same" padding; no bias when BN follows it directly) -> BN
-    where `reg.batch_norm` puts it -> activation -> element-wise `Dropout`.
+    where `reg.batch_norm` puts it -> activation -> `Dropout` (element-wise, or
+    `SpatialDropout2D` when `reg.dropout_kind` is "spatial").
     In training, BN normalizes with the batch's statistics and dropout zeroes
     activations; at inference BN uses its moving averages and dropout is the
     identity. The L2 penalty (`kregs.L2Penalty(reg.l2)`) covers the kernel only.
@@ -136,6 +163,8 @@ class ConvBlock(_RegBlock):
         Ioffe & Szegedy, "Batch Normalization", ICML 2015;
         Srivastava et al., "Dropout", JMLR 2014.
     """
+
+    _spatial = True
 
     def __init__(self, filters, kernel_size=3, reg=None, activation="relu", **kwargs):
         self.filters = check_positive_int(filters, "filters")

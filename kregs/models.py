@@ -1,11 +1,13 @@
 """`build_model`: the study's networks, regularized by one `RegConfig`."""
 
+import dataclasses
+
 import keras
 
 from kregs.checks import check_arch
 from kregs.config import RegConfig
 from kregs.errors import invalid_value
-from kregs.layers import ConvBlock, DenseBlock
+from kregs.layers import ConvBlock, DenseBlock, dropout_layer
 from kregs.regularizers import L2Penalty
 
 # The "standard CNN": two stages of two 3x3 ConvBlocks and a 2x2 max-pool,
@@ -13,6 +15,11 @@ from kregs.regularizers import L2Penalty
 CNN_FILTERS = (32, 64)
 CNN_DENSE_UNITS = 128
 MLP_UNITS = (256, 128)
+# Augmentation: shifts of up to 10% of each side (empty borders filled with 0, the
+# background), erasing of one rectangle of 2-25% of the image with probability 1/2.
+SHIFT = 0.1
+ERASE_SCALE = (0.02, 0.25)
+ERASE_PROBABILITY = 0.5
 
 
 def build_model(input_shape, num_classes, reg=None, arch="cnn", name=None, dtype_policy=None):
@@ -34,7 +41,14 @@ def build_model(input_shape, num_classes, reg=None, arch="cnn", name=None, dtype
     Dense(num_classes, softmax).
 
     Every block follows `reg` (see `kregs.layers`); the classifier's kernel
-    gets the same L2 penalty and neither BN nor dropout.
+    gets the same L2 penalty and neither BN nor dropout. Dropout goes where
+    `reg.dropout_placement` says: in every block ("blocks"), after each
+    pooling stage and in the dense block ("stages"), or in the dense block only
+    ("head"); the MLP's blocks are all head. With `reg.augment`, Keras'
+    `RandomFlip` (left-right), `RandomTranslation` and `RandomErasing` act on
+    the raw pixels before the rescaling, in training only: at inference (and
+    in an exported SavedModel) they are the identity. Decoupled weight decay
+    is the optimizer's (see `kregs.run.train.compile_model`).
 
     Args:
         input_shape: tuple of 3 ints `(height, width, channels)`.
@@ -63,12 +77,12 @@ def build_model(input_shape, num_classes, reg=None, arch="cnn", name=None, dtype
 
     inputs = keras.Input(shape=input_shape, dtype="uint8", name="images")
     policy = dtype_policy  # None: the global policy
-    x = keras.layers.Rescaling(1.0 / 255, dtype=policy, name="rescale")(inputs)
+    x = inputs
+    for layer in augmentation_layers(reg.augment):
+        x = layer(x)
+    x = keras.layers.Rescaling(1.0 / 255, dtype=policy, name="rescale")(x)
     if arch == "cnn":
-        for stage, filters in enumerate(CNN_FILTERS, start=1):
-            for i in (1, 2):
-                x = ConvBlock(filters, reg=reg, dtype=policy, name=f"conv{stage}_{i}")(x)
-            x = keras.layers.MaxPooling2D(2, dtype=policy, name=f"pool{stage}")(x)
+        x = _cnn_stages(x, reg, policy)
         x = keras.layers.Flatten(dtype=policy, name="flatten")(x)
         x = DenseBlock(CNN_DENSE_UNITS, reg=reg, dtype=policy, name="dense1")(x)
     else:
@@ -83,6 +97,57 @@ def build_model(input_shape, num_classes, reg=None, arch="cnn", name=None, dtype
         name="probabilities",
     )(x)
     return keras.Model(inputs, outputs, name=name or f"{arch}_{reg.name.replace('+', '_')}")
+
+
+def augmentation_layers(augment, seed=None):
+    """The Keras preprocessing layers of one `RegConfig.augment` value, in order.
+
+    They take raw pixels (0-255) in float32 and are the identity outside training.
+
+    Args:
+        augment: str, one of `kregs.checks.AUGMENTATIONS`.
+        seed: int or None, the layers' seed.
+
+    Returns:
+        list of `keras.layers.Layer` (empty for "none").
+    """
+    parts = set(augment.split("+")) - {"none"}
+    layers = []
+    if "flip" in parts:
+        layers.append(
+            keras.layers.RandomFlip("horizontal", seed=seed, dtype="float32", name="flip")
+        )
+    if "shift" in parts:
+        layers.append(
+            keras.layers.RandomTranslation(
+                SHIFT, SHIFT, fill_mode="constant", seed=seed, dtype="float32", name="shift"
+            )
+        )
+    if "erase" in parts:
+        layers.append(
+            keras.layers.RandomErasing(
+                factor=(ERASE_PROBABILITY, ERASE_PROBABILITY),
+                scale=ERASE_SCALE,
+                fill_value=0.0,
+                value_range=(0, 255),
+                seed=seed,
+                dtype="float32",
+                name="erase",
+            )
+        )
+    return layers
+
+
+def _cnn_stages(x, reg, policy):
+    """The CNN's two stages of two ConvBlocks and a max-pool, dropout where `reg` puts it."""
+    in_blocks = reg if reg.dropout_placement == "blocks" else dataclasses.replace(reg, dropout=0.0)
+    for stage, filters in enumerate(CNN_FILTERS, start=1):
+        for i in (1, 2):
+            x = ConvBlock(filters, reg=in_blocks, dtype=policy, name=f"conv{stage}_{i}")(x)
+        x = keras.layers.MaxPooling2D(2, dtype=policy, name=f"pool{stage}")(x)
+        if reg.uses_dropout and reg.dropout_placement == "stages":
+            x = dropout_layer(reg, spatial=True, dtype=policy, name=f"dropout{stage}")(x)
+    return x
 
 
 def _check_input_shape(input_shape):

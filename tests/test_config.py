@@ -64,7 +64,15 @@ def test_values_are_normalised_to_float():
 
 def test_dict_round_trip():
     cfg = RegConfig(l2=0.01, dropout=0.25, batch_norm="after_activation")
-    assert cfg.to_dict() == {"l2": 0.01, "dropout": 0.25, "batch_norm": "after_activation"}
+    assert cfg.to_dict() == {
+        "l2": 0.01,
+        "dropout": 0.25,
+        "batch_norm": "after_activation",
+        "weight_decay": 0.0,
+        "dropout_placement": "blocks",
+        "dropout_kind": "elementwise",
+        "augment": "none",
+    }
     assert RegConfig.from_dict(cfg.to_dict()) == cfg
 
 

@@ -289,6 +289,7 @@ def test_chief_with_two_workers_runs_every_trial_once(fashion_mnist, tmp_path):
         "best",
         "export",
         "keras_tuner",
+        "plots",
         "run.json",
         "summary.md",
         "tensorboard",

@@ -111,7 +111,7 @@ def test_discrete_space_gives_steps():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"space": "huge"}, "`space`: expected one of default, paper"),
+        ({"space": "huge"}, "`space`: expected one of default, extended, paper"),
         ({"l2": -1.0}, "`l2`: expected a finite float >= 0. Received: l2=-1.0"),
         ({"dropout": 1.0}, "`dropout`: expected a float in [0, 1). Received: dropout=1.0"),
         ({"batch_norm": "sometimes"}, "`batch_norm`: expected one of none"),

@@ -35,7 +35,11 @@ def test_presets_resolve_with_overrides_and_validate_once():
         (budget.SearchBudget, {"epochs": 0}, "`epochs`: expected an int >= 1. Received: epochs=0"),
         (budget.SearchBudget, {"limit": 2.5}, "`limit`: expected an int >= 1"),
         (budget.SearchBudget, {"algorithm": "sa"}, "`algorithm`: expected one of hyperband"),
-        (budget.SearchBudget, {"space": "big"}, "`space`: expected one of default, paper"),
+        (
+            budget.SearchBudget,
+            {"space": "big"},
+            "`space`: expected one of default, extended, paper",
+        ),
         (budget.SearchBudget, {"max_trials": True}, "`max_trials`: expected an int >= 1"),
         (budget.StudyBudget, {"learning_rate": 1.0}, "`learning_rate`: expected a float in (0, 1)"),
         (budget.StudyBudget, {"test_limit": 0}, "`test_limit`: expected an int >= 1"),

@@ -10,13 +10,17 @@ import numbers
 from kregs import __version__
 from kregs.checks import (
     ARCHITECTURES,
+    AUGMENTATIONS,
+    DROPOUT_KINDS,
+    DROPOUT_PLACEMENTS,
     check_arch,
     check_batch_norm,
+    check_choice,
     check_dropout,
     check_lambda,
     check_positive_int,
 )
-from kregs.data import check_dataset
+from kregs.data import MIRROR_SAFE, check_dataset
 from kregs.errors import invalid_value
 from kregs.run.budget import SEARCH_PRESETS, SearchBudget, resolve
 from kregs.run.device import DeviceOptions
@@ -40,12 +44,20 @@ class Fixed:
         dropout: float in [0, 1) or None, the dropout rate (0 switches it off).
         batch_norm: str or None, the BN placement ("none" switches BN off).
         learning_rate: float in (0, 1) or None, Adam's learning rate.
+        weight_decay: float >= 0 or None, the decoupled weight decay (AdamW).
+        dropout_placement: str or None, where dropout goes (blocks, stages, head).
+        dropout_kind: str or None, dropout in convolutions (elementwise, spatial).
+        augment: str or None, the training-time augmentation.
     """
 
     l2: float | None = None
     dropout: float | None = None
     batch_norm: str | None = None
     learning_rate: float | None = None
+    weight_decay: float | None = None
+    dropout_placement: str | None = None
+    dropout_kind: str | None = None
+    augment: str | None = None
 
     def __post_init__(self):
         if self.l2 is not None:
@@ -54,6 +66,17 @@ class Fixed:
             object.__setattr__(self, "dropout", check_dropout(self.dropout))
         if self.batch_norm is not None:
             check_batch_norm(self.batch_norm)
+        if self.weight_decay is not None:
+            object.__setattr__(
+                self, "weight_decay", check_lambda(self.weight_decay, "weight_decay")
+            )
+        for name, choices in (
+            ("dropout_placement", DROPOUT_PLACEMENTS),
+            ("dropout_kind", DROPOUT_KINDS),
+            ("augment", AUGMENTATIONS),
+        ):
+            if getattr(self, name) is not None:
+                check_choice(getattr(self, name), choices, name)
         lr = self.learning_rate
         if lr is not None and (
             isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 < lr < 1
@@ -170,6 +193,23 @@ class TuneConfig:
             )
         if self.cluster is not None and self.output is None:
             raise invalid_value("output", self.output, "the shared output folder of the run")
+        augment = self.fixed.augment or ""
+        if augment.startswith("flip") and self.dataset not in MIRROR_SAFE:
+            raise invalid_value(
+                "augment",
+                augment,
+                f"no flips for {self.dataset}: a mirror changes its labels; "
+                "use shift or shift+erase",
+            )
+        extended = ("weight_decay", "dropout_placement", "dropout_kind", "augment")
+        given = [n for n in extended if getattr(self.fixed, n) is not None]
+        if given and self.budget.space != "extended":
+            raise invalid_value(
+                given[0],
+                getattr(self.fixed, given[0]),
+                f"the extended space (--space extended); the {self.budget.space} space "
+                "has no such dimension",
+            )
 
     @classmethod
     def create(cls, dataset="fashion_mnist", preset=None, **options):
@@ -178,7 +218,8 @@ class TuneConfig:
         Budget options (`algorithm`, `max_trials`, `epochs`, `batch_size`,
         `space`, `limit`, `patience`, `trial_images`, `refit`, `baseline`) left at None
         take the preset's values;
-        `l2`, `dropout`, `batch_norm`, `learning_rate` fix a dimension;
+        `l2`, `dropout`, `batch_norm`, `learning_rate`, `weight_decay`,
+        `dropout_placement`, `dropout_kind`, `augment` fix a dimension;
         `precision`, `jit_compile`, `threads` go to `DeviceOptions`;
         `role`, `oracle`, `worker_id`, `worker_timeout`, `oracle_timeout` to
         `ClusterOptions` (when `role` is given); the rest are fields.
@@ -208,7 +249,18 @@ class TuneConfig:
                 "baseline",
             ),
         )
-        fixed = Fixed(**take("l2", "dropout", "batch_norm", "learning_rate"))
+        fixed = Fixed(
+            **take(
+                "l2",
+                "dropout",
+                "batch_norm",
+                "learning_rate",
+                "weight_decay",
+                "dropout_placement",
+                "dropout_kind",
+                "augment",
+            )
+        )
         device = DeviceOptions(**take("precision", "jit_compile", "threads"))
         cluster = take("role", "oracle", "worker_id", "worker_timeout", "oracle_timeout")
         role = cluster.get("role")

@@ -1,8 +1,10 @@
 """`RegularizationHyperModel`: the search space over L2, dropout and BN placement."""
 
+import contextlib
+
 import keras_tuner
 
-from kregs.checks import BATCH_NORM_PLACEMENTS
+from kregs.checks import AUGMENTATIONS, BATCH_NORM_PLACEMENTS, DROPOUT_KINDS, DROPOUT_PLACEMENTS
 from kregs.config import RegConfig
 from kregs.errors import invalid_value
 from kregs.run.budget import SPACES
@@ -15,6 +17,10 @@ PAPER_BATCH_NORM = ("none", "before_activation")
 PAPER_LEARNING_RATE = 1e-3
 
 DEFAULT_LEARNING_RATE = 1e-3
+# The extended space's penalties: none, the coupled L2 penalty, decoupled weight decay.
+PENALTIES = ("none", "l2", "decay")
+L2_RANGE = (1e-6, 1e-2)
+WEIGHT_DECAY_RANGE = (1e-3, 0.5)
 _UNSET = object()
 
 
@@ -34,6 +40,20 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
     | `batch_norm`    | none, before_activation, after_activation              |
     | `learning_rate` | log-uniform in [1e-4, 1e-2]                            |
 
+    `space="extended"` adds what the study left out (Keras' names in brackets):
+
+    | name                | values                                             |
+    |---------------------|----------------------------------------------------|
+    | `penalty`           | none, l2 (lambda as above), or decay: decoupled    |
+    |                     | `weight_decay` log-uniform in [1e-3, 0.5] (AdamW)  |
+    | `use_dropout`, `dropout` | as above                                      |
+    | `dropout_placement` | blocks, stages, head (with dropout; CNN only)      |
+    | `dropout_kind`      | elementwise, spatial (dropout in blocks or stages) |
+    | `batch_norm`        | as above                                           |
+    | `augment`           | none, shift, shift+erase; with `flips`, also       |
+    |                     | flip+shift, flip+shift+erase                       |
+    | `learning_rate`     | as above                                           |
+
     `space="paper"` is the study's grid: `l2` in {0, 0.01, 0.1, 1, 10},
     `dropout` in {0, 0.2, 0.5, 0.7}, `batch_norm` in {none,
     before_activation} (BN right after each convolution), learning rate fixed
@@ -43,7 +63,10 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
 
     Any dimension can be fixed (and then is not searched) by passing a value:
     `l2=0.0` switches L2 off, `dropout=0.5` fixes the rate,
-    `batch_norm="none"` switches BN off, `learning_rate=3e-4` fixes it.
+    `batch_norm="none"` switches BN off, `learning_rate=3e-4` fixes it;
+    in the extended space also `weight_decay`, `dropout_placement`,
+    `dropout_kind` and `augment` (a fixed penalty value fixes the penalty:
+    `l2=1e-4` with `weight_decay` unset searches nothing but takes L2).
 
     Args:
         input_shape: tuple `(H, W, C)` of the images.
@@ -53,6 +76,13 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         l2: float to fix the L2 lambda, or None to search it.
         dropout: float to fix the dropout rate, or None to search it.
         batch_norm: str to fix the BN placement, or None to search it.
+        weight_decay: float to fix the decoupled weight decay, or None.
+        dropout_placement: str to fix where dropout goes, or None.
+        dropout_kind: str to fix dropout's kind in convolutions, or None.
+        augment: str to fix the augmentation, or None.
+        flips: bool, whether a left-right mirror keeps the label (Fashion-MNIST,
+            CIFAR-10; not digits): only then are flips searched or allowed.
+            Default False.
         learning_rate: float to fix Adam's learning rate, or None to search it
             (the paper space fixes it at 1e-3 unless given).
         discrete: bool, give every float a step (lambda and learning rate by
@@ -86,6 +116,11 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         dropout=None,
         batch_norm=None,
         learning_rate=None,
+        weight_decay=None,
+        dropout_placement=None,
+        dropout_kind=None,
+        augment=None,
+        flips=False,
         discrete=False,
         jit_compile=False,
         precision="float32",
@@ -97,11 +132,20 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         if space not in SPACES:
             raise invalid_value("space", space, f"one of {', '.join(SPACES)}")
         # Validate fixed values once, at the door.
-        RegConfig(
+        fixed_reg = RegConfig(
             l2=0.0 if l2 is None else l2,
             dropout=0.0 if dropout is None else dropout,
             batch_norm="none" if batch_norm is None else batch_norm,
+            weight_decay=0.0 if weight_decay is None else weight_decay,
+            dropout_placement=dropout_placement or "blocks",
+            dropout_kind=dropout_kind or "elementwise",
+            augment=augment or "none",
         )
+        self.flips = bool(flips)
+        if fixed_reg.flips and not self.flips:
+            raise invalid_value(
+                "augment", augment, "no flips: a mirror does not keep this data's labels"
+            )
         if learning_rate is not None and not (
             isinstance(learning_rate, (int, float)) and 0 < learning_rate < 1
         ):
@@ -117,6 +161,10 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
             "dropout": dropout,
             "batch_norm": batch_norm,
             "learning_rate": learning_rate,
+            "weight_decay": weight_decay,
+            "dropout_placement": dropout_placement,
+            "dropout_kind": dropout_kind,
+            "augment": augment,
         }
         self.discrete = bool(discrete)
         if precision not in POLICIES:
@@ -127,8 +175,21 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
 
     def reg_config(self, hp):
         """Returns the `RegConfig` that the hyperparameters `hp` describe."""
+        if self.space != "extended":
+            return RegConfig(
+                l2=self._l2(hp), dropout=self._dropout(hp), batch_norm=self._batch_norm(hp)
+            )
+        l2, weight_decay = self._penalty(hp)
+        dropout = self._dropout(hp)
+        placement, kind = self._dropout_layout(hp) if dropout > 0 else ("blocks", "elementwise")
         return RegConfig(
-            l2=self._l2(hp), dropout=self._dropout(hp), batch_norm=self._batch_norm(hp)
+            l2=l2,
+            weight_decay=weight_decay,
+            dropout=dropout,
+            dropout_placement=placement,
+            dropout_kind=kind,
+            batch_norm=self._batch_norm(hp),
+            augment=self._augment(hp),
         )
 
     def baseline_values(self):
@@ -142,10 +203,14 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         """
         if self.space == "paper":
             values = {"l2": 0.0, "dropout": 0.0, "batch_norm": "none"}
+        elif self.space == "extended":
+            values = {"use_dropout": False, "batch_norm": "none", "augment": "none"}
+            if self._penalty_searched():
+                values["penalty"] = "none"
         else:
             values = {"use_l2": False, "use_dropout": False, "batch_norm": "none"}
         fixed = {"use_l2": "l2", "use_dropout": "dropout"}
-        return {k: v for k, v in values.items() if self.fixed[fixed.get(k, k)] is None}
+        return {k: v for k, v in values.items() if self.fixed.get(fixed.get(k, k)) is None}
 
     def learning_rate(self, hp):
         """Returns Adam's learning rate for the hyperparameters `hp`."""
@@ -161,10 +226,11 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         from kregs.run.schedule import warmup_cosine
         from kregs.run.train import compile_model
 
+        reg = self.reg_config(hp)
         model = build_model(
             self.input_shape,
             self.num_classes,
-            reg=self.reg_config(hp),
+            reg=reg,
             arch=self.arch,
             dtype_policy=POLICIES[self.precision],
         )
@@ -174,7 +240,9 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
             # Hyperband's continued trials start at its "tuner/initial_epoch".
             start = int(hp.values.get("tuner/initial_epoch", 0))
             rate = warmup_cosine(rate, epochs, steps, initial_epoch=start)
-        return compile_model(model, rate, self.precision == "float16", self.jit_compile)
+        return compile_model(
+            model, rate, self.precision == "float16", self.jit_compile, reg.weight_decay
+        )
 
     def _l2(self, hp):
         if self.fixed["l2"] is not None:
@@ -197,6 +265,50 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         with hp.conditional_scope("use_dropout", [True]):
             step = 0.2 if self.discrete else None
             return hp.Float("dropout", 0.1, 0.7, step=step, default=0.3)
+
+    def _penalty_searched(self):
+        return self.fixed["l2"] is None and self.fixed["weight_decay"] is None
+
+    def _penalty(self, hp):
+        """(l2, weight_decay) of the extended space: at most one of them on."""
+        l2, decay = self.fixed["l2"], self.fixed["weight_decay"]
+        if not self._penalty_searched():
+            return float(l2 or 0.0), float(decay or 0.0)
+        penalty = hp.Choice("penalty", list(PENALTIES), default="l2")
+        step = 10 if self.discrete else None
+        if penalty == "l2":
+            with hp.conditional_scope("penalty", ["l2"]):
+                return hp.Float("l2", *L2_RANGE, sampling="log", step=step, default=1e-4), 0.0
+        if penalty == "decay":
+            with hp.conditional_scope("penalty", ["decay"]):
+                return 0.0, hp.Float(
+                    "weight_decay", *WEIGHT_DECAY_RANGE, sampling="log", step=step, default=0.01
+                )
+        return 0.0, 0.0
+
+    def _dropout_layout(self, hp):
+        """(placement, kind) of dropout in the extended space (dropout is on)."""
+        placement = self.fixed["dropout_placement"]
+        if placement is None and self.arch == "cnn":
+            with hp.conditional_scope("use_dropout", [True]):
+                placement = hp.Choice("dropout_placement", list(DROPOUT_PLACEMENTS), default="head")
+        placement = placement or "head"  # the MLP: its blocks are all head
+        kind = self.fixed["dropout_kind"]
+        if kind is None and self.arch == "cnn" and placement != "head":
+            with contextlib.ExitStack() as scopes:
+                scopes.enter_context(hp.conditional_scope("use_dropout", [True]))
+                if self.fixed["dropout_placement"] is None:  # searched: a condition on it
+                    scopes.enter_context(
+                        hp.conditional_scope("dropout_placement", ["blocks", "stages"])
+                    )
+                kind = hp.Choice("dropout_kind", list(DROPOUT_KINDS), default="elementwise")
+        return placement, kind or "elementwise"
+
+    def _augment(self, hp):
+        if self.fixed["augment"] is not None:
+            return self.fixed["augment"]
+        values = [a for a in AUGMENTATIONS if self.flips or not a.startswith("flip")]
+        return hp.Choice("augment", values, default="none")
 
     def _batch_norm(self, hp):
         if self.fixed["batch_norm"] is not None:

@@ -20,6 +20,7 @@ from kregs.run.folder import RunFolder, default_output
 from kregs.run.progress import Tracker
 from kregs.run.train import check_splits, fit_arguments
 from kregs.tuner import best as best_models
+from kregs.tuner import explain
 from kregs.tuner.config import RESUMABLE, RUN_FILE
 from kregs.tuner.hypermodel import RegularizationHyperModel
 from kregs.tuner.refit import refit
@@ -106,6 +107,7 @@ def make_hypermodel(config, info, device=None, steps_per_epoch=None):
         jit_compile=device.jit_compile if device else False,
         precision=device.precision if device else "float32",
         schedule=(budget.epochs, steps_per_epoch) if steps_per_epoch else None,
+        flips=config.dataset in data.MIRROR_SAFE,
         **dataclasses.asdict(config.fixed),
     )
 
@@ -260,9 +262,13 @@ class Search:
             budget.batch_size,
             refit=refit_best if budget.refit else None,
         )
+        ranked = explain.importance(rows, seed=self.config.seed)
+        explain.write_plots(self.folder.path, rows, ranked, best["trial_id"] if best else None)
         write_atomic(
             self.folder.file("summary.md"),
-            summary_markdown(self.record(), rows, best, test, self.replicas, self.device, refitted),
+            summary_markdown(
+                self.record(), rows, best, test, self.replicas, self.device, refitted, ranked
+            ),
         )
         unfinished = sorted(
             t.trial_id for t in tuner.oracle.trials.values() if t.status in ("RUNNING", "IDLE")

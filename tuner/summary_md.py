@@ -11,8 +11,8 @@ def top_table(rows, k=5):
     done.sort(key=lambda r: -r["best_val_accuracy"])
     lines = [
         "| rank | trial | config | l2 | dropout | batch_norm | learning_rate | val_accuracy "
-        "| val_loss | gap | epochs | seconds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| val_loss | gap | epochs | seconds | also |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for rank, r in enumerate(done[:k], start=1):
         lines.append(
@@ -20,9 +20,29 @@ def top_table(rows, k=5):
             f"| {format_value(r.get('dropout'))} | {format_value(r.get('batch_norm'))} "
             f"| {format_value(r.get('learning_rate'))} | {r['best_val_accuracy']:.4f} "
             f"| {r['best_val_loss']:.4f} | {r['generalization_gap']:+.4f} | {r['epochs']} "
-            f"| {r['seconds']:.1f} |"
+            f"| {r['seconds']:.1f} | {extended_values(r)} |"
         )
     return "\n".join(lines)
+
+
+def extended_values(row):
+    """The extended space's values of a trials.csv row where they are not the defaults.
+
+    Example:
+    >>> extended_values({"weight_decay": 0.01, "dropout": 0.3, "dropout_placement": "head"})
+    'weight_decay 0.01, dropout in head'
+    """
+    parts = []
+    if row.get("weight_decay"):
+        parts.append(f"weight_decay {format_value(row['weight_decay'])}")
+    if row.get("dropout"):
+        if row.get("dropout_placement", "blocks") != "blocks":
+            parts.append(f"dropout in {row['dropout_placement']}")
+        if row.get("dropout_kind", "elementwise") != "elementwise":
+            parts.append(f"{row['dropout_kind']} dropout")
+    if row.get("augment", "none") != "none":
+        parts.append(f"augment {row['augment']}")
+    return ", ".join(parts)
 
 
 def control_verdict(rows):
@@ -95,7 +115,9 @@ def _budget_lines(record, replicas):
     return lines
 
 
-def summary_markdown(record, rows, best, test, replicas=1, device=None, refit=None):
+def summary_markdown(
+    record, rows, best, test, replicas=1, device=None, refit=None, importance=None
+):
     """The text of summary.md.
 
     Args:
@@ -106,6 +128,7 @@ def summary_markdown(record, rows, best, test, replicas=1, device=None, refit=No
         replicas: int, model replicas per trial.
         device: the `kregs.run.device.Device` the trials ran on, or None.
         refit: dict or None, the refit's record (`kregs.tuner.refit.refit`).
+        importance: `kregs.tuner.explain.importance(rows)`, or None.
     """
     statuses = {}
     for r in rows:
@@ -131,7 +154,8 @@ def summary_markdown(record, rows, best, test, replicas=1, device=None, refit=No
         lines += [
             "## Does regularization pay?",
             "",
-            "The control is the unregularized model (no L2, no dropout, no BN), tried first.",
+            "The control is the unregularized model (no penalty, no dropout, no BN, no "
+            "augmentation), tried first.",
             "",
             f"- {verdict['text']}",
             "",
@@ -156,4 +180,7 @@ def summary_markdown(record, rows, best, test, replicas=1, device=None, refit=No
                 f"{t['accuracy']:.4f} (loss {t['loss']:.4f}); this is the model exported"
             )
         lines.append("")
+    from kregs.tuner import explain
+
+    lines += [*explain.markdown(rows, importance), ""]
     return "\n".join(lines)

@@ -6,7 +6,16 @@ import re
 
 from kregs.run.files import write_atomic
 
-HP_COLUMNS = ("l2", "dropout", "batch_norm", "learning_rate")
+HP_COLUMNS = (
+    "l2",
+    "weight_decay",
+    "dropout",
+    "dropout_placement",
+    "dropout_kind",
+    "batch_norm",
+    "augment",
+    "learning_rate",
+)
 # Read from kregs_trial.json; "best" is the epoch early stopping restored.
 RESULT_COLUMNS = (
     "best_epoch",

@@ -11,7 +11,7 @@ from kregs.checks import check_positive_int
 from kregs.errors import invalid_value
 
 ALGORITHMS = ("hyperband", "bayesian", "random", "grid")
-SPACES = ("default", "paper")
+SPACES = ("default", "extended", "paper")
 PRESET_NAMES = ("smoke", "quick", "paper")
 DEFAULT_LEARNING_RATE = 1e-3
 

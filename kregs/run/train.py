@@ -3,6 +3,7 @@
 import keras
 
 from kregs.callbacks import EpochTime, GeneralizationGap
+from kregs.checks import check_lambda
 
 # The fewest validation images a model's score can be read from at all.
 MIN_VALIDATION_IMAGES = 20
@@ -41,7 +42,11 @@ def check_splits(ds, validation_split):
         )
 
 
-def compile_model(model, learning_rate=1e-3, loss_scale=False, jit_compile=False):
+# Variables decoupled weight decay leaves alone: biases and BN's scale and offset.
+NOT_DECAYED = ("bias", "gamma", "beta")
+
+
+def compile_model(model, learning_rate=1e-3, loss_scale=False, jit_compile=False, weight_decay=0.0):
     """Compiles `model` as kregs trains it: Adam, sparse categorical cross-entropy, accuracy.
 
     Args:
@@ -51,6 +56,10 @@ def compile_model(model, learning_rate=1e-3, loss_scale=False, jit_compile=False
         loss_scale: bool, wrap Adam in a `LossScaleOptimizer` (for a model built
             with the `"mixed_float16"` policy). Default False.
         jit_compile: bool, compile the train step with XLA. Default False.
+        weight_decay: float >= 0, decoupled weight decay (`RegConfig.weight_decay`):
+            when > 0 the optimizer is `keras.optimizers.AdamW`, which multiplies
+            every kernel by `1 - lr * weight_decay` before each Adam step; biases
+            and BN's gamma and beta are excluded. Default 0 (Adam).
 
     Returns:
         `model`, compiled.
@@ -58,7 +67,12 @@ def compile_model(model, learning_rate=1e-3, loss_scale=False, jit_compile=False
     Example:
     >>> model = compile_model(build_model((28, 28, 1), 10), learning_rate=3e-4)
     """
-    optimizer = keras.optimizers.Adam(learning_rate)
+    weight_decay = check_lambda(weight_decay, "weight_decay")
+    if weight_decay > 0:
+        optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+        optimizer.exclude_from_weight_decay(var_names=list(NOT_DECAYED))
+    else:
+        optimizer = keras.optimizers.Adam(learning_rate)
     if loss_scale:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     model.compile(

@@ -81,7 +81,8 @@ class StudyConfig:
 
         Budget options (`epochs`, `batch_size`, `limit`, `test_limit`,
         `patience`, `learning_rate`) left at None take the preset's values;
-        `l2`, `dropout`, `batch_norm` and `from_run` give the values (see
+        `l2`, `dropout`, `batch_norm`, `dropout_placement`, `dropout_kind` and
+        `from_run` give the values (see
         `kregs.study.protocol.resolve_values`); `precision`,
         `jit_compile`, `threads` go to `DeviceOptions`; the rest are fields.
 
@@ -97,13 +98,16 @@ class StudyConfig:
             preset,
             **take("epochs", "batch_size", "limit", "test_limit", "patience", "learning_rate"),
         )
-        for name in ("l2", "dropout", "batch_norm", "from_run"):
+        names = ("l2", "dropout", "batch_norm", "from_run", "dropout_placement", "dropout_kind")
+        for name in names:
             options.setdefault(name, None)
         values = resolve_values(
             options.pop("l2"),
             options.pop("dropout"),
             options.pop("batch_norm"),
             options.pop("from_run"),
+            options.pop("dropout_placement"),
+            options.pop("dropout_kind"),
         )
         device = DeviceOptions(**take("precision", "jit_compile", "threads"))
         options = {k: v for k, v in options.items() if v is not None}

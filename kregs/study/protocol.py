@@ -3,7 +3,14 @@
 import dataclasses
 import os
 
-from kregs.checks import check_batch_norm, check_dropout, check_lambda
+from kregs.checks import (
+    DROPOUT_KINDS,
+    DROPOUT_PLACEMENTS,
+    check_batch_norm,
+    check_choice,
+    check_dropout,
+    check_lambda,
+)
 from kregs.config import CONFIG_NAMES, RegConfig
 from kregs.errors import ConfigError, invalid_value
 from kregs.run.files import read_json
@@ -16,6 +23,7 @@ from kregs.run.files import read_json
 DEFAULT_L2 = 1e-4
 DEFAULT_DROPOUT = 0.25
 DEFAULT_BATCH_NORM = "before_activation"
+LAYOUT_DEFAULTS = {"dropout_placement": "blocks", "dropout_kind": "elementwise"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,12 +34,16 @@ class StudyValues:
         l2: float > 0, the L2 lambda.
         dropout: float in (0, 1), the dropout rate.
         batch_norm: str, "before_activation" or "after_activation".
+        dropout_placement: str, where dropout goes (see `kregs.RegConfig`).
+        dropout_kind: str, what dropout drops in convolutions.
         sources: dict, name -> where the value came from ("--l2", "default", a run).
     """
 
     l2: float = DEFAULT_L2
     dropout: float = DEFAULT_DROPOUT
     batch_norm: str = DEFAULT_BATCH_NORM
+    dropout_placement: str = "blocks"
+    dropout_kind: str = "elementwise"
     sources: dict = dataclasses.field(
         default_factory=lambda: {"l2": "default", "dropout": "default", "batch_norm": "default"}
     )
@@ -47,15 +59,30 @@ class StudyValues:
             raise invalid_value(
                 "batch_norm", self.batch_norm, "before_activation or after_activation"
             )
+        check_choice(self.dropout_placement, DROPOUT_PLACEMENTS, "dropout_placement")
+        check_choice(self.dropout_kind, DROPOUT_KINDS, "dropout_kind")
         object.__setattr__(self, "l2", float(self.l2))
         object.__setattr__(self, "dropout", float(self.dropout))
 
+    def layout(self):
+        """Where dropout goes and its kind, as `RegConfig` fields."""
+        return {"dropout_placement": self.dropout_placement, "dropout_kind": self.dropout_kind}
+
     def to_dict(self):
-        """`{"l2", "dropout", "batch_norm"}`, without the sources."""
-        return {"l2": self.l2, "dropout": self.dropout, "batch_norm": self.batch_norm}
+        """`{"l2", "dropout", "batch_norm"}` and the dropout layout where it is not the
+        study's (dropout in every block, element-wise), without the sources.
+
+        The layout is left out at its defaults so that a study written before it
+        existed is continued, not refused as another protocol.
+        """
+        values = {"l2": self.l2, "dropout": self.dropout, "batch_norm": self.batch_norm}
+        values.update({k: v for k, v in self.layout().items() if v != LAYOUT_DEFAULTS[k]})
+        return values
 
 
-def resolve_values(l2=None, dropout=None, batch_norm=None, from_run=None):
+def resolve_values(
+    l2=None, dropout=None, batch_norm=None, from_run=None, dropout_placement=None, dropout_kind=None
+):
     """The L2 lambda, dropout rate and BN placement of the configurations, and their sources.
 
     An explicit value wins; else the finished `kregs tune` run in `from_run`
@@ -67,6 +94,8 @@ def resolve_values(l2=None, dropout=None, batch_norm=None, from_run=None):
         dropout: float in (0, 1) or None.
         batch_norm: `"before_activation"`, `"after_activation"` or None.
         from_run: str or None, the output folder of a finished `kregs tune`.
+        dropout_placement: str or None (the study's: in every block).
+        dropout_kind: str or None (the study's: element-wise).
 
     Returns:
         A `StudyValues`.
@@ -94,6 +123,10 @@ def resolve_values(l2=None, dropout=None, batch_norm=None, from_run=None):
             sources[name] = "default" + (
                 f" (no trial of {from_run} used it)" if from_run is not None else ""
             )
+    for name, value in (("dropout_placement", dropout_placement), ("dropout_kind", dropout_kind)):
+        values[name] = LAYOUT_DEFAULTS[name] if value is None else value
+        if value is not None:  # (defaults unrecorded, as in `to_dict`)
+            sources[name] = f"--{name.replace('_', '-')}"
     return StudyValues(**values, sources=sources)
 
 
@@ -128,6 +161,8 @@ def _best_from_run(run_dir):
 def configurations(values, names=CONFIG_NAMES):
     """The `RegConfig` of each of the study's configuration names, in table order."""
     return {
-        name: RegConfig.from_name(name, values.l2, values.dropout, values.batch_norm)
+        name: RegConfig.from_name(
+            name, values.l2, values.dropout, values.batch_norm, **values.layout()
+        )
         for name in names
     }

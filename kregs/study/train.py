@@ -80,7 +80,13 @@ class Trainer:
             arch=self.config.arch,
             dtype_policy=self.device.dtype_policy,
         )
-        compile_model(model, budget.learning_rate, self.device.loss_scale, self.device.jit_compile)
+        compile_model(
+            model,
+            budget.learning_rate,
+            self.device.loss_scale,
+            self.device.jit_compile,
+            weight_decay=reg.weight_decay,
+        )
         start = time.monotonic()
         progress = ProgressCallback(self.listener, f"{name} seed {seed}", self.tracker)
         kwargs = fit_arguments(ds, budget, seed, callbacks=[progress])
