@@ -25,6 +25,7 @@ FIELDS = {
     "schedule": COMMON | {"summary", "histories", "precision"},
     "threads": COMMON | {"summary", "rounds", "precision"},
     "accuracy": COMMON | {"kregs", "hand_written", "targets"},
+    "regularizers": COMMON | {"summary", "histories", "precision"},
 }
 
 
@@ -60,6 +61,7 @@ SMALLEST = {
     ],  # fmt: skip
     "schedule": ["--quick", "--limit", "300", "--epochs", "1", "--configs", "none"],
     "threads": ["--quick", "--limit", "256", "--settings", "2:1:64"],
+    "regularizers": ["--quick", "--limit", "256", "--epochs", "1", "--configs", "wd,stages"],
     "accuracy": [
         "--preset",
         "smoke",

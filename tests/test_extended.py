@@ -401,3 +401,30 @@ def test_plots_and_summary_sections(tmp_path):
     assert "## What mattered" in text and "| batch_norm |" in text
     front = explain.pareto_front(rows)
     assert text.count("\n| ") - len(ranked) - 2 == len(front)  # one row per front trial
+
+
+# --- the study -------------------------------------------------------------------------------
+
+
+def test_the_study_takes_the_dropout_layout_and_records_it_only_when_given():
+    from kregs.study.config import StudyConfig
+    from kregs.study.protocol import configurations
+
+    plain = StudyConfig.create("fashion_mnist", preset="smoke")
+    assert plain.record()["values"] == {
+        "l2": 1e-4,
+        "dropout": 0.25,
+        "batch_norm": "before_activation",
+    }
+    assert "dropout_placement" not in plain.record()["sources"]  # older studies continue
+    config = StudyConfig.create(
+        "fashion_mnist", preset="smoke", dropout_placement="head", dropout_kind="spatial"
+    )
+    assert config.record()["values"]["dropout_placement"] == "head"
+    configs = configurations(config.values)
+    assert configs["l2+dropout+bn"].dropout_placement == "head"
+    assert configs["l2+dropout+bn"].dropout_kind == "spatial"
+    assert configs["bn"] == RegConfig(batch_norm="before_activation", **config.values.layout())
+    result = CliRunner().invoke(main, ["study", "--dropout-placement", "middle"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--dropout-placement'" in result.output.strip().splitlines()[-1]
