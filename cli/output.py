@@ -14,6 +14,10 @@ def trial_line(row):
         f"l2={num(row.get('l2'))} dropout={num(row.get('dropout'))} "
         f"bn={row.get('batch_norm')} lr={num(row.get('learning_rate'))}"
     )
+    from kregs.tuner.summary_md import extended_values
+
+    extended = extended_values(row)  # the extended space's, where not the defaults
+    hps += f" ({extended})" if extended else ""
     by = f" ({row['tuner_id']})" if row.get("tuner_id") else ""
     if status != "COMPLETED":
         return f"{head} {hps}  {row['error']}{by}"
