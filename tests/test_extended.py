@@ -319,7 +319,7 @@ def test_the_extended_control_switches_everything_off():
             "Error: Invalid value for argument `augment`: expected no flips for mnist",
         ),
         (
-            ["--augment", "shift"],
+            ["--space", "default", "--augment", "shift"],
             "Error: Invalid value for argument `augment`: expected the extended space",
         ),
     ],
@@ -336,7 +336,16 @@ def test_tune_config_takes_the_fixed_extended_values():
         "fashion_mnist", space="extended", weight_decay=0.01, augment="flip+shift"
     )
     assert (config.fixed.weight_decay, config.fixed.augment) == (0.01, "flip+shift")
-    assert config.record()["fixed"]["dropout_placement"] is None
+    # run.json names only the extended dimensions fixed: older records stay the same
+    assert config.record()["fixed"] == {
+        "l2": None,
+        "dropout": None,
+        "batch_norm": None,
+        "learning_rate": None,
+        "weight_decay": 0.01,
+        "augment": "flip+shift",
+    }
+    assert TuneConfig.from_record(config.record()).fixed == config.fixed
 
 
 # --- the search explained --------------------------------------------------------------------

@@ -59,6 +59,14 @@ class Fixed:
     dropout_kind: str | None = None
     augment: str | None = None
 
+    def record(self):
+        """The fields as run.json holds them: the extended space's only where fixed, so that
+        the record of a run written before they existed is unchanged (and it resumes)."""
+        extended = ("weight_decay", "dropout_placement", "dropout_kind", "augment")
+        return {
+            k: v for k, v in dataclasses.asdict(self).items() if k not in extended or v is not None
+        }
+
     def __post_init__(self):
         if self.l2 is not None:
             object.__setattr__(self, "l2", check_lambda(self.l2, "l2"))
@@ -277,7 +285,7 @@ class TuneConfig:
             "arch": self.arch,
             "seed": self.seed,
             "validation_split": self.validation_split,
-            "fixed": dataclasses.asdict(self.fixed),
+            "fixed": self.fixed.record(),
             **self.budget.to_dict(),
         }
 

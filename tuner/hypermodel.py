@@ -48,7 +48,7 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
     |                     | `weight_decay` log-uniform in [1e-3, 0.5] (AdamW)  |
     | `use_dropout`, `dropout` | as above                                      |
     | `dropout_placement` | blocks, stages, head (with dropout; CNN only)      |
-    | `dropout_kind`      | elementwise, spatial (dropout in blocks or stages) |
+    | `dropout_kind`      | spatial, elementwise (dropout in blocks or stages) |
     | `batch_norm`        | as above                                           |
     | `augment`           | none, shift, shift+erase; with `flips`, also       |
     |                     | flip+shift, flip+shift+erase                       |
@@ -301,8 +301,8 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
                     scopes.enter_context(
                         hp.conditional_scope("dropout_placement", ["blocks", "stages"])
                     )
-                kind = hp.Choice("dropout_kind", list(DROPOUT_KINDS), default="elementwise")
-        return placement, kind or "elementwise"
+                kind = hp.Choice("dropout_kind", list(DROPOUT_KINDS), default="spatial")
+        return placement, kind or "elementwise"  # (the head: dense layers drop units)
 
     def _augment(self, hp):
         if self.fixed["augment"] is not None:
