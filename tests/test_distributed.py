@@ -37,6 +37,8 @@ def tiny(tmp_path_factory):
         str(folder),
         "--arch",
         "mlp",
+        "--space",
+        "default",
         "--algorithm",
         "random",
         "--batch-size",
@@ -406,7 +408,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from kregs.tuner import TuneConfig, tune
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-result = tune(TuneConfig.create("mnist", data_dir={str(tiny_dir)!r}, arch="mlp",
+result = tune(TuneConfig.create("mnist", data_dir={str(tiny_dir)!r}, arch="mlp", space="default",
               output={str(tmp_path / "run")!r}, algorithm="random", epochs=1, max_trials=1,
               batch_size=32, strategy=strategy))
 print("replicas", result.replicas, result.rows[0]["status"])

@@ -37,6 +37,8 @@ def _tune_args(data_dir, out, *extra, trials=3, epochs=2):
         data_dir,
         "--arch",
         "mlp",
+        "--space",
+        "default",
         "--algorithm",
         "random",
         "--max-trials",

@@ -116,7 +116,8 @@ def test_a_supervised_search_runs_each_trial_once_in_fresh_processes(tmp_path):
     code = (
         "from kregs.cli.main import main\n"
         "main(['tune', '--dataset', 'mnist', '--data-dir', 'data', '--arch', 'mlp',"
-        " '--algorithm', 'random', '--max-trials', '2', '--epochs', '2', '--batch-size', '32',"
+        " '--space', 'default', '--algorithm', 'random', '--max-trials', '2', '--epochs', '2',"
+        " '--batch-size', '32',"
         " '--no-refit', '--quiet', '--recycle-after', '1', '--overwrite', '--output', 'run'],"
         " prog_name='kregs')\n"
     )

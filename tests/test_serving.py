@@ -235,6 +235,7 @@ def finished_run(tmp_path_factory):
         data_dir=str(root / "data"),
         output=str(root / "run"),
         arch="mlp",
+        space="default",
         algorithm="random",
         max_trials=2,
         epochs=1,

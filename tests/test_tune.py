@@ -33,6 +33,7 @@ def _config(data_dir, output, **kwargs):
         data_dir=data_dir,
         output=str(output),
         arch="mlp",
+        space="default",  # the machinery's tests; tiny_run searches the extended space
         algorithm="random",
         max_trials=2,
         epochs=2,
@@ -56,7 +57,7 @@ class _Rows(Listener):
 def tiny_run(tiny_mnist, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "run"
     listener = _Rows()
-    result = tune(_config(tiny_mnist, out, epochs=3, patience=3), listener)
+    result = tune(_config(tiny_mnist, out, epochs=3, patience=3, space="extended"), listener)
     return out, result, listener.rows
 
 
@@ -93,6 +94,10 @@ def test_output_folder_holds_every_record(tiny_run):
     assert result.test["images"] == 50
     record = json.loads((out / "run.json").read_text())
     assert (record["dataset"], record["algorithm"], record["max_trials"]) == ("mnist", "random", 2)
+    assert record["space"] == "extended"
+    assert "## Accuracy against over-fitting" in summary  # 2 trials: no importance, said so
+    assert "Too few completed trials (2; at least 6)" in summary
+    assert sorted(os.listdir(out / "plots")) == ["tradeoff.png"]
 
 
 def _ranked(rows):
