@@ -88,8 +88,8 @@ TUNE_OPTIONS = [
     click.option(
         "--baseline/--no-baseline",
         default=None,
-        help="Try the unregularized model (no L2, no dropout, no BN) first: the search's "
-        "control, shown in summary.md.  [default: on]",
+        help="Try the unregularized model (no penalty, dropout, BN or augmentation) first: "
+        "the search's control, shown in summary.md.  [default: on]",
     ),
     click.option(
         "--patience",

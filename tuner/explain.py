@@ -64,7 +64,7 @@ def importance(rows, seed=0):
     Returns:
         list of `(name, mean, std)`, most important first: the drop in the
         forest's R^2 when that hyperparameter's values are shuffled (mean and
-        standard deviation over 20 shuffles); or None with fewer than
+        standard deviation over 10 shuffles); or None with fewer than
         `MIN_TRIALS` completed trials or nothing searched.
 
     Example:
@@ -81,9 +81,9 @@ def importance(rows, seed=0):
     from sklearn.inspection import permutation_importance
 
     y = [float(r["best_val_accuracy"]) for r in done]
-    forest = RandomForestRegressor(n_estimators=200, min_samples_leaf=1, random_state=seed)
+    forest = RandomForestRegressor(n_estimators=100, random_state=seed)
     forest.fit(x, y)
-    result = permutation_importance(forest, x, y, n_repeats=20, random_state=seed)
+    result = permutation_importance(forest, x, y, n_repeats=10, random_state=seed)
     ranked = sorted(
         zip(names, result.importances_mean, result.importances_std, strict=True),
         key=lambda item: -item[1],
@@ -206,7 +206,7 @@ def markdown(rows, ranked):
         lines += [
             f"Permutation importance of each hyperparameter for the validation accuracy: a "
             f"random forest (scikit-learn) fit to the {len(done)} completed trials, then the "
-            "drop in its R² when that hyperparameter's values are shuffled (20 shuffles). "
+            "drop in its R² when that hyperparameter's values are shuffled (10 shuffles). "
             "With a few dozen trials or fewer, a rough guide; plots/importance.png.",
             "",
             "| hyperparameter | importance, % (± std) |",
