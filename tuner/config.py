@@ -31,6 +31,8 @@ RUN_FILE = "run.json"
 # what this machine has: each trial records its own).
 RESUMABLE = ("max_trials", "kregs_version", "precision")
 STRATEGIES = ("mirrored",)
+# The fixed dimensions only the extended space has.
+EXTENDED_DIMENSIONS = ("weight_decay", "dropout_placement", "dropout_kind", "augment")
 
 __all__ = ["ARCHITECTURES", "ClusterOptions", "Fixed", "TuneConfig", "RUN_FILE", "STRATEGIES"]
 
@@ -62,9 +64,10 @@ class Fixed:
     def record(self):
         """The fields as run.json holds them: the extended space's only where fixed, so that
         the record of a run written before they existed is unchanged (and it resumes)."""
-        extended = ("weight_decay", "dropout_placement", "dropout_kind", "augment")
         return {
-            k: v for k, v in dataclasses.asdict(self).items() if k not in extended or v is not None
+            k: v
+            for k, v in dataclasses.asdict(self).items()
+            if k not in EXTENDED_DIMENSIONS or v is not None
         }
 
     def __post_init__(self):
@@ -209,8 +212,7 @@ class TuneConfig:
                 f"no flips for {self.dataset}: a mirror changes its labels; "
                 "use shift or shift+erase",
             )
-        extended = ("weight_decay", "dropout_placement", "dropout_kind", "augment")
-        given = [n for n in extended if getattr(self.fixed, n) is not None]
+        given = [n for n in EXTENDED_DIMENSIONS if getattr(self.fixed, n) is not None]
         if given and self.budget.space != "extended":
             raise invalid_value(
                 given[0],

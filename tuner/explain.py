@@ -18,7 +18,6 @@ from kregs.tuner.trials_csv import HP_COLUMNS
 MIN_TRIALS = 6
 # Searched on a log scale: compared as log10, with "off" (0) one decade under the range.
 LOG_SCALE = {"l2": 1e-6, "weight_decay": 1e-3, "learning_rate": 1e-4}
-PLOTS = ("importance.png", "tradeoff.png")
 
 
 def completed(rows):

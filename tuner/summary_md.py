@@ -2,6 +2,7 @@
 
 import json
 
+from kregs.tuner import explain
 from kregs.tuner.trials_csv import format_value
 
 
@@ -180,7 +181,5 @@ def summary_markdown(
                 f"{t['accuracy']:.4f} (loss {t['loss']:.4f}); this is the model exported"
             )
         lines.append("")
-    from kregs.tuner import explain
-
     lines += [*explain.markdown(rows, importance), ""]
     return "\n".join(lines)

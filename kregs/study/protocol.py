@@ -42,8 +42,8 @@ class StudyValues:
     l2: float = DEFAULT_L2
     dropout: float = DEFAULT_DROPOUT
     batch_norm: str = DEFAULT_BATCH_NORM
-    dropout_placement: str = "blocks"
-    dropout_kind: str = "elementwise"
+    dropout_placement: str = LAYOUT_DEFAULTS["dropout_placement"]
+    dropout_kind: str = LAYOUT_DEFAULTS["dropout_kind"]
     sources: dict = dataclasses.field(
         default_factory=lambda: {"l2": "default", "dropout": "default", "batch_norm": "default"}
     )
