@@ -9,6 +9,25 @@ import subprocess
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
+def fashion_subset(limit):
+    """Fashion-MNIST for side-by-side training: a stratified `limit`-image training subset.
+
+    The validation split is 10% (seed 0), the subset stratified (seed 1).
+
+    Returns:
+        `(x, y, validation, test)`: the subset's arrays, and the validation and test
+        splits as batches of 256.
+    """
+    import numpy as np
+
+    from kregs.data import load_dataset, pipeline, stratified_sample
+
+    ds = load_dataset("fashion_mnist", validation_split=0.1, seed=0)
+    keep = stratified_sample(ds.train[1], limit, np.random.default_rng(1))
+    validation = pipeline(*ds.validation, 256, training=False)
+    return ds.train[0][keep], ds.train[1][keep], validation, pipeline(*ds.test, 256, training=False)
+
+
 def machine():
     """CPU model, core count, Python and TensorFlow versions, and the date."""
     cpu = platform.processor() or platform.machine()

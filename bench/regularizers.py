@@ -26,7 +26,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import command_line, machine, write_result  # noqa: E402
+from _common import command_line, fashion_subset, machine, write_result  # noqa: E402
 
 BN = {"batch_norm": "before_activation"}
 CONFIGS = {
@@ -64,18 +64,14 @@ def main(argv=None):
     import numpy as np
 
     from kregs import RegConfig, build_model
-    from kregs.data import load_dataset, pipeline, stratified_sample
+    from kregs.data import pipeline
     from kregs.run.device import POLICIES, DeviceOptions, configure
     from kregs.run.schedule import warmup_cosine
     from kregs.run.train import compile_model
 
     device = configure(DeviceOptions())
-    ds = load_dataset("fashion_mnist", validation_split=0.1, seed=0)
-    keep = stratified_sample(ds.train[1], limit, np.random.default_rng(1))
-    x, y = ds.train[0][keep], ds.train[1][keep]
+    x, y, val, test = fashion_subset(limit)
     steps = math.ceil(len(y) / args.batch_size)
-    val = pipeline(*ds.validation, 256, training=False)
-    test = pipeline(*ds.test, 256, training=False)
     print(
         f"regularizers: kregs' CNN with BN, {limit} images, {epochs} epochs (warm-up + "
         f"cosine), batch {args.batch_size}, {device.precision}"

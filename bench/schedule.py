@@ -20,7 +20,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import command_line, machine, write_result  # noqa: E402
+from _common import command_line, fashion_subset, machine, write_result  # noqa: E402
 
 SCHEDULES = ("constant", "cosine")
 
@@ -38,21 +38,16 @@ def main(argv=None):
     epochs = args.epochs or (3 if args.quick else 10)
 
     import keras
-    import numpy as np
 
     from kregs import RegConfig, build_model
-    from kregs.data import load_dataset, pipeline, stratified_sample
+    from kregs.data import pipeline
     from kregs.run.device import POLICIES, DeviceOptions, configure
     from kregs.run.schedule import warmup_cosine
     from kregs.run.train import compile_model
 
     device = configure(DeviceOptions())
-    ds = load_dataset("fashion_mnist", validation_split=0.1, seed=0)
-    keep = stratified_sample(ds.train[1], limit, np.random.default_rng(1))
-    x, y = ds.train[0][keep], ds.train[1][keep]
+    x, y, val, test = fashion_subset(limit)
     steps = math.ceil(len(y) / args.batch_size)
-    val = pipeline(*ds.validation, 256, training=False)
-    test = pipeline(*ds.test, 256, training=False)
     runs = {}
     for name in args.configs.split(","):
         reg = RegConfig.from_name(name, l2=1e-4, dropout=0.25, batch_norm="before_activation")
