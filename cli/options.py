@@ -45,9 +45,9 @@ jit_compile = click.option(
 )
 
 
-def preset(help_text):
-    """`--preset smoke|quick|paper` with a command's own description."""
-    return click.option("--preset", type=click.Choice(PRESET_NAMES), default=None, help=help_text)
+def preset(help_text, names=PRESET_NAMES):
+    """`--preset smoke|quick|paper` (or `names`) with a command's own description."""
+    return click.option("--preset", type=click.Choice(names), default=None, help=help_text)
 
 
 def apply_options(*options):

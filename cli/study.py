@@ -2,14 +2,17 @@
 
 import click
 
-from kregs.checks import BATCH_NORM_PLACEMENTS, DROPOUT_KINDS, DROPOUT_PLACEMENTS
+from kregs.checks import ARCHITECTURES, BATCH_NORM_PLACEMENTS, DROPOUT_KINDS, DROPOUT_PLACEMENTS
 from kregs.cli import options as opt
 from kregs.cli.output import run_line, values_lines
 from kregs.cli.progress import Display
 from kregs.cli.quiet import quiet_tensorflow
-from kregs.run.budget import STUDY_PRESETS
+from kregs.config import CONFIG_NAMES
+from kregs.data import DATASETS
+from kregs.run.budget import STUDY_PRESET_NAMES, STUDY_PRESETS
 from kregs.run.interrupt import catching_interrupts
 from kregs.study.config import StudyConfig
+from kregs.study.plan import SWEEP_GRIDS
 from kregs.study.protocol import StudyValues
 
 DEFAULTS = StudyValues()
@@ -26,11 +29,40 @@ class _Printer(Display):
         self.echo(run_line(row, skipped))
 
 
+def _grid(name):
+    return ",".join(f"{v:g}" for v in SWEEP_GRIDS[name])
+
+
+def _plan_lines(config):
+    """What a sweep or an ablation trains, before it starts."""
+    if config.kind == "sweep":
+        return [
+            f"sweep {s.parameter}: {', '.join(f'{v:g}' for v in s.values)} (added to {s.base})"
+            for s in config.sweeps
+        ]
+    if config.kind == "ablation":
+        a = config.ablation
+        return [
+            f"ablation of {a.run} trial {a.trial}: {a.reg.name} "
+            f"(learning rate {config.budget.learning_rate:g}); "
+            f"{', '.join(config.configurations())}"
+        ]
+    return []
+
+
 @click.command()
-@opt.dataset
+@click.option(
+    "--dataset",
+    type=click.Choice(list(DATASETS)),
+    default=None,
+    help="[default: the --from-run run's, else fashion_mnist]",
+)
 @opt.preset(
     "A named budget: smoke (seconds per run), quick (about a minute per run on a CPU), "
-    "paper (the study's protocol). Options given explicitly override it."
+    "overfit (the over-fitting regime: 9,000 images, up to 40 epochs; about an hour for "
+    "24 runs on 2 CPU cores), paper (the study's protocol). Options given explicitly "
+    "override it.",
+    STUDY_PRESET_NAMES,
 )
 @click.option(
     "--seeds",
@@ -49,21 +81,21 @@ class _Printer(Display):
     type=click.FloatRange(min=0, min_open=True),
     default=None,
     help=f"L2 lambda of the configurations with L2.  "
-    f"[default: from --from-run, else {DEFAULTS.l2:g}]",
+    f"[default: from --values-from, else {DEFAULTS.l2:g}]",
 )
 @click.option(
     "--dropout",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     default=None,
     help=f"Dropout rate of the configurations with dropout.  "
-    f"[default: from --from-run, else {DEFAULTS.dropout:g}]",
+    f"[default: from --values-from, else {DEFAULTS.dropout:g}]",
 )
 @click.option(
     "--batch-norm",
     type=click.Choice(BATCH_NORM_PLACEMENTS[1:]),
     default=None,
     help="BN placement of the configurations with BN.  "
-    f"[default: from --from-run, else {DEFAULTS.batch_norm}]",
+    f"[default: from --values-from, else {DEFAULTS.batch_norm}]",
 )
 @click.option(
     "--dropout-placement",
@@ -80,11 +112,34 @@ class _Printer(Display):
     "feature maps.  [default: elementwise]",
 )
 @click.option(
-    "--from-run",
+    "--values-from",
     type=click.Path(exists=True, file_okay=False),
     default=None,
     help="Take the values above from a finished `kregs tune` output folder "
     "(the best trial that used each technique).",
+)
+@click.option(
+    "--sweep",
+    multiple=True,
+    metavar="PARAM[=V1,V2,...]",
+    help="Instead of the eight configurations, sweep one value with the others fixed: "
+    f"l2 (default grid {_grid('l2')}), dropout ({_grid('dropout')}) or weight_decay "
+    f"({_grid('weight_decay')}). Repeat to sweep several, each on its own; "
+    "l2 and weight_decay together also compare them.",
+)
+@click.option(
+    "--base",
+    type=click.Choice(CONFIG_NAMES),
+    default=None,
+    help="The configuration a sweep adds its value to.  [default: none]",
+)
+@click.option(
+    "--from-run",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Ablate a finished `kregs tune` run: train its best configuration and that "
+    "configuration minus each of its regularizers (L2, weight decay, dropout, BN, "
+    "augmentation), with its learning rate, data set and architecture.",
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs per run at most.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
@@ -107,7 +162,12 @@ class _Printer(Display):
     default=None,
     help=f"Adam's fixed learning rate.  [default: {STUDY_PRESETS[None].learning_rate:g}]",
 )
-@opt.arch
+@click.option(
+    "--arch",
+    type=click.Choice(ARCHITECTURES),
+    default=None,
+    help="[default: the --from-run run's, else cnn]",
+)
 @opt.data_dir
 @click.option(
     "--output",
@@ -129,6 +189,9 @@ def study(verbose, quiet, **options):
     study.csv (one row per run), study.md (the table with mean +- std, the
     ablation, the paper's figures and a verdict per claim) and plots/*.png.
     Each run is saved as it finishes; the same command again skips them.
+
+    With --sweep, trains one value over a grid instead (and checks the study's
+    chosen value); with --from-run, ablates a search's best configuration.
     """
     config = StudyConfig.create(**options)
     quiet_tensorflow(verbose)
@@ -136,12 +199,14 @@ def study(verbose, quiet, **options):
 
     click.echo(
         f"kregs study: {config.dataset} (preset: {options['preset'] or 'none'}, "
-        f"{config.seeds} seeds)"
+        f"{config.seeds} seeds, {len(config.configurations())} configurations: {config.kind})"
     )
+    for line in _plan_lines(config):
+        click.echo(line)
     with catching_interrupts(), _Printer.for_terminal(quiet, verbose, "runs") as printer:
         result = run_study(config, printer)
     md = result.markdown
-    table = md[md.index("## Test accuracy") : md.index("## Plots")].rstrip()
+    table = md[md.index("\n## ", md.index("## Protocol") + 1) : md.index("## Plots")].strip()
     click.echo("")
     click.echo(table)
     click.echo("")

@@ -112,7 +112,7 @@ def test_values_from_a_tune_run_take_the_best_trial_using_each_technique(tmp_pat
             ("3", "FAILED", "dropout", "0", "0.6", "none", "0.001", ""),
         ],
     )
-    v = protocol.resolve_values(from_run=str(run), dropout=0.3)
+    v = protocol.resolve_values(values_from=str(run), dropout=0.3)
     assert (v.l2, v.dropout, v.batch_norm) == (3e-05, 0.3, "after_activation")
     assert v.sources["l2"] == f"{run} trial 1 (fashion_mnist)"
     assert v.sources["batch_norm"] == f"{run} trial 0 (fashion_mnist)"
@@ -122,7 +122,7 @@ def test_values_from_a_tune_run_take_the_best_trial_using_each_technique(tmp_pat
 def test_values_from_a_run_without_a_technique_fall_back_to_the_default(tmp_path):
     run = tmp_path / "run"
     _fake_tune_run(run, [("0", "COMPLETED", "bn", "0", "0", "before_activation", "0.001", "0.9")])
-    v = protocol.resolve_values(from_run=str(run))
+    v = protocol.resolve_values(values_from=str(run))
     assert v.l2 == protocol.DEFAULT_L2
     assert v.sources["l2"] == f"default (no trial of {run} used it)"
 
@@ -134,7 +134,10 @@ def test_values_from_a_run_without_a_technique_fall_back_to_the_default(tmp_path
         ({"l2": -1.0}, "`l2`: expected a finite float >= 0"),
         ({"dropout": 0.0}, "`dropout`: expected a rate in (0, 1)"),
         ({"batch_norm": "none"}, "`batch_norm`: expected before_activation or after_activation"),
-        ({"from_run": "/nonexistent"}, "`from_run`: expected the output folder of a `kregs tune`"),
+        (
+            {"values_from": "/nonexistent"},
+            "`values_from`: expected the output folder of a `kregs tune`",
+        ),
     ],
 )
 def test_bad_values_are_refused(kwargs, message):

@@ -12,7 +12,8 @@ from kregs.data import check_dataset
 from kregs.errors import invalid_value
 from kregs.run.budget import STUDY_PRESETS, StudyBudget, resolve
 from kregs.run.device import DeviceOptions
-from kregs.study.protocol import StudyValues, resolve_values
+from kregs.study import plan
+from kregs.study.protocol import StudyValues, configurations, resolve_values
 
 STUDY_FILE = "study.json"
 # study.json fields that may change between a study and its continuation.
@@ -34,6 +35,10 @@ class StudyConfig:
         seeds: int >= 1, runs per configuration.
         seed: int >= 0, the first seed (runs use `seed`, `seed + 1`, ...).
         values: `kregs.study.protocol.StudyValues`, the techniques' values.
+        sweeps: tuple of `kregs.study.plan.Sweep`: a sweep study (one base
+            configuration plus one value varied) instead of the eight configurations.
+        ablation: `kregs.study.plan.Ablation` or None: an ablation study of a
+            tune run's best configuration instead of the eight configurations.
         validation_split: float in (0, 1), the share of training images held out.
         deterministic: bool, TensorFlow's op determinism during the study
             (same seed, same numbers on the same machine).
@@ -54,6 +59,8 @@ class StudyConfig:
     seeds: int = 3
     seed: int = 0
     values: StudyValues = StudyValues()
+    sweeps: tuple = ()
+    ablation: plan.Ablation | None = None
     validation_split: float = 0.1
     deterministic: bool = True
     output: str | None = None
@@ -74,17 +81,41 @@ class StudyConfig:
         vs = self.validation_split
         if isinstance(vs, bool) or not isinstance(vs, numbers.Real) or not 0 < vs < 1:
             raise invalid_value("validation_split", vs, "a float in (0, 1)")
+        object.__setattr__(self, "sweeps", tuple(self.sweeps))
+        if self.sweeps and self.ablation is not None:
+            raise invalid_value("sweep", self.sweeps, "no sweep in an ablation (--from-run)")
+        if self.sweeps:
+            plan.sweep_configurations(self.sweeps, self.values)  # one base, valid values
+
+    @property
+    def kind(self):
+        """`"configurations"`, `"sweep"` or `"ablation"` (see `kregs.study.plan`)."""
+        if self.sweeps:
+            return "sweep"
+        return "configurations" if self.ablation is None else "ablation"
+
+    def configurations(self):
+        """`{name: RegConfig}`: what the study trains, in report order."""
+        if self.kind == "sweep":
+            return plan.sweep_configurations(self.sweeps, self.values)
+        if self.kind == "ablation":
+            return self.ablation.configurations()
+        return configurations(self.values)
 
     @classmethod
-    def create(cls, dataset="fashion_mnist", preset=None, **options):
+    def create(cls, dataset=None, preset=None, **options):
         """Builds a `StudyConfig` from flat options, as `kregs study` takes them.
 
         Budget options (`epochs`, `batch_size`, `limit`, `test_limit`,
         `patience`, `learning_rate`) left at None take the preset's values;
         `l2`, `dropout`, `batch_norm`, `dropout_placement`, `dropout_kind` and
-        `from_run` give the values (see
-        `kregs.study.protocol.resolve_values`); `precision`,
-        `jit_compile`, `threads` go to `DeviceOptions`; the rest are fields.
+        `values_from` give the values (see
+        `kregs.study.protocol.resolve_values`); `sweep` (a sequence of
+        `"PARAM"` or `"PARAM=V1,V2"`) with `base` makes a sweep study;
+        `from_run` (a tune run's folder) makes an ablation study of its best
+        configuration, with that run's data set, architecture and learning rate
+        unless given; `precision`, `jit_compile`, `threads` go to
+        `DeviceOptions`; the rest are fields. `dataset` None: fashion_mnist.
 
         Returns:
             A `StudyConfig`.
@@ -93,25 +124,32 @@ class StudyConfig:
         def take(*names):
             return {n: options.pop(n) for n in names if options.get(n) is not None}
 
-        budget = resolve(
-            STUDY_PRESETS,
-            preset,
-            **take("epochs", "batch_size", "limit", "test_limit", "patience", "learning_rate"),
-        )
-        names = ("l2", "dropout", "batch_norm", "from_run", "dropout_placement", "dropout_kind")
-        for name in names:
+        names = ("l2", "dropout", "batch_norm", "values_from", "dropout_placement", "dropout_kind")
+        for name in (*names, "from_run", "sweep", "base"):
             options.setdefault(name, None)
-        values = resolve_values(
-            options.pop("l2"),
-            options.pop("dropout"),
-            options.pop("batch_norm"),
-            options.pop("from_run"),
-            options.pop("dropout_placement"),
-            options.pop("dropout_kind"),
+        from_run, base = options.pop("from_run"), options.pop("base") or "none"
+        ablation = plan.ablation_from_run(from_run) if from_run is not None else None
+        sweeps = tuple(plan.parse_sweep(text, base) for text in options.pop("sweep") or ())
+        budget_options = take(
+            "epochs", "batch_size", "limit", "test_limit", "patience", "learning_rate"
         )
+        if ablation is not None:
+            budget_options.setdefault("learning_rate", ablation.learning_rate)
+            dataset = dataset or ablation.dataset
+            options["arch"] = options.get("arch") or ablation.arch
+        budget = resolve(STUDY_PRESETS, preset, **budget_options)
+        values = resolve_values(*(options.pop(name) for name in names))
         device = DeviceOptions(**take("precision", "jit_compile", "threads"))
         options = {k: v for k, v in options.items() if v is not None}
-        return cls(dataset=dataset, budget=budget, values=values, device=device, **options)
+        return cls(
+            dataset=dataset or "fashion_mnist",
+            budget=budget,
+            values=values,
+            sweeps=sweeps,
+            ablation=ablation,
+            device=device,
+            **options,
+        )
 
     def record(self):
         """What study.json holds: the study's identity (compared on continuation)."""
@@ -126,4 +164,8 @@ class StudyConfig:
             "values": self.values.to_dict(),
             "sources": dict(self.values.sources),
             **self.budget.to_dict(),
+            # Only in the kinds that have them: a study of the eight configurations
+            # keeps the record it had before sweeps and ablations existed.
+            **({"sweeps": [s.to_dict() for s in self.sweeps]} if self.sweeps else {}),
+            **({"ablation": self.ablation.to_dict()} if self.ablation else {}),
         }

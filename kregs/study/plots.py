@@ -66,9 +66,104 @@ def write_all(folder, records, dataset):
     ]
 
 
-def _bars(path, rows, key, scale, title, ylabel):
+def write_ablation(folder, records, dataset):
+    """Writes ablation.png: test accuracy of the best configuration and each removal.
+
+    Returns:
+        list of str, the files written.
+    """
+    os.makedirs(folder, exist_ok=True)
+    rows = [r["row"] for r in records]
+    names = list(dict.fromkeys(r["config"] for r in rows))
+    return [
+        _bars(
+            os.path.join(folder, "ablation.png"),
+            rows,
+            "test_accuracy",
+            100,
+            f"{dataset}: the search's best configuration, each regularizer removed",
+            "test accuracy, %",
+            names,
+        )
+    ]
+
+
+def write_sweeps(folder, rows, study):
+    """Writes sweep-<parameter>.png per swept value: test accuracy and gap against the value.
+
+    The x axis spaces the values evenly (0 first, then the grid); the study's
+    own choice (`kregs.study.plan.PAPER_CHOICE`) is marked, and so is the best
+    value by validation accuracy.
+
+    Args:
+        folder: str, where the PNGs go (created).
+        rows: list of study.csv rows.
+        study: dict, the study's record with its `sweeps`.
+
+    Returns:
+        list of str, the files written.
+    """
+    from kregs.study import plan, sweep_md
+
+    os.makedirs(folder, exist_ok=True)
+    written = []
+    for s in study["sweeps"]:
+        sweep = plan.Sweep(s["parameter"], tuple(s["values"]), s["base"])
+        path = os.path.join(folder, f"sweep-{sweep.parameter}.png")
+        _sweep(path, sweep, rows, study["dataset"], sweep_md.best_value(sweep, rows))
+        written.append(path)
+    return written
+
+
+def _sweep(path, sweep, rows, dataset, best):
+    from kregs.study import plan
+
     plt = _pyplot()
-    names = [n for n in CONFIG_NAMES if any(r["config"] == n for r in rows)]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    x = np.arange(len(sweep.values))
+    for ax, key, ylabel in (
+        (top, "test_accuracy", "test accuracy, %"),
+        (bottom, "generalization_gap", "gap (train - val), points"),
+    ):
+        values = [
+            [100 * r[key] for r in rows if r["config"] == sweep.label(v) and r[key] is not None]
+            for v in sweep.values
+        ]
+        means = [np.mean(v) if v else np.nan for v in values]
+        stds = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values]
+        ax.errorbar(x, means, yerr=stds, color="#4c72b0", marker="o", capsize=4)
+        for i, v in enumerate(values):  # every seed as a dot
+            ax.plot(np.full(len(v), i), v, "k.", markersize=4, alpha=0.6)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    choice = plan.PAPER_CHOICE.get(sweep.parameter)
+    for value, color, text in (
+        (choice, "#c44e52", "the study's choice"),
+        (best, "#55a868", "best (validation)"),
+    ):
+        if value in sweep.values:
+            i = sweep.values.index(value)
+            for ax in (top, bottom):
+                ax.axvline(i, color=color, linestyle="--", alpha=0.8)
+            top.annotate(
+                text,
+                (i, 1.0),
+                xycoords=("data", "axes fraction"),
+                color=color,
+                ha="center",
+                va="bottom",
+                fontsize=9,
+            )
+    bottom.set_xticks(x, [f"{v:g}" for v in sweep.values])
+    bottom.set_xlabel(f"{plan.LABELS[sweep.parameter]} (0: {sweep.base} alone)")
+    fig.suptitle(f"{dataset}: {plan.LABELS[sweep.parameter]} sweep (mean ± std over seeds)")
+    fig.tight_layout()
+    save(fig, path)
+
+
+def _bars(path, rows, key, scale, title, ylabel, order=CONFIG_NAMES):
+    plt = _pyplot()
+    names = [n for n in order if any(r["config"] == n for r in rows)]
     values = [
         [scale * r[key] for r in rows if r["config"] == n and r[key] is not None] for n in names
     ]

@@ -81,11 +81,16 @@ class StudyValues:
 
 
 def resolve_values(
-    l2=None, dropout=None, batch_norm=None, from_run=None, dropout_placement=None, dropout_kind=None
+    l2=None,
+    dropout=None,
+    batch_norm=None,
+    values_from=None,
+    dropout_placement=None,
+    dropout_kind=None,
 ):
     """The L2 lambda, dropout rate and BN placement of the configurations, and their sources.
 
-    An explicit value wins; else the finished `kregs tune` run in `from_run`
+    An explicit value wins; else the finished `kregs tune` run in `values_from`
     gives it (the best completed trial, by validation accuracy, that used the
     technique); else the default for kregs' CNN.
 
@@ -93,7 +98,7 @@ def resolve_values(
         l2: float > 0 or None.
         dropout: float in (0, 1) or None.
         batch_norm: `"before_activation"`, `"after_activation"` or None.
-        from_run: str or None, the output folder of a finished `kregs tune`.
+        values_from: str or None, the output folder of a finished `kregs tune`.
         dropout_placement: str or None (the study's: in every block).
         dropout_kind: str or None (the study's: element-wise).
 
@@ -110,7 +115,7 @@ def resolve_values(
         dropout=DEFAULT_DROPOUT if dropout is None else dropout,
         batch_norm=DEFAULT_BATCH_NORM if batch_norm is None else batch_norm,
     )  # validates the explicit values before any file is read
-    from_trials = _best_from_run(from_run) if from_run is not None else {}
+    from_trials = _best_from_run(values_from) if values_from is not None else {}
     defaults = StudyValues().to_dict()
     values, sources = {}, {}
     for name in ("l2", "dropout", "batch_norm"):
@@ -121,7 +126,7 @@ def resolve_values(
         else:
             values[name] = defaults[name]
             sources[name] = "default" + (
-                f" (no trial of {from_run} used it)" if from_run is not None else ""
+                f" (no trial of {values_from} used it)" if values_from is not None else ""
             )
     for name, value in (("dropout_placement", dropout_placement), ("dropout_kind", dropout_kind)):
         values[name] = LAYOUT_DEFAULTS[name] if value is None else value
@@ -138,8 +143,8 @@ def _best_from_run(run_dir):
     run_file = os.path.join(run_dir, "run.json")
     if not os.path.isfile(run_file) or not os.path.isfile(path):
         raise ConfigError(
-            f"Invalid value for argument `from_run`: expected the output folder of a "
-            f"`kregs tune` run (with run.json and trials.csv). Received: from_run={run_dir!r}"
+            f"Invalid value for argument `values_from`: expected the output folder of a "
+            f"`kregs tune` run (with run.json and trials.csv). Received: values_from={run_dir!r}"
         )
     dataset = read_json(run_file).get("dataset")
     with open(path, newline="") as f:

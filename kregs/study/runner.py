@@ -1,4 +1,4 @@
-"""`run_study`: the eight configurations, several seeds each, one protocol, resumable."""
+"""`run_study`: a study's configurations, several seeds each, one protocol, resumable."""
 
 import dataclasses
 import logging
@@ -6,13 +6,12 @@ import os
 import time
 
 from kregs import data
-from kregs.config import CONFIG_NAMES
 from kregs.run import device as device_setup
 from kregs.run.events import Listener
 from kregs.run.files import full_disk, read_json, watching_disk, write_atomic, write_json
 from kregs.run.folder import RunFolder, default_output
 from kregs.run.progress import Tracker
-from kregs.study import protocol, study_csv, study_md
+from kregs.study import ablation_md, study_csv, study_md, sweep_md
 from kregs.study.config import RESUMABLE, STUDY_FILE, StudyConfig
 
 logger = logging.getLogger(__name__)
@@ -47,15 +46,18 @@ class StudyResult:
 
 
 def run_study(config, listener=None):
-    """Trains the study's eight configurations `config.seeds` times each and reports on them.
+    """Trains the study's configurations `config.seeds` times each and reports on them.
 
-    Every run builds `kregs.build_model(arch)` with one configuration (none,
-    l2, dropout, bn, l2+dropout, l2+bn, dropout+bn, l2+dropout+bn), trains it
-    with Adam at a fixed learning rate, early stopping on val_loss (best
-    weights restored) and `TerminateOnNaN`, then measures it once on the test
-    set. Seed `s` seeds the training subset, the validation split, the
-    weights and the shuffling, and is the same for all eight configurations.
-    Runs go seed by seed, so an interrupted study has whole seeds first.
+    The configurations (`config.kind`, see `kregs.study.plan`) are the
+    study's eight (none, l2, dropout, bn, l2+dropout, l2+bn, dropout+bn,
+    l2+dropout+bn), a sweep's values, or an ablation's best configuration and
+    its removals. Every run builds `kregs.build_model(arch)` with one
+    configuration, trains it with Adam (AdamW with weight decay) at a fixed
+    learning rate, early stopping on val_loss (best weights restored) and
+    `TerminateOnNaN`, then measures it once on the test set. Seed `s` seeds
+    the training subset, the validation split, the weights and the shuffling,
+    and is the same for every configuration. Runs go seed by seed, so an
+    interrupted study has whole seeds first.
 
     The output folder holds `study.json` (the protocol), `runs/<config>-seed<s>.json`
     (each run with its history, written as soon as it finishes), `study.csv`,
@@ -108,20 +110,22 @@ def study_folder(config):
 
 def _run(config, folder, listener, started):
     seeds = range(config.seed, config.seed + config.seeds)
-    plan = [(s, name) for s in seeds for name in CONFIG_NAMES]
+    configs = config.configurations()
+    plan = [(s, name) for s in seeds for name in configs]
     # Every run's record, read once: finished runs from disk, new ones as they finish.
     records = {key: read_json(_run_file(folder, *key), remedy=RUN_REMEDY) for key in plan}
     pending = [key for key in plan if records[key] is None]
     trainer = _trainer(config, listener, len(pending)) if pending else None  # loads the data
     folder.write_record(config.record())
     os.makedirs(folder.file(RUNS_DIR), exist_ok=True)
-    listener.values_chosen(config.values)
+    if config.kind == "configurations":
+        listener.values_chosen(config.values)
     for key in plan:
         if records[key] is not None:
             listener.run_ended(records[key]["row"], True)
     if pending:
         with device_setup.op_determinism(config.deterministic):
-            _train(trainer, config, folder, pending, records, listener)
+            _train(trainer, configs, folder, pending, records, listener)
     return _report(config, folder, plan, records, len(pending), started)
 
 
@@ -133,9 +137,8 @@ def _trainer(config, listener, pending):
         return Trainer(config, device, listener, Tracker(pending))
 
 
-def _train(trainer, config, folder, pending, records, listener):
+def _train(trainer, configs, folder, pending, records, listener):
     """Trains the pending runs, writing each run's record and study.csv as it finishes."""
-    configs = protocol.configurations(config.values)
     for seed, name in pending:
         record = trainer.run(name, configs[name], seed)
         write_json(_run_file(folder, seed, name), record)
@@ -152,9 +155,18 @@ def _report(config, folder, plan, records, ran, started):
 
     rows = [records[key]["row"] for key in plan]
     study_csv.write_csv(folder.file(study_csv.FILE), rows)
-    markdown = study_md.markdown(config.record(), rows, data.dataset_info(config.dataset))
+    info = data.dataset_info(config.dataset)
+    run_records = [records[key] for key in plan]
+    if config.kind == "sweep":
+        markdown = sweep_md.markdown(config.record(), rows, info)
+        pngs = plots.write_sweeps(folder.file("plots"), rows, config.record())
+    elif config.kind == "ablation":
+        markdown = ablation_md.markdown(config.record(), rows, info)
+        pngs = plots.write_ablation(folder.file("plots"), run_records, config.dataset)
+    else:
+        markdown = study_md.markdown(config.record(), rows, info)
+        pngs = plots.write_all(folder.file("plots"), run_records, config.dataset)
     write_atomic(folder.file(study_md.FILE), markdown)
-    pngs = plots.write_all(folder.file("plots"), [records[key] for key in plan], config.dataset)
     logger.info("study of %s finished: %d runs, %d trained now", config.dataset, len(rows), ran)
     return StudyResult(
         folder.path, rows, config.values, markdown, pngs, ran, time.monotonic() - started
@@ -162,4 +174,4 @@ def _report(config, folder, plan, records, ran, started):
 
 
 def _run_file(folder, seed, name):
-    return folder.file(RUNS_DIR, f"{name}-seed{seed}.json")
+    return folder.file(RUNS_DIR, f"{name.replace(' ', '-')}-seed{seed}.json")

@@ -13,13 +13,13 @@ def _by_config(rows, key):
     return {name: [r.get(key) for r in rows if r["config"] == name] for name in CONFIG_NAMES}
 
 
-def _pct(summary):
+def pct(summary):
     if summary.n == 0:
         return "-"
     return f"{100 * summary.mean:.2f} ± {100 * summary.std:.2f}"
 
 
-def _points(d):
+def points(d):
     """A difference of accuracies in points, with its 95% interval when there is one."""
     if d.diff != d.diff:  # NaN: a side without runs
         return "-"
@@ -28,7 +28,7 @@ def _points(d):
     return f"{100 * d.diff:+.2f} [{100 * d.low:+.2f}, {100 * d.high:+.2f}]"
 
 
-def _mean(values, scale=1.0, digits=2, signed=False):
+def mean(values, scale=1.0, digits=2, signed=False):
     s = stats.summarize(values)
     if s.n == 0:
         return "-"
@@ -88,24 +88,34 @@ class _Table:
 
 
 def _protocol(study, rows, info):
-    seeds = sorted({r["seed"] for r in rows})
     sources = study.get("sources", {})
     values = study["values"]
+    return protocol_lines(
+        study,
+        rows,
+        info,
+        f"- L2 lambda {values['l2']:g} (loss + lambda/2 * sum w^2; {sources.get('l2', '')}), "
+        f"dropout rate {values['dropout']:g} ({sources.get('dropout', '')}), "
+        f"BN {values['batch_norm']} ({sources.get('batch_norm', '')})",
+    )
+
+
+def protocol_lines(study, rows, info, values_line):
+    """The Protocol section every study report starts with; `values_line` says what was trained."""
+    seeds = sorted({r["seed"] for r in rows})
     first = rows[0] if rows else {}
     subset = "a stratified subset of " + str(study["limit"]) if study["limit"] else "all"
     return [
         "## Protocol",
         "",
-        f"- model: kregs `{study['arch']}`; Adam, learning rate {study['learning_rate']:g} "
-        "(fixed); "
+        f"- model: kregs `{study['arch']}`; Adam (AdamW where weight decay is used), "
+        f"learning rate {study['learning_rate']:g} (fixed); "
         f"batch {study['batch_size']}; up to {study['epochs']} epochs; early stopping on val_loss "
         f"(patience {study['patience']}, best weights restored)",
         f"- data: {info.name}, {first.get('train_images', '?')} training images "
         f"({subset}, {study['validation_split']:.0%} of them held out for validation), "
         f"{first.get('test_images', '?')} test images, measured once per run after training",
-        f"- L2 lambda {values['l2']:g} (loss + lambda/2 * sum w^2; {sources.get('l2', '')}), "
-        f"dropout rate {values['dropout']:g} ({sources.get('dropout', '')}), "
-        f"BN {values['batch_norm']} ({sources.get('batch_norm', '')})",
+        values_line,
         f"- seeds: {', '.join(map(str, seeds))} ({len(seeds)} runs per configuration, "
         f"{len(rows)} runs); op determinism {'on' if study.get('deterministic') else 'off'}",
         "- best epoch: the epoch whose weights early stopping restored (lowest validation "
@@ -136,13 +146,13 @@ def _accuracy_table(t):
             else ""
         )
         lines.append(
-            f"| {name} | {t.summaries[name].n} | {_pct(t.summaries[name])} "
-            f"| {'' if name == 'none' else _points(t.vs_none[name])} "
-            f"| {_mean(t.by['best_val_accuracy'][name], 100)} "
-            f"| {_mean(t.by['final_train_accuracy'][name], 100)} "
-            f"| {_mean(t.by['generalization_gap'][name], 100, signed=True)} "
-            f"| {_mean(t.by['epochs'][name], digits=1)} "
-            f"| {_mean(t.by['seconds_per_epoch'][name], digits=1)} "
+            f"| {name} | {t.summaries[name].n} | {pct(t.summaries[name])} "
+            f"| {'' if name == 'none' else points(t.vs_none[name])} "
+            f"| {mean(t.by['best_val_accuracy'][name], 100)} "
+            f"| {mean(t.by['final_train_accuracy'][name], 100)} "
+            f"| {mean(t.by['generalization_gap'][name], 100, signed=True)} "
+            f"| {mean(t.by['epochs'][name], digits=1)} "
+            f"| {mean(t.by['seconds_per_epoch'][name], digits=1)} "
             f"| {paper.format_figure(claim)} | {claim_vs} |"
         )
     lines += [
@@ -171,7 +181,7 @@ def _ablation(t):
         rest_claim = paper.midpoint(paper.accuracy(t.dataset, rest))
         table = f"{full_claim - rest_claim:+.1f}" if full_claim is not None and rest_claim else ""
         lines.append(
-            f"| {label} | {rest} | {_pct(t.summaries[rest])} | {_points(d)} | {d.verdict} "
+            f"| {label} | {rest} | {pct(t.summaries[rest])} | {points(d)} | {d.verdict} "
             f"| {table} | +{paper.ABLATION_TEXT[technique]:.1f} |"
         )
     lines += [
@@ -193,20 +203,20 @@ def _claims(t, ablation):
     for name in CONFIG_NAMES[1:]:
         d = t.vs_none[name]
         lines.append(
-            f"| {name} improves test accuracy over none | {_points(d)} points | {d.verdict} |"
+            f"| {name} improves test accuracy over none | {points(d)} points | {d.verdict} |"
         )
     others = [n for n in CONFIG_NAMES if n != FULL and t.summaries[n].n]
     if others and t.summaries[FULL].n:
         runner_up = max(others, key=lambda n: t.summaries[n].mean)
         d = stats.difference(t.acc[FULL], t.acc[runner_up])
         lines.append(
-            f"| l2+dropout+bn is the best configuration | {_points(d)} points over the best "
+            f"| l2+dropout+bn is the best configuration | {points(d)} points over the best "
             f"other ({runner_up}) | {d.verdict} |"
         )
     for technique, label in TECHNIQUES.items():
         d = ablation[technique]
         lines.append(
-            f"| removing {label} from l2+dropout+bn costs accuracy | {_points(d)} points "
+            f"| removing {label} from l2+dropout+bn costs accuracy | {points(d)} points "
             f"| {d.verdict} |"
         )
     time_claim = _time_claim(t)

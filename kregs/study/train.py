@@ -98,6 +98,20 @@ class Trainer:
         return {"row": row, "history": metrics.curves(history)}
 
 
+def seconds_to_best(history):
+    """Training seconds until the end of the best epoch (the sum of the epoch times), or None.
+
+    Example:
+    >>> seconds_to_best({"val_loss": [0.5, 0.4, 0.45], "epoch_seconds": [3.0, 2.0, 2.0]})
+    5.0
+    """
+    best = metrics.best_epoch(history)
+    times = history.get("epoch_seconds", [])
+    if best is None or len(times) <= best:
+        return None
+    return round(float(sum(times[: best + 1])), 3)
+
+
 def study_row(name, reg, seed, history, train_seconds, test, ds):
     """One study.csv row from a finished run (numbers at the best epoch: `kregs.run.metrics`)."""
     numbers = metrics.history_row(history)
@@ -107,6 +121,8 @@ def study_row(name, reg, seed, history, train_seconds, test, ds):
         "l2": reg.l2,
         "dropout": reg.dropout,
         "batch_norm": reg.batch_norm,
+        "weight_decay": reg.weight_decay,
+        "augment": reg.augment,
         "test_accuracy": test["accuracy"],
         "test_loss": test["loss"],
         **{
@@ -121,6 +137,7 @@ def study_row(name, reg, seed, history, train_seconds, test, ds):
             )
         },
         "train_seconds": round(train_seconds, 3),
+        "seconds_to_best": seconds_to_best(history),
         "train_images": int(len(ds.train[1])),
         "test_images": test["images"],
         "diverged": numbers["diverged_epoch"] is not None,

@@ -1,0 +1,100 @@
+"""study.md of an ablation: a tune run's best configuration, minus each of its regularizers."""
+
+from kregs.config import RegConfig
+from kregs.study import stats
+from kregs.study.study_md import mean, pct, points, protocol_lines
+
+BEST = "best"
+EARNED = {
+    stats.CONFIRMED: "earned its place",
+    stats.CONTRADICTED: "costs accuracy: the model is better without it",
+}
+
+
+def _column(rows, label, key):
+    return [r.get(key) for r in rows if r["config"] == label]
+
+
+def removals(rows):
+    """The labels of the removals present in `rows`, in run order."""
+    seen = []
+    for row in rows:
+        if row["config"] != BEST and row["config"] not in seen:
+            seen.append(row["config"])
+    return seen
+
+
+def verdicts(rows):
+    """`{removal label: Difference}`: best minus the configuration without one regularizer."""
+    best = _column(rows, BEST, "test_accuracy")
+    return {
+        label: stats.difference(best, _column(rows, label, "test_accuracy"))
+        for label in removals(rows)
+    }
+
+
+def markdown(study, rows, info):
+    """The text of an ablation's study.md.
+
+    Args:
+        study: dict, the study's record (study.json) with its `ablation`.
+        rows: list of study.csv rows.
+        info: the data set's `kregs.data.DatasetInfo`.
+
+    Returns:
+        str.
+    """
+    ablation = study["ablation"]
+    config = ablation["config"]
+    defaults = RegConfig().to_dict()
+    used = ", ".join(
+        f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in config.items()
+        if v != defaults.get(k)
+    )
+    lines = [
+        f"# kregs study: {study['dataset']}, an ablation of a search's best configuration",
+        "",
+        *protocol_lines(
+            study,
+            rows,
+            info,
+            f"- configuration: trial {ablation['trial']} of `{ablation['run']}` ({used}; "
+            f"learning rate {ablation['learning_rate']:g} from the trial unless given); "
+            "each of its regularizers removed in turn, everything else kept",
+        ),
+        "",
+        "## Which regularizer earned its place",
+        "",
+        "| configuration | runs | test accuracy, % (mean ± std) | cost of removing, points "
+        "[95% CI] | verdict | best val acc, % | gap, points | best epoch |",
+        "|---|---|---|---|---|---|---|---|",
+        _line(rows, BEST, None),
+    ]
+    for label, d in verdicts(rows).items():
+        lines.append(_line(rows, label, d))
+    lines += [
+        "",
+        "cost of removing: the best configuration's test accuracy minus the one without the "
+        "regularizer (positive: it helped). A regularizer **earned its place** when that "
+        "difference's 95% Welch interval lies above 0; below 0 the model is better without "
+        "it; otherwise the verdict is **not confirmed at this sample size**.",
+        "",
+        "## Plots",
+        "",
+        "![test accuracy](plots/ablation.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _line(rows, label, d):
+    acc = _column(rows, label, "test_accuracy")
+    verdict = "" if d is None else EARNED.get(d.verdict, d.verdict)
+    return (
+        f"| {label} | {len(acc)} | {pct(stats.summarize(acc))} "
+        f"| {'' if d is None else points(d)} | {verdict} "
+        f"| {mean(_column(rows, label, 'best_val_accuracy'), 100)} "
+        f"| {mean(_column(rows, label, 'generalization_gap'), 100, signed=True)} "
+        f"| {mean(_column(rows, label, 'best_epoch'), digits=1)} |"
+    )
