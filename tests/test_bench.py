@@ -26,6 +26,7 @@ FIELDS = {
     "threads": COMMON | {"summary", "rounds", "precision"},
     "accuracy": COMMON | {"kregs", "hand_written", "targets"},
     "regularizers": COMMON | {"summary", "histories", "precision"},
+    "bn_time": COMMON | {"summary", "runs", "ratios", "conditions", "budget"},
 }
 
 
@@ -62,6 +63,7 @@ SMALLEST = {
     "schedule": ["--quick", "--limit", "300", "--epochs", "1", "--configs", "none"],
     "threads": ["--quick", "--limit", "256", "--settings", "2:1:64"],
     "regularizers": ["--quick", "--limit", "256", "--epochs", "1", "--configs", "wd,stages"],
+    "bn_time": ["--quick", "--limit", "300", "--epochs", "1"],
     "accuracy": [
         "--preset",
         "smoke",

@@ -33,7 +33,7 @@ def _study_rows(path):
     for raw in read_csv(path):
         row = {}
         for k, v in raw.items():
-            if k in ("config", "batch_norm", "diverged") or v == "":
+            if k in ("config", "batch_norm", "augment", "diverged") or v == "":
                 row[k] = v or None
             else:
                 row[k] = int(v) if k in ints else float(v)
@@ -263,7 +263,7 @@ def test_same_seed_same_numbers(tmp_path):
     ]
     assert events.epochs[-1].unit_left == 0 and events.epochs[-1].total_left == 0
     assert events.epochs[0].val_accuracy == first["history"]["val_accuracy"][0]
-    timing = {"train_seconds", "seconds_per_epoch"}
+    timing = {"train_seconds", "seconds_per_epoch", "seconds_to_best"}
     assert {k: v for k, v in first["row"].items() if k not in timing} == {
         k: v for k, v in second["row"].items() if k not in timing
     }
