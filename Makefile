@@ -7,7 +7,13 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: venv install data tune test
+.PHONY: venv install data tune test test-jax
+
+# The JAX leg: the core and data tests again under KERAS_BACKEND=jax, with TensorFlow
+# hidden (tests/no_tensorflow); the JAX smoke tune, --workers, study and predict runs
+# are in tests/test_backends.py, in the main leg.
+JAX_LEG := tests/test_layers.py tests/test_regularizers.py tests/test_models.py \
+	tests/test_config.py tests/test_data.py tests/test_callbacks.py
 
 $(BIN)/python:  ## a virtual environment from $(PYTHON), installing python3-venv where it lacks
 	@$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || { \
@@ -35,6 +41,10 @@ data:  ## real Fashion-MNIST from Debian's dataset-fashion-mnist, where apt-get 
 tune: install data  ## the main job: a quick search on Fashion-MNIST
 	$(BIN)/kregs tune --dataset fashion_mnist --preset quick --output runs/quick
 
-test: install data  ## lint and the default test suite
+test: install data  ## lint, the test suite, and its JAX leg
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory test-jax
+
+test-jax: install  ## the core and data tests under JAX, TensorFlow hidden
+	KERAS_BACKEND=jax PYTHONPATH=tests/no_tensorflow $(BIN)/pytest -m "not tensorflow" $(JAX_LEG)

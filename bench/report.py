@@ -238,6 +238,28 @@ def _bn_time(r):
     return lines
 
 
+def _backends(r):
+    lines = [
+        f"kregs' CNN with BN, {r['images']} training images, batch {r['batch_size']}, "
+        f"{r['epochs']} epochs per measurement, {r['rounds']} rounds with the backends "
+        "alternated, each in its own process; medians. Steady epochs (the first, which "
+        "compiles, left out).",
+        "",
+        "| backend | precision | XLA | samples/s | samples per CPU-second | first epoch after, s "
+        "| val accuracy |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, s in r["summary"].items():
+        lines.append(
+            f"| {name} | {s['precision']} | {'on' if s['jit_compile'] else 'off'} "
+            f"| {s['samples_per_s']:.0f} | {s['samples_per_cpu_s']:.0f} "
+            f"| {s['first_epoch_s']:.1f} | {s['val_accuracy']:.4f} |"
+        )
+    if r.get("not_installed"):
+        lines += ["", f"Not installed when measured: {', '.join(r['not_installed'])}."]
+    return lines
+
+
 def _accuracy(r):
     k, h = r["kregs"], r["hand_written"]
     refit = k.get("refit") or {}
@@ -268,6 +290,7 @@ SECTIONS = {
     "schedule": ("Learning-rate schedule", _schedule),
     "regularizers": ("Dropout placement, penalties, augmentation", _regularizers),
     "bn_time": ("Does BN cut training time? (the study's claim)", _bn_time),
+    "backends": ("Keras backends: TensorFlow, JAX, PyTorch", _backends),
     "input_pipeline": ("Input pipeline", _input_pipeline),
     "overhead": ("Training overhead", _overhead),
     "tuning": ("Tuning at an equal budget", _tuning),

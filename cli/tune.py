@@ -340,7 +340,12 @@ def _print_result(config, result):
             f"test accuracy {r['test']['accuracy']:.4f} (the model exported)"
         )
     click.echo(f"results: {result.output} (trials.csv, summary.md, best/)")
-    click.echo(f"SavedModel: {result.export_path}")
+    if result.export_path is not None:
+        click.echo(f"SavedModel: {result.export_path}")
+    else:
+        from kregs.tuner.best import export_missing
+
+        click.echo(f"SavedModel: none: {export_missing(result.output)}")
     started = os.environ.get(children.STARTED_VAR)  # set by the supervisor of fresh processes
     seconds = time.time() - float(started) if started else result.seconds
     click.echo(f"wall time: {seconds:.1f}s")

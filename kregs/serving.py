@@ -47,6 +47,13 @@ class Predictor:
         self.source = path
 
     def _load_saved_model(self, path):
+        from kregs.run.device import tensorflow_available
+
+        if not tensorflow_available():
+            raise DataError(
+                f"{path}: a SavedModel needs TensorFlow to run, not installed here; "
+                "give the run's .keras model (best/*.keras) instead"
+            )
         import tensorflow as tf
 
         try:

@@ -127,3 +127,31 @@ def start_kregs(args, **kwargs):
         preexec_fn=as_from_a_terminal,
         **kwargs,
     )
+
+
+def gradient(fn, x):
+    """The gradient of the scalar `fn(x)` at `x` (a numpy array), with the Keras backend in use.
+
+    TensorFlow's `GradientTape`, `jax.grad` or PyTorch's autograd: the same test
+    checks a gradient under every backend.
+    """
+    import keras
+    import numpy as np
+
+    backend = keras.config.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        v = tf.Variable(x)
+        with tf.GradientTape() as tape:
+            y = fn(v)
+        return tape.gradient(y, v).numpy()
+    if backend == "jax":
+        import jax
+
+        return np.asarray(jax.grad(fn)(jax.numpy.asarray(x)))
+    import torch
+
+    t = torch.tensor(x, requires_grad=True)
+    fn(t).backward()
+    return t.grad.numpy()

@@ -27,6 +27,7 @@ FIELDS = {
     "accuracy": COMMON | {"kregs", "hand_written", "targets"},
     "regularizers": COMMON | {"summary", "histories", "precision"},
     "bn_time": COMMON | {"summary", "runs", "ratios", "conditions", "budget"},
+    "backends": COMMON | {"summary", "runs", "fastest", "not_installed"},
 }
 
 
@@ -64,6 +65,7 @@ SMALLEST = {
     "threads": ["--quick", "--limit", "256", "--settings", "2:1:64"],
     "regularizers": ["--quick", "--limit", "256", "--epochs", "1", "--configs", "wd,stages"],
     "bn_time": ["--quick", "--limit", "300", "--epochs", "1"],
+    "backends": ["--quick", "--limit", "300", "--epochs", "1", "--backends", "jax"],
     "accuracy": [
         "--preset",
         "smoke",

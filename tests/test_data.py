@@ -2,7 +2,6 @@ import os
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 from _helpers import write_cifar_dir, write_idx_dataset
 
 from kregs import data, formats
@@ -126,8 +125,11 @@ def test_keras_cache(offline):
     assert source == f"keras-cache:{offline / 'keras' / 'datasets' / 'cifar-10-batches-py'}"
 
 
+@pytest.mark.tensorflow  # TFDS reads its data with TensorFlow
 @pytest.mark.parametrize("name, shape", [("fashion_mnist", (28, 28, 1)), ("cifar10", (32, 32, 3))])
 def test_tfds_path_with_mock_data(offline, monkeypatch, name, shape):
+    import tensorflow_datasets as tfds
+
     monkeypatch.setattr(data, "_host_reachable", lambda host, timeout=3.0: True)
     with tfds.testing.mock_data(num_examples=40):
         ds = data.load_dataset(name, validation_split=0.25)
@@ -156,7 +158,10 @@ def test_not_found_when_downloads_are_off(offline, monkeypatch):
         data.load_dataset("mnist", download=False)
 
 
+@pytest.mark.tensorflow
 def test_tfds_failure_becomes_not_found(offline, monkeypatch):
+    import tensorflow_datasets as tfds
+
     monkeypatch.setattr(data, "_host_reachable", lambda host, timeout=3.0: True)
 
     def fail(*args, **kwargs):
@@ -231,13 +236,22 @@ def test_stratified_sample_quotas_sum_exactly():
 
 
 def _batches(ds):
+    """One epoch of batches as numpy, as Keras' fit reads them (tf.data, or a PyDataset
+    under JAX and PyTorch)."""
+    if hasattr(ds, "on_epoch_end"):
+        batches = [ds[i] for i in range(len(ds))]
+        ds.on_epoch_end()
+        return [(np.asarray(x), np.asarray(y)) for x, y in batches]
     return [(x.numpy(), y.numpy()) for x, y in ds]
 
 
-def test_pipeline_training_shuffles_every_example_once_per_epoch():
+@pytest.mark.parametrize("make", [data.pipeline, data.array_batches])
+def test_pipeline_training_shuffles_every_example_once_per_epoch(make):
+    # data.pipeline is the backend's (tf.data under TensorFlow); array_batches is the
+    # numpy one of JAX and PyTorch, tested here under every backend.
     x = np.arange(100, dtype=np.uint8).reshape(100, 1, 1, 1)
     y = np.arange(100)
-    ds = data.pipeline(x, y, batch_size=32, training=True, seed=0)
+    ds = make(x, y, batch_size=32, training=True, seed=0)
     epoch1, epoch2 = _batches(ds), _batches(ds)
     assert [len(b[1]) for b in epoch1] == [32, 32, 32, 4]
     seen1 = np.concatenate([b[1] for b in epoch1])
@@ -246,14 +260,20 @@ def test_pipeline_training_shuffles_every_example_once_per_epoch():
     assert not np.array_equal(seen1, y) and not np.array_equal(seen1, seen2)
     for bx, by in epoch1:  # images stay with their labels
         np.testing.assert_array_equal(bx.reshape(-1), by)
-    again = np.concatenate([b[1] for b in _batches(data.pipeline(x, y, 32, True, seed=0))])
+    again = np.concatenate([b[1] for b in _batches(make(x, y, 32, True, seed=0))])
     np.testing.assert_array_equal(again, seen1)
+    other = np.concatenate([b[1] for b in _batches(make(x, y, 32, True, seed=1))])
+    assert not np.array_equal(other, seen1)
 
 
-def test_pipeline_evaluation_keeps_order():
+@pytest.mark.parametrize("make", [data.pipeline, data.array_batches])
+def test_pipeline_evaluation_keeps_order(make):
     x = np.zeros((10, 2, 2, 1), np.uint8)
-    ds = data.pipeline(x, np.arange(10), batch_size=4, training=False)
-    np.testing.assert_array_equal(np.concatenate([b[1] for b in _batches(ds)]), np.arange(10))
+    ds = make(x, np.arange(10), batch_size=4, training=False)
+    for _ in range(2):
+        batches = _batches(ds)
+        assert [len(b[1]) for b in batches] == [4, 4, 2]
+        np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), np.arange(10))
 
 
 def test_pipeline_rejects_mismatched_arrays():

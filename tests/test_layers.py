@@ -140,6 +140,7 @@ def test_works_in_a_plain_sequential_model():
     assert len(model.losses) == 1
 
 
+@pytest.mark.tensorflow  # the fused kernel is TensorFlow's
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
 def test_fused_batch_norm_matches_keras_batch_norm(policy):
     # Same outputs, input and weight gradients, and moving statistics (Keras' biased

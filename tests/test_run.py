@@ -181,18 +181,21 @@ def test_history_row_reads_every_number_at_the_best_epoch():
 
 
 @pytest.mark.parametrize(
-    "gpus, flags, expected",
+    "gpus, flags, backend, expected",
     [
-        (1, {"avx512_bf16"}, "float16"),
-        (0, {"avx2", "avx512_bf16"}, "bfloat16"),
-        (0, {"amx_bf16", "amx_tile"}, "bfloat16"),
-        (0, {"avx2", "avx512f"}, "float32"),
+        (1, {"avx512_bf16"}, "tensorflow", "float16"),
+        (1, set(), "jax", "float16"),
+        (0, {"avx2", "avx512_bf16"}, "tensorflow", "bfloat16"),
+        (0, {"amx_bf16", "amx_tile"}, "tensorflow", "bfloat16"),
+        (0, {"avx2", "avx512f"}, "tensorflow", "float32"),
+        (0, {"amx_bf16", "avx512_bf16"}, "jax", "float32"),
+        (0, {"amx_bf16", "avx512_bf16"}, "torch", "float32"),
     ],
 )
-def test_auto_precision_takes_the_fastest_the_hardware_has(gpus, flags, expected):
+def test_auto_precision_takes_the_fastest_the_hardware_has(gpus, flags, backend, expected):
     from kregs.run.device import auto_precision
 
-    assert auto_precision(gpus, flags) == expected
+    assert auto_precision(gpus, flags, backend) == expected
 
 
 def test_device_options_are_validated():

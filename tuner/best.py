@@ -1,5 +1,6 @@
 """The best models of a search: best/, the one test measurement, and the SavedModel export."""
 
+import logging
 import os
 import shutil
 import tempfile
@@ -9,6 +10,8 @@ from kregs.errors import ConfigError, RunFailedError, invalid_value
 from kregs.export import export_for_serving, latest_export
 from kregs.run.files import read_json, write_json
 from kregs.run.train import evaluate
+
+logger = logging.getLogger(__name__)
 
 BEST_DIR = "best"
 TEST_FILE = "test_result.json"
@@ -126,7 +129,8 @@ def finish(tuner, hypermodel, ds, output, top_k, batch_size, refit=None):
 
     Returns:
         `(best, test, export_path, refit_record)`: the best trial's summary, its
-        test result, the SavedModel's version folder, the refit's record or None.
+        test result, the SavedModel's version folder (None where the backend is
+        not TensorFlow: see `can_export`), the refit's record or None.
 
     Raises:
         RunFailedError: no trial completed.
@@ -144,8 +148,34 @@ def finish(tuner, hypermodel, ds, output, top_k, batch_size, refit=None):
         final_test = record["test"]["accuracy"]
     else:
         extra, final_test = {}, test["accuracy"]
-    path = export_once(model, best, ds.info, output, test_accuracy=final_test, **extra)
+    path = None
+    if can_export():
+        path = export_once(model, best, ds.info, output, test_accuracy=final_test, **extra)
+    else:
+        logger.info("no SavedModel: %s", export_missing(output))
     return best, test, path, record
+
+
+def can_export():
+    """Whether this process can write the SavedModel: its Keras backend is TensorFlow.
+
+    A model trained under JAX or PyTorch is exported by `kregs export RUN` (which
+    loads the saved model under TensorFlow) on a machine with TensorFlow.
+    """
+    from kregs.run.device import backend
+
+    return backend() == "tensorflow"
+
+
+def export_missing(output):
+    """The one line that says why a run has no SavedModel and how to write it."""
+    from kregs.run.device import backend, tensorflow_available
+
+    where = "here" if tensorflow_available() else "on a machine with TensorFlow"
+    return (
+        f"a SavedModel needs TensorFlow (this run trained with {backend()}): "
+        f"`kregs export {output}` {where} writes it from the saved model"
+    )
 
 
 def pick_trial(oracle, run_dir, trial_id=None):
@@ -197,4 +227,30 @@ def export_run(run_dir, trial_id=None):
         budget.algorithm, hypermodel, run_dir, budget.max_trials, budget.epochs, seed=config.seed
     )
     trial = pick_trial(tuner.oracle, run_dir, trial_id)
-    return export(tuner.load_model(trial), trial_summary(hypermodel, trial), info, run_dir)
+    summary = trial_summary(hypermodel, trial)
+    refitted = _refit_model(run_dir, trial) if trial_id is None else None
+    if refitted is not None:  # the model a run exports: the best configuration, refit
+        model, refit_record = refitted
+        return export(
+            model,
+            summary,
+            info,
+            run_dir,
+            test_accuracy=refit_record["test"]["accuracy"],
+            refit=True,
+            refit_epochs=refit_record["epochs"],
+        )
+    return export(tuner.load_model(trial), summary, info, run_dir)
+
+
+def _refit_model(run_dir, trial):
+    """`(model, record)` of the run's refit of `trial`, or None where there is none."""
+    import keras
+
+    from kregs.tuner.refit import MODEL_FILE, RECORD_FILE, REFIT_DIR
+
+    folder = os.path.join(run_dir, REFIT_DIR)
+    record = read_json(os.path.join(folder, RECORD_FILE))
+    if not record or record.get("trial_id") != trial.trial_id:
+        return None
+    return keras.models.load_model(os.path.join(folder, MODEL_FILE)), record

@@ -180,20 +180,27 @@ class Search:
         """Runs KerasTuner's search loop with kregs' training set-up.
 
         Every trial also writes TensorBoard logs to `tensorboard/<trial>/`
-        (KerasTuner adds its HParams record there).
+        (KerasTuner adds its HParams record there) where TensorFlow is
+        installed (Keras writes them with it), whatever the backend.
         """
         import keras
 
         config = self.config
         logger.info("tuning %s into %s", config.dataset, self.folder.path)
-        board = keras.callbacks.TensorBoard(
-            self.folder.file(TENSORBOARD_DIR), write_graph=False, profile_batch=0
-        )
+        boards = []
+        if device_setup.tensorflow_available():
+            boards.append(
+                keras.callbacks.TensorBoard(
+                    self.folder.file(TENSORBOARD_DIR), write_graph=False, profile_batch=0
+                )
+            )
+        else:
+            logger.info("no TensorBoard logs: Keras writes them with TensorFlow, not installed")
         kwargs = fit_arguments(
             self.trial_ds,
             config.budget,
             config.seed,
-            callbacks=[board],
+            callbacks=boards,
             verbose=1 if config.verbose else 0,
             batch_size=self.batch_size,
         )
@@ -302,6 +309,13 @@ def trial_subset(ds, images, seed):
 def _make_strategy(strategy):
     if strategy != "mirrored":
         return strategy
+    if device_setup.backend() != "tensorflow":
+        from kregs.errors import ConfigError
+
+        raise ConfigError(
+            f"--strategy mirrored is TensorFlow's (tf.distribute): this process trains with "
+            f"{device_setup.backend()}; set KERAS_BACKEND=tensorflow"
+        )
     import tensorflow as tf
 
     return tf.distribute.MirroredStrategy()

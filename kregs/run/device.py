@@ -1,8 +1,12 @@
 """The device, threads and precision set-up of a process that trains kregs models.
 
+Every Keras 3 backend: TensorFlow (the default), JAX and PyTorch, chosen as
+Keras chooses (`KERAS_BACKEND`, or `~/.keras/keras.json`). Only the backend in
+use is imported: a JAX or PyTorch process never imports TensorFlow.
+
 Precision `auto` takes the fastest the hardware has: float16 mixed precision on
 a GPU; bfloat16 mixed precision on a CPU with bfloat16 units (AVX512_BF16 or
-AMX, read from the CPU's flags); float32 elsewhere. Under mixed precision the
+AMX, read from the CPU's flags) under TensorFlow; float32 elsewhere. Under mixed precision the
 layers compute in the low precision and keep float32 weights; batch
 normalization's statistics, the softmax and the loss stay float32 (kregs'
 model keeps its classifier in float32, and Keras' BatchNormalization computes
@@ -48,21 +52,46 @@ class DeviceOptions:
             check_positive_int(self.threads, "threads")
 
 
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def backend():
+    """The Keras backend this process trains with: "tensorflow", "jax" or "torch".
+
+    Imports Keras (not the backend itself beyond what Keras imports).
+    """
+    import keras
+
+    return keras.config.backend()
+
+
+def tensorflow_available():
+    """Whether TensorFlow can be imported here (without importing it)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 @dataclasses.dataclass(frozen=True)
 class Device:
     """What `configure` set up.
 
     Attributes:
-        gpus: int, GPUs TensorFlow sees.
+        gpus: int, GPUs the backend sees.
         precision: str, "float32", "bfloat16" or "float16" (what "auto" chose).
         jit_compile: bool, whether train steps are XLA-compiled.
-        threads: int, the cores TensorFlow's thread pools use.
+        threads: int, the cores the backend's thread pools use.
+        backend: str, the Keras backend, one of `BACKENDS`.
     """
 
     gpus: int
     precision: str
     jit_compile: bool
     threads: int
+    backend: str = "tensorflow"
 
     @property
     def dtype_policy(self):
@@ -87,11 +116,18 @@ def cpu_flags():
     return set()
 
 
-def auto_precision(gpus, flags):
-    """The precision "auto" means: float16 on a GPU, bfloat16 with bf16 CPU units, else float32."""
+def auto_precision(gpus, flags, backend="tensorflow"):
+    """The precision "auto" means.
+
+    float16 on a GPU; on a CPU with bfloat16 units (`BF16_FLAGS`), bfloat16 under
+    TensorFlow, whose oneDNN kernels use them (kregs' CNN trains 2-3x faster),
+    but float32 under JAX and PyTorch, whose CPU kernels gain nothing from
+    bfloat16 here (`bench/backends.py`, `bench/precision.py` under
+    `KERAS_BACKEND=jax`: about half float32's speed); else float32.
+    """
     if gpus:
         return "float16"
-    if any(flag in flags for flag in BF16_FLAGS):
+    if backend == "tensorflow" and any(flag in flags for flag in BF16_FLAGS):
         return "bfloat16"
     return "float32"
 
@@ -105,13 +141,19 @@ def available_cores():
 
 
 def configure(options=None):
-    """Sets TensorFlow's threads and GPU memory growth; decides precision and XLA.
+    """Sets the backend's threads (and TensorFlow's GPU memory growth); decides precision and XLA.
 
     TensorFlow's own default let a training process keep only one of two cores
     busy (in float32, kregs' CNN); kregs sizes both thread pools to the cores
-    the process is given (`bench/threads.py` measures it). Call it once per
-    process, before any model is built: TensorFlow fixes its thread pools at
-    its first operation (a later call leaves them and logs a warning).
+    the process is given (`bench/threads.py` measures it). PyTorch gets the
+    same number (`torch.set_num_threads`); JAX sizes XLA's pool from the cores
+    it may run on by itself. Call it once per process, before any model is
+    built: TensorFlow fixes its thread pools at its first operation (a later
+    call leaves them and logs a warning).
+
+    XLA: JAX always compiles with it (that is how it runs); TensorFlow by
+    default only on a GPU; PyTorch never by default (`torch.compile` costs more
+    than it gives on kregs' small models). `options.jit_compile` overrides.
 
     Args:
         options: `DeviceOptions` or None (all defaults).
@@ -123,10 +165,21 @@ def configure(options=None):
     >>> device = configure(DeviceOptions(precision="auto"))
     >>> build_model(..., dtype_policy=device.dtype_policy)
     """
-    import tensorflow as tf
-
     options = options or DeviceOptions()
     threads = options.threads or available_cores()
+    name = backend()
+    gpus = _SET_UP[name](threads)
+    precision = options.precision
+    if precision == "auto":
+        precision = auto_precision(gpus, cpu_flags(), name)
+    default_jit = {"tensorflow": bool(gpus), "jax": True, "torch": False}[name]
+    jit = default_jit if options.jit_compile is None else options.jit_compile
+    return Device(gpus, precision, bool(jit), threads, name)
+
+
+def _tensorflow(threads):
+    import tensorflow as tf
+
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
@@ -138,11 +191,23 @@ def configure(options=None):
             tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError:  # already initialised by an earlier call
             pass
-    precision = options.precision
-    if precision == "auto":
-        precision = auto_precision(len(gpus), cpu_flags())
-    jit = bool(gpus) if options.jit_compile is None else options.jit_compile
-    return Device(len(gpus), precision, bool(jit), threads)
+    return len(gpus)
+
+
+def _jax(threads):
+    import jax
+
+    return len(jax.devices()) if jax.default_backend() == "gpu" else 0
+
+
+def _torch(threads):
+    import torch
+
+    torch.set_num_threads(threads)
+    return torch.cuda.device_count()
+
+
+_SET_UP = {"tensorflow": _tensorflow, "jax": _jax, "torch": _torch}
 
 
 @contextlib.contextmanager
@@ -150,8 +215,12 @@ def op_determinism(enabled=True):
     """Inside the block, TensorFlow's op determinism is `enabled`; restored on exit.
 
     On, the same seed gives the same numbers on the same machine (and Keras
-    compiles without XLA).
+    compiles without XLA). Under JAX (deterministic on a CPU as it is) and
+    PyTorch the block changes nothing.
     """
+    if backend() != "tensorflow":
+        yield
+        return
     import tensorflow as tf
 
     from kregs import compat

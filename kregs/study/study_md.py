@@ -242,7 +242,7 @@ def _time_claim(t):
     return (
         f"| BN cuts training time by about {paper.BN_TIME_SAVING:.0%} | bn trained in "
         f"{ratio:.0%} of none's time {what} (none minus bn: {d_text}); "
-        f"{epoch['bn']:.1f} against {epoch['none']:.1f} s per epoch. Timed during the study, "
+        f"{epoch['bn']:.2f} against {epoch['none']:.2f} s per epoch. Timed during the study, "
         f"on a machine it may have shared: `bench/bn_time.py` measures it alone "
         f"| {d.verdict} |"
     )
