@@ -300,6 +300,33 @@ SECTIONS = {
 }
 
 
+# The GPU check runs on the device machine (no TensorFlow there: JAX); its figures are
+# added here when a session that has the machine runs it.
+GPU_CHECK = [
+    "## GPU check",
+    "",
+    "The GPU machine that this workplace lends some sessions (one H200; JAX, PyTorch, "
+    "CUDA, no TensorFlow, nothing downloadable) runs kregs under JAX from carried wheels. "
+    "Here: `bench/device/prepare.sh` (fills the git-ignored `bench/device/carry/`: the "
+    "keras, keras-tuner, kt-legacy, namex and optree wheels for Python 3.12, kregs' wheel "
+    "and the four Fashion-MNIST files, 32 MiB; it refuses more than 48). There, in one "
+    "call of the device tool:",
+    "",
+    "```",
+    'run(command="bench/device/run.sh", carry=["bench/device/carry"], timeout_s=420)',
+    "```",
+    "",
+    "It prints, within 6 minutes: samples/s of kregs' CNN in float32 and bfloat16 on the "
+    "GPU, the quick preset's search time and test accuracy, a smoke study's time, and "
+    "trials per minute with `--workers 2` against 1 on the one GPU (`bench/device/run.sh "
+    "--quick` runs the same steps at tiny sizes on a CPU; tested here under JAX without "
+    "TensorFlow).",
+    "",
+    "**Not run yet**: no session so far was lent the machine. Its figures go here when one is.",
+    "",
+]
+
+
 def render(results_dir):
     out = [
         "# Benchmarks",
@@ -318,7 +345,7 @@ def render(results_dir):
             continue
         r = results[key]
         out += [f"## {title}", "", f"`{r['command']}` on {_machine(r['machine'])}", "", *fn(r), ""]
-    return "\n".join(out)
+    return "\n".join(out + GPU_CHECK)
 
 
 def main(argv=None):

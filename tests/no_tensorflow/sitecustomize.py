@@ -1,15 +1,15 @@
-"""On PYTHONPATH, this makes a Python process behave as if TensorFlow were not installed."""
+"""On PYTHONPATH, this makes a Python process behave as if TensorFlow were not installed:
+`import tensorflow` raises ModuleNotFoundError and `importlib.util.find_spec` returns None."""
 
-import sys
+import importlib.machinery
+
+_find_spec = importlib.machinery.PathFinder.find_spec.__func__
 
 
-class _NoTensorFlow:
-    """TensorFlow is not installed, as far as this process can tell."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name == "tensorflow" or name.startswith("tensorflow."):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+def _without_tensorflow(cls, name, path=None, target=None):
+    if name == "tensorflow" or name.startswith("tensorflow."):
         return None
+    return _find_spec(cls, name, path, target)
 
 
-sys.meta_path.insert(0, _NoTensorFlow())
+importlib.machinery.PathFinder.find_spec = classmethod(_without_tensorflow)
