@@ -132,6 +132,8 @@ def _sweep(path, sweep, rows, dataset, best):
         means = [np.mean(v) if v else np.nan for v in values]
         stds = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values]
         ax.errorbar(x, means, yerr=stds, color="#4c72b0", marker="o", capsize=4)
+        if 0.0 in sweep.values:  # the base alone, as a reference line
+            ax.axhline(means[sweep.values.index(0.0)], color="grey", linestyle=":", alpha=0.8)
         for i, v in enumerate(values):  # every seed as a dot
             ax.plot(np.full(len(v), i), v, "k.", markersize=4, alpha=0.6)
         ax.set_ylabel(ylabel)

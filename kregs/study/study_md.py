@@ -90,14 +90,18 @@ class _Table:
 def _protocol(study, rows, info):
     sources = study.get("sources", {})
     values = study["values"]
-    return protocol_lines(
-        study,
-        rows,
-        info,
-        f"- L2 lambda {values['l2']:g} (loss + lambda/2 * sum w^2; {sources.get('l2', '')}), "
-        f"dropout rate {values['dropout']:g} ({sources.get('dropout', '')}), "
-        f"BN {values['batch_norm']} ({sources.get('batch_norm', '')})",
-    )
+    return [
+        *protocol_lines(
+            study,
+            rows,
+            info,
+            f"- L2 lambda {values['l2']:g} (loss + lambda/2 * sum w^2; {sources.get('l2', '')}), "
+            f"dropout rate {values['dropout']:g} ({sources.get('dropout', '')}), "
+            f"BN {values['batch_norm']} ({sources.get('batch_norm', '')})",
+        ),
+        "- paper's claim: the test accuracy the study reports, shown for comparison only; "
+        "its network and protocol (epochs, data, values) differ from this one.",
+    ]
 
 
 def protocol_lines(study, rows, info, values_line):
@@ -123,8 +127,6 @@ def protocol_lines(study, rows, info, values_line):
         "- intervals: 95% Welch t-intervals for the difference of two means over seeds. "
         "A claim is **confirmed** when its interval lies above 0, **contradicted** when it lies "
         "below 0, and otherwise **not confirmed at this sample size**.",
-        "- paper's claim: the test accuracy the study reports, shown for comparison only; "
-        "its network and protocol (epochs, data, values) differ from this one.",
     ]
 
 

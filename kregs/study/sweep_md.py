@@ -166,10 +166,13 @@ def _claims(sweeps, rows):
     lines += [
         "",
         "verdicts: **confirmed** when the 95% Welch interval of the difference lies above 0, "
-        "**contradicted** when below 0, otherwise **not confirmed at this sample size**. "
-        "The study's dropout p is a keep probability: its grid p in {0.2, 0.5, 0.7} is the "
-        "drop rates {0.8, 0.5, 0.3}.",
+        "**contradicted** when below 0, otherwise **not confirmed at this sample size**.",
     ]
+    if any(s.parameter == "dropout" for s in sweeps):
+        lines[-1] += (
+            " The study's dropout p is a keep probability: its grid p in {0.2, 0.5, 0.7} is "
+            "the drop rates {0.8, 0.5, 0.3}."
+        )
     return lines
 
 
