@@ -178,14 +178,7 @@ def ablation_from_run(run_dir):
     if not rows:
         raise ConfigError(f"{run_dir}: no completed trial to take a configuration from")
     best = max(rows, key=lambda r: float(r["best_val_accuracy"]))
-    fields = {f.name: f.default for f in dataclasses.fields(RegConfig)}
-    reg = RegConfig(
-        **{
-            name: _number(best.get(name), default) if isinstance(default, float) else
-            (best.get(name) or default)
-            for name, default in fields.items()
-        }
-    )  # fmt: skip
+    reg = _reg_config(best)
     if reg.name == "none":
         raise ConfigError(
             f"{run_dir}: its best trial ({best['trial_id']}) uses no regularization: "
@@ -199,6 +192,18 @@ def ablation_from_run(run_dir):
         run.get("dataset", "fashion_mnist"),
         run.get("arch", "cnn"),
     )
+
+
+def _reg_config(row):
+    """The `RegConfig` of a trials.csv row; a column an older run lacks takes its default."""
+    values = {}
+    for field in dataclasses.fields(RegConfig):
+        text = row.get(field.name)
+        if isinstance(field.default, float):
+            values[field.name] = _number(text, field.default)
+        else:
+            values[field.name] = text or field.default
+    return RegConfig(**values)
 
 
 def _number(text, default):
