@@ -1,4 +1,5 @@
-"""MNIST, Fashion-MNIST and CIFAR-10, from local files or TFDS, and their input pipeline.
+"""MNIST, Fashion-MNIST and CIFAR-10, from local files or TFDS (the input pipeline that
+feeds them to a model is `kregs.batches`, re-exported here as `pipeline` and `array_batches`).
 
 `load_dataset` looks for the data in this order, and `info.source` says
 where it was found:
@@ -16,7 +17,6 @@ the test set is returned whole and untouched.
 """
 
 import dataclasses
-import functools
 import logging
 import os
 import socket
@@ -24,6 +24,7 @@ import socket
 import numpy as np
 
 from kregs import formats
+from kregs.batches import array_batches, pipeline  # noqa: F401 - kregs.data's API
 from kregs.checks import check_positive_int
 from kregs.errors import DataError, DataNotFoundError, invalid_value
 
@@ -219,112 +220,6 @@ def stratified_sample(labels, n, rng):
     return np.sort(np.concatenate(picked)) if picked else np.zeros(0, int)
 
 
-def pipeline(x, y, batch_size, training, seed=None):
-    """Builds the input pipeline that feeds a model from in-memory arrays.
-
-    Under TensorFlow, a `tf.data` pipeline: the arrays stay in memory as two
-    tensors; it shuffles indices (not images) when training, batches them and
-    gathers each batch with one vectorised `tf.gather`, then prefetches. The
-    data is already in memory, so `cache()` would only copy it; it is not used.
-    Under JAX and PyTorch, `array_batches` (a `keras.utils.PyDataset` of numpy
-    batches, TensorFlow not needed): the same batch size, order and seeding
-    rules, from numpy's generator.
-
-    Args:
-        x: uint8 images `N x H x W x C`.
-        y: int labels `N`.
-        batch_size: int >= 1.
-        training: bool, shuffle (reshuffled every epoch) when True.
-        seed: int or None, the shuffle's seed.
-
-    Returns:
-        A `tf.data.Dataset` or a `keras.utils.PyDataset` of `(images, labels)` batches.
-
-    Example:
-    >>> model.fit(pipeline(x, y, 64, training=True, seed=0), epochs=5)
-    """
-    import keras
-
-    check_positive_int(batch_size, "batch_size")
-    if len(x) != len(y):
-        raise invalid_value("y", f"<{len(y)} labels>", f"as many labels as images ({len(x)})")
-    if keras.config.backend() != "tensorflow":
-        return array_batches(x, y, batch_size, training, seed)
-    import tensorflow as tf
-
-    images = tf.convert_to_tensor(x)
-    labels = tf.convert_to_tensor(y)
-    indices = tf.data.Dataset.range(len(x))
-    if training:
-        indices = indices.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    batches = indices.batch(batch_size).map(
-        lambda i: (tf.gather(images, i), tf.gather(labels, i)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
-    return batches.prefetch(tf.data.AUTOTUNE)
-
-
-def array_batches(x, y, batch_size, training, seed=None):
-    """Batches of in-memory arrays for any backend, as a `keras.utils.PyDataset`.
-
-    When training, the order is a permutation drawn from
-    `numpy.random.default_rng([seed, epoch])`, a new one every epoch (Keras
-    calls `on_epoch_end`); else the arrays' order. The last batch holds the
-    remainder. No TensorFlow: JAX and PyTorch training use it.
-
-    Args:
-        x: images `N x ...`.
-        y: labels `N`.
-        batch_size: int >= 1.
-        training: bool, shuffle every epoch.
-        seed: int or None.
-
-    Returns:
-        A `keras.utils.PyDataset` of `(images, labels)` numpy batches.
-
-    Example:
-    >>> images, labels = array_batches(x, y, 64, training=True, seed=0)[0]
-    """
-    check_positive_int(batch_size, "batch_size")
-    return _array_batches_class()(x, y, batch_size, training, seed)
-
-
-@functools.cache
-def _array_batches_class():
-    import keras
-
-    class ArrayBatches(keras.utils.PyDataset):
-        def __init__(self, x, y, batch_size, training, seed):
-            super().__init__()
-            self.x, self.y, self.batch_size = x, y, batch_size
-            self.training, self.seed, self.epoch = training, seed, 0
-            self._shuffle()
-
-        def _shuffle(self):
-            if not self.training:
-                self.order = np.arange(len(self.y))
-                return
-            key = [self.epoch] if self.seed is None else [self.seed, self.epoch]
-            self.order = np.random.default_rng(key).permutation(len(self.y))
-
-        def __len__(self):
-            return -(-len(self.y) // self.batch_size)
-
-        def __getitem__(self, index):
-            if not 0 <= index < len(self):
-                raise IndexError(index)
-            keep = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-            return self.x[keep], self.y[keep]
-
-        def on_epoch_end(self):
-            if self.training:
-                self.epoch += 1
-                self._shuffle()
-
-    return ArrayBatches
-
-
 def check_dataset(name, argument="dataset"):
     """Returns `name` if it is one of `DATASETS`, else raises `ConfigError`."""
     if name not in DATASETS:
@@ -426,7 +321,7 @@ def _not_found(spec, reason):
 
 
 def _load_tfds(spec, download):
-    import tensorflow_datasets as tfds
+    from kregs.run.device import tensorflow_available
 
     builder_dir = os.path.join(
         os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets"), spec.name
@@ -437,6 +332,9 @@ def _load_tfds(spec, download):
         # Fail in seconds, not after TFDS' minutes of retries, when offline.
         if not _host_reachable(spec.download_host):
             raise _not_found(spec, f"cannot reach {spec.download_host}")
+    if not tensorflow_available():  # JAX or PyTorch without TensorFlow: TFDS cannot read
+        raise _not_found(spec, "TFDS downloads need TensorFlow, which is not installed here")
+    import tensorflow_datasets as tfds
     # What a failed download raises: OSError (connections; requests' and
     # urllib's errors derive from it) and TFDS' DownloadError. Anything else
     # is a bug and keeps its traceback.

@@ -24,18 +24,22 @@ With `reg.dropout_kind == "spatial"` a `ConvBlock` drops whole feature maps
 
 import keras
 
-# `regularizers` as a module, not its names: importing keras registers this
-# module (see kregs/__init__.py), possibly while regularizers is half imported.
-from kregs import regularizers
+# `regularizers` and `fused` as modules, not their names: importing keras registers
+# this module (see kregs/__init__.py), possibly while one of them is half imported
+# (importing kregs.fused first imports keras, whose hook imports this module).
+from kregs import fused, regularizers
 from kregs.checks import check_positive_int
 from kregs.config import RegConfig
-from kregs.fused import BernoulliDropout, FusedBatchNormalization
 
 # Moving-average momentum of batch normalization (PyTorch's default; Keras'
 # is 0.99). Tuning trials are short: with 0.99 the inference statistics still
 # carry ~half their initial values after 70 steps, which makes early
 # validation accuracy of BN models meaningless; with 0.9 they settle in ~20.
 BN_MOMENTUM = 0.9
+
+
+def _batch_norm(policy):
+    return fused.FusedBatchNormalization(momentum=BN_MOMENTUM, dtype=policy, name="batch_norm")
 
 
 def dropout_layer(reg, spatial, dtype=None, name="dropout"):
@@ -53,7 +57,7 @@ def dropout_layer(reg, spatial, dtype=None, name="dropout"):
     """
     if spatial and reg.dropout_kind == "spatial":
         return keras.layers.SpatialDropout2D(reg.dropout, dtype=dtype, name=name)
-    return BernoulliDropout(reg.dropout, dtype=dtype, name=name)
+    return fused.BernoulliDropout(reg.dropout, dtype=dtype, name=name)
 
 
 class _RegBlock(keras.layers.Layer):
@@ -81,13 +85,13 @@ class _RegBlock(keras.layers.Layer):
         steps = [weights]
         if bn == "before_activation":
             steps += [
-                FusedBatchNormalization(momentum=BN_MOMENTUM, dtype=policy, name="batch_norm"),
+                _batch_norm(policy),
                 act,
             ]
         elif bn == "after_activation":
             steps += [
                 act,
-                FusedBatchNormalization(momentum=BN_MOMENTUM, dtype=policy, name="batch_norm"),
+                _batch_norm(policy),
             ]
         else:
             steps += [act]

@@ -172,6 +172,18 @@ def test_tfds_failure_becomes_not_found(offline, monkeypatch):
         data.load_dataset("cifar10")
 
 
+def test_without_tensorflow_a_missing_data_set_says_where_to_put_it(offline, monkeypatch):
+    from kregs.run import device
+
+    monkeypatch.setattr(data, "_host_reachable", lambda host, timeout=3.0: True)
+    monkeypatch.setattr(device, "tensorflow_available", lambda: False)
+    with pytest.raises(DataNotFoundError) as err:
+        data.load_dataset("fashion_mnist")
+    message = str(err.value)
+    assert "TFDS downloads need TensorFlow, which is not installed here" in message
+    assert "--data-dir" in message
+
+
 def test_host_reachable_is_false_for_an_unresolvable_host():
     assert data._host_reachable("no-such-host.invalid", timeout=1.0) is False
 
