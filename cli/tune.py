@@ -337,7 +337,8 @@ def _print_result(config, result):
         r = result.refit
         click.echo(
             f"refit: {r['images']} images, {r['epochs']} epochs, {r['seconds']:.0f} s: "
-            f"test accuracy {r['test']['accuracy']:.4f} (the model exported)"
+            f"test accuracy {r['test']['accuracy']:.4f} "
+            f"({'the model exported' if result.export_path else 'the model to export'})"
         )
     click.echo(f"results: {result.output} (trials.csv, summary.md, best/)")
     if result.export_path is not None:
