@@ -335,6 +335,7 @@ def _load_tfds(spec, download):
     if not tensorflow_available():  # JAX or PyTorch without TensorFlow: TFDS cannot read
         raise _not_found(spec, "TFDS downloads need TensorFlow, which is not installed here")
     import tensorflow_datasets as tfds
+
     # What a failed download raises: OSError (connections; requests' and
     # urllib's errors derive from it) and TFDS' DownloadError. Anything else
     # is a bug and keeps its traceback.

@@ -155,3 +155,15 @@ def gradient(fn, x):
     t = torch.tensor(x, requires_grad=True)
     fn(t).backward()
     return t.grad.numpy()
+
+
+def md_table(md, heading):
+    """The first markdown table after `heading`, as lists of cell texts (header included)."""
+    lines = md[md.index(heading) :].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    table = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        table.append([c.strip() for c in line.strip().strip("|").split("|")])
+    return table

@@ -8,7 +8,7 @@ import struct
 
 import numpy as np
 import pytest
-from _helpers import read_csv, write_idx_dataset
+from _helpers import md_table, read_csv, write_idx_dataset
 from click.testing import CliRunner
 
 from kregs.cli.main import main
@@ -195,18 +195,6 @@ def _study(dataset="fashion_mnist"):
     }
 
 
-def _md_table(md, heading):
-    """The first markdown table after `heading`, as lists of cell texts (header included)."""
-    lines = md[md.index(heading) :].splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
-    table = []
-    for line in lines[start:]:
-        if not line.startswith("|"):
-            break
-        table.append([c.strip() for c in line.strip().strip("|").split("|")])
-    return table
-
-
 def test_markdown_shows_paper_figures_as_claims_and_verdicts():
     from kregs.data import dataset_info
 
@@ -214,16 +202,16 @@ def test_markdown_shows_paper_figures_as_claims_and_verdicts():
     bump = {name: 0.01 * len(name.split("+")) if name != "none" else 0 for name in CONFIG_NAMES}
     rows = [_row(name, s, 0.90 + bump[name] + 0.001 * s) for s in range(3) for name in CONFIG_NAMES]
     md = study_md.markdown(_study(), rows, dataset_info("fashion_mnist"))
-    table = {r[0]: r for r in _md_table(md, "## Test accuracy")[2:]}
+    table = {r[0]: r for r in md_table(md, "## Test accuracy")[2:]}
     assert table["none"][2] == "90.10 ± 0.10" and table["none"][9] == "90.0-90.2"
     assert table["l2+dropout+bn"][2] == "93.10 ± 0.10"
     assert table["l2+dropout+bn"][3].startswith("+3.00 [")
     assert table["l2+dropout+bn"][9] == "92.5" and table["l2+dropout+bn"][10] == "+2.4"
-    claims = {r[0]: r[2] for r in _md_table(md, "## The study's claims")[2:]}
+    claims = {r[0]: r[2] for r in md_table(md, "## The study's claims")[2:]}
     assert claims["l2 improves test accuracy over none"] == stats.CONFIRMED
     assert claims["l2+dropout+bn is the best configuration"] == stats.CONFIRMED
     assert claims["removing BN from l2+dropout+bn costs accuracy"] == stats.CONFIRMED
-    ablation = {r[0]: r for r in _md_table(md, "## Ablation")[2:]}
+    ablation = {r[0]: r for r in md_table(md, "## Ablation")[2:]}
     assert ablation["dropout"][1] == "l2+bn" and ablation["dropout"][3].startswith("+1.00 [")
     assert ablation["dropout"][5] == "+0.8" and ablation["dropout"][6] == "+2.8"
     time_claim = next(k for k in claims if k.startswith("BN cuts training time"))
@@ -367,7 +355,7 @@ def test_smoke_study_markdown_agrees_with_csv(smoke_study):
     rows = _study_rows(smoke_study["out"] / "study.csv")
     md = (smoke_study["out"] / "study.md").read_text()
     assert md == smoke_study["result"].markdown
-    table = {r[0]: r for r in _md_table(md, "## Test accuracy")[2:]}
+    table = {r[0]: r for r in md_table(md, "## Test accuracy")[2:]}
     assert list(table) == list(CONFIG_NAMES)
     acc = {n: np.array([r["test_accuracy"] for r in rows if r["config"] == n]) for n in table}
     for name, values in acc.items():
@@ -376,10 +364,10 @@ def test_smoke_study_markdown_agrees_with_csv(smoke_study):
         if name != "none":
             diff = 100 * (values.mean() - acc["none"].mean())
             assert table[name][3].startswith(f"{diff:+.2f} [")
-    ablation = {r[0]: r for r in _md_table(md, "## Ablation")[2:]}
+    ablation = {r[0]: r for r in md_table(md, "## Ablation")[2:]}
     diff = 100 * (acc["l2+dropout+bn"].mean() - acc["dropout+bn"].mean())
     assert ablation["L2"][3].startswith(f"{diff:+.2f} [")
-    claims = _md_table(md, "## The study's claims")[2:]
+    claims = md_table(md, "## The study's claims")[2:]
     assert len(claims) == 12
     for claim, measured, verdict in claims:  # each verdict follows its interval
         interval = re.search(r"\[([+-][\d.]+)(?: s)?, ([+-][\d.]+)(?: s)?\]", measured)

@@ -5,7 +5,7 @@ import json
 import re
 
 import pytest
-from _helpers import read_csv, write_idx_dataset
+from _helpers import md_table, read_csv, write_idx_dataset
 from click.testing import CliRunner
 
 from kregs.cli.main import main
@@ -171,17 +171,6 @@ def _record(sweeps):
     }
 
 
-def _md_table(md, heading):
-    lines = md[md.index(heading) :].splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
-    table = []
-    for line in lines[start:]:
-        if not line.startswith("|"):
-            break
-        table.append([c.strip() for c in line.strip().strip("|").split("|")])
-    return table
-
-
 def test_sweep_report_checks_the_studys_lambda_and_compares_l2_with_decay():
     from kregs.data import dataset_info
 
@@ -191,11 +180,11 @@ def test_sweep_report_checks_the_studys_lambda_and_compares_l2_with_decay():
              "l2=10": 0.50, "weight_decay=0.01": 0.895, "weight_decay=0.1": 0.91}  # fmt: skip
     rows = [_row(name, s, m + 0.002 * s) for s in range(3) for name, m in means.items()]
     md = sweep_md.markdown(_record([l2, wd]), rows, dataset_info("fashion_mnist"))
-    table = {r[0]: r for r in _md_table(md, "## Test accuracy against the L2 lambda")[2:]}
+    table = {r[0]: r for r in md_table(md, "## Test accuracy against the L2 lambda")[2:]}
     assert table["0.1"][2] == "87.20 ± 0.20" and table["0.1"][9] == "the study's"
     assert table["0.0001"][9] == "best (validation)"
     assert table["0.1"][3].startswith("-1.00 [")
-    claims = {r[0]: (r[1], r[2]) for r in _md_table(md, "## The study's choices")[2:]}
+    claims = {r[0]: (r[1], r[2]) for r in md_table(md, "## The study's choices")[2:]}
     best_of_grid = claims["L2 lambda 0.1 is the best of {0.01, 0.1, 1, 10}"]
     assert best_of_grid[0].startswith("-2.00 [") and "best other (0.01)" in best_of_grid[0]
     assert best_of_grid[1] == stats.CONTRADICTED
@@ -232,7 +221,7 @@ def test_ablation_report_says_which_regularizer_earned_its_place():
         },
     }
     md = ablation_md.markdown(record, rows, dataset_info("fashion_mnist"))
-    table = {r[0]: r for r in _md_table(md, "## Which regularizer earned its place")[2:]}
+    table = {r[0]: r for r in md_table(md, "## Which regularizer earned its place")[2:]}
     assert table["without dropout"][3].startswith("+2.00 [")
     assert table["without dropout"][4] == "earned its place"
     assert table["without BN"][4] == "costs accuracy: the model is better without it"

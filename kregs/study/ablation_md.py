@@ -2,17 +2,13 @@
 
 from kregs.config import RegConfig
 from kregs.study import stats
-from kregs.study.study_md import mean, pct, points, protocol_lines
+from kregs.study.study_md import column, mean, pct, points, protocol_lines
 
 BEST = "best"
 EARNED = {
     stats.CONFIRMED: "earned its place",
     stats.CONTRADICTED: "costs accuracy: the model is better without it",
 }
-
-
-def _column(rows, label, key):
-    return [r.get(key) for r in rows if r["config"] == label]
 
 
 def removals(rows):
@@ -26,9 +22,9 @@ def removals(rows):
 
 def verdicts(rows):
     """`{removal label: Difference}`: best minus the configuration without one regularizer."""
-    best = _column(rows, BEST, "test_accuracy")
+    best = column(rows, BEST, "test_accuracy")
     return {
-        label: stats.difference(best, _column(rows, label, "test_accuracy"))
+        label: stats.difference(best, column(rows, label, "test_accuracy"))
         for label in removals(rows)
     }
 
@@ -89,12 +85,12 @@ def markdown(study, rows, info):
 
 
 def _line(rows, label, d):
-    acc = _column(rows, label, "test_accuracy")
+    acc = column(rows, label, "test_accuracy")
     verdict = "" if d is None else EARNED.get(d.verdict, d.verdict)
     return (
         f"| {label} | {len(acc)} | {pct(stats.summarize(acc))} "
         f"| {'' if d is None else points(d)} | {verdict} "
-        f"| {mean(_column(rows, label, 'best_val_accuracy'), 100)} "
-        f"| {mean(_column(rows, label, 'generalization_gap'), 100, signed=True)} "
-        f"| {mean(_column(rows, label, 'best_epoch'), digits=1)} |"
+        f"| {mean(column(rows, label, 'best_val_accuracy'), 100)} "
+        f"| {mean(column(rows, label, 'generalization_gap'), 100, signed=True)} "
+        f"| {mean(column(rows, label, 'best_epoch'), digits=1)} |"
     )

@@ -164,16 +164,7 @@ def ablation_from_run(run_dir):
         ConfigError: not a run, no completed trial, or a best trial without
             regularization (nothing to remove).
     """
-    run_file = os.path.join(run_dir, "run.json")
-    path = os.path.join(run_dir, "trials.csv")
-    if not os.path.isfile(run_file) or not os.path.isfile(path):
-        raise ConfigError(
-            f"Invalid value for argument `from_run`: expected the output folder of a "
-            f"`kregs tune` run (with run.json and trials.csv). Received: from_run={run_dir!r}"
-        )
-    run = read_json(run_file)
-    with open(path, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("status") == "COMPLETED"]
+    run, rows = completed_trials(run_dir, "from_run")
     rows = [r for r in rows if math.isfinite(_number(r.get("best_val_accuracy"), math.nan))]
     if not rows:
         raise ConfigError(f"{run_dir}: no completed trial to take a configuration from")
@@ -192,6 +183,28 @@ def ablation_from_run(run_dir):
         run.get("dataset", "fashion_mnist"),
         run.get("arch", "cnn"),
     )
+
+
+def completed_trials(run_dir, argument):
+    """`(run.json's record, trials.csv's completed rows)` of a finished `kregs tune` run.
+
+    Args:
+        run_dir: str, the run's output folder.
+        argument: str, the option that named it (for the error).
+
+    Raises:
+        ConfigError: the folder is not a `kregs tune` run.
+    """
+    run_file = os.path.join(run_dir, "run.json")
+    path = os.path.join(run_dir, "trials.csv")
+    if not os.path.isfile(run_file) or not os.path.isfile(path):
+        raise ConfigError(
+            f"Invalid value for argument `{argument}`: expected the output folder of a "
+            f"`kregs tune` run (with run.json and trials.csv). Received: {argument}={run_dir!r}"
+        )
+    with open(path, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("status") == "COMPLETED"]
+    return read_json(run_file), rows
 
 
 def _reg_config(row):

@@ -1,7 +1,6 @@
 """The L2 / dropout / BN values the study's configurations use, and where each came from."""
 
 import dataclasses
-import os
 
 from kregs.checks import (
     DROPOUT_KINDS,
@@ -12,8 +11,7 @@ from kregs.checks import (
     check_lambda,
 )
 from kregs.config import CONFIG_NAMES, RegConfig
-from kregs.errors import ConfigError, invalid_value
-from kregs.run.files import read_json
+from kregs.errors import invalid_value
 
 # For kregs' CNN (see kregs.build_model) trained with Adam: a lambda of 1e-4
 # (the study's convention, loss + lambda/2 ||w||^2, over every kernel) and a drop
@@ -137,18 +135,10 @@ def resolve_values(
 
 def _best_from_run(run_dir):
     """From a tune run's trials.csv: per technique, its value in the best trial that used it."""
-    import csv
+    from kregs.study.plan import completed_trials
 
-    path = os.path.join(run_dir, "trials.csv")
-    run_file = os.path.join(run_dir, "run.json")
-    if not os.path.isfile(run_file) or not os.path.isfile(path):
-        raise ConfigError(
-            f"Invalid value for argument `values_from`: expected the output folder of a "
-            f"`kregs tune` run (with run.json and trials.csv). Received: values_from={run_dir!r}"
-        )
-    dataset = read_json(run_file).get("dataset")
-    with open(path, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["status"] == "COMPLETED"]
+    run, rows = completed_trials(run_dir, "values_from")
+    dataset = run.get("dataset")
     rows.sort(key=lambda r: -float(r["best_val_accuracy"] or "nan"))
     found = {}
     for name, used in (

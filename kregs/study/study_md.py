@@ -9,8 +9,13 @@ FULL = "l2+dropout+bn"
 TECHNIQUES = {"l2": "L2", "dropout": "dropout", "bn": "BN"}
 
 
+def column(rows, name, key):
+    """`key` of every row of configuration `name` (one per seed), in row order."""
+    return [r.get(key) for r in rows if r["config"] == name]
+
+
 def _by_config(rows, key):
-    return {name: [r.get(key) for r in rows if r["config"] == name] for name in CONFIG_NAMES}
+    return {name: column(rows, name, key) for name in CONFIG_NAMES}
 
 
 def pct(summary):

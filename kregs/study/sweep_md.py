@@ -1,7 +1,7 @@
 """study.md of a sweep: a table per swept value, the study's chosen value checked, L2 vs decay."""
 
 from kregs.study import plan, stats
-from kregs.study.study_md import mean, pct, points, protocol_lines
+from kregs.study.study_md import column, mean, pct, points, protocol_lines
 
 BEST_RULE = (
     "best value: the highest mean validation accuracy (the study chose its values on the "
@@ -13,15 +13,11 @@ def _sweeps(study):
     return [plan.Sweep(s["parameter"], tuple(s["values"]), s["base"]) for s in study["sweeps"]]
 
 
-def _column(rows, label, key):
-    return [r.get(key) for r in rows if r["config"] == label]
-
-
 def best_value(sweep, rows, nonzero=True):
     """The swept value with the highest mean validation accuracy (None without runs)."""
     candidates = [v for v in sweep.values if v or not nonzero]
     scored = [
-        (stats.summarize(_column(rows, sweep.label(v), "best_val_accuracy")).mean, v)
+        (stats.summarize(column(rows, sweep.label(v), "best_val_accuracy")).mean, v)
         for v in candidates
     ]
     scored = [(m, v) for m, v in scored if m == m]  # runs exist
@@ -73,7 +69,7 @@ def _values(sweep):
 def _table(sweep, rows):
     label = plan.LABELS[sweep.parameter]
     base = sweep.base
-    base_acc = _column(rows, base, "test_accuracy")
+    base_acc = column(rows, base, "test_accuracy")
     best = best_value(sweep, rows)
     choice = plan.PAPER_CHOICE.get(sweep.parameter)
     lines = [
@@ -85,7 +81,7 @@ def _table(sweep, rows):
     ]
     for value in sweep.values:
         name = sweep.label(value)
-        acc = _column(rows, name, "test_accuracy")
+        acc = column(rows, name, "test_accuracy")
         marks = [
             text
             for text, on in (("best (validation)", value == best), ("the study's", value == choice))
@@ -94,11 +90,11 @@ def _table(sweep, rows):
         lines.append(
             f"| {value:g} | {len(acc)} | {pct(stats.summarize(acc))} "
             f"| {'' if value == 0 else points(stats.difference(acc, base_acc))} "
-            f"| {mean(_column(rows, name, 'best_val_accuracy'), 100)} "
-            f"| {mean(_column(rows, name, 'generalization_gap'), 100, signed=True)} "
-            f"| {mean(_column(rows, name, 'best_epoch'), digits=1)} "
-            f"| {mean(_column(rows, name, 'epochs'), digits=1)} "
-            f"| {mean(_column(rows, name, 'seconds_per_epoch'), digits=1)} "
+            f"| {mean(column(rows, name, 'best_val_accuracy'), 100)} "
+            f"| {mean(column(rows, name, 'generalization_gap'), 100, signed=True)} "
+            f"| {mean(column(rows, name, 'best_epoch'), digits=1)} "
+            f"| {mean(column(rows, name, 'epochs'), digits=1)} "
+            f"| {mean(column(rows, name, 'seconds_per_epoch'), digits=1)} "
             f"| {', '.join(marks)} |"
         )
     lines += [
@@ -118,7 +114,7 @@ def choice_check(sweep, rows):
     grid, choice = plan.PAPER_GRIDS.get(sweep.parameter), plan.PAPER_CHOICE.get(sweep.parameter)
     if grid is None or not set(grid) <= set(sweep.values):
         return None
-    acc = {v: _column(rows, sweep.label(v), "test_accuracy") for v in grid}
+    acc = {v: column(rows, sweep.label(v), "test_accuracy") for v in grid}
     others = [v for v in grid if v != choice and acc[v]]
     if not acc[choice] or not others:
         return None
@@ -126,6 +122,14 @@ def choice_check(sweep, rows):
     grid_text = "{" + ", ".join(f"{v:g}" for v in grid) + "}"
     claim = f"{plan.LABELS[sweep.parameter]} {choice:g} is the best of {grid_text}"
     return claim, stats.difference(acc[choice], acc[runner_up]), runner_up
+
+
+def _vs_base(sweep, rows, value):
+    """Test accuracy at `value` minus the base's, with its interval."""
+    return stats.difference(
+        column(rows, sweep.label(value), "test_accuracy"),
+        column(rows, sweep.base, "test_accuracy"),
+    )
 
 
 def _claims(sweeps, rows):
@@ -145,20 +149,14 @@ def _claims(sweeps, rows):
             )
         choice = plan.PAPER_CHOICE.get(sweep.parameter)
         if choice in sweep.values:
-            d = stats.difference(
-                _column(rows, sweep.label(choice), "test_accuracy"),
-                _column(rows, sweep.base, "test_accuracy"),
-            )
+            d = _vs_base(sweep, rows, choice)
             lines.append(
                 f"| {plan.LABELS[sweep.parameter]} {choice:g} improves test accuracy over "
                 f"{sweep.base} | {points(d)} points | {d.verdict} |"
             )
         best = best_value(sweep, rows)
         if best is not None:
-            d = stats.difference(
-                _column(rows, sweep.label(best), "test_accuracy"),
-                _column(rows, sweep.base, "test_accuracy"),
-            )
+            d = _vs_base(sweep, rows, best)
             lines.append(
                 f"| the best {plan.LABELS[sweep.parameter]} here ({best:g}, by validation) "
                 f"improves test accuracy over {sweep.base} | {points(d)} points | {d.verdict} |"
@@ -182,8 +180,8 @@ def l2_vs_decay(l2, decay, rows):
     if best_l2 is None or best_decay is None:
         return None
     d = stats.difference(
-        _column(rows, l2.label(best_l2), "test_accuracy"),
-        _column(rows, decay.label(best_decay), "test_accuracy"),
+        column(rows, l2.label(best_l2), "test_accuracy"),
+        column(rows, decay.label(best_decay), "test_accuracy"),
     )
     return best_l2, best_decay, d
 
@@ -199,20 +197,20 @@ def _l2_vs_decay(l2, decay, rows):
         stats.CONTRADICTED: "decoupled weight decay regularizes this network better",
     }.get(d.verdict, "no difference measurable at this sample size")
     gap = {
-        name: mean(_column(rows, name, "generalization_gap"), 100, signed=True)
+        name: mean(column(rows, name, "generalization_gap"), 100, signed=True)
         for name in (l2.label(best_l2), decay.label(best_decay), l2.base)
     }
     lines += [
         "| | value (best by validation) | test accuracy, % | gap, points |",
         "|---|---|---|---|",
         f"| L2 (in the loss, under Adam) | lambda {best_l2:g} "
-        f"| {pct(stats.summarize(_column(rows, l2.label(best_l2), 'test_accuracy')))} "
+        f"| {pct(stats.summarize(column(rows, l2.label(best_l2), 'test_accuracy')))} "
         f"| {gap[l2.label(best_l2)]} |",
         f"| decoupled weight decay (AdamW) | {best_decay:g} "
-        f"| {pct(stats.summarize(_column(rows, decay.label(best_decay), 'test_accuracy')))} "
+        f"| {pct(stats.summarize(column(rows, decay.label(best_decay), 'test_accuracy')))} "
         f"| {gap[decay.label(best_decay)]} |",
         f"| neither (`{l2.base}`) | | "
-        f"{pct(stats.summarize(_column(rows, l2.base, 'test_accuracy')))} | {gap[l2.base]} |",
+        f"{pct(stats.summarize(column(rows, l2.base, 'test_accuracy')))} | {gap[l2.base]} |",
         "",
         f"L2 minus weight decay: {points(d)} points of test accuracy: **{verdict}**.",
     ]
