@@ -1,10 +1,12 @@
 """Shared helpers of the benchmark scripts: machine description and JSON output."""
 
 import datetime
+import importlib.metadata
 import json
 import os
 import platform
 import subprocess
+import sys
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -45,13 +47,14 @@ def machine():
         "python": platform.python_version(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
     }
-    try:
-        import tensorflow as tf
-
-        info["tensorflow"] = tf.__version__
-        info["gpus"] = [d.name for d in tf.config.list_physical_devices("GPU")]
-    except ImportError:
-        pass
+    # Versions from the installed packages' metadata: a script that only starts other
+    # processes (memory, distributed, startup) need not import TensorFlow for them.
+    for package in ("tensorflow", "keras", "jax", "torch"):
+        try:
+            info[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    info["gpus"] = gpus()
     try:
         info["kregs_commit"] = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -63,6 +66,20 @@ def machine():
     except (OSError, subprocess.CalledProcessError):
         pass
     return info
+
+
+def gpus():
+    """The GPUs of this machine: TensorFlow's names where this process imported it, else
+    `nvidia-smi -L`'s (no TensorFlow start-up); [] without either."""
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        return [d.name for d in tf.config.list_physical_devices("GPU")]
+    try:
+        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    lines = listed.stdout.splitlines()
+    return [line.split(" (UUID")[0] for line in lines if line.startswith("GPU")]
 
 
 def command_line():

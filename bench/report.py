@@ -61,6 +61,13 @@ def _memory(r):
         f"{r['trials']} trials of random search, {r['limit']} training images, "
         f"{r['epochs']} epochs each"
         + (
+            {
+                "same-layers": ", BN's placement fixed (every trial builds the same CNN; "
+                "L2 and dropout searched)",
+                "mixed": ", the extended space (models of different sizes)",
+            }.get(r.get("models"), "")
+        )
+        + (
             f"; `kregs tune` as a user runs it (`--recycle-after` "
             f"{'default' if recycle is None else recycle}): each row is the process that ran "
             "that trial."
@@ -74,6 +81,13 @@ def _memory(r):
     for n, v in sorted(r["after_trial"].items(), key=lambda kv: int(kv[0])):
         lines.append(f"| {n} | {v['rss_mb']:.1f} | {v['peak_rss_mb']:.1f} |")
     g = r["growth_percent"]
+    if "highest" in r:
+        lines += [
+            "",
+            f"Highest after any trial: {r['highest']['rss_mb']:.1f} MiB (trial "
+            f"{r['highest']['trial']}, {g['highest_rss']:+.1f}% over trial 1); "
+            f"{r['processes']} processes ran the trials.",
+        ]
     lines += [
         "",
         f"**Growth trial 1 -> {r['trials']}: RSS {g['rss']:+.1f}%, peak RSS "
