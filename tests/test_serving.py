@@ -33,11 +33,11 @@ def fashion(fashion_mnist):
 
 @pytest.fixture(scope="module")
 def exported(fashion, tmp_path_factory):
-    """A CNN trained three epochs on real Fashion-MNIST, saved as .keras and exported."""
+    """A CNN trained two epochs on real Fashion-MNIST, saved as .keras and exported."""
     keras.utils.set_random_seed(0)
     model = build_model(fashion.info.input_shape, 10, REG)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(pipeline(*fashion.train, 64, training=True, seed=0), epochs=3, verbose=0)
+    model.fit(pipeline(*fashion.train, 64, training=True, seed=0), epochs=2, verbose=0)
     root = tmp_path_factory.mktemp("serving")
     model.save(root / "model.keras")
     (root / "model.json").write_text(json.dumps({"class_names": list(fashion.info.class_names)}))

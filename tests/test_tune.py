@@ -40,6 +40,7 @@ def _config(data_dir, output, **kwargs):
         batch_size=32,
         patience=1,
         top_k=2,
+        refit=False,  # the search's machinery; tiny_run refits
     )
     args.update(kwargs)
     return TuneConfig.create("mnist", **args)
@@ -57,7 +58,9 @@ class _Rows(Listener):
 def tiny_run(tiny_mnist, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "run"
     listener = _Rows()
-    result = tune(_config(tiny_mnist, out, epochs=3, patience=3, space="extended"), listener)
+    result = tune(
+        _config(tiny_mnist, out, epochs=3, patience=3, space="extended", refit=True), listener
+    )
     return out, result, listener.rows
 
 
