@@ -38,12 +38,29 @@ def child_args(ctx, skip):
     return args
 
 
+def check_at_the_door(dataset, data_dir, output):
+    """What the children would refuse first, refused here before any of them starts (and
+    imports TensorFlow): a `--data-dir` without the data set, an output folder that cannot
+    be written.
+
+    Raises:
+        KregsError: one line for the user.
+    """
+    from kregs.data import check_local
+    from kregs.run.folder import check_writable
+
+    if data_dir is not None:
+        check_local(dataset, data_dir)
+    check_writable(output)
+
+
 def recycled(ctx, config, policy):
     """`kregs tune` in one process: supervises child processes that run the trials."""
     from kregs.run.folder import default_output
     from kregs.tuner.recycle import supervise
 
     output = config.output or default_output(config.dataset)
+    check_at_the_door(config.dataset, config.data_dir, output)
     click.echo(f"kregs tune: {config.dataset} (preset: {ctx.params['preset'] or 'none'})")
     # Every child works on the same folder (the default one is named here, once).
     args = child_args(ctx, skip={"output", "recycle_after"}) + ["--output", output]
@@ -84,6 +101,7 @@ def workers(ctx, workers, options):
 
     TuneConfig.create(**options)  # bad options fail here, before any process starts
     output = options["output"] or default_output(options["dataset"])
+    check_at_the_door(options["dataset"], options["data_dir"], output)
     args = child_args(ctx, skip={"workers", "output", "threads"}) + ["--output", output]
     cluster = LocalCluster(
         workers,

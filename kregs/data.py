@@ -242,9 +242,7 @@ def _load_raw(spec, data_dir, download):
         data_dir = os.path.expanduser(str(data_dir))
         found = _read_local(spec, data_dir)
         if found is None:
-            raise DataNotFoundError(
-                f"no {spec.name} files in --data-dir {data_dir}: expected {_expected_files(spec)}"
-            )
+            raise _not_in_data_dir(spec, data_dir)
         return (*found[:2], f"data_dir:{found[2]}")
     places = []
     if spec.name in DEBIAN_DIRS:
@@ -264,11 +262,38 @@ def _expected_files(spec):
     return f"{names}, or mnist.npz" if spec.name == "mnist" else names
 
 
-def _read_local(spec, folder):
-    """Reads the data set from `folder` if it holds a known format, else None.
+def check_local(name, data_dir):
+    """Checks, without reading them, that `data_dir` holds the data set's files.
 
-    Returns `(train, test, path_read)`. A file that exists but is broken
-    raises `DataError`: a bad copy is never skipped silently.
+    What `load_dataset(name, data_dir)` refuses first, found at once (a
+    command checks it before it starts the processes that load the data).
+
+    Args:
+        name: str, `"mnist"`, `"fashion_mnist"` or `"cifar10"`.
+        data_dir: str, the folder given as `--data-dir`.
+
+    Raises:
+        ConfigError: unknown name.
+        DataNotFoundError: no files of the data set there.
+        DataError: some of its IDX files there, not all.
+    """
+    spec = _spec(name)
+    data_dir = os.path.expanduser(str(data_dir))
+    if _locate(spec, data_dir) is None:
+        raise _not_in_data_dir(spec, data_dir)
+
+
+def _not_in_data_dir(spec, data_dir):
+    return DataNotFoundError(
+        f"no {spec.name} files in --data-dir {data_dir}: expected {_expected_files(spec)}"
+    )
+
+
+def _locate(spec, folder):
+    """Where in `folder` the data set's files are, as `(format, path)`, or None.
+
+    Raises `DataError` for IDX files of which some are missing: a bad copy is
+    never skipped silently.
     """
     if not os.path.isdir(folder):
         return None
@@ -277,9 +302,7 @@ def _read_local(spec, folder):
             names = [os.path.join(candidate, f) for f in IDX_FILES["train"] + IDX_FILES["test"]]
             present = [os.path.exists(p) for p in names]
             if all(present):
-                train = formats.read_idx_pair(names[0], names[1], spec.image_shape)
-                test = formats.read_idx_pair(names[2], names[3], spec.image_shape)
-                return train, test, candidate
+                return "idx", candidate
             if any(present):
                 missing = [
                     os.path.basename(p) for p, ok in zip(names, present, strict=True) if not ok
@@ -288,12 +311,32 @@ def _read_local(spec, folder):
     if spec.name == "mnist":
         npz = os.path.join(folder, "mnist.npz")
         if os.path.exists(npz):
-            return (*formats.read_mnist_npz(npz, spec.image_shape), npz)
+            return "npz", npz
     if spec.name == "cifar10":
         for candidate in (os.path.join(folder, spec.keras_cache), folder):
             if os.path.exists(os.path.join(candidate, formats.CIFAR_TRAIN_BATCHES[0])):
-                return (*formats.read_cifar_dir(candidate), candidate)
+                return "cifar", candidate
     return None
+
+
+def _read_local(spec, folder):
+    """Reads the data set from `folder` if it holds a known format, else None.
+
+    Returns `(train, test, path_read)`. A file that exists but is broken
+    raises `DataError`: a bad copy is never skipped silently.
+    """
+    found = _locate(spec, folder)
+    if found is None:
+        return None
+    kind, path = found
+    if kind == "idx":
+        names = [os.path.join(path, f) for f in IDX_FILES["train"] + IDX_FILES["test"]]
+        train = formats.read_idx_pair(names[0], names[1], spec.image_shape)
+        test = formats.read_idx_pair(names[2], names[3], spec.image_shape)
+        return train, test, path
+    if kind == "npz":
+        return (*formats.read_mnist_npz(path, spec.image_shape), path)
+    return (*formats.read_cifar_dir(path), path)
 
 
 def _host_reachable(host, timeout=3.0):

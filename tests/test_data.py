@@ -291,3 +291,17 @@ def test_pipeline_evaluation_keeps_order(make):
 def test_pipeline_rejects_mismatched_arrays():
     with pytest.raises(ConfigError, match="as many labels as images"):
         data.pipeline(np.zeros((3, 2, 2, 1)), np.zeros(4), 2, True)
+
+
+def test_check_local_finds_the_files_without_reading_them(tmp_path):
+    with pytest.raises(DataNotFoundError, match=rf"no mnist files in --data-dir {tmp_path}: "):
+        data.check_local("mnist", str(tmp_path))
+    names = data.IDX_FILES["train"] + data.IDX_FILES["test"]
+    (tmp_path / names[0]).write_bytes(b"")
+    with pytest.raises(DataError, match=r"incomplete mnist files, missing \['train-labels"):
+        data.check_local("mnist", str(tmp_path))
+    for name in names[1:]:
+        (tmp_path / name).write_bytes(b"")  # empty: reading them would fail
+    data.check_local("mnist", str(tmp_path))
+    with pytest.raises(DataError):
+        data.load_dataset("mnist", data_dir=str(tmp_path))

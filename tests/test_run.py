@@ -8,7 +8,7 @@ import pytest
 from kregs.errors import ConfigError, StateError
 from kregs.run import budget, metrics
 from kregs.run.files import read_json, write_atomic, write_json
-from kregs.run.folder import RunFolder
+from kregs.run.folder import RunFolder, check_writable
 
 # --- budgets --------------------------------------------------------------------------------
 
@@ -224,3 +224,14 @@ def test_warmup_cosine_rises_peaks_and_decays_over_the_budget():
     assert float(later(0)) == pytest.approx(float(warmup_cosine(1e-3, 10, 10)(30)))
     with pytest.raises(ConfigError, match="`warmup_steps`: expected an int in"):
         WarmupCosine(1e-3, total_steps=10, warmup_steps=10)
+
+
+def test_check_writable_creates_nothing_and_names_the_reason(tmp_path):
+    check_writable(str(tmp_path / "new" / "run"))
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError) as err:
+        check_writable(str(tmp_path / "file" / "run"))
+    assert str(err.value) == (
+        f"cannot write to output folder {tmp_path / 'file' / 'run'}: Not a directory"
+    )

@@ -11,6 +11,7 @@ writing anything, leaves no empty folder behind.
 
 import contextlib
 import datetime
+import errno
 import os
 import re
 import shutil
@@ -27,6 +28,31 @@ def default_output(name):
     """`runs/<name>-<UTC timestamp>`, the output folder of a run when none is given."""
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return os.path.join("runs", f"{name}-{stamp}")
+
+
+def check_writable(path):
+    """Checks, creating nothing, that `path` is or can become a folder this process writes.
+
+    What `RunFolder.session` refuses when it creates the folder, found at once
+    (a command checks it before it starts the processes that write there).
+
+    Args:
+        path: str, the output folder.
+
+    Raises:
+        ConfigError: `cannot write to output folder PATH: REASON`.
+    """
+    path = os.path.abspath(path)
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        reason = errno.ENOTDIR
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        reason = errno.EACCES
+    else:
+        return
+    raise ConfigError(f"cannot write to output folder {path}: {os.strerror(reason)}")
 
 
 def changed_keys(previous, record, resumable=()):
