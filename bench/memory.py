@@ -109,6 +109,11 @@ def main(argv=None):
         "peak_rss": 100 * (last["peak_rss_mb"] / first["peak_rss_mb"] - 1),
         "highest_rss": 100 * (highest["rss_mb"] / first["rss_mb"] - 1),
     }
+    series = []
+    for i, row in enumerate(rows):
+        fresh = i > 0 and row["pid"] != rows[i - 1]["pid"]
+        series.append(("| " if fresh else "") + f"{row['rss_mb']:.0f}")
+    print(f"  rss MiB after each trial ('|': a fresh process): {' '.join(series)}")
     print(
         f"  highest after any trial: {highest['rss_mb']:.1f} MiB (trial "
         f"{int(highest['trial_id']) + 1}), {growth['highest_rss']:+.1f}% over trial 1"
@@ -128,6 +133,9 @@ def main(argv=None):
         "models": args.models,
         "processes": len({r["pid"] for r in rows}),
         "highest": {"trial": int(highest["trial_id"]) + 1, "rss_mb": highest["rss_mb"]},
+        "rss_mb_series": [row["rss_mb"] for row in rows],
+        "process_series": [row["pid"] for row in rows],
+        "config_series": [row["config"] for row in rows],
         "after_trial": {
             str(n): {"rss_mb": rows[n - 1]["rss_mb"], "peak_rss_mb": rows[n - 1]["peak_rss_mb"]}
             for n in marks
