@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import types
 
 import pytest
 from _helpers import read_csv, run_python, wait_until, write_idx_dataset
@@ -54,6 +55,18 @@ def test_recycler_ends_the_process_after_the_trial_that_makes_it_due():
     recycler(None, None)
     with pytest.raises(ProcessRecycled, match="3 trials"):
         recycler(None, None)
+
+
+def test_no_fresh_process_after_the_last_trial():
+    class Oracle:
+        remaining_trials = 1
+
+    tuner = types.SimpleNamespace(oracle=Oracle())
+    recycler = Recycler(RecyclePolicy(trials=1), memory=lambda: 800.0)
+    with pytest.raises(ProcessRecycled):
+        recycler(tuner, None)  # one trial left: a fresh process runs it
+    Oracle.remaining_trials = 0
+    recycler(tuner, None)  # none left: this process finishes the run
 
 
 def test_supervise_starts_fresh_processes_until_one_is_done(tmp_path):

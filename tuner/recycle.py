@@ -95,6 +95,10 @@ class ProcessRecycled(Exception):  # noqa: N818 - an outcome, not an error
 class Recycler:
     """Counts the trials this process ran; after one, raises `ProcessRecycled` when due.
 
+    Not after the search's last trial: what is left (the best models, the refit,
+    the export) builds no more trial models, and a fresh process would only add
+    its start-up.
+
     Use as the tuner's `trial_finished` hook (`kregs.tuner.tuners.KregsTrials`),
     which KerasTuner calls once the trial and the oracle are saved.
 
@@ -114,7 +118,7 @@ class Recycler:
         rss = self.memory()
         if self.first_rss is None:
             self.first_rss = rss
-        if self.policy.due(self.trials_run, self.first_rss, rss):
+        if self.policy.due(self.trials_run, self.first_rss, rss) and _trials_remain(tuner):
             logger.info(
                 "a fresh process goes on after %d trials (%.0f MiB resident, %.0f after the first)",
                 self.trials_run,
@@ -122,6 +126,12 @@ class Recycler:
                 self.first_rss,
             )
             raise ProcessRecycled(f"{self.trials_run} trials, {rss:.0f} MiB")
+
+
+def _trials_remain(tuner):
+    """Whether the oracle may still create trials (unknown, e.g. under Hyperband: True)."""
+    remaining = getattr(getattr(tuner, "oracle", None), "remaining_trials", None)
+    return remaining is None or remaining > 0
 
 
 def supervise(command, policy, env=None, on_fresh_process=None, on_line=None):
