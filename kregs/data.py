@@ -263,10 +263,8 @@ def _expected_files(spec):
 
 
 def check_local(name, data_dir):
-    """Checks, without reading them, that `data_dir` holds the data set's files.
-
-    What `load_dataset(name, data_dir)` refuses first, found at once (a
-    command checks it before it starts the processes that load the data).
+    """Checks, without reading them, that `data_dir` holds the data set's files (what
+    `load_dataset(name, data_dir)` refuses first, found before a command starts processes).
 
     Args:
         name: str, `"mnist"`, `"fashion_mnist"` or `"cifar10"`.
@@ -320,11 +318,7 @@ def _locate(spec, folder):
 
 
 def _read_local(spec, folder):
-    """Reads the data set from `folder` if it holds a known format, else None.
-
-    Returns `(train, test, path_read)`. A file that exists but is broken
-    raises `DataError`: a bad copy is never skipped silently.
-    """
+    """`(train, test, path_read)` from `folder`, or None; a broken file raises `DataError`."""
     found = _locate(spec, folder)
     if found is None:
         return None
