@@ -58,15 +58,15 @@ def test_recycler_ends_the_process_after_the_trial_that_makes_it_due():
 
 
 def test_no_fresh_process_after_the_last_trial():
-    class Oracle:
-        remaining_trials = 1
-
-    tuner = types.SimpleNamespace(oracle=Oracle())
+    tuner = types.SimpleNamespace(remaining_trials=1)  # KerasTuner's Tuner property
     recycler = Recycler(RecyclePolicy(trials=1), memory=lambda: 800.0)
     with pytest.raises(ProcessRecycled):
         recycler(tuner, None)  # one trial left: a fresh process runs it
-    Oracle.remaining_trials = 0
+    tuner.remaining_trials = 0
     recycler(tuner, None)  # none left: this process finishes the run
+    tuner.remaining_trials = None  # unknown (Hyperband): due is due
+    with pytest.raises(ProcessRecycled):
+        recycler(tuner, None)
 
 
 def test_supervise_starts_fresh_processes_until_one_is_done(tmp_path):

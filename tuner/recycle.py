@@ -129,8 +129,9 @@ class Recycler:
 
 
 def _trials_remain(tuner):
-    """Whether the oracle may still create trials (unknown, e.g. under Hyperband: True)."""
-    remaining = getattr(getattr(tuner, "oracle", None), "remaining_trials", None)
+    """Whether the search may still run trials (KerasTuner's `Tuner.remaining_trials`;
+    unknown, as under Hyperband: True)."""
+    remaining = getattr(tuner, "remaining_trials", None)
     return remaining is None or remaining > 0
 
 
