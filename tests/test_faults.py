@@ -93,21 +93,21 @@ def _ended_trials(out):
 
 def test_a_second_run_on_the_same_folder_is_refused_naming_the_holder(tiny, tmp_path):
     out = tmp_path / "run"
-    first = _start(_tune_args(tiny, out, epochs=4))
+    first = _start(_tune_args(tiny, out, trials=2, epochs=3))
     lock = out / LOCK_FILE
     holder = wait_until(
         lambda: lock.exists() and lock.read_text() and json.loads(lock.read_text()), 120
     )
     assert holder["pid"] == first.pid
-    second = _run(_tune_args(tiny, out, epochs=4))
-    assert second.returncode == 2
+    second = _kregs(_tune_args(tiny, out, trials=2, epochs=3))  # refused in well under a second
+    assert second.exit_code == 2
     assert _one_error_line(second) == (
         f"Error: output folder {out} is in use by another kregs process (pid {first.pid} on "
         f"{holder['host']}, since {holder['since']}); wait for it to end, or choose another "
         "--output (see kregs tune --help)"
     )
     assert first.wait(timeout=300) == 0, first.stderr.read()[-3000:]
-    assert _ended_trials(out) == ["0", "1", "2"]  # the second run trained nothing
+    assert _ended_trials(out) == ["0", "1"]  # the second run trained nothing
 
 
 def test_a_second_worker_with_a_taken_id_is_refused(tiny, tmp_path):
@@ -189,15 +189,15 @@ def small_disk(tmp_path):
 def test_a_full_disk_is_one_line_and_the_run_resumes_once_there_is_space(tiny, small_disk):
     mount, grow = small_disk
     out = mount / "run"
-    full = _run(_tune_args(tiny, out))
-    assert full.returncode == 2, full.stderr[-3000:]
+    full = _kregs(_tune_args(tiny, out))
+    assert full.exit_code == 2, full.output[-3000:]
     line = _one_error_line(full)
     assert line.startswith(f"Error: no space left on device while writing {mount}")
     assert line.endswith("; free space and run the same command to resume (see kregs tune --help)")
     finished = set(_ended_trials(out)) if (out / "trials.csv").exists() else set()
     grow()
-    done = _run(_tune_args(tiny, out))
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _kregs(_tune_args(tiny, out))
+    assert done.exit_code == 0, done.output[-3000:]
     rows = read_csv(out / "trials.csv")
     assert [r["trial_id"] for r in rows] == ["0", "1", "2"]  # each once, none lost
     assert all(r["status"] == "COMPLETED" for r in rows)
@@ -384,7 +384,7 @@ def test_ctrl_c_exits_130_saying_how_to_resume_and_temporaries_go(tiny, tmp_path
     stray = [out / ".tmp-best-x", out / "export" / "mnist" / ".tmp-export-y"]
     for path in stray:  # what a kill in the middle of writing best/ or an export leaves
         path.mkdir(parents=True)
-    done = _run(_tune_args(tiny, out, epochs=10))
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _kregs(_tune_args(tiny, out, epochs=10))
+    assert done.exit_code == 0, done.output[-3000:]
     assert not any(p.exists() for p in stray)
     assert _ended_trials(out) == ["0", "1", "2"]

@@ -233,7 +233,7 @@ def test_same_seed_same_numbers(tmp_path):
 
     write_idx_dataset(tmp_path, n_train=200, n_test=40)
     budget = StudyBudget(epochs=2, batch_size=32, patience=2)
-    config = StudyConfig("mnist", budget, data_dir=str(tmp_path))
+    config = StudyConfig("mnist", budget, arch="mlp", data_dir=str(tmp_path))
     reg = RegConfig(l2=1e-3, dropout=0.3, batch_norm="before_activation")
     events = _Epochs()
     with op_determinism(True):
