@@ -11,14 +11,14 @@ growth of one process.
 What a process holds after a trial depends on the models it built, not only
 on how many: a fresh process whose first model is the CNN with BN and dropout
 holds about 9% more than one whose first is the bare CNN (TensorFlow keeps
-each model's traced functions). `--models same-layers` (the default) therefore
-fixes BN's placement and searches L2 and dropout (the default space): every
-trial builds the same CNN, so the figure is the growth of the processes, what
-recycling bounds. `--models mixed` searches the extended space (BN, dropout
+each model's traced functions). `--models bn-fixed` (the default) therefore
+fixes BN's placement and searches L2 and dropout, each on or off (the default
+space): every trial builds the CNN with BN, so the figure is mostly the growth
+of the processes, what recycling bounds. `--models mixed` searches the extended space (BN, dropout
 placement, augmentation: models of different sizes), where the figure also
 holds the difference between the first and the last model.
 
-Usage: python bench/memory.py [--quick] [--trials N] [--models same-layers|mixed]
+Usage: python bench/memory.py [--quick] [--trials N] [--models bn-fixed|mixed]
                               [--recycle-after K] [--out FILE]
 """
 
@@ -37,7 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from _common import command_line, machine, write_result  # noqa: E402
 
 MODELS = {
-    "same-layers": ["--space", "default", "--batch-norm", "before_activation"],
+    "bn-fixed": ["--space", "default", "--batch-norm", "before_activation"],
     "mixed": ["--space", "extended"],
 }
 
@@ -64,8 +64,8 @@ def main(argv=None):
     parser.add_argument(
         "--models",
         choices=sorted(MODELS),
-        default="same-layers",
-        help="same-layers: BN fixed, L2 and dropout searched; mixed: the extended space",
+        default="bn-fixed",
+        help="bn-fixed: BN fixed, L2 and dropout searched; mixed: the extended space",
     )
     parser.add_argument("--out", default=None, help="JSON output file")
     args = parser.parse_args(argv)

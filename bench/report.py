@@ -62,8 +62,8 @@ def _memory(r):
         f"{r['epochs']} epochs each"
         + (
             {
-                "same-layers": ", BN's placement fixed (every trial builds the same CNN; "
-                "L2 and dropout searched)",
+                "bn-fixed": ", BN's placement fixed (every trial builds the CNN with BN; "
+                "L2 and dropout searched, each on or off)",
                 "mixed": ", the extended space (models of different sizes)",
             }.get(r.get("models"), "")
         )
@@ -88,6 +88,13 @@ def _memory(r):
             f"{r['highest']['trial']}, {g['highest_rss']:+.1f}% over trial 1); "
             f"{r['processes']} processes ran the trials.",
         ]
+    if "rss_mb_series" in r:
+        series, pids = r["rss_mb_series"], r["process_series"]
+        marked = [
+            ("| " if i and pids[i] != pids[i - 1] else "") + f"{v:.0f}"
+            for i, v in enumerate(series)
+        ]
+        lines += ["", f"RSS MiB after each trial ('|': a fresh process): {' '.join(marked)}."]
     lines += [
         "",
         f"**Growth trial 1 -> {r['trials']}: RSS {g['rss']:+.1f}%, peak RSS "
