@@ -117,8 +117,8 @@ def test_a_second_worker_with_a_taken_id_is_refused(tiny, tmp_path):
     first = _start([*common, "--role", "worker", "--worker-id", "a"])
     try:
         wait_until(lambda: (out / "workers" / "worker-a.json").exists(), 120)
-        second = _run([*common, "--role", "worker", "--worker-id", "a"])
-        assert second.returncode == 2
+        second = _kregs([*common, "--role", "worker", "--worker-id", "a"])  # refused at once
+        assert second.exit_code == 2
         assert _one_error_line(second).startswith(
             f"Error: worker id a is taken by a running worker (pid {first.pid} on "
         )
