@@ -13,6 +13,7 @@ import sys
 import pytest
 from _helpers import REPO
 
+BENCH = os.path.join(REPO, "bench")
 COMMON = {"benchmark", "command", "machine"}
 FIELDS = {
     "input_pipeline": COMMON | {"steps_per_s", "ratio", "load_seconds", "load_source", "runs"},
@@ -78,14 +79,68 @@ SMALLEST = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(FIELDS))
+# The scripts that measure in their own process only: at their smallest size most of a
+# run is TensorFlow's start-up, so one interpreter runs them one after the other (each
+# `main(argv)` with its own `sys.argv` and standard output). The others start processes.
+IN_ONE_INTERPRETER = (
+    "bn_time",
+    "input_pipeline",
+    "overhead",
+    "precision",
+    "regularizers",
+    "schedule",
+    "tuning",
+)
+RUN_IN_ONE_INTERPRETER = """
+import contextlib, json, runpy, sys, traceback
+runs, folder = json.loads(sys.argv[1]), sys.argv[2]
+for name, args in runs:
+    script = f"{bench}/{name}.py"
+    sys.argv = [script, *args, "--out", f"{folder}/{name}.json"]
+    with open(f"{folder}/{name}.out", "w") as out, contextlib.redirect_stdout(out):
+        try:
+            runpy.run_path(script, run_name="bench_" + name)["main"](sys.argv[1:])
+        except BaseException:
+            print(traceback.format_exc())
+            raise
+"""
+
+
+def _check_result(name, out, stdout):
+    result = json.loads(out.read_text())
+    assert FIELDS[name] <= set(result), FIELDS[name] - set(result)
+    assert result["benchmark"] == name
+    assert result["command"] == shlex.join(["python", f"bench/{name}.py", *SMALLEST[name]])
+    assert {"cpu", "cores", "date", "tensorflow"} <= set(result["machine"])
+    assert str(out) in stdout  # it says where the figures went
+
+
+def test_single_process_scripts_write_expected_json(fashion_mnist, tmp_path):
+    runs = [(name, SMALLEST[name]) for name in IN_ONE_INTERPRETER]
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN_IN_ONE_INTERPRETER.replace("{bench}", BENCH),
+         json.dumps(runs), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )  # fmt: skip
+    if proc.returncode != 0:  # the last script that started is the one that failed
+        ran = [n for n in IN_ONE_INTERPRETER if (tmp_path / f"{n}.out").exists()]
+        said = (tmp_path / f"{ran[-1]}.out").read_text() if ran else ""
+        pytest.fail(f"bench/{ran[-1] if ran else '?'}.py failed:\n{said}{proc.stderr[-3000:]}")
+    for name in IN_ONE_INTERPRETER:
+        _check_result(name, tmp_path / f"{name}.json", (tmp_path / f"{name}.out").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(set(FIELDS) - set(IN_ONE_INTERPRETER)))
 def test_smallest_run_writes_expected_json(name, tmp_path, request):
     if name != "startup":  # every other script measures on the real Fashion-MNIST
         request.getfixturevalue("fashion_mnist")
     out = tmp_path / f"{name}.json"
-    script = os.path.join(REPO, "bench", f"{name}.py")
     proc = subprocess.run(
-        [sys.executable, script, *SMALLEST[name], "--out", str(out)],
+        [sys.executable, os.path.join(BENCH, f"{name}.py"), *SMALLEST[name], "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -93,12 +148,7 @@ def test_smallest_run_writes_expected_json(name, tmp_path, request):
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(out.read_text())
-    assert FIELDS[name] <= set(result), FIELDS[name] - set(result)
-    assert result["benchmark"] == name
-    assert result["command"] == shlex.join(["python", f"bench/{name}.py", *SMALLEST[name]])
-    assert {"cpu", "cores", "date", "tensorflow"} <= set(result["machine"])
-    assert str(out) in proc.stdout  # it says where the figures went
+    _check_result(name, out, proc.stdout)
 
 
 def test_report_renders_every_result(tmp_path):

@@ -107,7 +107,7 @@ def test_missing_data_is_one_line_and_exit_2(tmp_path):
 def test_smoke_preset_on_real_fashion_mnist(fashion_mnist, tmp_path):
     out = tmp_path / "run"
     result = _kregs(
-        ["tune", "--preset", "smoke", "--limit", "1500", "--epochs", "2", "--output", str(out)]
+        ["tune", "--preset", "smoke", "--limit", "1000", "--epochs", "2", "--output", str(out)]
     )
     assert result.exit_code == 0, result.output
     trial_lines = [line for line in result.output.splitlines() if line.startswith("trial ")]
