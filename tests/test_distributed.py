@@ -436,8 +436,8 @@ def _processes_using(path):
 
 def test_ctrl_c_stops_every_process_and_the_run_resumes(tiny, tmp_path):
     out = tmp_path / "run"
-    # Trials long enough (12 epochs) that the signal lands while they train.
-    args = ["tune", *tiny, "--epochs", "12", "--patience", "12", "--max-trials", "3"]
+    # Trials long enough (8 epochs) that the signal lands while they train.
+    args = ["tune", *tiny, "--epochs", "8", "--patience", "8", "--max-trials", "3"]
     args += ["--workers", "2"]
     proc = _kregs_process([*args, "--output", str(out)])
     _wait_for_trial(out)

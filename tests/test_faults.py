@@ -374,8 +374,8 @@ def test_predict_refuses_a_huge_image_in_one_line(tmp_path):
 
 def test_ctrl_c_exits_130_saying_how_to_resume_and_temporaries_go(tiny, tmp_path):
     out = tmp_path / "run"
-    # Trials long enough (10 epochs) that the signal lands while one trains.
-    proc = _start(_tune_args(tiny, out, epochs=10))
+    # Trials long enough (6 epochs) that the signal lands while one trains.
+    proc = _start(_tune_args(tiny, out, epochs=6))
     wait_until(lambda: (out / "keras_tuner" / "trial_0").exists() or proc.poll() is not None, 120)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
@@ -384,7 +384,7 @@ def test_ctrl_c_exits_130_saying_how_to_resume_and_temporaries_go(tiny, tmp_path
     stray = [out / ".tmp-best-x", out / "export" / "mnist" / ".tmp-export-y"]
     for path in stray:  # what a kill in the middle of writing best/ or an export leaves
         path.mkdir(parents=True)
-    done = _kregs(_tune_args(tiny, out, epochs=10))
+    done = _kregs(_tune_args(tiny, out, epochs=6))
     assert done.exit_code == 0, done.output[-3000:]
     assert not any(p.exists() for p in stray)
     assert _ended_trials(out) == ["0", "1", "2"]
