@@ -50,8 +50,25 @@ def fashion_mnist():
 # together on one worker, which builds the fixture once. (xdist's own `--dist loadgroup`
 # does not group under pytest 9.2: pytest-dev/pytest-xdist#1386.)
 ONE_WORKER = ("test_study", "test_serving", "test_tune", "test_packaging", "test_hypermodel")
-# Longest first: the scheduler hands out work in this order.
-SLOWEST_FIRST = ("test_study", "test_distributed", "test_faults", "test_bench", "test_serving")
+# Longest first: the scheduler hands out work in this order, so that what is left at the
+# end is short. The files kept on one worker go first (each is one unit of 20-60 s: last,
+# it would keep one worker busy while the other waits), then the multi-process tests.
+SLOWEST_FIRST = (
+    "test_study",
+    "test_tune",
+    "test_hypermodel",
+    "test_serving",
+    "test_packaging",
+    "test_bench",
+    "test_distributed",
+    "test_faults",
+    "test_backends",
+    "test_cli",
+    "test_recycle",
+    "test_sweep",
+    "test_saving",
+    "test_extended",
+)
 
 
 def _stem(nodeid):
