@@ -70,7 +70,7 @@ SMALLEST = {
     "accuracy": [
         "--preset",
         "smoke",
-        "--kregs-args=--limit=600 --max-trials=1 --epochs=1",
+        "--kregs-args=--limit=600 --max-trials=1 --epochs=1 --arch=mlp",
         "--hand-seconds",
         "1",
         "--hand-limit",
