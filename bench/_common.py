@@ -82,6 +82,14 @@ def gpus():
     return [line.split(" (UUID")[0] for line in lines if line.startswith("GPU")]
 
 
+def marked_series(values, processes):
+    """`values` as `"906 928 | 905 ..."`: whole numbers, `|` where the process changes."""
+    return " ".join(
+        ("| " if i and processes[i] != processes[i - 1] else "") + f"{v:.0f}"
+        for i, v in enumerate(values)
+    )
+
+
 def command_line():
     """How this script was run: `python bench/<script>.py` and its arguments, less `--out`."""
     import shlex

@@ -14,9 +14,10 @@ holds about 9% more than one whose first is the bare CNN (TensorFlow keeps
 each model's traced functions). `--models bn-fixed` (the default) therefore
 fixes BN's placement and searches L2 and dropout, each on or off (the default
 space): every trial builds the CNN with BN, so the figure is mostly the growth
-of the processes, what recycling bounds. `--models mixed` searches the extended space (BN, dropout
-placement, augmentation: models of different sizes), where the figure also
-holds the difference between the first and the last model.
+of the processes, what recycling bounds. `--models mixed` searches the
+extended space (BN, dropout placement, augmentation: models of different
+sizes), where the figure also holds the difference between the first and the
+last model.
 
 Usage: python bench/memory.py [--quick] [--trials N] [--models bn-fixed|mixed]
                               [--recycle-after K] [--out FILE]
@@ -34,7 +35,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import command_line, machine, write_result  # noqa: E402
+from _common import command_line, machine, marked_series, write_result  # noqa: E402
 
 MODELS = {
     "bn-fixed": ["--space", "default", "--batch-norm", "before_activation"],
@@ -109,11 +110,8 @@ def main(argv=None):
         "peak_rss": 100 * (last["peak_rss_mb"] / first["peak_rss_mb"] - 1),
         "highest_rss": 100 * (highest["rss_mb"] / first["rss_mb"] - 1),
     }
-    series = []
-    for i, row in enumerate(rows):
-        fresh = i > 0 and row["pid"] != rows[i - 1]["pid"]
-        series.append(("| " if fresh else "") + f"{row['rss_mb']:.0f}")
-    print(f"  rss MiB after each trial ('|': a fresh process): {' '.join(series)}")
+    series = marked_series([r["rss_mb"] for r in rows], [r["pid"] for r in rows])
+    print(f"  rss MiB after each trial ('|': a fresh process): {series}")
     print(
         f"  highest after any trial: {highest['rss_mb']:.1f} MiB (trial "
         f"{int(highest['trial_id']) + 1}), {growth['highest_rss']:+.1f}% over trial 1"

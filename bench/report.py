@@ -9,6 +9,8 @@ import json
 import os
 import statistics
 
+from _common import marked_series
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -89,12 +91,8 @@ def _memory(r):
             f"{r['processes']} processes ran the trials.",
         ]
     if "rss_mb_series" in r:
-        series, pids = r["rss_mb_series"], r["process_series"]
-        marked = [
-            ("| " if i and pids[i] != pids[i - 1] else "") + f"{v:.0f}"
-            for i, v in enumerate(series)
-        ]
-        lines += ["", f"RSS MiB after each trial ('|': a fresh process): {' '.join(marked)}."]
+        marked = marked_series(r["rss_mb_series"], r["process_series"])
+        lines += ["", f"RSS MiB after each trial ('|': a fresh process): {marked}."]
     lines += [
         "",
         f"**Growth trial 1 -> {r['trials']}: RSS {g['rss']:+.1f}%, peak RSS "

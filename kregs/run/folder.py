@@ -52,7 +52,11 @@ def check_writable(path):
         reason = errno.EACCES
     else:
         return
-    raise ConfigError(f"cannot write to output folder {path}: {os.strerror(reason)}")
+    raise _unwritable(path, os.strerror(reason))
+
+
+def _unwritable(path, reason):
+    return ConfigError(f"cannot write to output folder {path}: {reason}")
 
 
 def changed_keys(previous, record, resumable=()):
@@ -159,9 +163,7 @@ class RunFolder:
             os.makedirs(self.path, exist_ok=True)
             lock = FolderLock(self.path).acquire()
         except OSError as err:
-            raise ConfigError(
-                f"cannot write to output folder {self.path}: {err.strerror}"
-            ) from None
+            raise _unwritable(self.path, err.strerror) from None
         try:
             self._check(record, overwrite)  # again, now that nobody else can write
             if overwrite:
