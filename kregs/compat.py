@@ -94,15 +94,18 @@ def rpc_timeout(seconds):
         oracle_client.TIMEOUT = saved
 
 
-def trials_held(oracle):
-    """`{tuner_id: trial_id}` of the trials workers hold now, read under the oracle's lock.
+def workers_known(oracle):
+    """`{tuner_id: trial_id or None}` of every worker in the search: those that hold
+    a trial and those waiting for one, read under the oracle's lock.
 
-    Why: the oracle keeps this in `ongoing_trials` and exposes no getter.
+    Why: the oracle keeps them in `ongoing_trials` and `tuner_ids`, with no getter.
     """
     from keras_tuner.src.engine import oracle as oracle_module
 
     with oracle_module.LOCKS[oracle]:
-        return {tid: trial.trial_id for tid, trial in oracle.ongoing_trials.items()}
+        known = dict.fromkeys(oracle.tuner_ids)
+        known.update({tid: trial.trial_id for tid, trial in oracle.ongoing_trials.items()})
+        return known
 
 
 def requeue_trial(oracle, tuner_id):

@@ -143,7 +143,7 @@ def test_monitor_requeues_only_the_silent_worker(tmp_path):
     space.Float("x", 0.0, 1.0)
     oracle.update_space(space)
     held = [oracle.create_trial(f"worker-{i}").trial_id for i in range(2)]
-    assert compat.trials_held(oracle) == {"worker-0": held[0], "worker-1": held[1]}
+    assert compat.workers_known(oracle) == {"worker-0": held[0], "worker-1": held[1]}
     (tmp_path / "workers").mkdir()
     events = []
     monitor = WorkerMonitor(oracle, str(tmp_path), timeout=30, on_event=events.append)
@@ -153,7 +153,7 @@ def test_monitor_requeues_only_the_silent_worker(tmp_path):
         assert monitor.check(now) == []
     write_json(heartbeat_path(str(tmp_path), "worker-0"), {"beat": 4})
     assert monitor.check(30) == ["worker-1"]  # unchanged since t=0
-    assert compat.trials_held(oracle) == {"worker-0": held[0]}
+    assert compat.workers_known(oracle) == {"worker-0": held[0]}
     assert monitor.requeued == [("worker-1", held[1])]
     assert events == [
         f"worker-1 silent for 30 s during trial {held[1]}: the trial goes back to the queue "
@@ -161,6 +161,67 @@ def test_monitor_requeues_only_the_silent_worker(tmp_path):
     ]
     # KerasTuner's own retry path: the next worker to ask gets the trial back.
     assert oracle.create_trial("worker-2").trial_id == held[1]
+
+
+def _oracle_with_trials(tmp_path, max_trials):
+    tuner = make_tuner(
+        "random", RegularizationHyperModel((4, 4, 1), 2, arch="mlp"), str(tmp_path), max_trials, 1
+    )
+    space = keras_tuner.HyperParameters()
+    space.Float("x", 0.0, 1.0)
+    tuner.oracle.update_space(space)
+    return tuner.oracle
+
+
+def _end(oracle, tuner_id):
+    trial = compat.workers_known(oracle)[tuner_id]
+    oracle.update_trial(trial, {"val_accuracy": 0.5})
+    oracle.end_trial(oracle.trials[trial])
+    return trial
+
+
+@pytest.mark.parametrize("hold", [True, False])
+def test_a_worker_with_no_new_trial_waits_while_others_hold_trials(tmp_path, hold):
+    """The chief (`hold_workers`) keeps a survivor waiting for a trial that may come back."""
+    oracle = _oracle_with_trials(tmp_path, max_trials=2)
+    oracle.hold_workers = hold
+    held = [oracle.create_trial(f"worker-{i}").trial_id for i in range(2)]
+    _end(oracle, "worker-1")
+    answer = oracle.create_trial("worker-1")  # no new trial: worker-0 still holds one
+    if not hold:  # KerasTuner's own answer: leave
+        assert answer.status == "STOPPED" and "worker-1" not in oracle.tuner_ids
+        return
+    assert answer.status == "IDLE" and compat.workers_known(oracle) == {
+        "worker-0": held[0],
+        "worker-1": None,
+    }
+    assert compat.requeue_trial(oracle, "worker-0") == held[0]  # worker-0 fell silent
+    again = oracle.create_trial("worker-1")
+    assert (again.status, again.trial_id) == ("RUNNING", held[0])
+    _end(oracle, "worker-1")
+    assert oracle.create_trial("worker-1").status == "STOPPED"
+    assert compat.workers_known(oracle) == {}
+
+
+def test_monitor_lets_a_silent_waiting_worker_leave(tmp_path):
+    oracle = _oracle_with_trials(tmp_path, max_trials=2)
+    oracle.hold_workers = True
+    held = oracle.create_trial("worker-0").trial_id
+    oracle.create_trial("worker-1")
+    _end(oracle, "worker-1")
+    assert oracle.create_trial("worker-1").status == "IDLE"
+    (tmp_path / "workers").mkdir()
+    events = []
+    monitor = WorkerMonitor(oracle, str(tmp_path), timeout=10, on_event=events.append)
+    for now, beats in [(0, (1, 1)), (5, (2, 1)), (10, (3, 1))]:
+        for i, b in enumerate(beats):
+            write_json(heartbeat_path(str(tmp_path), f"worker-{i}"), {"beat": b})
+        assert monitor.check(now) == ([] if now < 10 else ["worker-1"])
+    assert compat.workers_known(oracle) == {"worker-0": held}
+    assert monitor.requeued == []
+    assert events == [
+        "worker-1 silent for 10 s while waiting for a trial: the search goes on without it"
+    ]
 
 
 # --- bad input, bad ports, no chief ---------------------------------------------------------
@@ -365,7 +426,7 @@ def test_silent_worker_trial_goes_to_another_worker(tiny, tmp_path):
         "--epochs",
         "3",
         "--max-trials",
-        "4",
+        "3",
         "--oracle",
         f"127.0.0.1:{port}",
         "--output",
@@ -393,7 +454,7 @@ def test_silent_worker_trial_goes_to_another_worker(tiny, tmp_path):
     assert f"{victim} silent for 6 s during trial {killed}" in stdout
     assert re.search(rf"^trial {int(killed)} completed .* \({survivor}\)$", survivor_out, re.M)
     rows = _trials(out)
-    assert sorted(r["trial_id"] for r in rows) == [str(i) for i in range(4)]
+    assert sorted(r["trial_id"] for r in rows) == [str(i) for i in range(3)]
     assert all(r["status"] == "COMPLETED" for r in rows)
 
 

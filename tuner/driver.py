@@ -111,6 +111,7 @@ def run_chief(config, listener):
         with addressing.oracle_env("chief", cluster.host, cluster.port):
             tuner = search.make_tuner(listener)
             tuner.oracle.trial_ended = search.reporter(tuner, listener)
+            tuner.oracle.hold_workers = True  # a survivor waits for trials that may come back
             monitor = WorkerMonitor(
                 tuner.oracle, folder.path, cluster.worker_timeout, on_event=listener.worker_lost
             ).start()

@@ -41,6 +41,8 @@ OBJECTIVE = "val_accuracy"
 PROJECT_NAME = "keras_tuner"
 EXTRAS_FILE = "kregs_trial.json"  # per trial, beside KerasTuner's trial.json
 ENDED = ("COMPLETED", "FAILED")
+TrialStatus = keras_tuner.engine.trial.TrialStatus
+ASK_INTERVAL = 1.0  # seconds at least between a worker's requests for a trial
 
 
 class SearchStopped(DiskFullError, keras_tuner.errors.FatalError):
@@ -84,6 +86,16 @@ class KregsTrials:
     trial_started = None
     trial_finished = None
     progress = None
+    _asked = None
+
+    def pre_create_trial(self):
+        # A worker told to wait (IDLE) asks again at once in KerasTuner's loop:
+        # one request a second at most.
+        check_interrupt()
+        super().pre_create_trial()
+        if self._asked is not None:
+            time.sleep(max(0.0, self._asked + ASK_INTERVAL - time.monotonic()))
+        self._asked = time.monotonic()
 
     def on_trial_begin(self, trial):
         check_interrupt()
@@ -164,9 +176,25 @@ class KregsHyperband(KregsTrials, keras_tuner.Hyperband):
 
 class _Reporting:
     """Oracle mixin: calls `trial_ended(trial)` when a trial has ended for good; after a
-    reload, every unfinished trial runs again once (`kregs.compat.repair_after_reload`)."""
+    reload, every unfinished trial runs again once (`kregs.compat.repair_after_reload`).
+
+    With `hold_workers` (the chief), a worker asking for a trial when no new
+    one is left, while other workers still hold trials, is told to wait
+    (KerasTuner's IDLE) instead of to leave (STOPPED): a held trial may come
+    back to the queue (its worker fell silent, `WorkerMonitor`), and someone
+    must be there to run it again.
+    """
 
     trial_ended = None
+    hold_workers = False
+
+    @keras_tuner.synchronized
+    def create_trial(self, tuner_id):
+        trial = super().create_trial(tuner_id)
+        if self.hold_workers and trial.status == TrialStatus.STOPPED and self.ongoing_trials:
+            self.tuner_ids.add(tuner_id)  # KerasTuner dropped it with the STOPPED answer
+            trial.status = TrialStatus.IDLE
+        return trial
 
     def reload(self):
         super().reload()

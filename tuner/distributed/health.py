@@ -181,9 +181,13 @@ class WorkerMonitor:
                 logger.exception("worker monitor")
 
     def check(self, now):
-        """Hands back the trials of workers silent for `timeout` s; returns their tuner ids."""
+        """Hands back the trials of workers silent for `timeout` s; returns their tuner ids.
+
+        A silent worker that held no trial (it was waiting for one) only
+        leaves the search, so the chief does not wait for it at the end.
+        """
         silent = []
-        for tid in compat.trials_held(self.oracle):
+        for tid in compat.workers_known(self.oracle):
             beat = read_beat(self.output, tid)
             last = self._seen.get(tid)
             if last is None or last[0] != beat:
@@ -199,7 +203,12 @@ class WorkerMonitor:
                     f"{tid} silent for {self.timeout:g} s during trial {trial_id}: "
                     "the trial goes back to the queue and will be run again from its first epoch"
                 )
-                logger.warning(message)
-                if self.on_event is not None:
-                    self.on_event(message)
+            else:
+                message = (
+                    f"{tid} silent for {self.timeout:g} s while waiting for a trial: "
+                    "the search goes on without it"
+                )
+            logger.warning(message)
+            if self.on_event is not None:
+                self.on_event(message)
         return silent
