@@ -108,6 +108,26 @@ def workers_known(oracle):
         return known
 
 
+def wait_instead_of_leaving(oracle, tuner_id, trial):
+    """Turns the oracle's STOPPED answer to `tuner_id` into IDLE while other workers
+    hold trials; call it on `create_trial`'s answer, under the oracle's lock.
+
+    IDLE tells a worker to ask again; STOPPED tells it to leave. KerasTuner
+    says STOPPED once no new trial is left, although a held trial may still
+    come back to the retry queue (`requeue_trial`) and need a worker.
+
+    Why: `Oracle.create_trial` drops the worker from `tuner_ids` with its
+    STOPPED answer and has no hook to keep it; the held trials are in
+    `ongoing_trials`, with no getter.
+    """
+    from keras_tuner.engine.trial import TrialStatus
+
+    if trial.status == TrialStatus.STOPPED and oracle.ongoing_trials:
+        oracle.tuner_ids.add(tuner_id)
+        trial.status = TrialStatus.IDLE
+    return trial
+
+
 def requeue_trial(oracle, tuner_id):
     """Takes `tuner_id`'s trial back and puts it in the oracle's retry queue.
 

@@ -41,7 +41,6 @@ OBJECTIVE = "val_accuracy"
 PROJECT_NAME = "keras_tuner"
 EXTRAS_FILE = "kregs_trial.json"  # per trial, beside KerasTuner's trial.json
 ENDED = ("COMPLETED", "FAILED")
-TrialStatus = keras_tuner.engine.trial.TrialStatus
 ASK_INTERVAL = 1.0  # seconds at least between a worker's requests for a trial
 
 
@@ -191,9 +190,8 @@ class _Reporting:
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
         trial = super().create_trial(tuner_id)
-        if self.hold_workers and trial.status == TrialStatus.STOPPED and self.ongoing_trials:
-            self.tuner_ids.add(tuner_id)  # KerasTuner dropped it with the STOPPED answer
-            trial.status = TrialStatus.IDLE
+        if self.hold_workers:
+            compat.wait_instead_of_leaving(self, tuner_id, trial)
         return trial
 
     def reload(self):
