@@ -134,14 +134,25 @@ def test_heartbeat_counts_up_and_says_when_done(tmp_path):
     assert done["done"] is True and done["trial_id"] is None and done["beat"] > running["beat"]
 
 
-def test_monitor_requeues_only_the_silent_worker(tmp_path):
+def _oracle_with_trials(tmp_path, max_trials):
     tuner = make_tuner(
-        "random", RegularizationHyperModel((4, 4, 1), 2, arch="mlp"), str(tmp_path), 5, 1
+        "random", RegularizationHyperModel((4, 4, 1), 2, arch="mlp"), str(tmp_path), max_trials, 1
     )
-    oracle = tuner.oracle
     space = keras_tuner.HyperParameters()
     space.Float("x", 0.0, 1.0)
-    oracle.update_space(space)
+    tuner.oracle.update_space(space)
+    return tuner.oracle
+
+
+def _end(oracle, tuner_id):
+    trial = compat.workers_known(oracle)[tuner_id]
+    oracle.update_trial(trial, {"val_accuracy": 0.5})
+    oracle.end_trial(oracle.trials[trial])
+    return trial
+
+
+def test_monitor_requeues_only_the_silent_worker(tmp_path):
+    oracle = _oracle_with_trials(tmp_path, max_trials=5)
     held = [oracle.create_trial(f"worker-{i}").trial_id for i in range(2)]
     assert compat.workers_known(oracle) == {"worker-0": held[0], "worker-1": held[1]}
     (tmp_path / "workers").mkdir()
@@ -161,23 +172,6 @@ def test_monitor_requeues_only_the_silent_worker(tmp_path):
     ]
     # KerasTuner's own retry path: the next worker to ask gets the trial back.
     assert oracle.create_trial("worker-2").trial_id == held[1]
-
-
-def _oracle_with_trials(tmp_path, max_trials):
-    tuner = make_tuner(
-        "random", RegularizationHyperModel((4, 4, 1), 2, arch="mlp"), str(tmp_path), max_trials, 1
-    )
-    space = keras_tuner.HyperParameters()
-    space.Float("x", 0.0, 1.0)
-    tuner.oracle.update_space(space)
-    return tuner.oracle
-
-
-def _end(oracle, tuner_id):
-    trial = compat.workers_known(oracle)[tuner_id]
-    oracle.update_trial(trial, {"val_accuracy": 0.5})
-    oracle.end_trial(oracle.trials[trial])
-    return trial
 
 
 @pytest.mark.parametrize("hold", [True, False])
