@@ -148,21 +148,25 @@ def _end(oracle, tuner_id):
     trial = compat.workers_known(oracle)[tuner_id]
     oracle.update_trial(trial, {"val_accuracy": 0.5})
     oracle.end_trial(oracle.trials[trial])
-    return trial
+
+
+def _write_beats(folder, beats):
+    """Heartbeats of worker-0, worker-1, ... with these counters."""
+    (folder / "workers").mkdir(exist_ok=True)
+    for i, beat in enumerate(beats):
+        write_json(heartbeat_path(str(folder), f"worker-{i}"), {"beat": beat})
 
 
 def test_monitor_requeues_only_the_silent_worker(tmp_path):
     oracle = _oracle_with_trials(tmp_path, max_trials=5)
     held = [oracle.create_trial(f"worker-{i}").trial_id for i in range(2)]
     assert compat.workers_known(oracle) == {"worker-0": held[0], "worker-1": held[1]}
-    (tmp_path / "workers").mkdir()
     events = []
     monitor = WorkerMonitor(oracle, str(tmp_path), timeout=30, on_event=events.append)
     for now, beats in [(0, (1, 1)), (20, (2, 1)), (29, (3, 1))]:
-        for i, b in enumerate(beats):
-            write_json(heartbeat_path(str(tmp_path), f"worker-{i}"), {"beat": b})
+        _write_beats(tmp_path, beats)
         assert monitor.check(now) == []
-    write_json(heartbeat_path(str(tmp_path), "worker-0"), {"beat": 4})
+    _write_beats(tmp_path, (4,))
     assert monitor.check(30) == ["worker-1"]  # unchanged since t=0
     assert compat.workers_known(oracle) == {"worker-0": held[0]}
     assert monitor.requeued == [("worker-1", held[1])]
@@ -204,12 +208,10 @@ def test_monitor_lets_a_silent_waiting_worker_leave(tmp_path):
     oracle.create_trial("worker-1")
     _end(oracle, "worker-1")
     assert oracle.create_trial("worker-1").status == "IDLE"
-    (tmp_path / "workers").mkdir()
     events = []
     monitor = WorkerMonitor(oracle, str(tmp_path), timeout=10, on_event=events.append)
     for now, beats in [(0, (1, 1)), (5, (2, 1)), (10, (3, 1))]:
-        for i, b in enumerate(beats):
-            write_json(heartbeat_path(str(tmp_path), f"worker-{i}"), {"beat": b})
+        _write_beats(tmp_path, beats)
         assert monitor.check(now) == ([] if now < 10 else ["worker-1"])
     assert compat.workers_known(oracle) == {"worker-0": held}
     assert monitor.requeued == []

@@ -41,7 +41,7 @@ OBJECTIVE = "val_accuracy"
 PROJECT_NAME = "keras_tuner"
 EXTRAS_FILE = "kregs_trial.json"  # per trial, beside KerasTuner's trial.json
 ENDED = ("COMPLETED", "FAILED")
-ASK_INTERVAL = 1.0  # seconds at least between a worker's requests for a trial
+ASK_INTERVAL = 1.0  # seconds between the requests of a worker told to wait
 
 
 class SearchStopped(DiskFullError, keras_tuner.errors.FatalError):
@@ -85,18 +85,17 @@ class KregsTrials:
     trial_started = None
     trial_finished = None
     progress = None
-    _asked = None
+    _asked = False  # asked for a trial, and none has begun since
 
     def pre_create_trial(self):
-        # A worker told to wait (IDLE) asks again at once in KerasTuner's loop:
-        # one request a second at most.
         check_interrupt()
         super().pre_create_trial()
-        if self._asked is not None:
-            time.sleep(max(0.0, self._asked + ASK_INTERVAL - time.monotonic()))
-        self._asked = time.monotonic()
+        if self._asked:  # told to wait (IDLE): KerasTuner's loop would ask again at once
+            time.sleep(ASK_INTERVAL)
+        self._asked = True
 
     def on_trial_begin(self, trial):
+        self._asked = False
         check_interrupt()
         super().on_trial_begin(trial)
         if self.trial_started is not None:
