@@ -5,6 +5,7 @@ import dataclasses
 import click
 
 from kregs.checks import ARCHITECTURES
+from kregs.config import DIMENSIONS
 from kregs.data import DATASETS
 from kregs.run.budget import PRESET_NAMES
 from kregs.run.device import PRECISIONS, DeviceOptions
@@ -45,6 +46,16 @@ jit_compile = click.option(
 )
 
 
+def seed(config_class):
+    """`--seed`, an int >= 0 (what numpy and every backend accept), the config's default."""
+    return click.option(
+        "--seed",
+        type=click.IntRange(min=0),
+        default=field_default(config_class, "seed"),
+        help="Seeds the splits, the weights and the search.",
+    )
+
+
 def preset(help_text, names=PRESET_NAMES):
     """`--preset smoke|quick|paper` (or `names`) with a command's own description."""
     return click.option("--preset", type=click.Choice(names), default=None, help=help_text)
@@ -67,3 +78,61 @@ verbose = click.option(
 quiet = click.option(
     "--quiet", is_flag=True, help="No per-epoch progress: only each finished line and the result."
 )
+
+
+def _flag(name):
+    return "--" + name.replace("_", "-")
+
+
+def _number_type(dim, positive=False):
+    low, high, high_open = dim.bounds
+    return click.FloatRange(low, high, min_open=positive, max_open=high_open)
+
+
+def _spaces(dim):
+    names = list(dim.search)
+    return (
+        f"{', '.join(names[:-1])} and {names[-1]} spaces"
+        if len(names) > 1
+        else (f"{names[0]} space only")
+    )
+
+
+def fix_dimension_options():
+    """`kregs tune`'s options that fix a dimension, one per field of `kregs.RegConfig`."""
+    return [
+        click.option(
+            _flag(dim.name),
+            type=click.Choice(dim.choices) if dim.choices else _number_type(dim),
+            default=None,
+            help=f"Fix {dim.help} instead of searching it.  [{_spaces(dim)}]",
+        )
+        for dim in DIMENSIONS
+    ]
+
+
+def study_value_options(techniques, defaults):
+    """`kregs study`'s options for the values of its configurations, one per `RegConfig` field.
+
+    Args:
+        techniques: names of the study's techniques (l2, dropout, batch_norm): their
+            value is the one the configurations that use them take (switched on).
+        defaults: dict, technique -> its default value (for the help).
+    """
+    options = []
+    for dim in DIMENSIONS:
+        if dim.name in techniques:
+            kind = (
+                click.Choice([c for c in dim.choices if c != dim.off])
+                if dim.choices
+                else _number_type(dim, positive=True)
+            )
+            text = (
+                f"The value of {dim.label} in the configurations that use it.  "
+                f"[default: from --values-from, else {defaults[dim.name]}]"
+            )
+        else:
+            kind = click.Choice(dim.choices) if dim.choices else _number_type(dim)
+            text = f"Fix {dim.help} in every configuration.  [default: {dim.default}]"
+        options.append(click.option(_flag(dim.name), type=kind, default=None, help=text))
+    return options

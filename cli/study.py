@@ -2,7 +2,7 @@
 
 import click
 
-from kregs.checks import ARCHITECTURES, BATCH_NORM_PLACEMENTS, DROPOUT_KINDS, DROPOUT_PLACEMENTS
+from kregs.checks import ARCHITECTURES
 from kregs.cli import options as opt
 from kregs.cli.output import run_line, values_lines
 from kregs.cli.progress import Display
@@ -13,7 +13,7 @@ from kregs.run.budget import STUDY_PRESET_NAMES, STUDY_PRESETS
 from kregs.run.interrupt import catching_interrupts
 from kregs.study.config import StudyConfig
 from kregs.study.plan import SWEEP_GRIDS
-from kregs.study.protocol import StudyValues
+from kregs.study.protocol import TECHNIQUES, StudyValues
 
 DEFAULTS = StudyValues()
 
@@ -70,46 +70,9 @@ def _plan_lines(config):
     default=opt.field_default(StudyConfig, "seeds"),
     help="Runs per configuration.",
 )
-@click.option(
-    "--seed",
-    type=click.IntRange(min=0),
-    default=opt.field_default(StudyConfig, "seed"),
-    help="The first seed.",
-)
-@click.option(
-    "--l2",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help=f"L2 lambda of the configurations with L2.  "
-    f"[default: from --values-from, else {DEFAULTS.l2:g}]",
-)
-@click.option(
-    "--dropout",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    default=None,
-    help=f"Dropout rate of the configurations with dropout.  "
-    f"[default: from --values-from, else {DEFAULTS.dropout:g}]",
-)
-@click.option(
-    "--batch-norm",
-    type=click.Choice(BATCH_NORM_PLACEMENTS[1:]),
-    default=None,
-    help="BN placement of the configurations with BN.  "
-    f"[default: from --values-from, else {DEFAULTS.batch_norm}]",
-)
-@click.option(
-    "--dropout-placement",
-    type=click.Choice(DROPOUT_PLACEMENTS),
-    default=None,
-    help="Where dropout goes in the CNN: in every block (the study's), after each pooling "
-    "stage, or in the dense head only.  [default: blocks]",
-)
-@click.option(
-    "--dropout-kind",
-    type=click.Choice(DROPOUT_KINDS),
-    default=None,
-    help="What dropout drops in convolutions: single activations (the study's) or whole "
-    "feature maps.  [default: elementwise]",
+@opt.seed(StudyConfig)
+@opt.apply_options(
+    *opt.study_value_options(TECHNIQUES, {n: getattr(DEFAULTS, n) for n in TECHNIQUES})
 )
 @click.option(
     "--values-from",

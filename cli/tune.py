@@ -6,12 +6,6 @@ import time
 
 import click
 
-from kregs.checks import (
-    AUGMENTATIONS,
-    BATCH_NORM_PLACEMENTS,
-    DROPOUT_KINDS,
-    DROPOUT_PLACEMENTS,
-)
 from kregs.cli import children
 from kregs.cli import options as opt
 from kregs.cli.output import trial_line
@@ -25,8 +19,15 @@ from kregs.tuner.recycle import EXIT_RECYCLE, RecyclePolicy
 BASE = SEARCH_PRESETS[None]  # the budget without a preset
 
 
-def _or_preset(value):
-    return f"[default: {value}, or the preset's]"
+def _budget(name, kind, text, preset_default=None):
+    """A budget option: None (the preset's value) unless given; the help names both defaults."""
+    default = getattr(BASE, name.replace("-", "_")) if preset_default is None else preset_default
+    return click.option(
+        f"--{name}",
+        type=kind,
+        default=None,
+        help=f"{text}  [default: {default}, or the preset's]",
+    )
 
 
 TUNE_OPTIONS = [
@@ -35,48 +36,20 @@ TUNE_OPTIONS = [
         "A named budget: smoke (seconds), quick (minutes on a CPU), paper "
         "(the study's protocol). Options given explicitly override it."
     ),
-    click.option(
-        "--algorithm",
-        type=click.Choice(ALGORITHMS),
-        default=None,
-        help=f"KerasTuner algorithm.  {_or_preset(BASE.algorithm)}",
+    _budget("algorithm", click.Choice(ALGORITHMS), "KerasTuner algorithm."),
+    _budget("max-trials", click.IntRange(min=1), "Trials at most."),
+    _budget("epochs", click.IntRange(min=1), "Epochs per trial at most."),
+    _budget("batch-size", click.IntRange(min=1), "Batch size."),
+    _budget("space", click.Choice(SPACES), "Search space."),
+    _budget(
+        "limit", click.IntRange(min=1), "Use only this many training images (stratified).", "all"
     ),
-    click.option(
-        "--max-trials",
-        type=click.IntRange(min=1),
-        default=None,
-        help=f"Trials at most.  {_or_preset(BASE.max_trials)}",
-    ),
-    click.option(
-        "--epochs",
-        type=click.IntRange(min=1),
-        default=None,
-        help=f"Epochs per trial at most.  {_or_preset(BASE.epochs)}",
-    ),
-    click.option(
-        "--batch-size",
-        type=click.IntRange(min=1),
-        default=None,
-        help=f"Batch size.  {_or_preset(BASE.batch_size)}",
-    ),
-    click.option(
-        "--space",
-        type=click.Choice(SPACES),
-        default=None,
-        help=f"Search space.  {_or_preset(BASE.space)}",
-    ),
-    click.option(
-        "--limit",
-        type=click.IntRange(min=1),
-        default=None,
-        help=f"Use only this many training images (stratified).  {_or_preset('all')}",
-    ),
-    click.option(
-        "--trial-images",
-        type=click.IntRange(min=1),
-        default=None,
-        help="Train each trial on this many training images (a stratified subset); every "
-        f"trial is judged on the whole validation split.  {_or_preset('all')}",
+    _budget(
+        "trial-images",
+        click.IntRange(min=1),
+        "Train each trial on this many training images (a stratified subset); every trial "
+        "is judged on the whole validation split.",
+        "all",
     ),
     click.option(
         "--refit/--no-refit",
@@ -91,57 +64,13 @@ TUNE_OPTIONS = [
         help="Try the unregularized model (no penalty, dropout, BN or augmentation) first: "
         "the search's control, shown in summary.md.  [default: on]",
     ),
+    _budget("patience", click.IntRange(min=1), "Early-stopping patience on val_loss."),
+    *opt.fix_dimension_options(),
     click.option(
-        "--patience",
-        type=click.IntRange(min=1),
+        "--learning-rate",
+        type=click.FloatRange(0, 1, min_open=True, max_open=True),
         default=None,
-        help=f"Early-stopping patience on val_loss.  {_or_preset(BASE.patience)}",
-    ),
-    click.option(
-        "--l2",
-        type=click.FloatRange(min=0),
-        default=None,
-        help="Fix the L2 lambda (0 switches L2 off) instead of searching it.",
-    ),
-    click.option(
-        "--dropout",
-        type=click.FloatRange(0, 1, max_open=True),
-        default=None,
-        help="Fix the dropout rate (0 switches dropout off) instead of searching it.",
-    ),
-    click.option(
-        "--batch-norm",
-        type=click.Choice(BATCH_NORM_PLACEMENTS),
-        default=None,
-        help="Fix the BN placement instead of searching it.",
-    ),
-    click.option(
-        "--weight-decay",
-        type=click.FloatRange(min=0),
-        default=None,
-        help="Extended space: fix the decoupled weight decay (AdamW; each step multiplies "
-        "every kernel by 1 - learning_rate * weight_decay; 0 switches it off).",
-    ),
-    click.option(
-        "--dropout-placement",
-        type=click.Choice(DROPOUT_PLACEMENTS),
-        default=None,
-        help="Extended space: fix where dropout goes (in every block, after each pooling "
-        "stage, or in the dense head only).",
-    ),
-    click.option(
-        "--dropout-kind",
-        type=click.Choice(DROPOUT_KINDS),
-        default=None,
-        help="Extended space: fix what dropout drops in convolutions (single activations "
-        "or whole feature maps).",
-    ),
-    click.option(
-        "--augment",
-        type=click.Choice(AUGMENTATIONS),
-        default=None,
-        help="Extended space: fix the training-time augmentation (flips only for data a "
-        "mirror keeps: not MNIST).",
+        help="Fix Adam's (peak) learning rate instead of searching it.",
     ),
     opt.arch,
     opt.data_dir,
@@ -153,7 +82,7 @@ TUNE_OPTIONS = [
         "[default: runs/<dataset>-<UTC timestamp>]",
     ),
     opt.overwrite,
-    click.option("--seed", type=int, default=opt.field_default(TuneConfig, "seed")),
+    opt.seed(TuneConfig),
     click.option(
         "--top-k",
         type=click.IntRange(min=1),

@@ -25,6 +25,11 @@ def _is_real(value):
     return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
 
 
+def mirrors(augment):
+    """Whether an `augment` value flips images left-right (only for labels a mirror keeps)."""
+    return "flip" in augment.split("+")
+
+
 def check_lambda(lam, name="lam"):
     """Returns `lam` as a float if it is finite and >= 0, else raises `ConfigError`."""
     if not _is_real(lam) or lam < 0:
@@ -65,3 +70,25 @@ def check_arch(arch, name="arch"):
     if arch not in ARCHITECTURES:
         raise invalid_value(name, arch, f"one of {', '.join(ARCHITECTURES)}")
     return arch
+
+
+def check_seed(seed, name="seed"):
+    """Returns `seed` if it is an int >= 0 (what numpy and every backend accept), else raises."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise invalid_value(name, seed, "an int >= 0")
+    return int(seed)
+
+
+def check_split(value, name="validation_split"):
+    """Returns `value` as a float if it is in [0, 1) (a share of the images held out), else
+    raises. A run also needs enough images in every split: `kregs.run.train.check_splits`."""
+    if not _is_real(value) or not 0 <= value < 1:
+        raise invalid_value(name, value, "a float in [0, 1)")
+    return float(value)
+
+
+def check_learning_rate(value, name="learning_rate"):
+    """Returns `value` as a float if it is in (0, 1), else raises `ConfigError`."""
+    if not _is_real(value) or not 0 < value < 1:
+        raise invalid_value(name, value, "a float in (0, 1)")
+    return float(value)

@@ -1,15 +1,29 @@
-"""`RegConfig`: one regularization setting, validated and immutable."""
+"""`RegConfig`: one regularization setting, validated and immutable.
+
+Its fields are the regularization dimensions (`kregs.dimensions`): each is
+declared once here, with its check, its command-line help, the value that
+switches it off and how each search space searches it.
+"""
 
 import dataclasses
 
 from kregs.checks import (
     AUGMENTATIONS,
+    BATCH_NORM_PLACEMENTS,
     DROPOUT_KINDS,
     DROPOUT_PLACEMENTS,
-    check_batch_norm,
-    check_choice,
-    check_dropout,
-    check_lambda,
+    mirrors,
+)
+from kregs.dimensions import (
+    RATE_BOUNDS,
+    Choices,
+    FloatRange,
+    Need,
+    choice_check,
+    dimension,
+    dimensions,
+    lambda_check,
+    rate_check,
 )
 from kregs.errors import ConfigError, invalid_value
 
@@ -24,6 +38,17 @@ CONFIG_NAMES = (
     "dropout+bn",
     "l2+dropout+bn",
 )
+
+# The search ranges (see `kregs.dimensions.FloatRange`). The study's grid is the paper
+# space's; the default and extended spaces search around the usual values for small CNNs.
+L2_RANGE = FloatRange(1e-6, 1e-2, default=1e-4, log=True, step=10)
+DROPOUT_RANGE = FloatRange(0.1, 0.7, default=0.3, step=0.2)
+WEIGHT_DECAY_RANGE = FloatRange(
+    1e-3, 0.5, default=0.01, log=True, step=10, toggle=False, group=("penalty", "decay")
+)
+PAPER_L2 = Choices((0.0, 0.01, 0.1, 1.0, 10.0), default=0.0)
+PAPER_DROPOUT = Choices((0.0, 0.2, 0.5, 0.7), default=0.0)
+PAPER_BATCH_NORM = Choices(("none", "before_activation"), default="before_activation")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,48 +97,119 @@ class RegConfig:
     True
     """
 
-    l2: float = 0.0
-    dropout: float = 0.0
-    batch_norm: str = "none"
-    weight_decay: float = 0.0
-    dropout_placement: str = "blocks"
-    dropout_kind: str = "elementwise"
-    augment: str = "none"
+    l2: float = dimension(
+        0.0,
+        lambda_check,
+        "the L2 lambda (0 switches L2 off)",
+        off=0.0,
+        short="l2",
+        label="L2",
+        search={
+            "default": L2_RANGE,
+            "extended": dataclasses.replace(L2_RANGE, toggle=False, group=("penalty", "l2")),
+            "paper": PAPER_L2,
+        },
+    )
+    weight_decay: float = dimension(
+        0.0,
+        lambda_check,
+        "the decoupled weight decay (AdamW; each step multiplies every kernel by "
+        "1 - learning_rate * weight_decay; 0 switches it off)",
+        off=0.0,
+        short="wd",
+        label="weight decay",
+        search={"extended": WEIGHT_DECAY_RANGE},
+        kw_only=True,
+    )
+    dropout: float = dimension(
+        0.0,
+        rate_check,
+        "the dropout rate (0 switches dropout off)",
+        bounds=RATE_BOUNDS,
+        off=0.0,
+        short="dropout",
+        label="dropout",
+        search={"default": DROPOUT_RANGE, "extended": DROPOUT_RANGE, "paper": PAPER_DROPOUT},
+    )
+    dropout_placement: str = dimension(
+        "blocks",
+        choice_check(DROPOUT_PLACEMENTS),
+        "where dropout goes (in every block, after each pooling stage, or in the dense head only)",
+        choices=DROPOUT_PLACEMENTS,
+        search={"extended": Choices(DROPOUT_PLACEMENTS, default="head")},
+        needs=(Need("dropout"),),
+        archs=("cnn",),
+        kw_only=True,
+    )
+    dropout_kind: str = dimension(
+        "elementwise",
+        choice_check(DROPOUT_KINDS),
+        "what dropout drops in convolutions (single activations or whole feature maps)",
+        choices=DROPOUT_KINDS,
+        search={"extended": Choices(DROPOUT_KINDS, default="spatial")},
+        needs=(Need("dropout"), Need("dropout_placement", ("blocks", "stages"))),
+        archs=("cnn",),
+        kw_only=True,
+    )
+    batch_norm: str = dimension(
+        "none",
+        choice_check(BATCH_NORM_PLACEMENTS),
+        "the BN placement",
+        choices=BATCH_NORM_PLACEMENTS,
+        off="none",
+        short="bn",
+        label="BN",
+        search={
+            "default": Choices(BATCH_NORM_PLACEMENTS, default="after_activation"),
+            "extended": Choices(BATCH_NORM_PLACEMENTS, default="after_activation"),
+            "paper": PAPER_BATCH_NORM,
+        },
+    )
+    augment: str = dimension(
+        "none",
+        choice_check(AUGMENTATIONS),
+        "the training-time augmentation (flips only for data a mirror keeps: not MNIST)",
+        choices=AUGMENTATIONS,
+        off="none",
+        short="aug",
+        label="augmentation",
+        search={"extended": Choices(AUGMENTATIONS, default="none")},
+        kw_only=True,
+    )
 
     def __post_init__(self):
         # frozen dataclass: normalise through object.__setattr__.
-        object.__setattr__(self, "l2", check_lambda(self.l2, "l2"))
-        object.__setattr__(self, "dropout", check_dropout(self.dropout))
-        object.__setattr__(self, "batch_norm", check_batch_norm(self.batch_norm))
-        object.__setattr__(self, "weight_decay", check_lambda(self.weight_decay, "weight_decay"))
-        check_choice(self.dropout_placement, DROPOUT_PLACEMENTS, "dropout_placement")
-        check_choice(self.dropout_kind, DROPOUT_KINDS, "dropout_kind")
-        check_choice(self.augment, AUGMENTATIONS, "augment")
+        for dim in DIMENSIONS:
+            object.__setattr__(self, dim.name, dim.validate(getattr(self, dim.name)))
+
+    def uses(self, name):
+        """Whether the technique of field `name` is on (its value is not its `off` value)."""
+        return getattr(self, name) != BY_NAME[name].off
 
     @property
     def uses_l2(self):
-        return self.l2 > 0
+        return self.uses("l2")
 
     @property
     def uses_dropout(self):
-        return self.dropout > 0
+        return self.uses("dropout")
 
     @property
     def uses_batch_norm(self):
-        return self.batch_norm != "none"
+        return self.uses("batch_norm")
 
     @property
     def uses_weight_decay(self):
-        return self.weight_decay > 0
+        return self.uses("weight_decay")
 
     @property
     def uses_augmentation(self):
-        return self.augment != "none"
+        return self.uses("augment")
 
     @property
     def flips(self):
         """Whether the augmentation mirrors images (not for data a mirror relabels)."""
-        return self.augment.startswith("flip")
+        return mirrors(self.augment)
 
     @property
     def name(self):
@@ -121,18 +217,7 @@ class RegConfig:
 
         The study's eight names (`CONFIG_NAMES`) use only l2, dropout and bn.
         """
-        parts = [
-            part
-            for part, used in (
-                ("l2", self.uses_l2),
-                ("wd", self.uses_weight_decay),
-                ("dropout", self.uses_dropout),
-                ("bn", self.uses_batch_norm),
-                ("aug", self.uses_augmentation),
-            )
-            if used
-        ]
-        return "+".join(parts) or "none"
+        return "+".join(d.short for d in TECHNIQUES if self.uses(d.name)) or "none"
 
     def to_dict(self):
         """Returns the fields as a plain JSON-serializable dict."""
@@ -196,3 +281,9 @@ class RegConfig:
                 f"batch_norm={batch_norm!r}: each technique named must be switched on."
             )
         return config
+
+
+# Every dimension, in field order; the techniques (fields that switch one on or off).
+DIMENSIONS = dimensions(RegConfig)
+BY_NAME = {d.name: d for d in DIMENSIONS}
+TECHNIQUES = tuple(d for d in DIMENSIONS if d.technique)

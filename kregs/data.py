@@ -25,7 +25,7 @@ import numpy as np
 
 from kregs import formats
 from kregs.batches import array_batches, pipeline  # noqa: F401 - kregs.data's API
-from kregs.checks import check_positive_int
+from kregs.checks import check_positive_int, check_seed, check_split
 from kregs.errors import DataError, DataNotFoundError, invalid_value
 
 logger = logging.getLogger(__name__)
@@ -164,14 +164,10 @@ def load_dataset(name, data_dir=None, validation_split=0.1, limit=None, seed=0, 
     'debian:/usr/share/datasets/fashion-mnist'
     """
     spec = _spec(name)
-    if isinstance(validation_split, bool) or not (
-        isinstance(validation_split, (int, float)) and 0 <= validation_split < 1
-    ):
-        raise invalid_value("validation_split", validation_split, "a float in [0, 1)")
+    check_split(validation_split)
     if limit is not None:
         check_positive_int(limit, "limit")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise invalid_value("seed", seed, "an int")
+    check_seed(seed)
 
     (x, y), test, source = _load_raw(spec, data_dir, download)
     logger.info("loaded %s from %s", spec.name, source)

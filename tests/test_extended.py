@@ -20,7 +20,9 @@ from kregs.export import export_for_serving
 from kregs.layers import ConvBlock, DenseBlock
 from kregs.run.train import compile_model
 from kregs.tuner import TuneConfig, explain
+from kregs.tuner.config import Fixed
 from kregs.tuner.hypermodel import RegularizationHyperModel
+from kregs.tuner.space import SearchSpace
 
 EVERYTHING = RegConfig(
     l2=1e-4,
@@ -261,7 +263,9 @@ def _sample(hypermodel, trials=40, seed=0):
 
 
 def test_the_extended_space_searches_every_new_dimension():
-    hypermodel = RegularizationHyperModel((28, 28, 1), 10, space="extended", flips=True)
+    hypermodel = RegularizationHyperModel(
+        (28, 28, 1), 10, space=SearchSpace("extended", flips=True)
+    )
     configs = _sample(hypermodel)
     assert {c.uses_l2 for c in configs} == {True, False}
     assert {c.uses_weight_decay for c in configs} == {True, False}
@@ -287,11 +291,13 @@ def test_without_flips_the_space_never_mirrors_and_refuses_a_fixed_flip():
     hypermodel = RegularizationHyperModel((28, 28, 1), 10, space="extended")
     assert not any(c.flips for c in _sample(hypermodel))
     with pytest.raises(ConfigError, match="`augment`: expected no flips"):
-        RegularizationHyperModel((28, 28, 1), 10, space="extended", augment="flip+shift")
+        SearchSpace("extended", Fixed(augment="flip+shift"))
 
 
 def test_the_extended_control_switches_everything_off():
-    hypermodel = RegularizationHyperModel((28, 28, 1), 10, space="extended", flips=True)
+    hypermodel = RegularizationHyperModel(
+        (28, 28, 1), 10, space=SearchSpace("extended", flips=True)
+    )
     values = hypermodel.baseline_values()
     assert values == {
         "penalty": "none",
@@ -320,7 +326,8 @@ def test_the_extended_control_switches_everything_off():
         ),
         (
             ["--space", "default", "--augment", "shift"],
-            "Error: Invalid value for argument `augment`: expected the extended space",
+            "Error: Invalid value for argument `augment`: expected a search space with this "
+            "dimension (the default space has none; it is in: extended)",
         ),
     ],
 )
@@ -335,7 +342,7 @@ def test_tune_config_takes_the_fixed_extended_values():
     config = TuneConfig.create(
         "fashion_mnist", space="extended", weight_decay=0.01, augment="flip+shift"
     )
-    assert (config.fixed.weight_decay, config.fixed.augment) == (0.01, "flip+shift")
+    assert (config.fixed.get("weight_decay"), config.fixed.get("augment")) == (0.01, "flip+shift")
     # run.json names only the extended dimensions fixed: older records stay the same
     assert config.record()["fixed"] == {
         "l2": None,

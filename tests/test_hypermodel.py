@@ -8,6 +8,8 @@ from kregs.errors import ConfigError
 from kregs.layers import DenseBlock
 from kregs.run.budget import ALGORITHMS
 from kregs.tuner import RegularizationHyperModel
+from kregs.tuner.config import Fixed
+from kregs.tuner.space import SearchSpace
 from kregs.tuner.tuners import make_tuner
 
 
@@ -37,9 +39,15 @@ def test_paper_space_is_the_studys_grid():
     assert space["batch_norm"].values == ["none", "before_activation"]
 
 
+def _fixed(name="default", **values):
+    return SearchSpace(name, Fixed(**values))
+
+
 def test_fixed_dimensions_are_not_searched():
     hypermodel = RegularizationHyperModel(
-        (8, 8, 1), 3, l2=0.0, dropout=0.25, batch_norm="after_activation", learning_rate=3e-4
+        (8, 8, 1),
+        3,
+        space=_fixed(l2=0.0, dropout=0.25, batch_norm="after_activation", learning_rate=3e-4),
     )
     space, hp = _space(hypermodel)
     assert space == {}
@@ -57,7 +65,9 @@ def test_reg_config_follows_the_values():
 
 
 def test_build_compiles_the_kregs_model():
-    hypermodel = RegularizationHyperModel((8, 8, 1), 3, l2=0.1, dropout=0.0, batch_norm="none")
+    hypermodel = RegularizationHyperModel(
+        (8, 8, 1), 3, space=_fixed(l2=0.1, dropout=0.0, batch_norm="none")
+    )
     model = hypermodel.build(keras_tuner.HyperParameters())
     assert model.compiled and len(model.losses) == 6
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-3)
@@ -93,7 +103,9 @@ def test_the_schedule_follows_the_budget_and_a_continued_trial_goes_on():
         assert config["class_name"] == "WarmupCosine"
         return WarmupCosine(**config["config"])
 
-    hypermodel = RegularizationHyperModel((8, 8, 1), 3, learning_rate=1e-3, schedule=(10, 20))
+    hypermodel = RegularizationHyperModel(
+        (8, 8, 1), 3, space=_fixed(learning_rate=1e-3), schedule=(10, 20)
+    )
     hp = keras_tuner.HyperParameters()
     schedule = schedule_of(hypermodel.build(hp))
     assert (schedule.peak, schedule.total_steps, schedule.offset) == (1e-3, 200, 0)
@@ -104,7 +116,9 @@ def test_the_schedule_follows_the_budget_and_a_continued_trial_goes_on():
 
 
 def test_discrete_space_gives_steps():
-    space, _ = _space(RegularizationHyperModel((8, 8, 1), 3, discrete=True))
+    space, _ = _space(
+        RegularizationHyperModel((8, 8, 1), 3, space=SearchSpace("default", discrete=True))
+    )
     assert space["l2"].get_config()["step"] == 10 and space["dropout"].get_config()["step"] == 0.2
 
 
@@ -120,7 +134,10 @@ def test_discrete_space_gives_steps():
 )
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ConfigError) as err:
-        RegularizationHyperModel((8, 8, 1), 3, **kwargs)
+        if "space" in kwargs:
+            RegularizationHyperModel((8, 8, 1), 3, space=SearchSpace(kwargs["space"]))
+        else:
+            RegularizationHyperModel((8, 8, 1), 3, space=_fixed(**kwargs))
     assert message in str(err.value)
 
 
@@ -135,7 +152,9 @@ def tiny():
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_every_algorithm_runs_tiny_trials(algorithm, tiny, tmp_path):
     x, y, xv, yv = tiny
-    hypermodel = RegularizationHyperModel((8, 8, 1), 3, arch="mlp", discrete=algorithm == "grid")
+    hypermodel = RegularizationHyperModel(
+        (8, 8, 1), 3, arch="mlp", space=SearchSpace("default", discrete=algorithm == "grid")
+    )
     tuner = make_tuner(algorithm, hypermodel, str(tmp_path), max_trials=2, epochs=2, seed=1)
     tuner.search(x, y, validation_data=(xv, yv), epochs=2, verbose=0)
     trials = tuner.oracle.trials.values()
@@ -177,3 +196,76 @@ def test_plain_grid_search_over_the_paper_space(tiny, tmp_path):
     tuner.search(x, y, validation_data=(xv, yv), epochs=1, verbose=0)
     values = [t.hyperparameters.values for t in tuner.oracle.trials.values()]
     assert len(values) == 3 and len({tuple(sorted(v.items())) for v in values}) == 3
+
+
+# --- every combination of fixed dimensions, in every space ----------------------------------
+
+# One value per dimension that can be fixed: on, and off where the technique has an "off".
+FIXABLE = {
+    "l2": (1e-4, 0.0),
+    "weight_decay": (0.01, 0.0),
+    "dropout": (0.3, 0.0),
+    "dropout_placement": ("stages", "head"),
+    "dropout_kind": ("spatial",),
+    "batch_norm": ("before_activation", "none"),
+    "augment": ("shift", "none"),
+    "learning_rate": (3e-4,),
+}
+
+
+def _combinations():
+    """Every subset of the dimensions a space has (fixed to the first value), and each
+    dimension alone at every value, for each space and architecture."""
+    import itertools
+
+    from kregs.config import BY_NAME
+
+    for space in ("default", "extended", "paper"):
+        names = [n for n in FIXABLE if n == "learning_rate" or BY_NAME[n].searched_in(space)]
+        for k in range(len(names) + 1):
+            for subset in itertools.combinations(names, k):
+                for arch in ("cnn", "mlp"):
+                    yield space, arch, {n: FIXABLE[n][0] for n in subset}
+        for name in names:
+            for value in FIXABLE[name][1:]:
+                yield space, "cnn", {name: value}
+
+
+def test_every_combination_of_fixed_dimensions_in_every_space_builds_its_config():
+    """Regression: the extended space with a fixed dropout entered `use_dropout`'s scope
+    (not defined: the dropout was not searched) and every trial failed."""
+    checked = 0
+    for space_name, arch, fixed in _combinations():
+        space = SearchSpace(space_name, Fixed(**fixed), flips=True)
+        # the first configuration (defaults), and the control (every technique off)
+        for values in ({}, space.baseline_values(arch)):
+            hp = keras_tuner.HyperParameters()
+            space.reg_config(hp, arch)  # declares the space
+            hp.values.update(values)
+            reg = space.reg_config(hp, arch)
+            for name, value in fixed.items():
+                if name != "learning_rate":
+                    assert getattr(reg, name) == value, (space_name, arch, fixed)
+            searched = {p.name for p in hp.space}
+            assert not searched & set(fixed), (space_name, fixed, searched)
+            if values:  # the control: nothing searched is on
+                assert not any(
+                    reg.uses(n)
+                    for n in ("l2", "weight_decay", "dropout", "augment")
+                    if n not in fixed
+                )
+            checked += 1
+    assert checked > 500
+
+
+def test_a_fixed_dropout_in_the_extended_space_still_searches_its_placement():
+    space = SearchSpace("extended", Fixed(dropout=0.3))
+    hp = keras_tuner.HyperParameters()
+    assert space.reg_config(hp).dropout == 0.3
+    assert "dropout_placement" in {p.name for p in hp.space}
+    assert "use_dropout" not in hp.values
+    hp.values["dropout_placement"] = "blocks"
+    assert space.reg_config(hp).dropout_kind == "spatial"  # the kind's default, now searched
+    assert SearchSpace("extended", Fixed(dropout=0.0)).reg_config(
+        keras_tuner.HyperParameters()
+    ) == RegConfig(l2=1e-4, batch_norm="after_activation")

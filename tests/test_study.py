@@ -12,7 +12,7 @@ from _helpers import md_table, read_csv, write_idx_dataset
 from click.testing import CliRunner
 
 from kregs.cli.main import main
-from kregs.config import CONFIG_NAMES, RegConfig
+from kregs.config import CONFIG_NAMES, DIMENSIONS, RegConfig
 from kregs.errors import ConfigError
 from kregs.run.budget import StudyBudget
 from kregs.run.events import Listener
@@ -26,6 +26,9 @@ def _kregs(args):
     return CliRunner().invoke(main, args, prog_name="kregs")
 
 
+TEXT_COLUMNS = ("config", "diverged", *(d.name for d in DIMENSIONS if not d.numeric))
+
+
 def _study_rows(path):
     """study.csv's rows with numbers as numbers."""
     ints = {"seed", "epochs", "best_epoch", "train_images", "test_images"}
@@ -33,7 +36,7 @@ def _study_rows(path):
     for raw in read_csv(path):
         row = {}
         for k, v in raw.items():
-            if k in ("config", "batch_norm", "augment", "diverged") or v == "":
+            if k in TEXT_COLUMNS or v == "":
                 row[k] = v or None
             else:
                 row[k] = int(v) if k in ints else float(v)
@@ -130,10 +133,10 @@ def test_values_from_a_run_without_a_technique_fall_back_to_the_default(tmp_path
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"l2": 0.0}, "`l2`: expected a lambda > 0"),
+        ({"l2": 0.0}, "`l2`: expected a value that switches L2 on"),
         ({"l2": -1.0}, "`l2`: expected a finite float >= 0"),
-        ({"dropout": 0.0}, "`dropout`: expected a rate in (0, 1)"),
-        ({"batch_norm": "none"}, "`batch_norm`: expected before_activation or after_activation"),
+        ({"dropout": 0.0}, "`dropout`: expected a value that switches dropout on"),
+        ({"batch_norm": "none"}, "`batch_norm`: expected a value that switches BN on"),
         (
             {"values_from": "/nonexistent"},
             "`values_from`: expected the output folder of a `kregs tune`",

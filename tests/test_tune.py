@@ -15,7 +15,9 @@ from kregs.errors import ConfigError
 from kregs.export import export_for_serving, latest_export
 from kregs.run.events import Listener
 from kregs.tuner import RegularizationHyperModel, TuneConfig, tune
+from kregs.tuner.config import Fixed
 from kregs.tuner.search import trial_subset
+from kregs.tuner.space import SearchSpace
 from kregs.tuner.summary_md import control_verdict
 from kregs.tuner.trials_csv import effective_values, trial_row
 from kregs.tuner.tuners import make_tuner
@@ -234,9 +236,8 @@ def test_nan_and_raising_trials_are_failed_with_reason_and_the_search_goes_on(tm
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(64, 8, 8, 1), dtype=np.uint8)
     y = rng.integers(0, 3, size=64)
-    hypermodel = _Troubled(
-        (8, 8, 1), 3, arch="mlp", l2=0.0, dropout=0.0, batch_norm="none", learning_rate=1e-3
-    )
+    fixed = Fixed(l2=0.0, dropout=0.0, batch_norm="none", learning_rate=1e-3)
+    hypermodel = _Troubled((8, 8, 1), 3, arch="mlp", space=SearchSpace("default", fixed))
     tuner = make_tuner("grid", hypermodel, str(tmp_path), max_trials=3, epochs=2)
     tuner.search(
         x,

@@ -187,7 +187,9 @@ def pick_trial(oracle, run_dir, trial_id=None):
         return trials[0]
     trial = oracle.trials.get(str(trial_id))
     if trial is None or trial.status != "COMPLETED":
-        done = sorted(t.trial_id for t in oracle.trials.values() if t.status == "COMPLETED")
+        done = sorted(
+            (t.trial_id for t in oracle.trials.values() if t.status == "COMPLETED"), key=int
+        )
         raise invalid_value("trial", trial_id, f"a completed trial of this run ({', '.join(done)})")
     return trial
 

@@ -10,16 +10,14 @@ import numbers
 from kregs import __version__
 from kregs.checks import (
     ARCHITECTURES,
-    AUGMENTATIONS,
-    DROPOUT_KINDS,
-    DROPOUT_PLACEMENTS,
     check_arch,
-    check_batch_norm,
-    check_choice,
-    check_dropout,
-    check_lambda,
+    check_learning_rate,
     check_positive_int,
+    check_seed,
+    check_split,
+    mirrors,
 )
+from kregs.config import BY_NAME, DIMENSIONS
 from kregs.data import MIRROR_SAFE, check_dataset
 from kregs.errors import invalid_value
 from kregs.run.budget import SEARCH_PRESETS, SearchBudget, resolve
@@ -31,68 +29,69 @@ RUN_FILE = "run.json"
 # what this machine has: each trial records its own).
 RESUMABLE = ("max_trials", "kregs_version", "precision")
 STRATEGIES = ("mirrored",)
-# The fixed dimensions only the extended space has.
-EXTENDED_DIMENSIONS = ("weight_decay", "dropout_placement", "dropout_kind", "augment")
 
 __all__ = ["ARCHITECTURES", "ClusterOptions", "Fixed", "TuneConfig", "RUN_FILE", "STRATEGIES"]
 
 
-@dataclasses.dataclass(frozen=True)
 class Fixed:
-    """Dimensions of the search space fixed to one value (None: searched).
+    """Dimensions of the search space fixed to one value; the others are searched.
 
-    Attributes:
-        l2: float >= 0 or None, the L2 lambda (0 switches L2 off).
-        dropout: float in [0, 1) or None, the dropout rate (0 switches it off).
-        batch_norm: str or None, the BN placement ("none" switches BN off).
-        learning_rate: float in (0, 1) or None, Adam's learning rate.
-        weight_decay: float >= 0 or None, the decoupled weight decay (AdamW).
-        dropout_placement: str or None, where dropout goes (blocks, stages, head).
-        dropout_kind: str or None, dropout in convolutions (elementwise, spatial).
-        augment: str or None, the training-time augmentation.
+    Its names are `kregs.RegConfig`'s fields (each checked as `RegConfig` checks
+    it) and `learning_rate`.
+
+    Args:
+        **values: name -> value; None means "searched".
+
+    Example:
+    >>> Fixed(l2=0.0, dropout=0.3).get("dropout"), Fixed().get("l2")
+    (0.3, None)
     """
 
-    l2: float | None = None
-    dropout: float | None = None
-    batch_norm: str | None = None
-    learning_rate: float | None = None
-    weight_decay: float | None = None
-    dropout_placement: str | None = None
-    dropout_kind: str | None = None
-    augment: str | None = None
+    NAMES = (*(d.name for d in DIMENSIONS), "learning_rate")
+    # run.json of kregs 0.1 listed these even when searched (as null): a run written then
+    # still resumes.
+    ALWAYS_RECORDED = ("l2", "dropout", "batch_norm", "learning_rate")
+
+    def __init__(self, **values):
+        unknown = sorted(set(values) - set(self.NAMES))
+        if unknown:
+            raise invalid_value("fixed", unknown, f"names among {', '.join(self.NAMES)}")
+        checked = {}
+        for name, value in values.items():
+            if value is None:
+                continue
+            if name == "learning_rate":
+                checked[name] = check_learning_rate(value)
+            else:
+                checked[name] = BY_NAME[name].validate(value)
+        self._values = {n: checked[n] for n in self.NAMES if n in checked}
+
+    def get(self, name):
+        """The fixed value of `name`, or None where it is searched."""
+        if name not in self.NAMES:
+            raise invalid_value("name", name, f"one of {', '.join(self.NAMES)}")
+        return self._values.get(name)
+
+    def items(self):
+        """`(name, value)` of every fixed dimension, in `NAMES` order."""
+        return self._values.items()
 
     def record(self):
-        """The fields as run.json holds them: the extended space's only where fixed, so that
-        the record of a run written before they existed is unchanged (and it resumes)."""
+        """The fixed values as run.json holds them."""
         return {
-            k: v
-            for k, v in dataclasses.asdict(self).items()
-            if k not in EXTENDED_DIMENSIONS or v is not None
+            n: self._values.get(n)
+            for n in self.NAMES
+            if n in self._values or n in self.ALWAYS_RECORDED
         }
 
-    def __post_init__(self):
-        if self.l2 is not None:
-            object.__setattr__(self, "l2", check_lambda(self.l2, "l2"))
-        if self.dropout is not None:
-            object.__setattr__(self, "dropout", check_dropout(self.dropout))
-        if self.batch_norm is not None:
-            check_batch_norm(self.batch_norm)
-        if self.weight_decay is not None:
-            object.__setattr__(
-                self, "weight_decay", check_lambda(self.weight_decay, "weight_decay")
-            )
-        for name, choices in (
-            ("dropout_placement", DROPOUT_PLACEMENTS),
-            ("dropout_kind", DROPOUT_KINDS),
-            ("augment", AUGMENTATIONS),
-        ):
-            if getattr(self, name) is not None:
-                check_choice(getattr(self, name), choices, name)
-        lr = self.learning_rate
-        if lr is not None and (
-            isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 < lr < 1
-        ):
-            raise invalid_value("learning_rate", lr, "a float in (0, 1)")
+    def __eq__(self, other):
+        return isinstance(other, Fixed) and self._values == other._values
+
+    def __hash__(self):
+        return hash(tuple(self._values.items()))
+
+    def __repr__(self):
+        return f"Fixed({', '.join(f'{k}={v!r}' for k, v in self._values.items())})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,11 +189,10 @@ class TuneConfig:
     def __post_init__(self):
         check_dataset(self.dataset)
         check_arch(self.arch)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
-            raise invalid_value("seed", self.seed, "an int")
-        vs = self.validation_split
-        if isinstance(vs, bool) or not isinstance(vs, numbers.Real) or not 0 < vs < 1:
-            raise invalid_value("validation_split", vs, "a float in (0, 1)")
+        check_seed(self.seed)
+        check_split(self.validation_split)
+        if not isinstance(self.fixed, Fixed):
+            raise invalid_value("fixed", self.fixed, "a kregs.tuner.config.Fixed")
         check_positive_int(self.top_k, "top_k")
         if self.strategy not in (None, *STRATEGIES) and not hasattr(
             self.strategy, "num_replicas_in_sync"
@@ -204,22 +202,23 @@ class TuneConfig:
             )
         if self.cluster is not None and self.output is None:
             raise invalid_value("output", self.output, "the shared output folder of the run")
-        augment = self.fixed.augment or ""
-        if augment.startswith("flip") and self.dataset not in MIRROR_SAFE:
+        augment = self.fixed.get("augment")
+        if augment is not None and mirrors(augment) and self.dataset not in MIRROR_SAFE:
             raise invalid_value(
                 "augment",
                 augment,
                 f"no flips for {self.dataset}: a mirror changes its labels; "
                 "use shift or shift+erase",
             )
-        given = [n for n in EXTENDED_DIMENSIONS if getattr(self.fixed, n) is not None]
-        if given and self.budget.space != "extended":
-            raise invalid_value(
-                given[0],
-                getattr(self.fixed, given[0]),
-                f"the extended space (--space extended); the {self.budget.space} space "
-                "has no such dimension",
-            )
+        space = self.budget.space
+        for name, value in self.fixed.items():
+            if name != "learning_rate" and not BY_NAME[name].searched_in(space):
+                raise invalid_value(
+                    name,
+                    value,
+                    f"a search space with this dimension (the {space} space has none; "
+                    f"it is in: {', '.join(BY_NAME[name].search)})",
+                )
 
     @classmethod
     def create(cls, dataset="fashion_mnist", preset=None, **options):
@@ -228,8 +227,8 @@ class TuneConfig:
         Budget options (`algorithm`, `max_trials`, `epochs`, `batch_size`,
         `space`, `limit`, `patience`, `trial_images`, `refit`, `baseline`) left at None
         take the preset's values;
-        `l2`, `dropout`, `batch_norm`, `learning_rate`, `weight_decay`,
-        `dropout_placement`, `dropout_kind`, `augment` fix a dimension;
+        `learning_rate` and every field of `kregs.RegConfig` (`l2`, `dropout`,
+        ...: `Fixed.NAMES`) fix a dimension;
         `precision`, `jit_compile`, `threads` go to `DeviceOptions`;
         `role`, `oracle`, `worker_id`, `worker_timeout`, `oracle_timeout` to
         `ClusterOptions` (when `role` is given); the rest are fields.
@@ -259,18 +258,7 @@ class TuneConfig:
                 "baseline",
             ),
         )
-        fixed = Fixed(
-            **take(
-                "l2",
-                "dropout",
-                "batch_norm",
-                "learning_rate",
-                "weight_decay",
-                "dropout_placement",
-                "dropout_kind",
-                "augment",
-            )
-        )
+        fixed = Fixed(**take(*Fixed.NAMES))
         device = DeviceOptions(**take("precision", "jit_compile", "threads"))
         cluster = take("role", "oracle", "worker_id", "worker_timeout", "oracle_timeout")
         role = cluster.get("role")

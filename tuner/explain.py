@@ -11,13 +11,37 @@ PNG files; `markdown` is their section of summary.md.
 import math
 import os
 
+from kregs.config import BY_NAME, DIMENSIONS
+from kregs.dimensions import FloatRange
+from kregs.tuner.space import LEARNING_RATE
 from kregs.tuner.trials_csv import HP_COLUMNS
 
 # Fewer completed trials than this: no importance (a forest on a handful of points says
 # nothing).
 MIN_TRIALS = 6
-# Searched on a log scale: compared as log10, with "off" (0) one decade under the range.
-LOG_SCALE = {"l2": 1e-6, "weight_decay": 1e-3, "learning_rate": 1e-4}
+PLOTS = ("importance.png", "tradeoff.png")
+# Searched on a log scale (in any space): compared as log10, with "off" (0) one decade
+# under the range's low end.
+LOG_SCALE = {
+    **{
+        d.name: spec.low
+        for d in DIMENSIONS
+        for spec in d.search.values()
+        if isinstance(spec, FloatRange) and spec.log
+    },
+    "learning_rate": LEARNING_RATE.low,
+}
+
+
+def _matters(name, row):
+    """Whether the value of `name` in `row` had an effect (its dimension's needs hold)."""
+    dim = BY_NAME.get(name)
+    if dim is None:
+        return True
+    return all(
+        need.holds(row.get(need.parent), BY_NAME[need.parent]) and _matters(need.parent, row)
+        for need in dim.needs
+    )
 
 
 def completed(rows):
@@ -36,8 +60,8 @@ def _features(rows):
     names, columns = [], []
     for name in HP_COLUMNS:
         values = [r.get(name) for r in rows]
-        if name in ("dropout_placement", "dropout_kind"):  # meaningless without dropout
-            values = [v if r.get("dropout") else "off" for v, r in zip(values, rows, strict=True)]
+        # A value that had no effect (no dropout: no placement) counts as "off".
+        values = [v if _matters(name, r) else "off" for v, r in zip(values, rows, strict=True)]
         if len({repr(v) for v in values}) < 2:
             continue  # fixed in this search: it cannot have mattered here
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
@@ -131,18 +155,11 @@ def write_plots(folder, rows, ranked, chosen_id):
     out = os.path.join(folder, "plots")
     os.makedirs(out, exist_ok=True)
     written = []
+    if not ranked and os.path.exists(os.path.join(out, PLOTS[0])):  # an earlier run's
+        os.unlink(os.path.join(out, PLOTS[0]))
     if ranked:
-        fig, ax = plt.subplots(figsize=(8, 0.5 * len(ranked) + 1.8))
-        names = [n for n, _, _ in ranked][::-1]
-        means = [100 * m for _, m, _ in ranked][::-1]
-        stds = [100 * s for _, _, s in ranked][::-1]
-        ax.barh(names, means, xerr=stds, color="#4C72B0", capsize=3)
-        ax.set_xlabel("importance: drop in R² of a random forest when shuffled, % (± std)")
-        ax.set_title(f"What mattered to validation accuracy ({len(completed(rows))} trials)")
-        ax.axvline(0, color="black", linewidth=0.8)
-        fig.tight_layout()
-        written.append(os.path.join(out, "importance.png"))
-        save(fig, written[-1])
+        written.append(os.path.join(out, PLOTS[0]))
+        save(_importance_figure(plt, ranked, len(completed(rows))), written[-1])
     done = completed(rows)
     front = set(pareto_front(rows))
     fig, ax = plt.subplots(figsize=(8, 5.5))
@@ -187,9 +204,22 @@ def write_plots(folder, rows, ranked, chosen_id):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    written.append(os.path.join(out, "tradeoff.png"))
+    written.append(os.path.join(out, PLOTS[1]))
     save(fig, written[-1])
     return written
+
+
+def _importance_figure(plt, ranked, trials):
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(ranked) + 1.8))
+    names = [n for n, _, _ in ranked][::-1]
+    means = [100 * m for _, m, _ in ranked][::-1]
+    stds = [100 * s for _, _, s in ranked][::-1]
+    ax.barh(names, means, xerr=stds, color="#4C72B0", capsize=3)
+    ax.set_xlabel("importance: drop in R² of a random forest when shuffled, % (± std)")
+    ax.set_title(f"What mattered to validation accuracy ({trials} trials)")
+    ax.axvline(0, color="black", linewidth=0.8)
+    fig.tight_layout()
+    return fig
 
 
 def markdown(rows, ranked):

@@ -24,8 +24,9 @@ from kregs.tuner import explain
 from kregs.tuner.config import RESUMABLE, RUN_FILE
 from kregs.tuner.hypermodel import RegularizationHyperModel
 from kregs.tuner.refit import refit
+from kregs.tuner.space import SearchSpace
 from kregs.tuner.summary_md import summary_markdown, top_table
-from kregs.tuner.trials_csv import effective_values, trial_row, write_trials_csv
+from kregs.tuner.trials_csv import effective_values, trial_order, trial_row, write_trials_csv
 from kregs.tuner.tuners import make_tuner
 
 logger = logging.getLogger(__name__)
@@ -98,17 +99,20 @@ def make_hypermodel(config, info, device=None, steps_per_epoch=None):
     and cosine schedule over the run's epoch budget.
     """
     budget = config.budget
+    space = SearchSpace(
+        budget.space,
+        config.fixed,
+        flips=config.dataset in data.MIRROR_SAFE,
+        discrete=budget.algorithm == "grid",
+    )
     return RegularizationHyperModel(
         info.input_shape,
         info.num_classes,
         arch=config.arch,
-        space=budget.space,
-        discrete=budget.algorithm == "grid",
+        space=space,
         jit_compile=device.jit_compile if device else False,
         precision=device.precision if device else "float32",
         schedule=(budget.epochs, steps_per_epoch) if steps_per_epoch else None,
-        flips=config.dataset in data.MIRROR_SAFE,
-        **dataclasses.asdict(config.fixed),
     )
 
 
@@ -145,9 +149,7 @@ class Search:
 
     def hypermodel_for(self, schedule):
         """The run's HyperModel with another learning-rate schedule `(epochs, steps)`."""
-        hypermodel = make_hypermodel(self.config, self.ds.info, self.device)
-        hypermodel.schedule = schedule
-        return hypermodel
+        return self.hypermodel.with_schedule(schedule)
 
     def record(self):
         """What run.json holds: the configuration's record and the precision used here."""
@@ -214,7 +216,7 @@ class Search:
 
     def failed(self, tuner, what):
         """`RunFailedError` for a search without a completed trial: the first reason, named."""
-        rows = sorted(self.rows(tuner), key=lambda r: r["trial_id"])
+        rows = sorted(self.rows(tuner), key=trial_order)
         write_trials_csv(self.folder.file("trials.csv"), rows)
         first = next((r for r in rows if r["status"] != "COMPLETED"), None)
         reason = f"; the first, trial {first['trial_id']}: {first['error']}" if first else ""

@@ -2,6 +2,7 @@
 
 import json
 
+from kregs.config import BY_NAME, DIMENSIONS
 from kregs.tuner import explain
 from kregs.tuner.trials_csv import format_value
 
@@ -26,23 +27,25 @@ def top_table(rows, k=5):
     return "\n".join(lines)
 
 
+# The dimensions with a column of their own in the top table; the others go to "also".
+TABLE_DIMENSIONS = ("l2", "dropout", "batch_norm")
+
+
 def extended_values(row):
-    """The extended space's values of a trials.csv row where they are not the defaults.
+    """The values of a trials.csv row, beyond the table's columns, that are not the defaults
+    (and had an effect: no dropout, no placement).
 
     Example:
     >>> extended_values({"weight_decay": 0.01, "dropout": 0.3, "dropout_placement": "head"})
-    'weight_decay 0.01, dropout in head'
+    'weight_decay 0.01, dropout_placement head'
     """
     parts = []
-    if row.get("weight_decay"):
-        parts.append(f"weight_decay {format_value(row['weight_decay'])}")
-    if row.get("dropout"):
-        if row.get("dropout_placement", "blocks") != "blocks":
-            parts.append(f"dropout in {row['dropout_placement']}")
-        if row.get("dropout_kind", "elementwise") != "elementwise":
-            parts.append(f"{row['dropout_kind']} dropout")
-    if row.get("augment", "none") != "none":
-        parts.append(f"augment {row['augment']}")
+    for dim in DIMENSIONS:
+        value = row.get(dim.name, dim.default)
+        if dim.name in TABLE_DIMENSIONS or value in (None, dim.default):
+            continue
+        if all(need.holds(row.get(need.parent), BY_NAME[need.parent]) for need in dim.needs):
+            parts.append(f"{dim.name} {format_value(value)}")
     return ", ".join(parts)
 
 

@@ -4,18 +4,11 @@ import csv
 import io
 import re
 
+from kregs.config import DIMENSIONS
 from kregs.run.files import write_atomic
 
-HP_COLUMNS = (
-    "l2",
-    "weight_decay",
-    "dropout",
-    "dropout_placement",
-    "dropout_kind",
-    "batch_norm",
-    "augment",
-    "learning_rate",
-)
+# Every field of RegConfig, then the learning rate.
+HP_COLUMNS = (*(d.name for d in DIMENSIONS), "learning_rate")
 # Read from kregs_trial.json; "best" is the epoch early stopping restored.
 RESULT_COLUMNS = (
     "best_epoch",
@@ -92,12 +85,18 @@ def format_value(value):
     return str(value)
 
 
+def trial_order(row):
+    """The sort key of a row: its trial's number (KerasTuner pads ids to `max_trials`' width,
+    so after a resume with more trials "03" and "10" stand side by side)."""
+    return int(row["trial_id"])
+
+
 def write_trials_csv(path, rows):
     """Writes every trial, one row each, in trial order, atomically."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns(rows), lineterminator="\n")
     writer.writeheader()
-    for row in sorted(rows, key=lambda r: r["trial_id"]):
+    for row in sorted(rows, key=trial_order):
         writer.writerow({k: format_value(row.get(k)) for k in writer.fieldnames})
     write_atomic(path, out.getvalue())
 

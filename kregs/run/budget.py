@@ -5,13 +5,13 @@ No TensorFlow here, so the command line can offer these choices at once.
 """
 
 import dataclasses
-import numbers
 
-from kregs.checks import check_positive_int
+from kregs.checks import check_learning_rate, check_positive_int
+from kregs.dimensions import SPACE_NAMES
 from kregs.errors import invalid_value
 
 ALGORITHMS = ("hyperband", "bayesian", "random", "grid")
-SPACES = ("default", "extended", "paper")
+SPACES = SPACE_NAMES
 PRESET_NAMES = ("smoke", "quick", "paper")
 STUDY_PRESET_NAMES = ("smoke", "quick", "overfit", "paper")
 DEFAULT_LEARNING_RATE = 1e-3
@@ -103,9 +103,7 @@ class StudyBudget(TrainingBudget):
         super().__post_init__()
         if self.test_limit is not None:
             check_positive_int(self.test_limit, "test_limit")
-        lr = self.learning_rate
-        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 < lr < 1:
-            raise invalid_value("learning_rate", lr, "a float in (0, 1)")
+        object.__setattr__(self, "learning_rate", check_learning_rate(self.learning_rate))
 
 
 SEARCH_PRESETS = {

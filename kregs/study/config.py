@@ -4,11 +4,11 @@ No TensorFlow here: the command line builds a `StudyConfig` first.
 """
 
 import dataclasses
-import numbers
 
 from kregs import __version__
-from kregs.checks import check_arch, check_positive_int
-from kregs.data import check_dataset
+from kregs.checks import check_arch, check_positive_int, check_seed, check_split, mirrors
+from kregs.config import DIMENSIONS
+from kregs.data import MIRROR_SAFE, check_dataset
 from kregs.errors import invalid_value
 from kregs.run.budget import STUDY_PRESETS, StudyBudget, resolve
 from kregs.run.device import DeviceOptions
@@ -72,20 +72,25 @@ class StudyConfig:
         check_dataset(self.dataset)
         check_arch(self.arch)
         check_positive_int(self.seeds, "seeds")
-        if (
-            isinstance(self.seed, bool)
-            or not isinstance(self.seed, numbers.Integral)
-            or (self.seed < 0)
-        ):
-            raise invalid_value("seed", self.seed, "an int >= 0")
-        vs = self.validation_split
-        if isinstance(vs, bool) or not isinstance(vs, numbers.Real) or not 0 < vs < 1:
-            raise invalid_value("validation_split", vs, "a float in (0, 1)")
+        check_seed(self.seed)
+        check_split(self.validation_split)
         object.__setattr__(self, "sweeps", tuple(self.sweeps))
         if self.sweeps and self.ablation is not None:
             raise invalid_value("sweep", self.sweeps, "no sweep in an ablation (--from-run)")
         if self.sweeps:
             plan.sweep_configurations(self.sweeps, self.values)  # one base, valid values
+        for sweep in self.sweeps:
+            if sweep.parameter in self.values.common:
+                raise invalid_value(
+                    sweep.parameter,
+                    self.values.common[sweep.parameter],
+                    f"no fixed value for what --sweep {sweep.parameter} varies",
+                )
+        augment = self.values.common.get("augment")
+        if augment is not None and mirrors(augment) and self.dataset not in MIRROR_SAFE:
+            raise invalid_value(
+                "augment", augment, f"no flips for {self.dataset}: a mirror changes its labels"
+            )
 
     @property
     def kind(self):
@@ -108,8 +113,7 @@ class StudyConfig:
 
         Budget options (`epochs`, `batch_size`, `limit`, `test_limit`,
         `patience`, `learning_rate`) left at None take the preset's values;
-        `l2`, `dropout`, `batch_norm`, `dropout_placement`, `dropout_kind` and
-        `values_from` give the values (see
+        every field of `kregs.RegConfig` and `values_from` give the values (see
         `kregs.study.protocol.resolve_values`); `sweep` (a sequence of
         `"PARAM"` or `"PARAM=V1,V2"`) with `base` makes a sweep study;
         `from_run` (a tune run's folder) makes an ablation study of its best
@@ -124,7 +128,7 @@ class StudyConfig:
         def take(*names):
             return {n: options.pop(n) for n in names if options.get(n) is not None}
 
-        names = ("l2", "dropout", "batch_norm", "values_from", "dropout_placement", "dropout_kind")
+        names = (*(d.name for d in DIMENSIONS), "values_from")
         for name in (*names, "from_run", "sweep", "base"):
             options.setdefault(name, None)
         from_run, base = options.pop("from_run"), options.pop("base") or "none"
@@ -138,7 +142,7 @@ class StudyConfig:
             dataset = dataset or ablation.dataset
             options["arch"] = options.get("arch") or ablation.arch
         budget = resolve(STUDY_PRESETS, preset, **budget_options)
-        values = resolve_values(*(options.pop(name) for name in names))
+        values = resolve_values(**{name: options.pop(name) for name in names})
         device = DeviceOptions(**take("precision", "jit_compile", "threads"))
         options = {k: v for k, v in options.items() if v is not None}
         return cls(

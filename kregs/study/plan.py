@@ -20,7 +20,7 @@ import math
 import os
 
 from kregs.checks import check_choice
-from kregs.config import CONFIG_NAMES, RegConfig
+from kregs.config import BY_NAME, CONFIG_NAMES, DIMENSIONS, TECHNIQUES, RegConfig
 from kregs.errors import ConfigError, invalid_value
 from kregs.run.files import read_json
 
@@ -65,7 +65,7 @@ class Sweep:
     def __post_init__(self):
         check_choice(self.parameter, SWEEPABLE, "sweep")
         check_choice(self.base, CONFIG_NAMES, "base")
-        technique = {"l2": "l2", "dropout": "dropout"}.get(self.parameter)
+        technique = BY_NAME[self.parameter].short
         if technique in self.base.split("+"):
             raise invalid_value(
                 "base", self.base, f"a configuration without {technique} (the sweep adds it)"
@@ -104,16 +104,6 @@ def parse_sweep(text, base="none"):
     return Sweep(name, values, base)
 
 
-# What each regularizer of a configuration is, and that configuration without it.
-_REMOVALS = (
-    ("L2", "uses_l2", {"l2": 0.0}),
-    ("weight decay", "uses_weight_decay", {"weight_decay": 0.0}),
-    ("dropout", "uses_dropout", {"dropout": 0.0}),
-    ("BN", "uses_batch_norm", {"batch_norm": "none"}),
-    ("augmentation", "uses_augmentation", {"augment": "none"}),
-)
-
-
 @dataclasses.dataclass(frozen=True)
 class Ablation:
     """The best configuration of a `kregs tune` run, and its learning rate.
@@ -137,9 +127,11 @@ class Ablation:
     def configurations(self):
         """`{"best": reg, "without L2": ..., ...}`: one removal per regularizer in use."""
         configs = {"best": self.reg}
-        for label, used, off in _REMOVALS:
-            if getattr(self.reg, used):
-                configs[f"without {label}"] = dataclasses.replace(self.reg, **off)
+        for dim in TECHNIQUES:
+            if self.reg.uses(dim.name):
+                configs[f"without {dim.label}"] = dataclasses.replace(
+                    self.reg, **{dim.name: dim.off}
+                )
         return configs
 
     def to_dict(self):
@@ -209,14 +201,7 @@ def completed_trials(run_dir, argument):
 
 def _reg_config(row):
     """The `RegConfig` of a trials.csv row; a column an older run lacks takes its default."""
-    values = {}
-    for field in dataclasses.fields(RegConfig):
-        text = row.get(field.name)
-        if isinstance(field.default, float):
-            values[field.name] = _number(text, field.default)
-        else:
-            values[field.name] = text or field.default
-    return RegConfig(**values)
+    return RegConfig(**{d.name: d.parse(row.get(d.name)) for d in DIMENSIONS})
 
 
 def _number(text, default):

@@ -3,17 +3,14 @@
 import csv
 import io
 
+from kregs.config import DIMENSIONS
 from kregs.run.files import write_atomic
 
 FILE = "study.csv"
 COLUMNS = (
     "config",
     "seed",
-    "l2",
-    "dropout",
-    "batch_norm",
-    "weight_decay",
-    "augment",
+    *(d.name for d in DIMENSIONS),  # every field of RegConfig
     "test_accuracy",
     "test_loss",
     "best_val_accuracy",

@@ -118,11 +118,7 @@ def study_row(name, reg, seed, history, train_seconds, test, ds):
     return {
         "config": name,
         "seed": seed,
-        "l2": reg.l2,
-        "dropout": reg.dropout,
-        "batch_norm": reg.batch_norm,
-        "weight_decay": reg.weight_decay,
-        "augment": reg.augment,
+        **reg.to_dict(),
         "test_accuracy": test["accuracy"],
         "test_loss": test["loss"],
         **{
