@@ -62,6 +62,8 @@ def test_console_script_help():
             "Error: Invalid value for '--algorithm': 'annealing' is not",
         ),
         (["--max-trials", "0"], "Error: Invalid value for '--max-trials': 0 is not in the range"),
+        # numpy refused a negative seed with a traceback
+        (["--seed", "-1"], "Error: Invalid value for '--seed': -1 is not in the range x>=0."),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message):

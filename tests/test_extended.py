@@ -417,6 +417,10 @@ def test_plots_and_summary_sections(tmp_path):
     assert "## What mattered" in text and "| batch_norm |" in text
     front = explain.pareto_front(rows)
     assert text.count("\n| ") - len(ranked) - 2 == len(front)  # one row per front trial
+    # A search with too few trials for importance leaves no earlier run's importance.png.
+    again = explain.write_plots(str(tmp_path), rows[:3], explain.importance(rows[:3]), None)
+    assert [os.path.basename(p) for p in again] == ["tradeoff.png"]
+    assert sorted(os.listdir(tmp_path / "plots")) == ["tradeoff.png"]
 
 
 # --- the study -------------------------------------------------------------------------------

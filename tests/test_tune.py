@@ -19,7 +19,7 @@ from kregs.tuner.config import Fixed
 from kregs.tuner.search import trial_subset
 from kregs.tuner.space import SearchSpace
 from kregs.tuner.summary_md import control_verdict
-from kregs.tuner.trials_csv import effective_values, trial_row
+from kregs.tuner.trials_csv import effective_values, trial_row, write_trials_csv
 from kregs.tuner.tuners import make_tuner
 
 
@@ -169,6 +169,16 @@ def test_resume_does_not_rerun_finished_trials(tiny_mnist, tmp_path):
     assert (extras.stat().st_mtime_ns, extras.read_text()) == before
     assert [r["trial_id"] for r in result.rows] == ["0", "1", "2"]
     assert len(read_csv(tmp_path / "trials.csv")) == 3
+
+
+def test_trials_csv_lists_trials_by_number_after_a_resume_with_more_trials(tmp_path):
+    """KerasTuner pads ids to the width of max_trials: 3 trials then 12 give "0", "1", "2",
+    "03", ..., "11", which sorted as text put "03" before "1"."""
+    ids = ["11", "0", "03", "2", "10", "1", "04"]
+    rows = [{"trial_id": i, "status": "COMPLETED", "config": "none"} for i in ids]
+    write_trials_csv(tmp_path / "trials.csv", rows)
+    listed = [r["trial_id"] for r in read_csv(tmp_path / "trials.csv")]
+    assert listed == ["0", "1", "2", "03", "04", "10", "11"]
 
 
 def test_rerunning_a_finished_run_keeps_its_export(tiny_mnist, tmp_path):
