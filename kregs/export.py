@@ -4,15 +4,33 @@ import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 
 from kregs.errors import ConfigError
+from kregs.run.files import new_folder
 
 logger = logging.getLogger(__name__)
 
 METADATA_FILE = "kregs.json"  # in assets/: what was exported, for `latest_export`
 CLASS_NAMES_FILE = "class_names.txt"  # in assets/: one class name per line, in id order
+
+
+def export_files(version_dir):
+    """Patterns of the files an export writes in `version_dir` (see `kregs.run.folder.owned`).
+
+    Example:
+    >>> "export/*/[0-9]*/saved_model.pb" in export_files("export/*/[0-9]*")
+    True
+    """
+    return tuple(
+        f"{version_dir}/{name}"
+        for name in (
+            "saved_model.pb",
+            "fingerprint.pb",
+            "variables/variables.*",
+            f"assets/{METADATA_FILE}",
+            f"assets/{CLASS_NAMES_FILE}",
+        )
+    )
 
 
 def versions(model_dir):
@@ -105,8 +123,7 @@ def export_for_serving(model, model_dir, class_names, metadata=None):
     'runs/x/export/fashion_mnist/1'
     """
     os.makedirs(model_dir, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-export-", dir=model_dir)
-    try:
+    with new_folder(model_dir, "export") as tmp:
         write_serving_model(model, tmp, class_names)
         with open(os.path.join(tmp, "assets", METADATA_FILE), "w") as f:
             json.dump(metadata or {}, f, indent=2, sort_keys=True)
@@ -119,8 +136,5 @@ def export_for_serving(model, model_dir, class_names, metadata=None):
             except OSError:
                 if not os.path.exists(target):
                     raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("exported %s", target)
     return target

@@ -4,6 +4,7 @@ is lost or run twice."""
 
 import json
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -225,34 +226,83 @@ def test_a_full_disk_injected_anywhere_is_one_line(tiny, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "damaged, remedy",
+    "damaged, remedy, follow",
     [
-        ("run.json", "holds a corrupt run.json; use --overwrite to start afresh"),
-        ("keras_tuner/oracle.json", "run the same command with --overwrite"),
-        ("keras_tuner/trial_0/trial.json", "delete the folder"),
+        ("run.json", "holds a corrupt run.json; use --overwrite to start afresh", "--overwrite"),
+        ("keras_tuner/oracle.json", "run the same command with --overwrite", "--overwrite"),
+        ("keras_tuner/trial_0/trial.json", "delete the folder", "delete"),
+        ("keras_tuner/trial_0/checkpoint.weights.h5", "delete the folder", "delete"),
     ],
 )
-def test_a_corrupt_state_file_is_named_with_what_to_do(damaged, remedy, tiny, tmp_path):
+def test_a_corrupt_state_file_is_named_with_advice_that_works(
+    damaged, remedy, follow, tiny, tmp_path
+):
+    """The advice for each damaged file, followed, gives a finished run again (deleting a
+    trial's folder used to end every rerun in `KeyError: '0'`; a truncated checkpoint was an
+    h5py traceback)."""
     out = tmp_path / "run"
-    args = _tune_args(tiny, out, trials=1, epochs=1)
+    args = _tune_args(tiny, out, trials=2, epochs=1)
     assert _kregs(args).exit_code == 0
     path = out / damaged
-    path.write_text(path.read_text()[: len(path.read_text()) // 2])  # cut, as a full disk does
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # cut, as a full disk does
     result = _kregs(args)
-    assert result.exit_code == 2
-    line = result.output.strip().splitlines()[-1]
+    assert result.exit_code == 2, result.output[-3000:]
+    line = _one_error_line(result)
     assert line.startswith("Error: ") and remedy in line
     assert damaged.split("/")[-1] in line or "run.json" in line
+    if follow == "delete":
+        assert f"delete the folder {out / 'keras_tuner' / 'trial_0'} and run the same" in line
+        shutil.rmtree(out / "keras_tuner" / "trial_0")
+        again = _kregs(args)
+    else:
+        again = _kregs([*args, follow])
+    assert again.exit_code == 0, again.output[-3000:]
+    rows = read_csv(out / "trials.csv")
+    assert [(r["trial_id"], r["status"]) for r in rows] == [("0", "COMPLETED"), ("1", "COMPLETED")]
 
 
 def test_overwrite_deletes_only_what_kregs_wrote(tiny, tmp_path):
+    """Files the user put beside kregs' own, even inside its folders, survive --overwrite."""
+    out = tmp_path / "run"
+    args = _tune_args(tiny, out, trials=1, epochs=1)
+    assert _kregs(args).exit_code == 0
+    mine = [
+        out / "notes.txt",
+        out / "best" / "mine.txt",
+        out / "export" / "mnist" / "1" / "prod.txt",
+        out / "export" / "mnist" / "99" / "prod.txt",
+        out / "plots" / "my-plot.png",
+    ]
+    for path in mine:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("the user's")
+    result = _kregs([*args, "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert all(path.read_text() == "the user's" for path in mine)
+    # kregs' own files were replaced: one export (a new version), one best model
+    assert sorted(os.listdir(out / "export" / "mnist")) == ["1", "100", "99"]
+    assert not (out / "export" / "mnist" / "1" / "saved_model.pb").exists()
+    assert sorted(p.name for p in (out / "best").iterdir()) == [
+        "mine.txt",
+        "rank1-trial0.json",
+        "rank1-trial0.keras",
+    ]
+
+
+@pytest.mark.parametrize("record", ['{"foo": 1}', "{}", "[]"])
+def test_a_run_json_that_is_not_a_kregs_record_is_not_a_run(record, tiny, tmp_path):
     out = tmp_path / "run"
     out.mkdir()
-    (out / "run.json").write_text("{}")
+    (out / "run.json").write_text(record)
     (out / "notes.txt").write_text("the user's")
     result = _kregs(_tune_args(tiny, out, "--overwrite", trials=1, epochs=1))
-    assert result.exit_code == 0, result.output
-    assert (out / "notes.txt").read_text() == "the user's"
+    assert result.exit_code == 2
+    assert _one_error_line(result) == (
+        f"Error: output folder {out} holds a run.json that is not a kregs run's record; "
+        "choose another --output (see kregs tune --help)"
+    )
+    assert sorted(os.listdir(out)) == ["notes.txt", "run.json"]
 
 
 # --- lost processes --------------------------------------------------------------------------

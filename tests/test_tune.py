@@ -161,6 +161,35 @@ def test_the_kept_model_is_the_restored_one(tiny_run, tiny_mnist):
     assert accuracy == pytest.approx(row["best_val_accuracy"], abs=1e-6)
 
 
+class _Failing(keras_tuner.HyperModel):
+    def build(self, hp):
+        return keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+
+    def fit(self, hp, model, *args, **kwargs):
+        raise ValueError("this model cannot be trained")
+
+
+def test_plain_kerastuner_behaves_as_upstream_after_a_kregs_search(tiny_run, tmp_path, capsys):
+    """kregs replaces KerasTuner's functions only inside its own search (scoped), and its
+    oracle and tuner classes override the rest: a user's own KerasTuner search in the same
+    process, afterwards, prints a failed trial's traceback (upstream's `config.DEBUG`) and
+    keeps its state as upstream does."""
+    from kregs.compat import scoped
+
+    assert scoped.active() == []  # the search is over (tiny_run): nothing replaced
+    tuner = keras_tuner.RandomSearch(
+        _Failing(), objective="val_loss", max_trials=1, directory=str(tmp_path), seed=0,
+        max_consecutive_failed_trials=1,
+    )  # fmt: skip
+    with pytest.raises(RuntimeError, match="Number of consecutive failures exceeded"):
+        tuner.search(np.zeros((4, 2)), np.zeros(4), epochs=1, verbose=0)
+    assert "ValueError: this model cannot be trained" in capsys.readouterr().err  # upstream
+    # upstream leaves the trial as it was saved when the failure limit stopped the search
+    trial = json.loads((tmp_path / "untitled_project" / "trial_0" / "trial.json").read_text())
+    assert trial["status"] == "RUNNING"
+    assert not list(tmp_path.rglob("*.tmp"))  # upstream writes in place, no kregs temporaries
+
+
 def test_resume_does_not_rerun_finished_trials(tiny_mnist, tmp_path):
     tune(_config(tiny_mnist, tmp_path, max_trials=1))
     extras = tmp_path / "keras_tuner" / "trial_0" / "kregs_trial.json"

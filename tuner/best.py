@@ -2,24 +2,43 @@
 
 import logging
 import os
-import shutil
-import tempfile
 
 from kregs import __version__
-from kregs.errors import ConfigError, RunFailedError, invalid_value
+from kregs.errors import ConfigError, RunFailedError, StateError, invalid_value
 from kregs.export import export_for_serving, latest_export
-from kregs.run.files import read_json, write_json
+from kregs.run.files import new_folder, read_json, replace_folder, write_json
 from kregs.run.train import evaluate
 
 logger = logging.getLogger(__name__)
 
 BEST_DIR = "best"
+BEST_FILES = ("rank*-trial*.keras", "rank*-trial*.json")
 TEST_FILE = "test_result.json"
 
 
 def best_completed(oracle, k):
     """The `k` best completed trials, best first (never a failed or unfinished one)."""
     return [t for t in oracle.get_best_trials(k) if t.status == "COMPLETED"]
+
+
+def load_trial_model(tuner, trial):
+    """The model of a completed trial, from its checkpoint (`tuner.load_model`).
+
+    Raises:
+        StateError: the checkpoint is missing, truncated or not the trial's model, naming
+            the file and what to do.
+    """
+    from kregs import compat
+
+    try:
+        return tuner.load_model(trial)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        path = compat.checkpoint_path(tuner, trial.trial_id)
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise StateError(
+            f"{path} is unreadable or corrupt ({reason}); delete the folder "
+            f"{os.path.dirname(path)} and run the same command: a new trial runs in its place"
+        ) from None
 
 
 def trial_summary(hypermodel, trial):
@@ -34,18 +53,17 @@ def trial_summary(hypermodel, trial):
 def save_best(tuner, hypermodel, trials, output, class_names):
     """Writes best/: each trial's model as `rank<r>-trial<id>.keras` and its summary as JSON.
 
-    The folder is written beside best/ under a unique temporary name and
-    renamed into place, so best/ is always one whole set.
+    The folder is written beside best/ under a unique temporary name and put in
+    its place in one step (`kregs.run.files.replace_folder`), so best/ is always one
+    whole set; files a user put there stay.
 
     Returns:
         The rank-1 model (a `keras.Model`).
     """
-    best_dir = os.path.join(output, BEST_DIR)
-    tmp_dir = tempfile.mkdtemp(prefix=".tmp-best-", dir=output)
-    try:
-        best_model = None
+    best_model = None
+    with new_folder(output, BEST_DIR) as tmp_dir:
         for rank, trial in enumerate(trials, start=1):
-            model = tuner.load_model(trial)
+            model = load_trial_model(tuner, trial)
             stem = os.path.join(tmp_dir, f"rank{rank}-trial{trial.trial_id}")
             model.save(stem + ".keras")
             write_json(
@@ -59,11 +77,7 @@ def save_best(tuner, hypermodel, trials, output, class_names):
             )
             if rank == 1:
                 best_model = model
-        shutil.rmtree(best_dir, ignore_errors=True)
-        os.replace(tmp_dir, best_dir)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
+        replace_folder(tmp_dir, os.path.join(output, BEST_DIR), owned=BEST_FILES)
     return best_model
 
 
@@ -242,7 +256,7 @@ def export_run(run_dir, trial_id=None):
             refit=True,
             refit_epochs=refit_record["epochs"],
         )
-    return export(tuner.load_model(trial), summary, info, run_dir)
+    return export(load_trial_model(tuner, trial), summary, info, run_dir)
 
 
 def _refit_model(run_dir, trial):

@@ -71,9 +71,8 @@ def tune(config, listener=None, recycle=None):
         mode = functools.partial(run_single, recycle=recycle)
     else:
         mode = run_chief if config.cluster.role == "chief" else run_worker
-    compat.quiet_failed_trials(not config.verbose)
     try:
-        with watching_disk():
+        with watching_disk(), compat.failed_trials_quiet(not config.verbose):
             return mode(config, listener)
     except Exception as err:
         disk = full_disk(err, run_folder(config).path)
@@ -106,9 +105,11 @@ def run_chief(config, listener):
     with folder.session(config.record(), config.overwrite):
         search = Search(config, folder)
         folder.write_record(search.record())  # before listening: workers check it
-        compat.quiet_condition_protos()
-        compat.prompt_chief()
-        with addressing.oracle_env("chief", cluster.host, cluster.port):
+        with (
+            addressing.oracle_env("chief", cluster.host, cluster.port),
+            compat.condition_protos_quiet(),
+            compat.prompt_chief(),
+        ):
             tuner = search.make_tuner(listener)
             tuner.oracle.trial_ended = search.reporter(tuner, listener)
             tuner.oracle.hold_workers = True  # a survivor waits for trials that may come back
@@ -133,10 +134,9 @@ def run_worker(config, listener):
     folder.check_same(config.record())
     check_worker_free(folder.path, cluster.tuner_id)
     search = Search(config, folder)
-    compat.quiet_condition_protos()
     rows = []
     with addressing.oracle_env("worker", cluster.host, cluster.port, cluster.worker_id):
-        with compat.rpc_timeout(cluster.oracle_timeout):
+        with compat.rpc_timeout(cluster.oracle_timeout), compat.condition_protos_quiet():
             tuner = search.make_tuner(listener)
             heartbeat = Heartbeat(folder.path, cluster.tuner_id).start()
 

@@ -2,14 +2,12 @@
 
 import math
 import os
-import shutil
-import tempfile
 import time
 
 import numpy as np
 
 from kregs import data
-from kregs.run.files import read_json, write_json
+from kregs.run.files import new_folder, read_json, replace_folder, write_json
 from kregs.run.progress import ProgressCallback, Tracker
 from kregs.run.train import evaluate
 
@@ -87,14 +85,8 @@ def refit(search, trial, extras, listener):
 
 
 def _save(model, record, folder):
-    """refit/ as one whole: written beside it under a unique name, renamed into place."""
-    parent = os.path.dirname(folder)
-    tmp = tempfile.mkdtemp(prefix=".tmp-refit-", dir=parent)
-    try:
+    """refit/ as one whole: written beside it under a unique name, put in place in one step."""
+    with new_folder(os.path.dirname(folder), REFIT_DIR) as tmp:
         model.save(os.path.join(tmp, MODEL_FILE))
         write_json(os.path.join(tmp, RECORD_FILE), record)
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        replace_folder(tmp, folder, owned=(MODEL_FILE, RECORD_FILE))

@@ -14,6 +14,7 @@ import time
 
 from kregs import data
 from kregs.errors import RunFailedError
+from kregs.export import export_files
 from kregs.run import device as device_setup
 from kregs.run.files import write_atomic
 from kregs.run.folder import RunFolder, default_output
@@ -70,17 +71,24 @@ class TuneResult:
     refit: dict | None = None
 
 
-# What a tune run writes at its folder's top (all that --overwrite deletes).
-ENTRIES = (
+# What a tune run writes (all that --overwrite deletes; see kregs.run.folder.owned):
+# kregs' files, and those KerasTuner and TensorBoard write for it.
+OWNED = (
     "trials.csv",
     "summary.md",
     "test_result.json",
-    "best",
-    "export",
-    "keras_tuner",
-    "tensorboard",
-    "workers",
-    "refit",
+    "best/rank*-trial*.keras",
+    "best/rank*-trial*.json",
+    *export_files("export/*/[0-9]*"),
+    "keras_tuner/*.json",
+    "keras_tuner/trial_*/*.json",
+    "keras_tuner/trial_*/checkpoint*",
+    "tensorboard/**/events.out.tfevents.*",
+    "workers/worker-*.json",
+    "workers/worker-*.lock",
+    "refit/model.keras",
+    "refit/model.json",
+    *(f"plots/{name}" for name in explain.PLOTS),
 )
 
 
@@ -88,7 +96,7 @@ def run_folder(config):
     """The `RunFolder` of a tune run (run.json; `max_trials` may grow on resume)."""
     output = config.output or default_output(config.dataset)
     return RunFolder(
-        output, RUN_FILE, "run", "configuration", RESUMABLE, entries=ENTRIES, shared=("workers",)
+        output, RUN_FILE, "run", "configuration", RESUMABLE, owned=OWNED, shared=("workers",)
     )
 
 

@@ -155,11 +155,11 @@ class KregsTrials:
         return read_json(os.path.join(self.get_trial_dir(trial_id), EXTRAS_FILE))
 
 
-class KregsTuner(KregsTrials, keras_tuner.Tuner):
+class KregsTuner(KregsTrials, compat.AtomicTunerState, keras_tuner.Tuner):
     """KerasTuner's `Tuner` (random, Bayesian and grid search) with kregs' records."""
 
 
-class KregsHyperband(KregsTrials, keras_tuner.Hyperband):
+class KregsHyperband(KregsTrials, compat.AtomicTunerState, keras_tuner.Hyperband):
     """KerasTuner's `Hyperband` tuner with kregs' records, over an oracle kregs built.
 
     `keras_tuner.Hyperband.__init__` only builds its oracle; kregs builds the
@@ -172,9 +172,10 @@ class KregsHyperband(KregsTrials, keras_tuner.Hyperband):
         keras_tuner.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
 
 
-class _Reporting:
-    """Oracle mixin: calls `trial_ended(trial)` when a trial has ended for good; after a
-    reload, every unfinished trial runs again once (`kregs.compat.repair_after_reload`).
+class _Reporting(compat.AtomicOracleState):
+    """Oracle mixin: calls `trial_ended(trial)` when a trial has ended for good; writes its
+    state files atomically (`kregs.compat.AtomicOracleState`); after a reload, every
+    unfinished trial runs again once (`kregs.compat.repair_after_reload`).
 
     With `hold_workers` (the chief), a worker asking for a trial when no new
     one is left, while other workers still hold trials, is told to wait
@@ -282,7 +283,6 @@ def make_tuner(algorithm, hypermodel, directory, max_trials, epochs, seed=0, fir
     >>> tuner = make_tuner("random", RegularizationHyperModel((28, 28, 1), 10), "runs/x", 5, 3)
     >>> tuner.search(x, y, validation_data=(xv, yv), epochs=3)
     """
-    compat.atomic_state_files()
     oracle = make_oracle(algorithm, max_trials, epochs, seed)
     if first:
         compat.try_first(oracle, first)

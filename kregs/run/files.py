@@ -1,10 +1,13 @@
 """Atomic file writes and JSON, for every file a kregs run writes."""
 
 import contextlib
+import ctypes
+import ctypes.util
 import errno
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 
@@ -54,6 +57,95 @@ def _fsync_folder(folder):
         pass
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def new_folder(parent, name):
+    """Yields a new, empty temporary folder in `parent` to fill, removed if the block fails.
+
+    Its name (`.tmp-<name>-XXXX`) is one kregs cleans up after a kill. Put it in place
+    with `replace_folder` or `os.rename` inside the block.
+
+    Example:
+    >>> with new_folder("runs/x", "best") as tmp:
+    ...     model.save(os.path.join(tmp, "rank1-trial0.keras"))
+    ...     replace_folder(tmp, "runs/x/best", owned=("rank*",))
+    """
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=parent)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def replace_folder(tmp, target, owned=()):
+    """Puts the filled folder `tmp` in the place of `target`, in one step where it can.
+
+    A reader sees the old folder or the new one, never a mix. Files in the old
+    `target` that `owned` does not match (`kregs.run.folder.owned` patterns,
+    relative to `target`: a user's files) are carried over into the new one as
+    hard links first, so they are never only in a temporary folder. On Linux the
+    two folders are exchanged atomically (`renameat2(RENAME_EXCHANGE)`); where the
+    file system cannot, the old folder is moved aside and the new one renamed.
+
+    Args:
+        tmp: str, a folder from `new_folder`, beside `target`.
+        target: str, the folder to replace (it need not exist).
+        owned: iterable of str, the patterns of the files kregs writes there.
+    """
+    from kregs.run.folder import owned as is_owned
+
+    if not os.path.isdir(target):
+        os.rename(tmp, target)
+        return
+    for dirpath, _, filenames in os.walk(target):
+        for name in filenames:
+            rel = os.path.relpath(os.path.join(dirpath, name), target)
+            if is_owned(rel.replace(os.sep, "/"), owned):
+                continue
+            dest = os.path.join(tmp, rel)
+            if not os.path.exists(dest):
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                _link_or_copy(os.path.join(dirpath, name), dest)
+    if not _exchange(tmp, target):
+        aside = tempfile.mkdtemp(prefix=".tmp-old-", dir=os.path.dirname(os.path.abspath(target)))
+        os.rename(target, os.path.join(aside, "old"))
+        os.rename(tmp, target)
+        tmp = aside
+    shutil.rmtree(tmp, ignore_errors=True)  # the old folder, now
+    _fsync_folder(os.path.dirname(os.path.abspath(target)))
+
+
+def _link_or_copy(src, dest):
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a, b):
+    """Swaps two paths atomically (Linux `renameat2`); False where that is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    result = renameat2(
+        _AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), ctypes.c_uint(_RENAME_EXCHANGE)
+    )
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EXDEV):
+        return False
+    raise OSError(code, os.strerror(code), b)
 
 
 def write_json(path, obj):

@@ -12,6 +12,7 @@ writing anything, leaves no empty folder behind.
 import contextlib
 import datetime
 import errno
+import fnmatch
 import os
 import re
 import shutil
@@ -22,6 +23,49 @@ from kregs.run.lock import LOCK_FILE, FolderLock
 
 # Every temporary name kregs uses: `.name.XXXX.tmp` (write_atomic) and `.tmp-...`.
 TEMPORARY = re.compile(r"^\..+\.tmp$|^\.tmp-")
+
+
+def owned(rel, patterns):
+    """Whether the relative path `rel` (with `/`) matches one of `patterns`.
+
+    A pattern is a relative path whose parts are `fnmatch` patterns, each matching
+    one part of `rel`; a part `**` matches any number of parts.
+
+    Example:
+    >>> owned("tensorboard/0/train/events.out.tfevents.1", ["tensorboard/**/events.out.*"])
+    True
+    """
+    parts = rel.split("/")
+
+    def match(ps, ts):
+        if not ps:
+            return not ts
+        if ps[0] == "**":
+            return any(match(ps[1:], ts[i:]) for i in range(len(ts) + 1))
+        return bool(ts) and fnmatch.fnmatchcase(ts[0], ps[0]) and match(ps[1:], ts[1:])
+
+    return any(match(p.split("/"), parts) for p in patterns)
+
+
+def delete_owned(folder, patterns):
+    """Deletes the files under `folder` that match `patterns` (see `owned`), then the folders
+    this emptied; every other file, and the folders that hold one, stay.
+
+    Returns:
+        list of str, the files deleted.
+    """
+    deleted, emptied = [], set()
+    for dirpath, _, filenames in os.walk(folder, topdown=False):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if owned(os.path.relpath(path, folder).replace(os.sep, "/"), patterns):
+                os.unlink(path)
+                deleted.append(path)
+                emptied.add(dirpath)
+        if dirpath != folder and dirpath in emptied and not os.listdir(dirpath):
+            os.rmdir(dirpath)
+            emptied.add(os.path.dirname(dirpath))
+    return deleted
 
 
 def default_output(name):
@@ -108,13 +152,15 @@ class RunFolder:
         kind: str, what the run is called in messages ("run", "study").
         what: str, what its record is called in messages ("configuration").
         resumable: iterable of str, record keys that may differ on resumption.
-        entries: iterable of str, the files and folders a run of this kind
-            writes at the folder's top: all that `overwrite` deletes.
+        owned: iterable of str, patterns of the files a run of this kind writes
+            (see `owned`): all that `overwrite` deletes; any other file stays.
+        required: iterable of str, keys every record of kregs has: a record file
+            without them is another program's, and the folder is not a run.
         shared: iterable of str, sub-folders other processes write too
             (left alone when cleaning temporaries).
 
     Example:
-    >>> folder = RunFolder("runs/x", "run.json", resumable=("max_trials",), entries=("a.csv",))
+    >>> folder = RunFolder("runs/x", "run.json", resumable=("max_trials",), owned=("a.csv",))
     >>> with folder.session({"dataset": "mnist", "max_trials": 3}) as run:
     ...     run.write_record({"dataset": "mnist", "max_trials": 3})
     """
@@ -126,16 +172,18 @@ class RunFolder:
         kind="run",
         what="configuration",
         resumable=(),
-        entries=(),
+        owned=(),
         shared=(),
+        required=("kregs_version",),
     ):
         self.path = os.path.abspath(path)
         self.record_file = record_file
         self.kind = kind
         self.what = what
         self.resumable = tuple(resumable)
-        self.entries = (record_file, *entries)
+        self.owned = (record_file, *owned)
         self.shared = tuple(shared)
+        self.required = tuple(required)
 
     def file(self, *parts):
         """The path of `parts` inside the folder."""
@@ -217,6 +265,8 @@ class RunFolder:
         try:
             previous = self.read_record()
         except StateError:
+            if overwrite:  # only kregs' own files go: safe whoever wrote the record
+                return True
             raise ConfigError(
                 f"output folder {self.path} holds a corrupt {self.record_file}; "
                 "use --overwrite to start afresh, or another --output"
@@ -225,6 +275,11 @@ class RunFolder:
             raise ConfigError(
                 f"output folder {self.path} exists and is not a kregs {self.kind} "
                 f"(no {self.record_file}); choose another --output"
+            )
+        if not isinstance(previous, dict) or any(k not in previous for k in self.required):
+            raise ConfigError(
+                f"output folder {self.path} holds a {self.record_file} that is not a kregs "
+                f"{self.kind}'s record; choose another --output"
             )
         changed = changed_keys(previous, record, self.resumable)
         if changed and not overwrite:
@@ -237,12 +292,7 @@ class RunFolder:
 
     def _delete_entries(self):
         """Deletes what a run of this kind wrote; anything else in the folder stays."""
-        for name in self.entries:
-            path = self.file(name)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
-            elif os.path.lexists(path):
-                os.unlink(path)
+        delete_owned(self.path, self.owned)
 
     def _remove_if_unused(self):
         """After a failed start: removes the folder if it holds nothing but kregs' lock."""

@@ -7,6 +7,8 @@ import numpy as np
 from kregs.config import CONFIG_NAMES
 
 DPI = 80
+# The fixed names of the study's plots (a sweep also writes sweep-<parameter>.png).
+NAMES = ("test_accuracy.png", "learning_curves.png", "generalization_gap.png", "ablation.png")
 
 
 def save(fig, path):

@@ -11,14 +11,20 @@ from kregs.run.events import Listener
 from kregs.run.files import full_disk, read_json, watching_disk, write_atomic, write_json
 from kregs.run.folder import RunFolder, default_output
 from kregs.run.progress import Tracker
-from kregs.study import ablation_md, study_csv, study_md, sweep_md
+from kregs.study import ablation_md, plots, study_csv, study_md, sweep_md
 from kregs.study.config import RESUMABLE, STUDY_FILE, StudyConfig
 
 logger = logging.getLogger(__name__)
 
 RUNS_DIR = "runs"
-# What a study writes at its folder's top (all that --overwrite deletes).
-ENTRIES = (RUNS_DIR, "study.csv", "study.md", "plots")
+# What a study writes (all that --overwrite deletes; see kregs.run.folder.owned).
+OWNED = (
+    f"{RUNS_DIR}/*-seed*.json",
+    "study.csv",
+    "study.md",
+    *(f"plots/{name}" for name in plots.NAMES),
+    "plots/sweep-*.png",
+)
 RUN_REMEDY = "delete it and run the same command: that run trains again"
 
 
@@ -104,7 +110,7 @@ def study_folder(config):
         "study",
         "protocol",
         RESUMABLE,
-        entries=ENTRIES,
+        owned=OWNED,
     )
 
 
@@ -151,8 +157,6 @@ def _train(trainer, configs, folder, pending, records, listener):
 
 def _report(config, folder, plan, records, ran, started):
     """study.csv, study.md and the plots of the whole study."""
-    from kregs.study import plots
-
     rows = [records[key]["row"] for key in plan]
     study_csv.write_csv(folder.file(study_csv.FILE), rows)
     info = data.dataset_info(config.dataset)
