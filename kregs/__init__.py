@@ -11,6 +11,7 @@ TensorFlow):
 - `kregs.build_model(input_shape, num_classes, reg, arch)`: the study's networks.
 - `kregs.GeneralizationGap`: callback logging train-minus-validation accuracy.
 - `kregs.EpochTime`: callback logging each epoch's wall time.
+- `kregs.BestEpoch`: callback restoring the best epoch's weights (early stopping).
 
 What tune and study share (budgets, the run folder, the metrics of a
 history, the device set-up) is `kregs.run`. Search lives in `kregs.tuner`
@@ -41,6 +42,7 @@ _LAZY = {
     "ARCHITECTURES": "kregs.checks",
     "GeneralizationGap": "kregs.callbacks",
     "EpochTime": "kregs.callbacks",
+    "BestEpoch": "kregs.callbacks",
     "KregsError": "kregs.errors",
     "ConfigError": "kregs.errors",
     "DataError": "kregs.errors",

@@ -1,5 +1,6 @@
-"""Callbacks that make overfitting and cost visible in every history."""
+"""Callbacks that make overfitting and cost visible in every history, and keep the best epoch."""
 
+import math
 import time
 
 import keras
@@ -65,3 +66,53 @@ class EpochTime(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["epoch_seconds"] = time.perf_counter() - self._start
+
+
+class BestEpoch(keras.callbacks.Callback):
+    """Keeps the weights of the best epoch and restores them when training ends.
+
+    The best epoch is the one `kregs.run.metrics.best_epoch` names: the first
+    epoch with the lowest *finite* value of `monitor` (a NaN or infinite loss
+    never counts; ties keep the earlier epoch). The model left after `fit`
+    therefore is the one every kregs table describes. With `patience`, training
+    also stops after that many epochs without a lower value, as Keras'
+    `EarlyStopping`; unlike `EarlyStopping(restore_best_weights=True)`, a NaN
+    first epoch is never taken as the best (Keras keeps epoch 1's weights then).
+
+    Args:
+        monitor: str, the logged value to minimise. Default "val_loss".
+        patience: int or None, epochs without improvement before training
+            stops; None never stops. Default None.
+
+    Example:
+    >>> model.fit(x, y, validation_split=0.1, epochs=20, callbacks=[BestEpoch(patience=3)])
+    """
+
+    def __init__(self, monitor="val_loss", patience=None):
+        super().__init__()
+        self.monitor = monitor
+        self.patience = patience
+        self.best = self.best_epoch = self.best_weights = None
+        self.wait = 0
+
+    def on_train_begin(self, logs=None):
+        self.best = self.best_epoch = self.best_weights = None
+        self.wait = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        value = float(value) if value is not None else math.nan
+        if math.isfinite(value) and (self.best is None or value < self.best):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            self.best_weights = self.model.get_weights()
+            return
+        self.wait += 1
+        if self.patience is not None and self.wait >= self.patience:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+    def get_config(self):
+        return {"monitor": self.monitor, "patience": self.patience}

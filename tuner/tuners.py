@@ -4,9 +4,10 @@
 optimization, random or grid search) and a tuner over it. What kregs adds to
 every trial, in `KregsTrials`:
 
-- the model kept for a trial is the one early stopping restored (the best
-  epoch of `kregs.run.metrics`), and the trial's score (val_accuracy) is read
-  at that epoch, so trials.csv, the ranking, best/ and the export agree;
+- the model kept for a trial is the best epoch's (`kregs.callbacks.BestEpoch`,
+  added when the trial's callbacks lack one: the best epoch of
+  `kregs.run.metrics`), and the trial's score (val_accuracy) is read at that
+  epoch, so trials.csv, the ranking, best/ and the export agree;
 - a trial whose loss becomes NaN (stopped by `TerminateOnNaN`) is a failed
   trial with the reason, instead of a trial with a NaN score;
 - each trial's numbers (its history row, wall time, memory, who ran it) go
@@ -27,6 +28,7 @@ import keras
 import keras_tuner
 
 from kregs import compat
+from kregs.callbacks import BestEpoch
 from kregs.errors import DiskFullError, invalid_value
 from kregs.run import metrics
 from kregs.run.budget import ALGORITHMS
@@ -49,10 +51,10 @@ class SearchStopped(DiskFullError, keras_tuner.errors.FatalError):
 
 
 class SaveRestoredWeights(keras.callbacks.Callback):
-    """Saves the model's weights at the end of training, after early stopping restored them.
+    """Saves the model's weights at the end of training, after `BestEpoch` restored them.
 
-    Placed after `EarlyStopping(restore_best_weights=True)`, it overwrites the
-    checkpoint KerasTuner loads for the trial with the best epoch's weights.
+    Placed after `kregs.callbacks.BestEpoch`, it overwrites the checkpoint
+    KerasTuner loads for the trial with the best epoch's weights.
     """
 
     def __init__(self, filepath):
@@ -103,11 +105,15 @@ class KregsTrials:
 
     def run_trial(self, trial, *args, **kwargs):
         start = time.monotonic()
-        extra = [SaveRestoredWeights(compat.checkpoint_path(self, trial.trial_id))]
+        given = list(kwargs.get("callbacks", []))
+        # The contract every trial keeps, whatever callbacks it was given: the model
+        # saved is the best epoch's (restored by BestEpoch), and the score is read there.
+        extra = [] if any(isinstance(c, BestEpoch) for c in given) else [BestEpoch()]
+        extra.append(SaveRestoredWeights(compat.checkpoint_path(self, trial.trial_id)))
         if self.progress is not None:
             listener, tracker = self.progress
             extra.append(ProgressCallback(listener, f"trial {trial.trial_id}", tracker))
-        kwargs["callbacks"] = [*kwargs.get("callbacks", []), *extra]
+        kwargs["callbacks"] = [*given, *extra]
         folder = self.get_trial_dir(trial.trial_id)
         try:
             results = super().run_trial(trial, *args, **kwargs)

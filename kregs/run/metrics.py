@@ -1,11 +1,11 @@
 """One Keras history -> one row of numbers, with one definition of the best epoch.
 
-**The best epoch** of a training run is the epoch whose weights early
-stopping restored: the first epoch with the lowest validation loss (a NaN
-loss never counts). kregs trains every model with
-`EarlyStopping(monitor="val_loss", restore_best_weights=True)`, so the model
-that is kept, tested and exported is that epoch's. Every number "at the best
-epoch" in trials.csv and study.csv is read there.
+**The best epoch** of a training run is the first epoch with the lowest
+finite validation loss (a NaN loss never counts). kregs trains every model with
+`kregs.callbacks.BestEpoch`, which restores exactly that epoch's weights at the
+end of training (a tuning trial adds one itself if its callbacks lack it), so
+the model that is kept, tested and exported is that epoch's. Every number "at
+the best epoch" in trials.csv and study.csv is read there.
 """
 
 import math
@@ -15,10 +15,11 @@ HISTORY_KEYS = ("accuracy", "val_accuracy", "loss", "val_loss", "epoch_seconds")
 
 
 def best_epoch(history):
-    """The 0-based index of the epoch early stopping restored, or None without val_loss.
+    """The 0-based index of the best epoch (whose weights `BestEpoch` restored), or None.
 
-    Keras' `EarlyStopping` takes an epoch as the new best only when its loss
-    is strictly lower than the best so far: ties keep the earlier epoch.
+    An epoch is the new best only when its loss is finite and strictly lower
+    than the best so far: ties keep the earlier epoch; None without a finite
+    val_loss.
 
     Example:
     >>> best_epoch({"val_loss": [0.5, 0.3, 0.3, 0.4]})

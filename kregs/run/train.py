@@ -2,7 +2,7 @@
 
 import keras
 
-from kregs.callbacks import EpochTime, GeneralizationGap
+from kregs.callbacks import BestEpoch, EpochTime, GeneralizationGap
 from kregs.checks import check_lambda
 
 # The fewest validation images a model's score can be read from at all.
@@ -88,8 +88,8 @@ def training_callbacks(patience, extra=()):
     """The callbacks of every kregs training run (a tuning trial, a study run).
 
     Early stopping on val_loss after `patience` epochs without improvement,
-    with the best epoch's weights restored at the end (that epoch is "the best
-    epoch" of `kregs.run.metrics`); `TerminateOnNaN`; `GeneralizationGap`;
+    with the best epoch's weights restored at the end (`kregs.callbacks.BestEpoch`:
+    "the best epoch" of `kregs.run.metrics`); `TerminateOnNaN`; `GeneralizationGap`;
     `EpochTime`; then `extra`.
 
     Args:
@@ -100,9 +100,7 @@ def training_callbacks(patience, extra=()):
         list of `keras.callbacks.Callback`.
     """
     return [
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=patience, restore_best_weights=True
-        ),
+        BestEpoch("val_loss", patience=patience),
         keras.callbacks.TerminateOnNaN(),
         GeneralizationGap(),
         EpochTime(),
