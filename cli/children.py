@@ -11,6 +11,8 @@ import time
 
 import click
 
+from kregs.run.processes import kregs_command
+
 STARTED_VAR = "KREGS_STARTED"  # when the supervisor started: the whole run's wall time
 
 
@@ -64,7 +66,7 @@ def recycled(ctx, config, policy):
     click.echo(f"kregs tune: {config.dataset} (preset: {ctx.params['preset'] or 'none'})")
     # Every child works on the same folder (the default one is named here, once).
     args = child_args(ctx, skip={"output", "recycle_after"}) + ["--output", output]
-    command = [sys.executable, "-m", "kregs", "tune", *args]
+    command = kregs_command("tune", *args)
 
     def next_command(previous):  # a fresh process resumes: it must not --overwrite
         return [a for a in previous if a != "--overwrite"]

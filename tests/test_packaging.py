@@ -140,27 +140,9 @@ def test_wheel_holds_nothing_outside_kregs(wheel):
     assert modules == expected  # every module, and nothing stale
 
 
-def test_installed_wheel_works_from_anywhere(wheel, tmp_path):
+def test_installed_wheel_works_from_anywhere(wheel_venv, tmp_path):
     """`pip install kregs.whl` in a fresh venv: the command, the subpackages, a model round trip."""
-    import site
-
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    py = str(venv / "bin" / "python")
-    target = subprocess.run(
-        [py, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    # The dependencies come from this interpreter's site-packages (a plain path: its .pth
-    # files, the editable kregs among them, are not processed); kregs from the wheel only.
-    with open(os.path.join(target, "deps.pth"), "w") as f:
-        f.write("\n".join(site.getsitepackages()) + "\n")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", target, str(wheel)],
-        check=True,
-    )
+    py, target = wheel_venv
     code = (
         "import kregs, kregs.tuner, kregs.cli.main, kregs.run.budget, kregs.tuner.distributed\n"
         "import keras\n"
@@ -177,3 +159,53 @@ def test_installed_wheel_works_from_anywhere(wheel, tmp_path):
         [py, "-m", "kregs", "--help"], capture_output=True, text=True, timeout=60, cwd=tmp_path
     )
     assert cli.returncode == 0 and "tune" in cli.stdout, cli.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel_venv(wheel, tmp_path_factory):
+    """A venv whose kregs is the wheel's (no editable install, no source folder on its path)."""
+    import site
+
+    venv = tmp_path_factory.mktemp("wheel-venv") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    py = str(venv / "bin" / "python")
+    target = subprocess.run(
+        [py, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    # The dependencies come from this interpreter's site-packages (a plain path: its .pth
+    # files, the editable kregs among them, are not processed); kregs from the wheel only.
+    with open(os.path.join(target, "deps.pth"), "w") as f:
+        f.write("\n".join(site.getsitepackages()) + "\n")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", target, str(wheel)],
+        check=True,
+    )
+    return py, target
+
+
+def test_tune_from_a_source_checkout_runs_its_children_on_the_installed_kregs(wheel_venv, tmp_path):
+    """`pip install .`, then `kregs tune` in the checkout's root (as README's Backends section
+    says): the search's child processes must import the installed kregs, not the folder
+    kregs/ (which has no cli/) that `python -m` would put first on their path."""
+    from _helpers import write_idx_dataset
+
+    py, _ = wheel_venv
+    write_idx_dataset(tmp_path / "data", n_train=200, n_test=20)
+    console_script = "from kregs.cli.main import main; main(prog_name='kregs')"  # as pip's
+    args = ["tune", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"), "--arch", "mlp",
+            "--max-trials", "1", "--epochs", "1", "--no-refit", "--quiet",
+            "--output", str(tmp_path / "run")]  # fmt: skip
+    proc = subprocess.run(
+        [py, "-I", "-c", console_script, *args],  # -I: no current folder on the path
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "No module named 'kregs.cli'" not in proc.stderr
+    assert (tmp_path / "run" / "trials.csv").exists()

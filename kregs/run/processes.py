@@ -7,7 +7,32 @@ import signal
 import subprocess
 import sys
 
-__all__ = ["die_with_parent", "memory_mb", "start_child"]
+__all__ = ["die_with_parent", "kregs_command", "memory_mb", "start_child"]
+
+# Runs the `kregs` command with the current folder off `sys.path`: `python -m kregs` (and
+# `-c`) put it first, so from a source checkout the folder kregs/ (which has no cli/: it is
+# mapped from cli/ on install) would shadow the installed package.
+LAUNCHER = (
+    "import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
+    "from kregs.cli.main import main; main(prog_name='kregs')"
+)
+
+
+def kregs_command(*args, python=None):
+    """The command line of a child `kregs ARGS` process, importing the installed kregs
+    whatever the current folder.
+
+    Args:
+        *args: str, the command's arguments (e.g. "tune", "--dataset", "mnist").
+        python: str or None, the interpreter (default: this one).
+
+    Returns:
+        list of str.
+
+    Example:
+    >>> subprocess.run(kregs_command("--help"), cwd="/path/to/a/kregs/checkout")
+    """
+    return [python or sys.executable, "-c", LAUNCHER, *args]
 
 
 def memory_mb():

@@ -13,7 +13,7 @@ import threading
 import time
 
 from kregs.errors import ConfigError
-from kregs.run.processes import die_with_parent
+from kregs.run.processes import die_with_parent, kregs_command
 from kregs.tuner.distributed.addressing import ENV_VARS, free_port
 
 
@@ -80,7 +80,7 @@ class LocalCluster:
         self._stderr_tail = {}
 
     def _command(self, role, worker=None):
-        cmd = [self.python, "-m", "kregs", "tune", *self.tune_args, "--role", role]
+        cmd = kregs_command("tune", *self.tune_args, "--role", role, python=self.python)
         cmd += ["--oracle", f"127.0.0.1:{self.port}"]
         if role == "worker":
             cmd += ["--worker-id", str(worker)]
