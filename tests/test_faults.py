@@ -146,6 +146,61 @@ def test_a_validation_split_too_small_is_refused_before_training(tiny, tmp_path)
     assert not (tmp_path / "run").exists()  # nothing written, not even run.json
 
 
+def test_too_few_trial_images_are_refused_as_a_limit_is(tiny, tmp_path):
+    """--trial-images 5 (5 images for 10 classes) was accepted and exported a 12% model."""
+    result = _kregs(_tune_args(tiny, tmp_path / "run", "--trial-images", "5"))
+    assert result.exit_code == 2
+    assert _one_error_line(result) == (
+        "Error: 5 training images (of 540) and 60 for validation: too few to train and "
+        "measure a model (at least 20 validation images and every one of the 10 classes in "
+        "both are needed); use more images (--trial-images) (see kregs tune --help)"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_label_outside_the_classes_is_refused_at_load_naming_the_file(tmp_path):
+    import numpy as np
+    from _helpers import write_idx
+
+    folder = tmp_path / "data"
+    arrays = write_idx_dataset(folder, n_train=200, n_test=20)
+    labels = arrays["train"][1].copy()
+    labels[7] = 200
+    write_idx(folder / "train-labels-idx1-ubyte.gz", labels)
+    result = _kregs(_tune_args(str(folder), tmp_path / "run"))
+    assert result.exit_code == 2
+    assert _one_error_line(result) == (
+        f"Error: {folder}/train-labels-idx1-ubyte.gz: label 200 at index 7 is outside 0..9 "
+        "(1 such labels of 200); the file is damaged or not this data set's "
+        "(see kregs tune --help)"
+    )
+    assert not (tmp_path / "run").exists()
+    assert np.all(arrays["t10k"][1] < 10)
+
+
+def test_a_failed_trial_keeps_its_real_reason_not_a_tensorflow_node(tmp_path):
+    """Labels outside the classes reach a trial through the Python API: its reason in
+    trials.csv says so (KerasTuner's traceback ends with a node's name)."""
+    import numpy as np
+
+    from kregs.tuner import RegularizationHyperModel
+    from kregs.tuner.trials_csv import trial_row
+    from kregs.tuner.tuners import make_tuner
+
+    x = np.zeros((32, 4, 4, 1), np.uint8)
+    y = np.arange(32) % 3
+    y[5] = 200
+    tuner = make_tuner(
+        "random", RegularizationHyperModel((4, 4, 1), 3, arch="mlp"), str(tmp_path), 1, 1
+    )
+    tuner.search(x, y, validation_data=(x, y % 3), epochs=1, verbose=0)
+    (trial,) = tuner.oracle.trials.values()
+    assert trial.status == "FAILED"
+    assert trial.message.strip().splitlines()[-1].lstrip().startswith("[[")  # a node's name
+    row = trial_row(trial, {}, tuner.read_extras(trial.trial_id))
+    assert row["error"].startswith("InvalidArgumentError: Received a label value of 200 ")
+
+
 def test_a_search_whose_every_trial_failed_fails_and_exports_nothing(tiny, tmp_path, monkeypatch):
     from kregs.tuner.hypermodel import RegularizationHyperModel
 

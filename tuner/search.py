@@ -151,6 +151,8 @@ class Search:
         check_splits(self.ds, config.validation_split)
         # Trials may train on a subset (the low fidelity); the refit trains on everything.
         self.trial_ds = trial_subset(self.ds, config.budget.trial_images, config.seed)
+        if self.trial_ds is not self.ds:
+            check_splits(self.ds, config.validation_split, self.trial_ds.train, "--trial-images")
         self.batch_size = config.budget.batch_size * self.replicas
         steps = math.ceil(len(self.trial_ds.train[1]) / self.batch_size)
         self.hypermodel = make_hypermodel(config, self.ds.info, self.device, steps)

@@ -39,6 +39,26 @@ def failure_reason(message):
     return re.sub(r"^(?:[A-Za-z_][\w]*\.)+(?=[A-Za-z_]\w*(?:Error|Exception)?:)", "", lines[-1])
 
 
+# Lines of a TensorFlow error that say where, not what (the node, the graph, a frame).
+_WHERE = ("Graph execution error", "Detected at node", "File ", "[[", "Traceback")
+
+
+def error_reason(err):
+    """`"ErrorType: what happened"` of an exception, in one line.
+
+    TensorFlow's errors begin with where the graph failed and end with the
+    node's name; the line that says what happened is in between.
+
+    Example:
+    >>> error_reason(ValueError("Graph execution error:\\n\\nReceived a label value of 200"))
+    'ValueError: Received a label value of 200'
+    """
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    what = [line for line in lines if not line.startswith(_WHERE)]
+    text = (what or lines or [""])[0]
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
 def effective_values(hypermodel, trial):
     """The configuration a trial actually trained: RegConfig name and the values in force."""
     hp = trial.hyperparameters.copy()
@@ -64,7 +84,11 @@ def trial_row(trial, effective, extras):
     row.update(effective)
     row.update({k: extras.get(k) for k in RESULT_COLUMNS})
     row["tuner_id"] = extras.get("tuner_id")
-    row["error"] = failure_reason(trial.message) if trial.status != "COMPLETED" else ""
+    row["error"] = (
+        (extras.get("error") or failure_reason(trial.message))
+        if trial.status != "COMPLETED"
+        else ""
+    )
     return row
 
 

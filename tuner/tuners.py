@@ -36,6 +36,7 @@ from kregs.run.files import check_disk, full_disk, read_json, write_json
 from kregs.run.interrupt import check_interrupt
 from kregs.run.processes import memory_mb
 from kregs.run.progress import ProgressCallback
+from kregs.tuner.trials_csv import error_reason
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +123,8 @@ class KregsTrials:
             disk = full_disk(err, folder)
             if disk is not None:  # the whole search stops: no trial can be saved now
                 raise SearchStopped(str(disk)) from None
+            # KerasTuner keeps the traceback, whose last line may be a TensorFlow node's name.
+            write_json(os.path.join(folder, EXTRAS_FILE), {"error": error_reason(err)})
             raise
         history = (results[-1] if isinstance(results, list) else results).history
         row = metrics.history_row(history)

@@ -9,7 +9,7 @@ from kregs.checks import check_lambda
 MIN_VALIDATION_IMAGES = 20
 
 
-def check_splits(ds, validation_split):
+def check_splits(ds, validation_split, train=None, option="--limit"):
     """Refuses training and validation splits too small to train or measure a model.
 
     Every class must be in both splits, and the validation split must hold at
@@ -18,6 +18,9 @@ def check_splits(ds, validation_split):
     Args:
         ds: a `kregs.data.Dataset`.
         validation_split: float, the share held out (for the message).
+        train: `(images, labels)` or None, the images a model trains on when not
+            `ds.train` (a search's trials train on a subset: `--trial-images`).
+        option: str, the option to change (named in the message).
 
     Raises:
         ConfigError: naming the sizes and what to change.
@@ -27,18 +30,24 @@ def check_splits(ds, validation_split):
     from kregs.errors import ConfigError
 
     classes = ds.info.num_classes
-    (_, y_train), (_, y_val) = ds.train, ds.validation
+    y_train = (train or ds.train)[1]
+    y_val = ds.validation[1]
     n_train, n_val = len(y_train), len(y_val)
     if (
         n_val < MIN_VALIDATION_IMAGES
         or len(np.unique(y_val)) < classes
         or len(np.unique(y_train)) < classes
     ):
+        where = (
+            f"{n_train} training images (of {len(ds.train[1])}) and {n_val} for validation"
+            if train is not None
+            else f"{n_train + n_val} training images with validation_split "
+            f"{validation_split:g} leave {n_val} for validation and {n_train} for training"
+        )
         raise ConfigError(
-            f"{n_train + n_val} training images with validation_split {validation_split:g} "
-            f"leave {n_val} for validation and {n_train} for training: too few to train and "
-            f"measure a model (at least {MIN_VALIDATION_IMAGES} validation images and every "
-            f"one of the {classes} classes in both are needed); use more images (--limit)"
+            f"{where}: too few to train and measure a model (at least "
+            f"{MIN_VALIDATION_IMAGES} validation images and every one of the {classes} classes "
+            f"in both are needed); use more images ({option})"
         )
 
 
