@@ -223,8 +223,17 @@ def export_run(run_dir, trial_id=None):
         str, the new version folder.
 
     Raises:
-        ConfigError: not a run, or no such completed trial.
+        ConfigError: not a run, no such completed trial, or the run folder cannot be
+            written (read-only, no permission).
+        DiskFullError: the disk filled up (the earlier versions are intact).
     """
+    from kregs.run.files import writing_to
+
+    with writing_to(os.path.abspath(run_dir)):
+        return _export_run(run_dir, trial_id)
+
+
+def _export_run(run_dir, trial_id):
     from kregs import data
     from kregs.run.files import read_json
     from kregs.tuner.config import RUN_FILE, TuneConfig

@@ -196,6 +196,42 @@ def full_disk(err, default):
     return None
 
 
+_UNWRITABLE = {errno.EACCES: "Permission denied", errno.EPERM: "Operation not permitted",
+               errno.EROFS: "Read-only file system"}  # fmt: skip
+
+
+@contextlib.contextmanager
+def writing_to(folder):
+    """Inside the block, a write that fails for want of space or of permission is one
+    kregs error naming the file: `DiskFullError`, or `ConfigError` ("cannot write to ...").
+
+    Args:
+        folder: str, what to name when the error names no file.
+    """
+    from kregs.errors import ConfigError
+
+    try:
+        yield
+    except Exception as err:  # TensorFlow and h5py wrap OSErrors in their own types
+        disk = full_disk(err, folder)
+        if disk is not None:
+            raise disk from None
+        seen = set()
+        while err is not None and id(err) not in seen:
+            seen.add(id(err))
+            code = getattr(err, "errno", None)
+            reason = _UNWRITABLE.get(code) or next(
+                (text for text in _UNWRITABLE.values() if text in str(err)), None
+            )
+            if reason is not None:
+                where = getattr(err, "filename", None) or folder
+                raise ConfigError(
+                    f"cannot write to {where}: {reason}; the run's earlier files are intact"
+                ) from None
+            err = err.__cause__ or err.__context__
+        raise
+
+
 # Full-disk errors a library reported only through `sys.unraisablehook` (h5py fails a
 # write when it closes a file, inside a destructor, and carries on).
 _swallowed = []
