@@ -18,7 +18,13 @@ from kregs.errors import ConfigError
 from kregs.run.files import read_json, write_json
 from kregs.tuner import RegularizationHyperModel
 from kregs.tuner.distributed import addressing
-from kregs.tuner.distributed.health import Heartbeat, WorkerMonitor, heartbeat_path
+from kregs.tuner.distributed.health import (
+    Heartbeat,
+    WorkerMonitor,
+    claim_worker_id,
+    hand_back_held_trials,
+    heartbeat_path,
+)
 from kregs.tuner.tuners import make_tuner
 
 # A smoke-sized search: 600 Fashion-MNIST images, random search (the real end-to-end run).
@@ -145,9 +151,12 @@ def _oracle_with_trials(tmp_path, max_trials):
 
 
 def _end(oracle, tuner_id):
+    """`tuner_id` reports its trial completed, as a worker does (a copy, over gRPC)."""
     trial = compat.workers_known(oracle)[tuner_id]
     oracle.update_trial(trial, {"val_accuracy": 0.5})
-    oracle.end_trial(oracle.trials[trial])
+    report = keras_tuner.engine.trial.Trial.from_state(oracle.trials[trial].get_state())
+    report.status = "COMPLETED"
+    oracle.end_trial(report)
 
 
 def _write_beats(folder, beats):
@@ -218,6 +227,46 @@ def test_monitor_lets_a_silent_waiting_worker_leave(tmp_path):
     assert events == [
         "worker-1 silent for 10 s while waiting for a trial: the search goes on without it"
     ]
+
+
+def test_two_workers_claiming_one_id_at_once_get_it_once(tmp_path):
+    """The claim is a lock, not a look at the heartbeats: of two workers started at the same
+    moment (no heartbeat yet), one gets the id (both were accepted)."""
+    first = claim_worker_id(str(tmp_path), "worker-a")
+    with pytest.raises(ConfigError, match="worker id a is taken by a running worker"):
+        claim_worker_id(str(tmp_path), "worker-a")
+    claim_worker_id(str(tmp_path), "worker-b").release()  # another id: free
+    first.release()  # the first worker ended (or died: the system releases its lock)
+    claim_worker_id(str(tmp_path), "worker-a").release()
+
+
+def test_a_restarted_chief_gives_a_trial_back_to_the_worker_that_trains_it(tmp_path):
+    """A chief restarted while worker-0 trains trial 0: KerasTuner's reload queues trial 0
+    for a retry, and worker-0, or another, trained it twice ("4 trials run here" of 3)."""
+    oracle = _oracle_with_trials(tmp_path, max_trials=3)
+    held = oracle.create_trial("worker-0").trial_id
+    oracle.save()
+    write_json(tmp_path / "keras_tuner" / "tuner0.json", {})  # the chief's, as it saves it
+    (tmp_path / "workers").mkdir()
+    beat = {"tuner_id": "worker-0", "beat": 3, "pid": os.getpid(), "host": socket.gethostname(),
+            "trial_id": held, "done": False}  # fmt: skip
+    write_json(heartbeat_path(str(tmp_path), "worker-0"), beat)
+    restarted = _oracle_with_trials(tmp_path, max_trials=3)  # reloads oracle.json
+    assert hand_back_held_trials(restarted, str(tmp_path)) == [("worker-0", held)]
+    assert compat.workers_known(restarted) == {"worker-0": held}
+    assert restarted.create_trial("worker-1").trial_id != held  # not handed out again
+    _end(restarted, "worker-0")  # worker-0 finishes it
+    assert restarted.trials[held].status == "COMPLETED" and restarted.end_order == [held]
+
+
+def test_a_trial_reported_ended_twice_counts_once(tmp_path):
+    oracle = _oracle_with_trials(tmp_path, max_trials=3)
+    held = oracle.create_trial("worker-0").trial_id
+    _end(oracle, "worker-0")
+    # A second worker, handed the trial while the first was taken for dead, reports it too.
+    again = keras_tuner.engine.trial.Trial.from_state(oracle.trials[held].get_state())
+    oracle.end_trial(again)
+    assert oracle.end_order == [held] and oracle.trials[held].status == "COMPLETED"
 
 
 # --- bad input, bad ports, no chief ---------------------------------------------------------

@@ -280,9 +280,7 @@ def test_a_full_disk_injected_anywhere_is_one_line(tiny, tmp_path, monkeypatch):
     assert [r["status"] for r in read_csv(out / "trials.csv")] == ["COMPLETED"]
 
 
-def test_export_to_a_read_only_or_full_disk_is_one_line_and_keeps_the_versions(
-    tiny, small_disk
-):
+def test_export_to_a_read_only_or_full_disk_is_one_line_and_keeps_the_versions(tiny, small_disk):
     mount, grow = small_disk
     grow()  # room for a run
     out = mount / "run"
@@ -301,9 +299,7 @@ def test_export_to_a_read_only_or_full_disk_is_one_line_and_keeps_the_versions(
     (mount / "filler").write_bytes(b"\0" * (free.f_bavail * free.f_frsize - 4096))
     result = _kregs(["export", str(out)])
     assert result.exit_code == 2, result.output[-3000:]
-    assert _one_error_line(result).startswith(
-        f"Error: no space left on device while writing {out}"
-    )
+    assert _one_error_line(result).startswith(f"Error: no space left on device while writing {out}")
     assert sorted(p.relative_to(out) for p in versions.rglob("*")) == before  # intact
     (mount / "filler").unlink()
     assert _kregs(["export", str(out)]).exit_code == 0  # space again: version 2

@@ -16,7 +16,12 @@ from kregs.run.events import Listener
 from kregs.run.files import full_disk, watching_disk
 from kregs.tuner.config import TuneConfig
 from kregs.tuner.distributed import addressing
-from kregs.tuner.distributed.health import Heartbeat, WorkerMonitor, check_worker_free
+from kregs.tuner.distributed.health import (
+    Heartbeat,
+    WorkerMonitor,
+    claim_worker_id,
+    hand_back_held_trials,
+)
 from kregs.tuner.recycle import Recycler
 from kregs.tuner.search import Search, TuneResult, run_folder
 from kregs.tuner.summary_md import top_table
@@ -111,6 +116,7 @@ def run_chief(config, listener):
             compat.prompt_chief(),
         ):
             tuner = search.make_tuner(listener)
+            hand_back_held_trials(tuner.oracle, folder.path)  # (a restarted chief)
             tuner.oracle.trial_ended = search.reporter(tuner, listener)
             tuner.oracle.hold_workers = True  # a survivor waits for trials that may come back
             monitor = WorkerMonitor(
@@ -132,7 +138,16 @@ def run_worker(config, listener):
     addressing.wait_for_chief(cluster.host, cluster.port, cluster.oracle_timeout)
     folder = run_folder(config)
     folder.check_same(config.record())
-    check_worker_free(folder.path, cluster.tuner_id)
+    claim = claim_worker_id(folder.path, cluster.tuner_id)
+    try:
+        return _work(config, listener, folder, started)
+    finally:
+        claim.release()
+
+
+def _work(config, listener, folder, started):
+    """A worker's search, once its id is claimed."""
+    cluster = config.cluster
     search = Search(config, folder)
     rows = []
     with addressing.oracle_env("worker", cluster.host, cluster.port, cluster.worker_id):

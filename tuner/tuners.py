@@ -198,6 +198,7 @@ class _Reporting(compat.AtomicOracleState):
 
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
+        compat.skip_ended_retries(self)
         trial = super().create_trial(tuner_id)
         if self.hold_workers:
             compat.wait_instead_of_leaving(self, tuner_id, trial)
@@ -209,6 +210,9 @@ class _Reporting(compat.AtomicOracleState):
 
     @keras_tuner.synchronized
     def end_trial(self, trial):
+        if compat.ended_before(self, trial):  # a second report of a finished trial
+            logger.info("trial %s was reported ended again; counted once", trial.trial_id)
+            return
         super().end_trial(trial)
         self.save()  # KerasTuner saved before it dropped the trial from the ongoing ones
         ended = self.trials[trial.trial_id]

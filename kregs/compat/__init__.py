@@ -17,9 +17,12 @@ and tuner classes override what they need (`state.AtomicOracleState`).
 
 from kregs.compat.distributed import (
     condition_protos_quiet,
+    ended_before,
+    hand_back,
     prompt_chief,
     requeue_trial,
     rpc_timeout,
+    skip_ended_retries,
     wait_instead_of_leaving,
     workers_known,
 )
@@ -44,6 +47,9 @@ __all__ = [
     "checkpoint_path",
     "condition_protos_quiet",
     "disable_op_determinism",
+    "ended_before",
+    "hand_back",
+    "skip_ended_retries",
     "failed_trials_quiet",
     "keras_tuner_warning",
     "op_determinism_enabled",

@@ -6,6 +6,8 @@ import time
 
 from kregs.compat.scoped import replaced
 
+ENDED = ("COMPLETED", "FAILED")
+
 
 @contextlib.contextmanager
 def condition_protos_quiet():
@@ -149,3 +151,59 @@ def requeue_trial(oracle, tuner_id):
         oracle._retry_queue.append(trial.trial_id)
         oracle.save()
         return trial.trial_id
+
+
+def hand_back(oracle, tuner_id, trial_id):
+    """After a chief's restart, gives `trial_id` back to the worker that still trains it.
+
+    KerasTuner's reload sends every trial that was running to the retry queue, where
+    another worker (or the same one, once it finished) would train it a second time.
+
+    Why: the queue (`_retry_queue`), the held trials (`ongoing_trials`) and the
+    workers (`tuner_ids`) have no public setters.
+
+    Returns:
+        bool, whether the trial was waiting for a retry and now belongs to `tuner_id`.
+    """
+    from keras_tuner.src.engine import oracle as oracle_module
+
+    with oracle_module.LOCKS[oracle]:
+        trial = oracle.trials.get(trial_id)
+        if trial is None or trial_id not in oracle._retry_queue or trial.status in ENDED:
+            return False
+        oracle._retry_queue.remove(trial_id)
+        trial.status = "RUNNING"
+        oracle.ongoing_trials[tuner_id] = trial
+        oracle.tuner_ids.add(tuner_id)
+        oracle.save()
+        return True
+
+
+def ended_before(oracle, trial):
+    """Whether `trial` (reported ended by a worker) had already ended; then the report is
+    dropped: only its worker leaves the held trials. Call it under the oracle's lock.
+
+    A trial can be reported twice when a worker the chief took for dead (or a chief that
+    restarted) finished it after it went back to the queue.
+
+    Why: `Oracle.end_trial` appends the trial to `end_order` and scores it again each
+    time; the held trials (`ongoing_trials`) have no public setter.
+    """
+    known = oracle.trials.get(trial.trial_id)
+    if known is None or known.status not in ENDED or trial.trial_id not in oracle.end_order:
+        return False
+    for tuner_id, held in list(oracle.ongoing_trials.items()):
+        if held.trial_id == trial.trial_id:
+            oracle.ongoing_trials.pop(tuner_id)
+    return True
+
+
+def skip_ended_retries(oracle):
+    """Drops from the retry queue the trials that ended since they were queued (a worker
+    taken for dead that finished after all). Call it under the oracle's lock.
+
+    Why: `_retry_queue` is private, and `create_trial` hands out whatever is in it.
+    """
+    oracle._retry_queue[:] = [
+        t for t in oracle._retry_queue if oracle.trials[t].status not in ENDED
+    ]

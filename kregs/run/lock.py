@@ -15,12 +15,44 @@ class FolderInUseError(KregsError, RuntimeError):
     """Another live kregs process writes this run folder."""
 
 
-class FolderLock:
-    """An exclusive `flock` on `<folder>/.kregs.lock`, holding who took it.
+class ExclusiveLock:
+    """An exclusive `flock` on a file, holding who took it (`holder_record`).
 
     The operating system releases the lock when its process ends, however it
-    ends (`kill -9` included), so a stale lock never blocks a resume; the file
+    ends (`kill -9` included), so a stale lock never blocks anyone; the file
     itself stays, saying who held it last.
+
+    Args:
+        path: str, the lock file (its folder must exist).
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self._fd = None
+
+    def acquire(self):
+        """Takes the lock; returns None, or the holder's record when another process has it."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            return holder
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder_record()).encode(), 0)
+        self._fd = fd
+        return None
+
+    def release(self):
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+class FolderLock(ExclusiveLock):
+    """An exclusive lock on `<folder>/.kregs.lock`: one kregs process writes the folder.
 
     Args:
         folder: str, the run folder (must exist).
@@ -31,33 +63,19 @@ class FolderLock:
     """
 
     def __init__(self, folder):
+        super().__init__(os.path.join(folder, LOCK_FILE))
         self.folder = folder
-        self.path = os.path.join(folder, LOCK_FILE)
-        self._fd = None
 
     def acquire(self):
         """Takes the lock, or raises `FolderInUseError` naming the holder (pid, host)."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_holder(fd)
-            os.close(fd)
+        holder = super().acquire()
+        if holder is not None:
             raise FolderInUseError(
                 f"output folder {self.folder} is in use by another kregs process "
                 f"(pid {holder.get('pid', '?')} on {holder.get('host', '?')}, since "
                 f"{holder.get('since', '?')}); wait for it to end, or choose another --output"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(holder_record()).encode(), 0)
-        self._fd = fd
+            )
         return self
-
-    def release(self):
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
 
     def __enter__(self):
         return self.acquire()

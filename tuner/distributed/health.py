@@ -9,6 +9,7 @@ import time
 from kregs import compat
 from kregs.errors import ConfigError, StateError
 from kregs.run.files import read_json, write_json
+from kregs.run.lock import ExclusiveLock
 
 logger = logging.getLogger(__name__)
 
@@ -87,22 +88,34 @@ class Heartbeat:
             logger.warning("heartbeat not written: %s", err)
 
 
-def check_worker_free(output, tuner_id, wait=HEARTBEAT_SECONDS + 2):
-    """Refuses a worker whose id a live worker already uses (its heartbeat tells).
+def claim_worker_id(output, tuner_id, wait=HEARTBEAT_SECONDS + 2):
+    """Claims a worker id for this process, or refuses it when a live worker uses it.
 
-    A heartbeat from this host is alive when its process is; one from another
-    host when its counter moves within `wait` seconds. A worker that died
-    (a crash, `kill -9`) leaves a stale heartbeat: its id is free again.
+    The claim is an exclusive lock on `<output>/workers/<tuner id>.lock`, held as
+    long as this process lives: of two workers started at the same moment with the
+    same id, one gets it. Where the shared file system has no working locks, the
+    heartbeat still tells: one from this host is alive when its process is; one
+    from another host when its counter moves within `wait` seconds. A worker that
+    died (a crash, `kill -9`) leaves its lock released and its heartbeat stale: its
+    id is free again.
+
+    Returns:
+        `kregs.run.lock.ExclusiveLock`, held (release it when the worker ends).
 
     Raises:
         ConfigError: the id is taken, naming the worker that holds it.
     """
+    os.makedirs(os.path.join(output, HEARTBEAT_DIR), exist_ok=True)
+    lock = ExclusiveLock(os.path.join(output, HEARTBEAT_DIR, f"{tuner_id}.lock"))
+    holder = lock.acquire()
+    if holder is not None:
+        raise _taken(tuner_id, holder.get("pid"), holder.get("host"))
     try:
         beat = read_json(heartbeat_path(output, tuner_id))
     except StateError:
-        return
+        beat = None
     if not beat or beat.get("done") or beat.get("pid") == os.getpid():
-        return
+        return lock
     if beat.get("host") == socket.gethostname():
         alive = _process_alive(beat.get("pid"))
     else:
@@ -112,10 +125,16 @@ def check_worker_free(output, tuner_id, wait=HEARTBEAT_SECONDS + 2):
             time.sleep(0.5)
             alive = read_beat(output, tuner_id) != beat.get("beat")
     if alive:
-        raise ConfigError(
-            f"worker id {tuner_id.removeprefix('worker-')} is taken by a running worker "
-            f"(pid {beat.get('pid')} on {beat.get('host')}); give this worker another --worker-id"
-        )
+        lock.release()
+        raise _taken(tuner_id, beat.get("pid"), beat.get("host"))
+    return lock
+
+
+def _taken(tuner_id, pid, host):
+    return ConfigError(
+        f"worker id {tuner_id.removeprefix('worker-')} is taken by a running worker "
+        f"(pid {pid} on {host}); give this worker another --worker-id"
+    )
 
 
 def _process_alive(pid):
@@ -134,6 +153,39 @@ def read_beat(output, tuner_id):
         return (read_json(heartbeat_path(output, tuner_id)) or {}).get("beat")
     except StateError:  # a file from another program; atomic writes never leave half of one
         return None
+
+
+def hand_back_held_trials(oracle, output):
+    """On a restarted chief: trials that live workers still train go back to them.
+
+    KerasTuner's reload puts every trial that was running into the retry queue,
+    so a trial a worker went on training while the chief was down would be
+    trained a second time. A worker's heartbeat says which trial it holds; when
+    it is alive (this host: its process exists; another host: not known yet, the
+    monitor takes the trial back if it stays silent), the trial is its again.
+
+    Returns:
+        list of `(tuner_id, trial_id)` handed back.
+    """
+    folder = os.path.join(output, HEARTBEAT_DIR)
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    handed = []
+    for name in names:
+        if not name.endswith(".json"):
+            continue
+        try:
+            beat = read_json(os.path.join(folder, name)) or {}
+        except StateError:
+            continue
+        held, tuner_id = beat.get("trial_id"), beat.get("tuner_id")
+        if beat.get("done") or held is None or tuner_id is None:
+            continue
+        if beat.get("host") == socket.gethostname() and not _process_alive(beat.get("pid")):
+            continue
+        if compat.hand_back(oracle, tuner_id, held):
+            handed.append((tuner_id, held))
+            logger.info("trial %s goes on with %s, which trains it still", held, tuner_id)
+    return handed
 
 
 class WorkerMonitor:
