@@ -25,7 +25,7 @@ from kregs.tuner.distributed.health import (
     hand_back_held_trials,
     heartbeat_path,
 )
-from kregs.tuner.tuners import make_tuner
+from kregs.tuner.tuners import ChiefUnreachable, FailFastOracle, make_tuner
 
 # A smoke-sized search: 600 Fashion-MNIST images, random search (the real end-to-end run).
 SMOKE = ["--preset", "smoke", "--algorithm", "random", "--limit", "600"]
@@ -267,6 +267,42 @@ def test_a_trial_reported_ended_twice_counts_once(tmp_path):
     again = keras_tuner.engine.trial.Trial.from_state(oracle.trials[held].get_state())
     oracle.end_trial(again)
     assert oracle.end_order == [held] and oracle.trials[held].status == "COMPLETED"
+
+
+class _LostChief:
+    """An oracle whose chief is gone when a trial ends: update_trial fails as gRPC does."""
+
+    def __init__(self, oracle):
+        self.oracle, self.calls = oracle, []
+
+    def __getattr__(self, name):
+        import grpc
+
+        value = getattr(self.oracle, name)
+        if name not in ("update_trial", "end_trial"):
+            return value
+
+        def call(*args, **kwargs):
+            self.calls.append(name)
+            raise grpc.RpcError()
+
+        return call
+
+
+def test_a_worker_stops_at_its_first_failed_call_to_the_chief(tmp_path):
+    """KerasTuner took the failed update_trial for the trial's failure and called the chief
+    again (end_trial): a worker waited twice --oracle-timeout before it said so."""
+    import numpy as np
+
+    tuner = make_tuner(
+        "random", RegularizationHyperModel((4, 4, 1), 2, arch="mlp"), str(tmp_path), 2, 1
+    )
+    lost = _LostChief(tuner.oracle)
+    tuner.oracle = FailFastOracle(lost)
+    x, y = np.zeros((8, 4, 4, 1), np.uint8), np.arange(8) % 2
+    with pytest.raises(ChiefUnreachable):
+        tuner.search(x, y, validation_data=(x, y), epochs=1, verbose=0)
+    assert lost.calls == ["update_trial"]  # one call to the lost chief, not two
 
 
 # --- bad input, bad ports, no chief ---------------------------------------------------------

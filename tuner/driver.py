@@ -25,6 +25,7 @@ from kregs.tuner.distributed.health import (
 from kregs.tuner.recycle import Recycler
 from kregs.tuner.search import Search, TuneResult, run_folder
 from kregs.tuner.summary_md import top_table
+from kregs.tuner.tuners import ChiefUnreachable, FailFastOracle
 
 
 def tune(config, listener=None, recycle=None):
@@ -153,6 +154,7 @@ def _work(config, listener, folder, started):
     with addressing.oracle_env("worker", cluster.host, cluster.port, cluster.worker_id):
         with compat.rpc_timeout(cluster.oracle_timeout), compat.condition_protos_quiet():
             tuner = search.make_tuner(listener)
+            tuner.oracle = FailFastOracle(tuner.oracle)  # a lost chief: one wait, not two
             heartbeat = Heartbeat(folder.path, cluster.tuner_id).start()
 
             def started_trial(tuner_, trial):
@@ -187,6 +189,8 @@ def _lost_chief(err, cluster):
     """`ChiefLostError` when `err` is a failed call to the chief (gRPC), else None."""
     import grpc
 
+    if isinstance(err, ChiefUnreachable):
+        err = err.rpc_error
     if not isinstance(err, grpc.RpcError):
         return None
     code = err.code() if hasattr(err, "code") else None

@@ -29,7 +29,7 @@ import keras_tuner
 
 from kregs import compat
 from kregs.callbacks import BestEpoch
-from kregs.errors import DiskFullError, invalid_value
+from kregs.errors import ChiefLostError, DiskFullError, invalid_value
 from kregs.run import metrics
 from kregs.run.budget import ALGORITHMS
 from kregs.run.files import check_disk, full_disk, read_json, write_json
@@ -49,6 +49,51 @@ ASK_INTERVAL = 1.0  # seconds between the requests of a worker told to wait
 
 class SearchStopped(DiskFullError, keras_tuner.errors.FatalError):
     """Stops KerasTuner's search loop (a fatal error to it), e.g. when the disk is full."""
+
+
+class ChiefUnreachable(ChiefLostError, keras_tuner.errors.FatalError):
+    """A worker's call to the chief failed: its search stops at once (a fatal error to
+    KerasTuner, which would otherwise take it for a failed trial and call the chief again).
+
+    Attributes:
+        rpc_error: the `grpc.RpcError` of the call.
+    """
+
+    def __init__(self, rpc_error):
+        code = rpc_error.code() if hasattr(rpc_error, "code") else None
+        super().__init__(getattr(code, "name", None) or type(rpc_error).__name__)
+        self.rpc_error = rpc_error
+
+
+class FailFastOracle:
+    """A worker's oracle client (KerasTuner's `OracleClient`) whose first failed call to the
+    chief raises `ChiefUnreachable`.
+
+    Without it a lost chief costs a worker two waits of `--oracle-timeout`: the failed
+    `update_trial` at the end of a trial is caught as the trial's failure, and the
+    `end_trial` that follows waits again.
+
+    Args:
+        client: the worker tuner's `oracle`.
+    """
+
+    def __init__(self, client):
+        self._client = client
+
+    def __getattr__(self, name):
+        import grpc
+
+        value = getattr(self._client, name)
+        if not callable(value):
+            return value
+
+        def call(*args, **kwargs):
+            try:
+                return value(*args, **kwargs)
+            except grpc.RpcError as err:
+                raise ChiefUnreachable(err) from err
+
+        return call
 
 
 class SaveRestoredWeights(keras.callbacks.Callback):
