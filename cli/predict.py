@@ -35,11 +35,18 @@ def predict(model, inputs, top_k, as_json, max_pixels, verbose):
 
     predictor = Predictor(model)
     images, labels = read_inputs(inputs, predictor.input_shape, max_pixels)
-    for label, top in zip(labels, predictor.top_k(images, top_k), strict=True):
+    tops = predictor.top_k(images, top_k)
+    what = "probability" if predictor.probabilities else "score"
+    if not predictor.probabilities:
+        click.echo(
+            f"note: {model} outputs scores, not probabilities (they do not sum to 1 per image; "
+            "logits?): shown as scores",
+            err=True,
+        )
+    for label, top in zip(labels, tops, strict=True):
         if as_json:
-            classes = [
-                {"class_id": c, "class_name": n, "probability": round(p, 6)} for c, n, p in top
-            ]
+            classes = [{"class_id": c, "class_name": n, what: round(p, 6)} for c, n, p in top]
             click.echo(json.dumps({"input": label, "top": classes}))
         else:
-            click.echo(f"{label}: " + ", ".join(f"{n} {p:.3f}" for _, n, p in top))
+            suffix = "" if predictor.probabilities else " (score)"
+            click.echo(f"{label}: " + ", ".join(f"{n} {p:.3f}{suffix}" for _, n, p in top))

@@ -96,6 +96,8 @@ def read_batch(path, shape):
         raise DataError(f"{path}: cannot read .npy file ({err})") from None
     height, width, channels = shape
     expected = f"(N, {height}, {width}, {channels}) uint8"
+    if batch.size == 0:
+        raise DataError(f"{path}: holds no images (shape {batch.shape})")
     if batch.dtype != np.uint8:
         raise DataError(f"{path}: has dtype {batch.dtype}; the model takes {expected} pixels")
     if batch.shape == tuple(shape) or (channels == 1 and batch.shape == (height, width)):

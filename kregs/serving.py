@@ -45,6 +45,7 @@ class Predictor:
         else:
             raise DataError(f"{path}: neither a SavedModel folder nor a .keras file")
         self.source = path
+        self.probabilities = True  # until outputs say otherwise (`predict`)
 
     def _load_saved_model(self, path):
         from kregs.run.device import tensorflow_available
@@ -68,7 +69,7 @@ class Predictor:
             raise DataError(
                 f"{path}: serving_default does not take uint8 `images`; not a kregs export"
             )
-        self.input_shape = tuple(spec["images"].shape[1:])
+        self.input_shape = _image_shape(spec["images"].shape, path)
         self._saved = loaded  # keeps the variables alive
         self._keras = None
         names_file = os.path.join(path, "assets", CLASS_NAMES_FILE)
@@ -83,7 +84,7 @@ class Predictor:
             self._keras = keras.models.load_model(path, safe_mode=True)
         except (OSError, ValueError, TypeError) as err:
             raise DataError(f"{path}: cannot load .keras model ({err})") from None
-        self.input_shape = tuple(self._keras.input_shape[1:])
+        self.input_shape = _image_shape(self._keras.input_shape, path)
         meta = os.path.splitext(path)[0] + ".json"
         names = None
         if os.path.exists(meta):
@@ -99,24 +100,41 @@ class Predictor:
             return [line.rstrip("\n") for line in f if line.strip()]
 
     def predict(self, images):
-        """Returns class probabilities, float32 `(N, classes)`, of uint8 images `(N, H, W, C)`."""
+        """Returns the model's outputs, float32 `(N, classes)`, for uint8 images `(N, H, W, C)`.
+
+        For a kregs model they are class probabilities; `probabilities` says whether
+        the last outputs were (each row in [0, 1], summing to 1), or scores (logits).
+        """
         images = np.asarray(images)
         if images.dtype != np.uint8 or images.shape[1:] != self.input_shape:
             raise DataError(
                 f"images of shape {images.shape} and dtype {images.dtype}; the model takes "
                 f"(N, {', '.join(map(str, self.input_shape))}) uint8"
             )
+        if len(images) == 0:
+            raise DataError("no images to classify (an empty batch)")
         if self._keras is not None:
-            return np.asarray(self._keras.predict(images, verbose=0), dtype=np.float32)
-        import tensorflow as tf
+            outputs = np.asarray(self._keras.predict(images, verbose=0), dtype=np.float32)
+        else:
+            import tensorflow as tf
 
-        probabilities = self._fn(images=tf.constant(images))["probabilities"].numpy()
+            outputs = self._fn(images=tf.constant(images))["probabilities"].numpy()
         if self.class_names is None:
-            self.class_names = [str(i) for i in range(probabilities.shape[-1])]
-        return probabilities
+            self.class_names = [str(i) for i in range(outputs.shape[-1])]
+        if outputs.ndim != 2 or outputs.shape[-1] != len(self.class_names):
+            raise DataError(
+                f"{self.source}: outputs of shape {outputs.shape}, not one score per class "
+                f"({len(self.class_names)} classes)"
+            )
+        self.probabilities = bool(
+            np.all((outputs >= 0) & (outputs <= 1))
+            and np.allclose(outputs.sum(axis=-1), 1.0, atol=1e-3)
+        )
+        return outputs
 
     def top_k(self, images, k=1):
-        """Returns, per image, the `k` most probable `(class_id, class_name, probability)`."""
+        """Returns, per image, the `k` most probable `(class_id, class_name, probability)`
+        (scores instead where the model's outputs are not probabilities: `probabilities`)."""
         probabilities = self.predict(images)
         order = np.argsort(-probabilities, axis=1, kind="stable")[
             :, : min(k, probabilities.shape[1])
@@ -125,3 +143,15 @@ class Predictor:
             [(int(c), self.class_names[c], float(p[c])) for c in row]
             for row, p in zip(order, probabilities, strict=True)
         ]
+
+
+def _image_shape(shape, path):
+    """`(H, W, C)` of a model's input `shape` `(batch, H, W, C)`, or a `DataError` saying
+    that kregs predict cannot feed it images."""
+    dims = tuple(shape)[1:]
+    if len(dims) != 3 or any(d is None for d in dims) or dims[-1] not in (1, 3):
+        raise DataError(
+            f"{path}: the model takes inputs of shape {tuple(shape)}; kregs predict feeds "
+            "images of a fixed size, (batch, height, width, 1 or 3 channels)"
+        )
+    return tuple(int(d) for d in dims)

@@ -519,3 +519,68 @@ def test_ctrl_c_exits_130_saying_how_to_resume_and_temporaries_go(tiny, tmp_path
     assert done.exit_code == 0, done.output[-3000:]
     assert not any(p.exists() for p in stray)
     assert _ended_trials(out) == ["0", "1", "2"]
+
+
+# --- kregs predict on models and inputs it cannot read as a kregs export -----------------------
+
+
+def _keras_file(path, inputs, outputs):
+    import keras
+
+    keras.Model(inputs, outputs).save(path)
+    return str(path)
+
+
+def test_predict_refuses_a_model_that_does_not_take_images(tmp_path):
+    import keras
+    import numpy as np
+
+    x = keras.Input((784,))
+    model = _keras_file(tmp_path / "flat.keras", x, keras.layers.Dense(3, "softmax")(x))
+    np.save(tmp_path / "batch.npy", np.zeros((2, 28, 28, 1), np.uint8))
+    result = _kregs(["predict", model, str(tmp_path / "batch.npy")])
+    assert result.exit_code == 2
+    assert _one_error_line(result) == (
+        f"Error: {model}: the model takes inputs of shape (None, 784); kregs predict feeds "
+        "images of a fixed size, (batch, height, width, 1 or 3 channels) "
+        "(see kregs predict --help)"
+    )
+
+
+def test_predict_labels_scores_of_a_model_without_softmax(tmp_path):
+    import keras
+    import numpy as np
+
+    x = keras.Input((4, 4, 1))
+    logits = keras.layers.Dense(
+        3, kernel_initializer="ones", bias_initializer=keras.initializers.Constant([0, 1, 2])
+    )(keras.layers.Flatten()(x))
+    model = _keras_file(tmp_path / "logits.keras", x, logits)
+    np.save(tmp_path / "batch.npy", np.ones((2, 4, 4, 1), np.uint8))
+    result = _kregs(["predict", model, str(tmp_path / "batch.npy")])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == (
+        f"note: {model} outputs scores, not probabilities (they do not sum to 1 per image; "
+        "logits?): shown as scores"
+    )
+    assert result.stdout.splitlines() == [
+        f"{tmp_path / 'batch.npy'}[0]: 2 18.000 (score)",
+        f"{tmp_path / 'batch.npy'}[1]: 2 18.000 (score)",
+    ]
+
+
+def test_predict_refuses_an_empty_batch(tmp_path):
+    import keras
+    import numpy as np
+
+    x = keras.Input((4, 4, 1))
+    model = _keras_file(
+        tmp_path / "m.keras", x, keras.layers.Dense(3, "softmax")(keras.layers.Flatten()(x))
+    )
+    np.save(tmp_path / "empty.npy", np.zeros((0, 4, 4, 1), np.uint8))
+    result = _kregs(["predict", model, str(tmp_path / "empty.npy")])
+    assert result.exit_code == 2
+    assert _one_error_line(result) == (
+        f"Error: {tmp_path / 'empty.npy'}: holds no images (shape (0, 4, 4, 1)) "
+        "(see kregs predict --help)"
+    )
