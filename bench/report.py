@@ -346,6 +346,20 @@ GPU_CHECK = [
 ]
 
 
+def _defaults(r):
+    """The figures behind kregs' defaults (bench/results/defaults.json, kept by hand)."""
+    return [
+        "## Figures behind the defaults",
+        "",
+        r["note"],
+        "",
+        "| code | figure | measured |",
+        "|---|---|---|",
+        *(f"| `{e['code']}` | {e['figure']} | {e['measured']} |" for e in r["entries"]),
+        "",
+    ]
+
+
 def render(results_dir):
     out = [
         "# Benchmarks",
@@ -364,6 +378,8 @@ def render(results_dir):
             continue
         r = results[key]
         out += [f"## {title}", "", f"`{r['command']}` on {_machine(r['machine'])}", "", *fn(r), ""]
+    if "defaults" in results:
+        out += _defaults(results["defaults"])
     return "\n".join(out + GPU_CHECK)
 
 

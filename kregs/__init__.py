@@ -27,6 +27,8 @@ import importlib
 
 import wrapt
 
+from kregs.lazy import lazy_attributes
+
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -71,21 +73,7 @@ _SUBMODULES = (
     "cli",
 )
 
-__all__ = sorted(_LAZY) + list(_SUBMODULES)
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    if name in _SUBMODULES:
-        return importlib.import_module(f"kregs.{name}")
-    raise AttributeError(f"module 'kregs' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_attributes(__name__, _LAZY, _SUBMODULES)
 
 
 def _register_keras_objects(_keras):

@@ -7,12 +7,12 @@ Same layers, same variables, same results (up to rounding), faster training:
   (`tf.compat.v1.nn.fused_batch_norm`, oneDNN on a CPU), which reads a
   bfloat16 or float16 input as it is and keeps the statistics in float32.
   Keras' layer casts the activations to float32, computes the moments, then
-  normalizes: several passes, each slower in mixed precision. Measured on this
-  repository's CNN activations (64 x 28 x 28 x 32, forward and backward, 2
-  cores): 6.8 ms -> 2.1 ms in bfloat16, 5.8 -> 2.7 ms in float32.
+  normalizes: several passes, each slower in mixed precision.
 - `BernoulliDropout`: Keras' element-wise dropout with its random numbers
   drawn in float32 whatever the compute dtype (bfloat16 uniforms are slower
-  to draw on a CPU): 7.0 ms -> 5.2 ms in bfloat16 on the same activations.
+  to draw on a CPU).
+
+How much each saves: BENCHMARKS.md, "Figures behind the defaults".
 
 Everything else (other backends, masks, other axes, renormalization,
 `noise_shape`) is the parent layer's own code.

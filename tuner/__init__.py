@@ -16,7 +16,7 @@ factory and per-trial records), `search` (the steps every mode shares),
 `trials_csv` and `summary_md` (the run's tables).
 """
 
-import importlib
+from kregs.lazy import lazy_attributes
 
 _LAZY = {
     "RegularizationHyperModel": "kregs.tuner.hypermodel",
@@ -26,16 +26,4 @@ _LAZY = {
     "make_tuner": "kregs.tuner.tuners",
     "tune": "kregs.tuner.driver",
 }
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'kregs.tuner' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_attributes(__name__, _LAZY)

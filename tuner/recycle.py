@@ -1,7 +1,7 @@
 """Flat memory over a long search: the trials run in a process that is replaced now and then.
 
 A process that builds and trains model after model keeps part of every one
-(about 27 MiB a trial with TensorFlow 2.21 and Keras 3 here: an upstream leak
+(how much: BENCHMARKS.md, "Figures behind the defaults"; an upstream leak
 that `keras.backend.clear_session()` does not undo). `kregs tune` therefore runs
 a single-machine search in a child process, and the child ends between two
 trials once its `RecyclePolicy` is due (exit status `EXIT_RECYCLE`); the

@@ -107,11 +107,9 @@ class StudyBudget(TrainingBudget):
 
 
 SEARCH_PRESETS = {
-    # No preset: about half an hour on 2 CPU cores (bfloat16): the control and 9
-    # configurations, up to 15 epochs each on 20,000 images (long enough for the
-    # unregularized control to over-fit), then the refit on all 60,000. The extended
-    # space: at this budget (seed 0) its refit model tested 93.80% against the default
-    # space's 92.91%.
+    # No preset: the control and 9 configurations, up to 15 epochs each on 20,000 images
+    # (long enough for the unregularized control to over-fit), then the refit on all
+    # 60,000. The extended space: why, BENCHMARKS.md ("Figures behind the defaults").
     None: SearchBudget(
         algorithm="random", max_trials=10, epochs=15, batch_size=128, patience=4,
         trial_images=20000, space="extended",
@@ -140,10 +138,8 @@ STUDY_PRESETS = {
     "smoke": StudyBudget(epochs=2, batch_size=64, limit=1000, test_limit=2000, patience=2),
     # About a minute per run on a CPU: 24 runs in well under an hour on 2 cores.
     "quick": StudyBudget(epochs=5, batch_size=128, limit=10000, patience=3),
-    # The over-fitting regime on a CPU: 5,400 training images, up to 40 epochs, patience 5.
-    # Measured (2 cores, bfloat16): at its best epoch the unregularized CNN is 5.6, 1.9 and
-    # 3.3 points (seeds 0, 1, 2) more accurate on its training images than on validation
-    # ones; with 9,000 images (limit 10000) 5.2, 1.2 and 1.3: too little to judge.
+    # The over-fitting regime on a CPU: 5,400 training images, up to 40 epochs, patience 5
+    # (why 5,400: BENCHMARKS.md, "Figures behind the defaults").
     "overfit": StudyBudget(epochs=40, batch_size=128, limit=6000, patience=5),
     # The study's protocol: batch 64, up to 50 epochs, patience 5, all the data.
     "paper": StudyBudget(epochs=50, batch_size=64, patience=5),

@@ -9,23 +9,11 @@
 - `paper`: the study's reported figures, shown as its claims.
 """
 
-import importlib
+from kregs.lazy import lazy_attributes
 
 _LAZY = {
     "StudyConfig": "kregs.study.config",
     "StudyResult": "kregs.study.runner",
     "run_study": "kregs.study.runner",
 }
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'kregs.study' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_attributes(__name__, _LAZY)
