@@ -1,12 +1,16 @@
 """Every benchmark script runs at its smallest size and writes the JSON fields BENCHMARKS.md needs.
 
-Timings are not checked here (they do not belong in tests); only that the
-scripts run and report what they promise.
+Timings are not compared with targets here (they do not belong in tests); what is
+checked is that the scripts run, report what they promise, and that their figures
+are sane: accuracies in (0.1, 1] where a model was tested, times and rates positive,
+every ratio the ratio of the figures it is computed from.
 """
 
 import json
+import math
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 
@@ -106,9 +110,73 @@ for name, args in runs:
 """
 
 
+def _numbers(obj, path=()):
+    """`(path, value)` of every number in a JSON document (booleans left out)."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from _numbers(value, (*path, str(key)))
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            yield from _numbers(value, (*path, i))
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        yield path, obj
+
+
+TIMES = ("seconds", "_s")  # >= 0 (a step that did not run took 0 s)
+RATES = ("per_s", "per_minute", "per_cpu_s")  # > 0
+TESTED = ("test_accuracy", "accuracy")  # the last key of a tested model's accuracy
+
+
+def _check_figures(result):
+    for path, value in _numbers(result):
+        keys = [p for p in path if isinstance(p, str)]
+        last = keys[-1]
+        if last.startswith("target") or keys[0] in ("targets", "budget", "conditions"):
+            continue
+        if keys[0] == "summary" and path[-1] == 1:  # (mean, std): a spread
+            assert math.isfinite(value) and value >= 0, (path, value)
+            continue
+        if "accuracy" in last and "points" not in last and "difference" not in last:
+            assert math.isfinite(value) and 0 <= value <= 1, (path, value)
+            if last in TESTED and keys[0] != "histories":
+                assert 0.1 < value <= 1, (path, value)  # better than guessing one of 10
+        if last.endswith(RATES):
+            assert math.isfinite(value) and value > 0, (path, value)
+        elif last.endswith(TIMES) or "seconds" in last:
+            assert math.isfinite(value) and value >= 0, (path, value)
+
+
+def _check_ratios(name, r):
+    approx = pytest.approx
+    if name == "input_pipeline":
+        rates = r["steps_per_s"]
+        assert r["ratio"] == approx(rates["pipeline"] / rates["arrays"])
+        assert rates["pipeline"] == approx(statistics.median(r["runs"]["pipeline"]))
+    elif name == "overhead":
+        rates = r["samples_per_s"]
+        expected = [k / p for k, p in zip(rates["kregs"], rates["plain"], strict=True)]
+        assert r["ratios"] == approx(expected) and r["ratio"] == approx(statistics.median(expected))
+    elif name == "precision":
+        summary = r["summary"]
+        for key, s in summary.items():
+            base = summary[f"{key.split('/')[0]}/float32"]
+            assert s["speedup"] == approx(s["samples_per_s"] / base["samples_per_s"])
+    elif name == "bn_time":
+        bn, none = r["summary"]["bn"], r["summary"]["none"]
+        for key, ratio in r["ratios"].items():
+            assert ratio == approx(bn[key] / none[key], rel=1e-6), key
+    elif name == "distributed":
+        first = next(m for m in r["summary"] if m.startswith("workers="))
+        base = r["summary"][first]["trials_per_minute"]
+        for mode, s in r["summary"].items():
+            assert r["speedup"][mode] == approx(s["trials_per_minute"] / base, abs=1e-3)
+
+
 def _check_result(name, out, stdout):
     result = json.loads(out.read_text())
     assert FIELDS[name] <= set(result), FIELDS[name] - set(result)
+    _check_figures(result)
+    _check_ratios(name, result)
     assert result["benchmark"] == name
     assert result["command"] == shlex.join(["python", f"bench/{name}.py", *SMALLEST[name]])
     assert {"cpu", "cores", "date", "tensorflow"} <= set(result["machine"])
