@@ -103,13 +103,16 @@ def test_supervise_starts_fresh_processes_until_one_is_done(tmp_path):
 def test_supervisor_passes_ctrl_c_on_to_its_child_once(tmp_path):
     # The child counts the SIGINTs it gets and ends with 130; the supervisor returns that.
     marks = tmp_path / "marks"
-    child = (
-        "import pathlib, signal, sys, time\n"
+    child = (  # waits for its Ctrl-C (an event, not a time), marks it, ends with 130
+        "import pathlib, signal, sys\n"
         f"p = pathlib.Path({str(marks)!r})\n"
-        "signal.signal(signal.SIGINT, lambda s, f: p.write_text(p.read_text() + 'I'))\n"
+        "def got(s, f):\n"
+        "    p.write_text(p.read_text() + 'I')\n"
+        "    sys.exit(130)\n"
+        "signal.signal(signal.SIGINT, got)\n"
         "p.write_text('ready')\n"
-        "time.sleep(3)\n"
-        "sys.exit(130)\n"
+        "while True:\n"
+        "    signal.pause()\n"
     )
     code = (
         "import sys\n"
