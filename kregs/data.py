@@ -1,8 +1,7 @@
 """MNIST, Fashion-MNIST and CIFAR-10, from local files or TFDS (the input pipeline that
 feeds them to a model is `kregs.batches`, re-exported here as `pipeline` and `array_batches`).
 
-`load_dataset` looks for the data in this order, and `info.source` says
-where it was found:
+`load_dataset` looks for the data in this order (`info.source` says where it was found):
 
 1. `data_dir`, when given: the official IDX `.gz` files, Keras' `mnist.npz`,
    or `cifar-10-batches-py/` (in the folder itself or in the sub-folder Keras
@@ -324,34 +323,16 @@ def _read_local(spec, folder):
         names = [os.path.join(path, f) for f in IDX_FILES["train"] + IDX_FILES["test"]]
         train = formats.read_idx_pair(names[0], names[1], spec.image_shape)
         test = formats.read_idx_pair(names[2], names[3], spec.image_shape)
-        check_labels(train[1], classes, names[1])
-        check_labels(test[1], classes, names[3])
+        formats.check_labels(train[1], classes, names[1])
+        formats.check_labels(test[1], classes, names[3])
         return train, test, path
     if kind == "npz":
         train, test = formats.read_mnist_npz(path, spec.image_shape)
     else:
         train, test = formats.read_cifar_dir(path)
-    check_labels(train[1], classes, f"{path} (training labels)")
-    check_labels(test[1], classes, f"{path} (test labels)")
+    formats.check_labels(train[1], classes, f"{path} (training labels)")
+    formats.check_labels(test[1], classes, f"{path} (test labels)")
     return train, test, path
-
-
-def check_labels(labels, classes, where):
-    """Refuses labels outside `0..classes-1` (a training step would fail on them later,
-    naming only a TensorFlow node).
-
-    Raises:
-        DataError: naming `where`, the first bad label and how many there are.
-    """
-    labels = np.asarray(labels)
-    bad = (labels < 0) | (labels >= classes)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise DataError(
-            f"{where}: label {int(labels[first])} at index {first} is outside 0..{classes - 1} "
-            f"({int(bad.sum())} such labels of {len(labels)}); the file is damaged or not "
-            "this data set's"
-        )
 
 
 def _host_reachable(host, timeout=3.0):

@@ -193,3 +193,21 @@ def read_cifar_dir(folder):
     x_train = np.concatenate([x for x, _ in train])
     y_train = np.concatenate([y for _, y in train])
     return (x_train, y_train), test
+
+
+def check_labels(labels, classes, where):
+    """Refuses labels outside `0..classes-1` (a training step would fail on them later,
+    naming only a TensorFlow node).
+
+    Raises:
+        DataError: naming `where`, the first bad label and how many there are.
+    """
+    labels = np.asarray(labels)
+    bad = (labels < 0) | (labels >= classes)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{where}: label {int(labels[first])} at index {first} is outside 0..{classes - 1} "
+            f"({int(bad.sum())} such labels of {len(labels)}); the file is damaged or not "
+            "this data set's"
+        )

@@ -86,12 +86,13 @@ def test_read_json_missing_is_none_corrupt_is_named(tmp_path):
 
 
 def _open(folder, record, overwrite=False):
+    record = {"kregs_version": "0", **record}  # (every kregs record has it)
     with folder.session(record, overwrite) as run:
         run.write_record(record)
 
 
 def test_run_folder_creates_resumes_and_refuses_other_runs(tmp_path):
-    folder = RunFolder(tmp_path / "run", "run.json", resumable=("max_trials",), entries=("a",))
+    folder = RunFolder(tmp_path / "run", "run.json", resumable=("max_trials",), owned=("a",))
     _open(folder, {"epochs": 2, "max_trials": 3})
     _open(folder, {"epochs": 2, "max_trials": 5})  # a larger budget resumes
     assert json.loads((tmp_path / "run" / "run.json").read_text())["max_trials"] == 5
@@ -132,9 +133,9 @@ def test_worker_check_names_what_differs(tmp_path):
     with pytest.raises(ConfigError, match="holds no run.json: the chief writes it"):
         folder.check_same({"epochs": 2})
     _open(folder, {"epochs": 2, "max_trials": 3})
-    folder.check_same({"epochs": 2, "max_trials": 9})
+    folder.check_same({"kregs_version": "0", "epochs": 2, "max_trials": 9})
     with pytest.raises(ConfigError, match=r"chief's run \(epochs: chief 2, worker 3"):
-        folder.check_same({"epochs": 3, "max_trials": 3})
+        folder.check_same({"kregs_version": "0", "epochs": 3, "max_trials": 3})
 
 
 # --- the best epoch -------------------------------------------------------------------------
