@@ -40,19 +40,21 @@ def child_args(ctx, skip):
     return args
 
 
-def check_at_the_door(dataset, data_dir, output):
+def check_at_the_door(dataset, output):
     """What the children would refuse first, refused here before any of them starts (and
     imports TensorFlow): a `--data-dir` without the data set, an output folder that cannot
     be written.
 
+    Args:
+        dataset: the run's `kregs.data.Dataset`.
+        output: str, the output folder.
+
     Raises:
         KregsError: one line for the user.
     """
-    from kregs.data import check_local
     from kregs.run.folder import check_writable
 
-    if data_dir is not None:
-        check_local(dataset, data_dir)
+    dataset.check_at_the_door()
     check_writable(output)
 
 
@@ -61,9 +63,9 @@ def recycled(ctx, config, policy):
     from kregs.run.folder import default_output
     from kregs.tuner.recycle import supervise
 
-    output = config.output or default_output(config.dataset)
-    check_at_the_door(config.dataset, config.data_dir, output)
-    click.echo(f"kregs tune: {config.dataset} (preset: {ctx.params['preset'] or 'none'})")
+    output = config.output or default_output(config.dataset.name)
+    check_at_the_door(config.dataset, output)
+    click.echo(f"kregs tune: {config.dataset.name} (preset: {ctx.params['preset'] or 'none'})")
     # Every child works on the same folder (the default one is named here, once).
     args = child_args(ctx, skip={"output", "recycle_after"}) + ["--output", output]
     command = kregs_command("tune", *args)
@@ -101,9 +103,9 @@ def workers(ctx, workers, options):
     from kregs.tuner.config import TuneConfig
     from kregs.tuner.distributed.cluster import LocalCluster
 
-    TuneConfig.create(**options)  # bad options fail here, before any process starts
-    output = options["output"] or default_output(options["dataset"])
-    check_at_the_door(options["dataset"], options["data_dir"], output)
+    config = TuneConfig.create(**options)  # bad options fail here, before any process starts
+    output = options["output"] or default_output(config.dataset.name)
+    check_at_the_door(config.dataset, output)
     args = child_args(ctx, skip={"workers", "output", "threads"}) + ["--output", output]
     cluster = LocalCluster(
         workers,

@@ -7,6 +7,10 @@ import click
 from kregs.checks import ARCHITECTURES
 from kregs.config import DIMENSIONS
 from kregs.data import DATASETS
+from kregs.data.arrays import PIXEL_RANGES
+from kregs.data.dataset import parse_image_size, parse_size
+from kregs.data.folder import COLOR_MODES
+from kregs.errors import ConfigError
 from kregs.run.budget import PRESET_NAMES
 from kregs.run.device import PRECISIONS, DeviceOptions
 from kregs.tuner.config import TuneConfig
@@ -17,9 +21,108 @@ def field_default(cls, name):
     return next(f.default for f in dataclasses.fields(cls) if f.name == name)
 
 
-dataset = click.option(
-    "--dataset", type=click.Choice(list(DATASETS)), default=field_default(TuneConfig, "dataset")
-)
+class DatasetName(click.ParamType):
+    """A built-in data set's name, or `tfds:NAME` (any TFDS image classification data set)."""
+
+    name = "dataset"
+
+    def get_metavar(self, param, ctx=None):
+        return "[" + "|".join(DATASETS) + "|tfds:NAME]"
+
+    def convert(self, value, param, ctx):
+        if value in DATASETS or (value.startswith("tfds:") and len(value) > 5):
+            return value
+        self.fail(
+            f"{value!r} is not one of {', '.join(DATASETS)}, or tfds:NAME (a TFDS image "
+            "classification data set); your own images: --data PATH",
+            param,
+            ctx,
+        )
+
+
+class ImageSize(click.ParamType):
+    name = "HxW"
+
+    def get_metavar(self, param, ctx=None):
+        return "HxW"
+
+    def convert(self, value, param, ctx):
+        try:
+            return "x".join(map(str, parse_image_size(value)))
+        except ConfigError:
+            self.fail(f"{value!r} is not HxW, e.g. 64x64", param, ctx)
+
+
+class Size(click.ParamType):
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):
+        try:
+            return parse_size(value)
+        except ConfigError:
+            self.fail(f"{value!r} is not a size, e.g. 2G or 512M", param, ctx)
+
+
+def dataset(default_help):
+    """`--dataset`: a built-in data set or `tfds:NAME`."""
+    return click.option("--dataset", type=DatasetName(), default=None, help=default_help)
+
+
+DATA_OPTIONS = [
+    click.option(
+        "--data",
+        type=click.Path(exists=True),
+        default=None,
+        help="Your own data: a folder of images with one subfolder per class (optionally "
+        "inside train/ and test/), or an .npz file (x_train, y_train, optional x_test, "
+        "y_test, class_names). Not with --dataset.",
+    ),
+    click.option(
+        "--image-size",
+        type=ImageSize(),
+        default=None,
+        help="Resize every image to HxW (needed when the images differ in size).",
+    ),
+    click.option(
+        "--color-mode",
+        type=click.Choice(COLOR_MODES),
+        default=None,
+        help="Read the images as grayscale or RGB.  [default: grayscale when every image is]",
+    ),
+    click.option(
+        "--test-split",
+        type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        default=None,
+        help="Data without a test split: the share held out for testing (stratified; the "
+        "same images every run).  [default: 0.1]",
+    ),
+    click.option(
+        "--skip-bad-images",
+        is_flag=True,
+        default=None,
+        help="Leave out (and count) images that cannot be decoded, instead of refusing the folder.",
+    ),
+    click.option(
+        "--pixel-range",
+        type=click.Choice(PIXEL_RANGES),
+        default=None,
+        help="The range of float pixels in an .npz (auto reads it from the values and says "
+        "which).  [default: auto]",
+    ),
+    click.option(
+        "--flips/--no-flips",
+        default=None,
+        help="Your own data: a left-right mirror keeps its labels, so augmentation may flip "
+        "images.  [default: no]",
+    ),
+    click.option(
+        "--max-memory",
+        type=Size(),
+        default=None,
+        help="Memory the decoded images may take; a folder above it is streamed from its "
+        "files.  [default: 40% of the memory available]",
+    ),
+]
 arch = click.option(
     "--arch", type=click.Choice(ARCHITECTURES), default=field_default(TuneConfig, "arch")
 )
@@ -27,7 +130,8 @@ data_dir = click.option(
     "--data-dir",
     type=click.Path(file_okay=False),
     default=None,
-    help="Folder with the data set's files (IDX .gz, mnist.npz, cifar-10-batches-py/).",
+    help="Folder with the built-in data set's files (IDX .gz, mnist.npz, "
+    "cifar-10-batches-py/), or TFDS' data_dir for tfds:NAME.",
 )
 overwrite = click.option(
     "--overwrite", is_flag=True, help="Delete the run in --output (only a kregs run) first."

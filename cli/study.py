@@ -8,7 +8,6 @@ from kregs.cli.output import run_line, values_lines
 from kregs.cli.progress import Display
 from kregs.cli.quiet import quiet_tensorflow
 from kregs.config import CONFIG_NAMES
-from kregs.data import DATASETS
 from kregs.run.budget import STUDY_PRESET_NAMES, STUDY_PRESETS
 from kregs.run.interrupt import catching_interrupts
 from kregs.study.config import StudyConfig
@@ -51,12 +50,11 @@ def _plan_lines(config):
 
 
 @click.command()
-@click.option(
-    "--dataset",
-    type=click.Choice(list(DATASETS)),
-    default=None,
-    help="[default: the --from-run run's, else fashion_mnist]",
+@opt.dataset(
+    "A built-in data set, or tfds:NAME.  [default: the --from-run run's, else fashion_mnist, "
+    "unless --data]"
 )
+@opt.apply_options(*opt.DATA_OPTIONS)
 @opt.preset(
     "A named budget: smoke (seconds per run), quick (about a minute per run on a CPU), "
     "overfit (the over-fitting regime: 9,000 images, up to 40 epochs; about an hour for "
@@ -161,7 +159,7 @@ def study(verbose, quiet, **options):
     from kregs.study.runner import run_study
 
     click.echo(
-        f"kregs study: {config.dataset} (preset: {options['preset'] or 'none'}, "
+        f"kregs study: {config.dataset.name} (preset: {options['preset'] or 'none'}, "
         f"{config.seeds} seeds, {len(config.configurations())} configurations: {config.kind})"
     )
     for line in _plan_lines(config):

@@ -31,7 +31,8 @@ def _budget(name, kind, text, preset_default=None):
 
 
 TUNE_OPTIONS = [
-    opt.dataset,
+    opt.dataset("A built-in data set, or tfds:NAME.  [default: fashion_mnist, unless --data]"),
+    *opt.DATA_OPTIONS,
     opt.preset(
         "A named budget: smoke (seconds), quick (minutes on a CPU), paper "
         "(the study's protocol). Options given explicitly override it."
@@ -188,7 +189,8 @@ def tune(ctx, workers, quiet, recycle_after, **options):
             click.echo(warning, err=True)
     role = f" ({cluster.role} {cluster.worker_id or ''})".replace(" )", ")") if cluster else ""
     if recycle is None:
-        click.echo(f"kregs tune: {config.dataset} (preset: {options['preset'] or 'none'}){role}")
+        name = config.dataset.name
+        click.echo(f"kregs tune: {name} (preset: {options['preset'] or 'none'}){role}")
     from kregs.tuner.recycle import ProcessRecycled
 
     try:

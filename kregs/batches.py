@@ -15,7 +15,9 @@ from kregs.errors import invalid_value
 def pipeline(x, y, batch_size, training, seed=None):
     """Builds the input pipeline that feeds a model from in-memory arrays.
 
-    Under TensorFlow, a `tf.data` pipeline: the arrays stay in memory as two
+    Images kept as files (`kregs.data.ImageFiles`: a folder bigger than
+    memory) are decoded as they are needed (`file_batches`). Under TensorFlow,
+    a `tf.data` pipeline: the arrays stay in memory as two
     tensors; it shuffles indices (not images) when training, batches them and
     gathers each batch with one vectorised `tf.gather`, then prefetches. The
     data is already in memory, so `cache()` would only copy it; it is not used.
@@ -24,7 +26,7 @@ def pipeline(x, y, batch_size, training, seed=None):
     rules, from numpy's generator.
 
     Args:
-        x: uint8 images `N x H x W x C`.
+        x: uint8 images `N x H x W x C`, or `kregs.data.ImageFiles`.
         y: int labels `N`.
         batch_size: int >= 1.
         training: bool, shuffle (reshuffled every epoch) when True.
@@ -38,9 +40,13 @@ def pipeline(x, y, batch_size, training, seed=None):
     """
     import keras
 
+    from kregs.data.splits import ImageFiles
+
     check_positive_int(batch_size, "batch_size")
     if len(x) != len(y):
         raise invalid_value("y", f"<{len(y)} labels>", f"as many labels as images ({len(x)})")
+    if isinstance(x, ImageFiles):
+        return file_batches(x, y, batch_size, training, seed)
     if keras.config.backend() != "tensorflow":
         return array_batches(x, y, batch_size, training, seed)
     import tensorflow as tf
@@ -56,6 +62,54 @@ def pipeline(x, y, batch_size, training, seed=None):
         deterministic=True,
     )
     return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def file_batches(files, y, batch_size, training, seed=None):
+    """Batches of images decoded from their files as training goes (`tf.data`).
+
+    The file list is shuffled when training (a new order every epoch, from
+    `seed`); each file is decoded by `kregs.data.folder.decode` (the same pixels
+    as a data set loaded into memory) on parallel threads, and batches are
+    prefetched, so the model rarely waits. Memory holds the paths and a few
+    batches, never the data set.
+
+    Args:
+        files: `kregs.data.ImageFiles`.
+        y: int labels `N`.
+        batch_size: int >= 1.
+        training: bool, shuffle (reshuffled every epoch) when True.
+        seed: int or None, the shuffle's seed.
+
+    Returns:
+        A `tf.data.Dataset` of `(images, labels)` batches.
+    """
+    from kregs.data.folder import decode
+    from kregs.run.device import tensorflow_available
+
+    if not tensorflow_available():
+        from kregs.errors import DataError
+
+        raise DataError(
+            "streaming images from their files needs TensorFlow (tf.data), not installed "
+            "here: raise --max-memory so they are loaded into memory, or install tensorflow"
+        )
+    import tensorflow as tf
+
+    shape = tuple(files.shape)
+
+    def load(path):
+        return decode(path.decode() if isinstance(path, bytes) else str(path), shape)
+
+    def decode_one(path, label):
+        image = tf.numpy_function(load, [path], tf.uint8, stateful=False)
+        image.set_shape(shape)
+        return image, label
+
+    ds = tf.data.Dataset.from_tensor_slices((np.asarray(files.paths, dtype=str), y))
+    if training:
+        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(decode_one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def array_batches(x, y, batch_size, training, seed=None):

@@ -11,8 +11,11 @@ from kregs.layers import ConvBlock, DenseBlock, dropout_layer
 from kregs.regularizers import L2Penalty
 
 # The "standard CNN": two stages of two 3x3 ConvBlocks and a 2x2 max-pool,
-# then one DenseBlock and the softmax classifier.
+# then one DenseBlock and the softmax classifier. Larger images get more stages (128
+# filters each), until the feature maps are at most FEATURE_SIDE pixels on a side.
 CNN_FILTERS = (32, 64)
+EXTRA_FILTERS = 128
+FEATURE_SIDE = 8
 CNN_DENSE_UNITS = 128
 MLP_UNITS = (256, 128)
 # Augmentation: shifts of up to 10% of each side (empty borders filled with 0, the
@@ -36,6 +39,12 @@ def build_model(input_shape, num_classes, reg=None, arch="cnn", name=None, dtype
         ConvBlock(32) -> ConvBlock(32) -> MaxPool 2x2
         ConvBlock(64) -> ConvBlock(64) -> MaxPool 2x2
         Flatten -> DenseBlock(128) -> Dense(num_classes, softmax)
+
+    Images larger than 32 pixels on a side get more stages of the same kind
+    (two ConvBlocks of 128 filters and a 2x2 max-pool) until the feature maps
+    are 8 pixels or less on their longer side (64 x 64: one more stage; 224 x
+    224: three more), so the dense head stays small whatever the image size
+    (pools round up: an odd side keeps its last row).
 
     `arch="mlp"`: Rescaling -> Flatten -> DenseBlock(256) -> DenseBlock(128) ->
     Dense(num_classes, softmax).
@@ -138,13 +147,29 @@ def augmentation_layers(augment, seed=None):
     return layers
 
 
+def cnn_filters(input_shape):
+    """The filters of each of the CNN's stages for images of `input_shape` `(H, W, C)`.
+
+    Example:
+    >>> cnn_filters((28, 28, 1)), cnn_filters((224, 224, 3))
+    ((32, 64), (32, 64, 128, 128, 128))
+    """
+    side, filters = max(input_shape[:2]), list(CNN_FILTERS)
+    side = -(-side // 2 ** len(filters))
+    while side > FEATURE_SIDE:
+        filters.append(EXTRA_FILTERS)
+        side = -(-side // 2)
+    return tuple(filters)
+
+
 def _cnn_stages(x, reg, policy):
-    """The CNN's two stages of two ConvBlocks and a max-pool, dropout where `reg` puts it."""
+    """The CNN's stages of two ConvBlocks and a max-pool, dropout where `reg` puts it."""
     in_blocks = reg if reg.dropout_placement == "blocks" else dataclasses.replace(reg, dropout=0.0)
-    for stage, filters in enumerate(CNN_FILTERS, start=1):
+    for stage, filters in enumerate(cnn_filters(x.shape[1:]), start=1):
         for i in (1, 2):
             x = ConvBlock(filters, reg=in_blocks, dtype=policy, name=f"conv{stage}_{i}")(x)
-        x = keras.layers.MaxPooling2D(2, dtype=policy, name=f"pool{stage}")(x)
+        pad = "same" if min(x.shape[1:3]) % 2 else "valid"  # an odd side: round up
+        x = keras.layers.MaxPooling2D(2, padding=pad, dtype=policy, name=f"pool{stage}")(x)
         if reg.uses_dropout and reg.dropout_placement == "stages":
             x = dropout_layer(reg, spatial=True, dtype=policy, name=f"dropout{stage}")(x)
     return x

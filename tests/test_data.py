@@ -5,6 +5,7 @@ import pytest
 from _helpers import write_cifar_dir, write_idx_dataset
 
 from kregs import data, formats
+from kregs.data import builtin
 from kregs.errors import ConfigError, DataError, DataNotFoundError
 
 DEBIAN = "/usr/share/datasets/fashion-mnist"
@@ -13,10 +14,10 @@ DEBIAN = "/usr/share/datasets/fashion-mnist"
 @pytest.fixture
 def offline(tmp_path, monkeypatch):
     """No Debian copy, an empty Keras cache, an empty TFDS folder, no network."""
-    monkeypatch.setattr(data, "DEBIAN_DIRS", {"fashion_mnist": str(tmp_path / "no-debian")})
+    monkeypatch.setattr(builtin, "DEBIAN_DIRS", {"fashion_mnist": str(tmp_path / "no-debian")})
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
-    monkeypatch.setattr(data, "_host_reachable", lambda host, timeout=3.0: False)
+    monkeypatch.setattr(builtin, "_host_reachable", lambda host, timeout=3.0: False)
     return tmp_path
 
 
@@ -45,8 +46,8 @@ def test_unknown_name_lists_known_ones():
     with pytest.raises(ValueError) as err:
         data.load_dataset("imagenet")
     assert str(err.value) == (
-        "Invalid value for argument `name`: expected one of mnist, fashion_mnist, cifar10. "
-        "Received: name='imagenet'"
+        "Invalid value for argument `dataset`: expected one of mnist, fashion_mnist, cifar10, "
+        "or tfds:NAME (any TFDS image classification data set). Received: dataset='imagenet'"
     )
 
 
@@ -104,7 +105,7 @@ def test_corrupt_file_in_debian_folder_is_an_error_not_a_fallback(offline, monke
     folder = offline / "debian"
     write_idx_dataset(folder)
     (folder / "train-images-idx3-ubyte.gz").write_bytes(b"garbage")
-    monkeypatch.setattr(data, "DEBIAN_DIRS", {"fashion_mnist": str(folder)})
+    monkeypatch.setattr(builtin, "DEBIAN_DIRS", {"fashion_mnist": str(folder)})
     with pytest.raises(DataError, match="train-images-idx3-ubyte.gz: truncated or corrupt gzip"):
         data.load_dataset("fashion_mnist")
 
@@ -112,7 +113,7 @@ def test_corrupt_file_in_debian_folder_is_an_error_not_a_fallback(offline, monke
 def test_debian_folder_comes_before_keras_cache(offline, monkeypatch):
     write_idx_dataset(offline / "debian")
     write_idx_dataset(offline / "keras" / "datasets" / "fashion-mnist")
-    monkeypatch.setattr(data, "DEBIAN_DIRS", {"fashion_mnist": str(offline / "debian")})
+    monkeypatch.setattr(builtin, "DEBIAN_DIRS", {"fashion_mnist": str(offline / "debian")})
     assert data.load_dataset("fashion_mnist").info.source == f"debian:{offline / 'debian'}"
 
 
@@ -130,7 +131,7 @@ def test_keras_cache(offline):
 def test_tfds_path_with_mock_data(offline, monkeypatch, name, shape):
     import tensorflow_datasets as tfds
 
-    monkeypatch.setattr(data, "_host_reachable", lambda host, timeout=3.0: True)
+    monkeypatch.setattr(builtin, "_host_reachable", lambda host, timeout=3.0: True)
     with tfds.testing.mock_data(num_examples=40):
         ds = data.load_dataset(name, validation_split=0.25)
     assert ds.info.source == f"tfds:{name}"
@@ -151,7 +152,7 @@ def test_not_found_offline_says_how_to_get_it(offline):
 
 
 def test_not_found_when_downloads_are_off(offline, monkeypatch):
-    monkeypatch.setattr(data, "_host_reachable", lambda host, timeout=3.0: True)
+    monkeypatch.setattr(builtin, "_host_reachable", lambda host, timeout=3.0: True)
     with pytest.raises(
         DataNotFoundError, match="mnist not found offline .*downloads are switched off"
     ):
@@ -162,7 +163,7 @@ def test_not_found_when_downloads_are_off(offline, monkeypatch):
 def test_tfds_failure_becomes_not_found(offline, monkeypatch):
     import tensorflow_datasets as tfds
 
-    monkeypatch.setattr(data, "_host_reachable", lambda host, timeout=3.0: True)
+    monkeypatch.setattr(builtin, "_host_reachable", lambda host, timeout=3.0: True)
 
     def fail(*args, **kwargs):
         raise ConnectionError("Max retries exceeded")
@@ -175,7 +176,7 @@ def test_tfds_failure_becomes_not_found(offline, monkeypatch):
 def test_without_tensorflow_a_missing_data_set_says_where_to_put_it(offline, monkeypatch):
     from kregs.run import device
 
-    monkeypatch.setattr(data, "_host_reachable", lambda host, timeout=3.0: True)
+    monkeypatch.setattr(builtin, "_host_reachable", lambda host, timeout=3.0: True)
     monkeypatch.setattr(device, "tensorflow_available", lambda: False)
     with pytest.raises(DataNotFoundError) as err:
         data.load_dataset("fashion_mnist")
@@ -185,7 +186,7 @@ def test_without_tensorflow_a_missing_data_set_says_where_to_put_it(offline, mon
 
 
 def test_host_reachable_is_false_for_an_unresolvable_host():
-    assert data._host_reachable("no-such-host.invalid", timeout=1.0) is False
+    assert builtin._host_reachable("no-such-host.invalid", timeout=1.0) is False
 
 
 @pytest.fixture
@@ -296,7 +297,7 @@ def test_pipeline_rejects_mismatched_arrays():
 def test_check_local_finds_the_files_without_reading_them(tmp_path):
     with pytest.raises(DataNotFoundError, match=rf"no mnist files in --data-dir {tmp_path}: "):
         data.check_local("mnist", str(tmp_path))
-    names = data.IDX_FILES["train"] + data.IDX_FILES["test"]
+    names = builtin.IDX_FILES["train"] + builtin.IDX_FILES["test"]
     (tmp_path / names[0]).write_bytes(b"")
     with pytest.raises(DataError, match=r"incomplete mnist files, missing \['train-labels"):
         data.check_local("mnist", str(tmp_path))

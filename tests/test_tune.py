@@ -10,7 +10,7 @@ import pytest
 from _helpers import read_csv, write_idx_dataset
 
 import kregs.export
-from kregs.data import Dataset, load_dataset
+from kregs.data import Splits, load_dataset
 from kregs.errors import ConfigError
 from kregs.export import export_for_serving, latest_export
 from kregs.run.events import Listener
@@ -403,7 +403,7 @@ def test_control_verdict_compares_the_control_with_the_best_regularized_trial():
 def test_trials_train_on_a_stratified_subset_and_are_judged_on_all_validation():
     x = np.arange(1000).reshape(1000, 1)
     y = np.repeat(np.arange(10), 100)
-    ds = Dataset((x, y), (x[:50], y[:50]), (x[:20], y[:20]), None)
+    ds = Splits((x, y), (x[:50], y[:50]), (x[:20], y[:20]), None)
     sub = trial_subset(ds, 200, seed=0)
     assert np.bincount(sub.train[1]).tolist() == [20] * 10
     assert sub.validation is ds.validation and sub.test is ds.test

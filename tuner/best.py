@@ -245,7 +245,11 @@ def _export_run(run_dir, trial_id):
     if record is None:
         raise ConfigError(f"{run_dir} is not a kregs run (no {RUN_FILE})")
     config = TuneConfig.from_record(record, output=run_dir)
-    info = data.dataset_info(config.dataset)
+    info = (
+        data.DatasetInfo.from_dict(record["data_info"])
+        if "data_info" in record
+        else data.builtin_info(config.dataset.name)
+    )
     hypermodel = make_hypermodel(config, info)
     budget = config.budget
     tuner = make_tuner(

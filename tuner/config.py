@@ -18,7 +18,7 @@ from kregs.checks import (
     mirrors,
 )
 from kregs.config import BY_NAME, DIMENSIONS
-from kregs.data import MIRROR_SAFE, check_dataset
+from kregs.data.dataset import Dataset, dataset_from_options, parse_size
 from kregs.errors import invalid_value
 from kregs.run.budget import SEARCH_PRESETS, SearchBudget, resolve
 from kregs.run.device import DeviceOptions
@@ -27,8 +27,10 @@ from kregs.tuner.distributed.addressing import ROLES, parse_oracle, tuner_id
 RUN_FILE = "run.json"
 # run.json fields that may change between a run and its resumption (the precision is
 # what this machine has: each trial records its own).
-RESUMABLE = ("max_trials", "kregs_version", "precision")
+RESUMABLE = ("max_trials", "kregs_version", "precision", "max_memory", "data_info")
 STRATEGIES = ("mirrored",)
+# Options of `create` that say how the data is read (`kregs.data.Options`).
+DATA_OPTIONS = ("image_size", "color_mode", "test_split", "skip_bad_images", "pixel_range", "flips")
 
 __all__ = ["ARCHITECTURES", "ClusterOptions", "Fixed", "TuneConfig", "RUN_FILE", "STRATEGIES"]
 
@@ -149,14 +151,17 @@ class TuneConfig:
     `RESUMABLE`). The rest says how this process runs it.
 
     Attributes:
-        dataset: str, "mnist", "fashion_mnist" or "cifar10".
+        dataset: `kregs.data.Dataset`, or the name of a built-in data set
+            ("mnist", "fashion_mnist", "cifar10") or "tfds:NAME".
         budget: `kregs.run.budget.SearchBudget`.
         arch: str, "cnn" or "mlp".
         fixed: `Fixed`, dimensions not searched.
         seed: int, seeds the split, the weights and the search.
         validation_split: float in (0, 1), the share of training images held out.
         output: str or None, the output folder (None: `runs/<dataset>-<UTC stamp>`).
-        data_dir: str or None, where the data set's files are.
+        data_dir: str or None, where a named data set's files are (or TFDS' data_dir).
+        max_memory: int or None, bytes the decoded images may take before a folder
+            is streamed from its files (None: a share of the available memory).
         overwrite: bool, delete an existing run in `output` first.
         top_k: int, how many of the best models go to best/.
         device: `kregs.run.device.DeviceOptions`.
@@ -171,7 +176,7 @@ class TuneConfig:
     3
     """
 
-    dataset: str = "fashion_mnist"
+    dataset: object = "fashion_mnist"
     budget: SearchBudget = SearchBudget()
     arch: str = "cnn"
     fixed: Fixed = Fixed()
@@ -179,6 +184,7 @@ class TuneConfig:
     validation_split: float = 0.1
     output: str | None = None
     data_dir: str | None = None
+    max_memory: int | None = None
     overwrite: bool = False
     top_k: int = 3
     device: DeviceOptions = DeviceOptions()
@@ -187,7 +193,14 @@ class TuneConfig:
     verbose: bool = False
 
     def __post_init__(self):
-        check_dataset(self.dataset)
+        if isinstance(self.dataset, str):
+            object.__setattr__(self, "dataset", Dataset.from_name(self.dataset, self.data_dir))
+        if not isinstance(self.dataset, Dataset):
+            raise invalid_value(
+                "dataset", self.dataset, "a kregs.data.Dataset or a data set's name"
+            )
+        if self.max_memory is not None:
+            check_positive_int(self.max_memory, "max_memory")
         check_arch(self.arch)
         check_seed(self.seed)
         check_split(self.validation_split)
@@ -203,12 +216,12 @@ class TuneConfig:
         if self.cluster is not None and self.output is None:
             raise invalid_value("output", self.output, "the shared output folder of the run")
         augment = self.fixed.get("augment")
-        if augment is not None and mirrors(augment) and self.dataset not in MIRROR_SAFE:
+        if augment is not None and mirrors(augment) and not self.dataset.flips:
             raise invalid_value(
                 "augment",
                 augment,
-                f"no flips for {self.dataset}: a mirror changes its labels; "
-                "use shift or shift+erase",
+                f"no flips for {self.dataset.name}: a mirror may change its labels "
+                "(--flips says it does not); use shift or shift+erase",
             )
         space = self.budget.space
         for name, value in self.fixed.items():
@@ -221,7 +234,7 @@ class TuneConfig:
                 )
 
     @classmethod
-    def create(cls, dataset="fashion_mnist", preset=None, **options):
+    def create(cls, dataset=None, preset=None, **options):
         """Builds a `TuneConfig` from flat options, as `kregs tune` takes them.
 
         Budget options (`algorithm`, `max_trials`, `epochs`, `batch_size`,
@@ -231,10 +244,14 @@ class TuneConfig:
         ...: `Fixed.NAMES`) fix a dimension;
         `precision`, `jit_compile`, `threads` go to `DeviceOptions`;
         `role`, `oracle`, `worker_id`, `worker_timeout`, `oracle_timeout` to
-        `ClusterOptions` (when `role` is given); the rest are fields.
+        `ClusterOptions` (when `role` is given); `data`, `image_size`,
+        `color_mode`, `test_split`, `skip_bad_images`, `pixel_range`, `flips` to
+        the `kregs.data.Dataset` (`dataset_from_options`); `max_memory` may be a
+        size such as "2G"; the rest are fields.
 
         Args:
-            dataset: str, the data set.
+            dataset: a `kregs.data.Dataset`, a data set's name, or None
+                (`data`, or else fashion_mnist).
             preset: str or None, "smoke", "quick" or "paper".
             **options: as above.
 
@@ -260,6 +277,12 @@ class TuneConfig:
         )
         fixed = Fixed(**take(*Fixed.NAMES))
         device = DeviceOptions(**take("precision", "jit_compile", "threads"))
+        if not isinstance(dataset, Dataset):
+            data_options = {k: options.pop(k, None) for k in DATA_OPTIONS}
+            data = options.pop("data", None)
+            dataset = dataset_from_options(dataset, data, options.get("data_dir"), **data_options)
+        if isinstance(options.get("max_memory"), str):
+            options["max_memory"] = parse_size(options["max_memory"])
         cluster = take("role", "oracle", "worker_id", "worker_timeout", "oracle_timeout")
         role = cluster.get("role")
         cluster = ClusterOptions(**cluster) if role is not None else None
@@ -271,7 +294,7 @@ class TuneConfig:
         """What run.json holds: the search's identity (compared on resume)."""
         return {
             "kregs_version": __version__,
-            "dataset": self.dataset,
+            "dataset": self.dataset.record(),
             "arch": self.arch,
             "seed": self.seed,
             "validation_split": self.validation_split,
@@ -284,7 +307,7 @@ class TuneConfig:
         """The `TuneConfig` of a run.json (`record()`), with `fields` for the rest."""
         budget_fields = {f.name for f in dataclasses.fields(SearchBudget)}
         return cls(
-            dataset=record["dataset"],
+            dataset=Dataset.from_record(record["dataset"], fields.get("data_dir")),
             budget=SearchBudget(**{k: record[k] for k in budget_fields if k in record}),
             arch=record["arch"],
             fixed=Fixed(**record["fixed"]),

@@ -53,7 +53,7 @@ def refit(search, trial, extras, listener):
         return keras.models.load_model(os.path.join(folder, MODEL_FILE)), record
 
     ds = search.ds
-    x = np.concatenate([ds.train[0], ds.validation[0]])
+    x = data.concat(ds.train[0], ds.validation[0])
     y = np.concatenate([ds.train[1], ds.validation[1]])
     steps = math.ceil(len(y) / search.batch_size)
     hypermodel = search.hypermodel_for(schedule=(epochs, steps))

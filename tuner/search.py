@@ -94,7 +94,7 @@ OWNED = (
 
 def run_folder(config):
     """The `RunFolder` of a tune run (run.json; `max_trials` may grow on resume)."""
-    output = config.output or default_output(config.dataset)
+    output = config.output or default_output(config.dataset.name)
     return RunFolder(
         output, RUN_FILE, "run", "configuration", RESUMABLE, owned=OWNED, shared=("workers",)
     )
@@ -110,7 +110,7 @@ def make_hypermodel(config, info, device=None, steps_per_epoch=None):
     space = SearchSpace(
         budget.space,
         config.fixed,
-        flips=config.dataset in data.MIRROR_SAFE,
+        flips=config.dataset.flips,
         discrete=budget.algorithm == "grid",
     )
     return RegularizationHyperModel(
@@ -141,12 +141,12 @@ class Search:
         self.strategy = _make_strategy(config.strategy)
         self.replicas = self.strategy.num_replicas_in_sync if self.strategy else 1
         keras.utils.set_random_seed(config.seed)
-        self.ds = data.load_dataset(
-            config.dataset,
-            data_dir=config.data_dir,
+        self.max_memory = config.max_memory or data.default_max_memory()
+        self.ds = config.dataset.load(
             validation_split=config.validation_split,
             limit=config.budget.limit,
             seed=config.seed,
+            max_memory=self.max_memory,
         )
         check_splits(self.ds, config.validation_split)
         # Trials may train on a subset (the low fidelity); the refit trains on everything.
@@ -162,8 +162,14 @@ class Search:
         return self.hypermodel.with_schedule(schedule)
 
     def record(self):
-        """What run.json holds: the configuration's record and the precision used here."""
-        return {**self.config.record(), "precision": self.device.precision}
+        """What run.json holds: the configuration's record, the precision used here, the
+        memory budget and what the data turned out to be (`DatasetInfo`, its split counts)."""
+        return {
+            **self.config.record(),
+            "precision": self.device.precision,
+            "max_memory": self.max_memory,
+            "data_info": {**self.ds.info.to_dict(), "counts": self.ds.counts()},
+        }
 
     def make_tuner(self, listener):
         """KerasTuner's tuner over the run folder (resuming what is there).
@@ -198,7 +204,7 @@ class Search:
         import keras
 
         config = self.config
-        logger.info("tuning %s into %s", config.dataset, self.folder.path)
+        logger.info("tuning %s into %s", config.dataset.name, self.folder.path)
         boards = []
         if device_setup.tensorflow_available():
             boards.append(
@@ -315,7 +321,7 @@ def trial_subset(ds, images, seed):
     if images is None or images >= len(y):
         return ds
     keep = data.stratified_sample(y, images, np.random.default_rng(seed + 1))
-    return data.Dataset((x[keep], y[keep]), ds.validation, ds.test, ds.info)
+    return data.Splits((data.take(x, keep), y[keep]), ds.validation, ds.test, ds.info)
 
 
 def _make_strategy(strategy):

@@ -99,6 +99,39 @@ def _device_line(device):
     )
 
 
+def data_lines(info):
+    """The data section of summary.md: where the images came from, their size, the splits.
+
+    Args:
+        info: dict, run.json's `data_info` (`DatasetInfo.to_dict()` and `counts`).
+    """
+    if not info:
+        return []
+    h, w, c = info["input_shape"]
+    lines = [
+        "## Data",
+        "",
+        f"- source: {info['source']}",
+        f"- images: {h}x{w}, {c} channel{'s' if c != 1 else ''}; pixels: {info['pixels']}"
+        + ("; streamed from the files (bigger than --max-memory)" if info.get("streamed") else ""),
+        f"- classes: {info['num_classes']}",
+    ]
+    if info.get("held_out"):
+        lines.append(
+            f"- test split: {info['held_out']:g} of the training images, held out (stratified, "
+            "the same images in every run): the data has no test split of its own"
+        )
+    lines += [f"- {note}" for note in info.get("notes", [])]
+    counts = info.get("counts")
+    if counts:
+        names = info["class_names"]
+        lines += ["", "| class | " + " | ".join(counts) + " |", "|---|" + "---|" * len(counts)]
+        for i, name in enumerate(names):
+            lines.append(f"| {name} | " + " | ".join(str(counts[s][i]) for s in counts) + " |")
+        lines.append("| total | " + " | ".join(str(sum(v)) for v in counts.values()) + " |")
+    return [*lines, ""]
+
+
 def _budget_lines(record, replicas):
     lines = [
         f"- algorithm: {record['algorithm']}, space: {record['space']}, arch: {record['arch']}",
@@ -138,13 +171,15 @@ def summary_markdown(
     for r in rows:
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
     counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(statuses.items()))
+    info = record.get("data_info") or {}
     lines = [
-        f"# kregs tune: {record['dataset']}",
+        f"# kregs tune: {info.get('name', record['dataset'])}",
         "",
         *_budget_lines(record, replicas),
         *([_device_line(device)] if device is not None else []),
         f"- trials: {len(rows)} ({counts or 'none'})",
         "",
+        *data_lines(info),
         "## Top 5 by validation accuracy",
         "",
         "Each trial's numbers are those of its best epoch: the one early stopping restored "

@@ -8,7 +8,7 @@ import dataclasses
 from kregs import __version__
 from kregs.checks import check_arch, check_positive_int, check_seed, check_split, mirrors
 from kregs.config import DIMENSIONS
-from kregs.data import MIRROR_SAFE, check_dataset
+from kregs.data.dataset import Dataset, dataset_from_options, parse_size
 from kregs.errors import invalid_value
 from kregs.run.budget import STUDY_PRESETS, StudyBudget, resolve
 from kregs.run.device import DeviceOptions
@@ -17,7 +17,9 @@ from kregs.study.protocol import StudyValues, configurations, resolve_values
 
 STUDY_FILE = "study.json"
 # study.json fields that may change between a study and its continuation.
-RESUMABLE = ("seeds", "kregs_version")
+RESUMABLE = ("seeds", "kregs_version", "max_memory", "data_info")
+# Options of `create` that say how the data is read (`kregs.data.Options`).
+DATA_OPTIONS = ("image_size", "color_mode", "test_split", "skip_bad_images", "pixel_range", "flips")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +31,8 @@ class StudyConfig:
     `RESUMABLE`: more seeds may be added). The rest says how this process runs it.
 
     Attributes:
-        dataset: str, "mnist", "fashion_mnist" or "cifar10".
+        dataset: `kregs.data.Dataset`, or the name of a built-in data set or
+            "tfds:NAME".
         budget: `kregs.run.budget.StudyBudget`.
         arch: str, "cnn" or "mlp".
         seeds: int >= 1, runs per configuration.
@@ -43,7 +46,9 @@ class StudyConfig:
         deterministic: bool, TensorFlow's op determinism during the study
             (same seed, same numbers on the same machine).
         output: str or None, the output folder (None: `runs/study-<dataset>-<UTC stamp>`).
-        data_dir: str or None, where the data set's files are.
+        data_dir: str or None, where a named data set's files are (or TFDS' data_dir).
+        max_memory: int or None, bytes the decoded images may take before a folder
+            is streamed from its files (None: a share of the available memory).
         overwrite: bool, delete an existing study in `output` first.
         device: `kregs.run.device.DeviceOptions`.
 
@@ -53,7 +58,7 @@ class StudyConfig:
     2
     """
 
-    dataset: str = "fashion_mnist"
+    dataset: object = "fashion_mnist"
     budget: StudyBudget = StudyBudget()
     arch: str = "cnn"
     seeds: int = 3
@@ -65,11 +70,17 @@ class StudyConfig:
     deterministic: bool = True
     output: str | None = None
     data_dir: str | None = None
+    max_memory: int | None = None
     overwrite: bool = False
     device: DeviceOptions = DeviceOptions()
 
     def __post_init__(self):
-        check_dataset(self.dataset)
+        if isinstance(self.dataset, str):
+            object.__setattr__(self, "dataset", Dataset.from_name(self.dataset, self.data_dir))
+        if not isinstance(self.dataset, Dataset):
+            raise invalid_value("dataset", self.dataset, "a kregs.data.Dataset or a name")
+        if self.max_memory is not None:
+            check_positive_int(self.max_memory, "max_memory")
         check_arch(self.arch)
         check_positive_int(self.seeds, "seeds")
         check_seed(self.seed)
@@ -87,9 +98,11 @@ class StudyConfig:
                     f"no fixed value for what --sweep {sweep.parameter} varies",
                 )
         augment = self.values.common.get("augment")
-        if augment is not None and mirrors(augment) and self.dataset not in MIRROR_SAFE:
+        if augment is not None and mirrors(augment) and not self.dataset.flips:
             raise invalid_value(
-                "augment", augment, f"no flips for {self.dataset}: a mirror changes its labels"
+                "augment",
+                augment,
+                f"no flips for {self.dataset.name}: a mirror may change its labels",
             )
 
     @property
@@ -119,7 +132,9 @@ class StudyConfig:
         `from_run` (a tune run's folder) makes an ablation study of its best
         configuration, with that run's data set, architecture and learning rate
         unless given; `precision`, `jit_compile`, `threads` go to
-        `DeviceOptions`; the rest are fields. `dataset` None: fashion_mnist.
+        `DeviceOptions`; `data` and the data options (`image_size`, ...) to the
+        `kregs.data.Dataset` (`dataset_from_options`); the rest are fields.
+        `dataset` None: the --from-run run's, else fashion_mnist.
 
         Returns:
             A `StudyConfig`.
@@ -137,16 +152,23 @@ class StudyConfig:
         budget_options = take(
             "epochs", "batch_size", "limit", "test_limit", "patience", "learning_rate"
         )
+        data = options.pop("data", None)
         if ablation is not None:
             budget_options.setdefault("learning_rate", ablation.learning_rate)
-            dataset = dataset or ablation.dataset
+            if dataset is None and data is None:
+                dataset = Dataset.from_record(ablation.dataset, options.get("data_dir"))
             options["arch"] = options.get("arch") or ablation.arch
         budget = resolve(STUDY_PRESETS, preset, **budget_options)
         values = resolve_values(**{name: options.pop(name) for name in names})
         device = DeviceOptions(**take("precision", "jit_compile", "threads"))
+        if not isinstance(dataset, Dataset):
+            data_options = {k: options.pop(k, None) for k in DATA_OPTIONS}
+            dataset = dataset_from_options(dataset, data, options.get("data_dir"), **data_options)
+        if isinstance(options.get("max_memory"), str):
+            options["max_memory"] = parse_size(options["max_memory"])
         options = {k: v for k, v in options.items() if v is not None}
         return cls(
-            dataset=dataset or "fashion_mnist",
+            dataset=dataset,
             budget=budget,
             values=values,
             sweeps=sweeps,
@@ -159,7 +181,7 @@ class StudyConfig:
         """What study.json holds: the study's identity (compared on continuation)."""
         return {
             "kregs_version": __version__,
-            "dataset": self.dataset,
+            "dataset": self.dataset.record(),
             "arch": self.arch,
             "seeds": self.seeds,
             "seed": self.seed,

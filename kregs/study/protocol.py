@@ -130,6 +130,8 @@ def _best_from_run(run_dir):
 
     run, rows = completed_trials(run_dir, "values_from")
     dataset = run.get("dataset")
+    if isinstance(dataset, dict):  # your own data: its kind and where it is
+        dataset = f"{dataset.get('kind')}:{dataset.get('location')}"
     rows.sort(key=lambda r: -float(r["best_val_accuracy"] or "nan"))
     found = {}
     for name in TECHNIQUES:

@@ -105,7 +105,7 @@ def run_study(config, listener=None):
 def study_folder(config):
     """The `RunFolder` of a study (study.json; more seeds may be added)."""
     return RunFolder(
-        config.output or default_output(f"study-{config.dataset}"),
+        config.output or default_output(f"study-{config.dataset.name}"),
         STUDY_FILE,
         "study",
         "protocol",
@@ -122,7 +122,15 @@ def _run(config, folder, listener, started):
     records = {key: read_json(_run_file(folder, *key), remedy=RUN_REMEDY) for key in plan}
     pending = [key for key in plan if records[key] is None]
     trainer = _trainer(config, listener, len(pending)) if pending else None  # loads the data
-    folder.write_record(config.record())
+    previous = folder.read_record() or {}
+    info = (
+        trainer.dataset(config.seed).info
+        if trainer is not None
+        else data.DatasetInfo.from_dict(previous["data_info"])
+        if "data_info" in previous
+        else data.builtin_info(config.dataset.name)
+    )
+    folder.write_record({**config.record(), "data_info": info.to_dict()})
     os.makedirs(folder.file(RUNS_DIR), exist_ok=True)
     if config.kind == "configurations":
         listener.values_chosen(config.values)
@@ -132,7 +140,7 @@ def _run(config, folder, listener, started):
     if pending:
         with device_setup.op_determinism(config.deterministic):
             _train(trainer, configs, folder, pending, records, listener)
-    return _report(config, folder, plan, records, len(pending), started)
+    return _report(config, folder, plan, records, len(pending), started, info)
 
 
 def _trainer(config, listener, pending):
@@ -155,23 +163,23 @@ def _train(trainer, configs, folder, pending, records, listener):
         listener.run_ended(record["row"], False)
 
 
-def _report(config, folder, plan, records, ran, started):
+def _report(config, folder, plan, records, ran, started, info):
     """study.csv, study.md and the plots of the whole study."""
     rows = [records[key]["row"] for key in plan]
     study_csv.write_csv(folder.file(study_csv.FILE), rows)
-    info = data.dataset_info(config.dataset)
     run_records = [records[key] for key in plan]
+    record = {**config.record(), "dataset": info.name}  # (the reports name the data)
     if config.kind == "sweep":
-        markdown = sweep_md.markdown(config.record(), rows, info)
-        pngs = plots.write_sweeps(folder.file("plots"), rows, config.record())
+        markdown = sweep_md.markdown(record, rows, info)
+        pngs = plots.write_sweeps(folder.file("plots"), rows, record)
     elif config.kind == "ablation":
-        markdown = ablation_md.markdown(config.record(), rows, info)
-        pngs = plots.write_ablation(folder.file("plots"), run_records, config.dataset)
+        markdown = ablation_md.markdown(record, rows, info)
+        pngs = plots.write_ablation(folder.file("plots"), run_records, info.name)
     else:
-        markdown = study_md.markdown(config.record(), rows, info)
-        pngs = plots.write_all(folder.file("plots"), run_records, config.dataset)
+        markdown = study_md.markdown(record, rows, info)
+        pngs = plots.write_all(folder.file("plots"), run_records, info.name)
     write_atomic(folder.file(study_md.FILE), markdown)
-    logger.info("study of %s finished: %d runs, %d trained now", config.dataset, len(rows), ran)
+    logger.info("study of %s finished: %d runs, %d trained now", info.name, len(rows), ran)
     return StudyResult(
         folder.path, rows, config.values, markdown, pngs, ran, time.monotonic() - started
     )

@@ -45,18 +45,17 @@ class Trainer:
         """The data set of `seed`: training subset, validation split, (limited) test set."""
         if self._data is None or self._data[0] != seed:
             config = self.config
-            ds = data.load_dataset(
-                config.dataset,
-                data_dir=config.data_dir,
+            ds = config.dataset.load(
                 validation_split=config.validation_split,
                 limit=config.budget.limit,
                 seed=seed,
+                max_memory=config.max_memory or data.default_max_memory(),
             )
             test_limit = config.budget.test_limit
             if test_limit is not None and test_limit < len(ds.test[1]):
                 x, y = ds.test
                 keep = data.stratified_sample(y, test_limit, np.random.default_rng(seed))
-                ds = data.Dataset(ds.train, ds.validation, (x[keep], y[keep]), ds.info)
+                ds = data.Splits(ds.train, ds.validation, (data.take(x, keep), y[keep]), ds.info)
             check_splits(ds, config.validation_split)
             self._data = (seed, ds)
         return self._data[1]

@@ -1,7 +1,6 @@
-"""MNIST, Fashion-MNIST and CIFAR-10, from local files or TFDS (the input pipeline that
-feeds them to a model is `kregs.batches`, re-exported here as `pipeline` and `array_batches`).
+"""MNIST, Fashion-MNIST and CIFAR-10: the built-in data sets, from local files or TFDS.
 
-`load_dataset` looks for the data in this order (`info.source` says where it was found):
+`read_builtin` looks for the data in this order (`info.source` says where it was found):
 
 1. `data_dir`, when given: the official IDX `.gz` files, Keras' `mnist.npz`,
    or `cifar-10-batches-py/` (in the folder itself or in the sub-folder Keras
@@ -11,8 +10,7 @@ feeds them to a model is `kregs.batches`, re-exported here as `pipeline` and `ar
 3. the Keras cache, `$KERAS_HOME/datasets` or `~/.keras/datasets`;
 4. TensorFlow Datasets (`tfds.load`), which downloads when online.
 
-The validation set is carved out of the training set (stratified, seeded);
-the test set is returned whole and untouched.
+The test set is returned whole and untouched (`kregs.data.Dataset` splits the rest).
 """
 
 import dataclasses
@@ -23,8 +21,6 @@ import socket
 import numpy as np
 
 from kregs import formats
-from kregs.batches import array_batches, pipeline  # noqa: F401 - kregs.data's API
-from kregs.checks import check_positive_int, check_seed, check_split
 from kregs.errors import DataError, DataNotFoundError, invalid_value
 
 logger = logging.getLogger(__name__)
@@ -100,119 +96,34 @@ IDX_FILES = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class DatasetInfo:
-    """What a loaded data set is and where it came from.
-
-    Attributes:
-        name: str, `"mnist"`, `"fashion_mnist"` or `"cifar10"`.
-        input_shape: tuple `(H, W, C)`.
-        num_classes: int.
-        class_names: tuple of str, in label order.
-        source: str, `"<kind>:<location>"` with kind one of `data_dir`,
-            `debian`, `keras-cache`, `tfds`.
-    """
-
-    name: str
-    input_shape: tuple
-    num_classes: int
-    class_names: tuple
-    source: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Dataset:
-    """Train, validation and test splits as `(images, labels)` numpy pairs.
-
-    Images are uint8 `N x H x W x C`, labels int64 `N`.
-    """
-
-    train: tuple
-    validation: tuple
-    test: tuple
-    info: DatasetInfo
-
-
-def load_dataset(name, data_dir=None, validation_split=0.1, limit=None, seed=0, download=True):
-    """Loads a data set and splits off a stratified validation set.
+def read_builtin(name, data_dir=None, download=True):
+    """The training and test images of a built-in data set, from the first place that has them.
 
     Args:
         name: str, `"mnist"`, `"fashion_mnist"` or `"cifar10"`.
         data_dir: str or None, a folder holding the data set's files; when
             given, nothing else is searched.
-        validation_split: float in [0, 1), the fraction of the (limited)
-            training set held out for validation. Default 0.1.
-        limit: int or None, keep only this many training images (a
-            stratified, seeded subset, taken before the validation split), for
-            quick runs. The test set is never limited. Default None.
-        seed: int, seeds the subset and the split. Default 0.
         download: bool, let TFDS download the data when no local copy exists.
 
     Returns:
-        A `Dataset`.
+        `(train, test, source)`: two `(images, labels)` pairs (uint8 `N x H x W x C`,
+        int64 labels) and `"<kind>:<location>"`.
 
     Raises:
-        ConfigError: unknown name or bad argument.
+        ConfigError: unknown name.
         DataNotFoundError: no copy found, and TFDS could not get one.
         DataError: a file is truncated, corrupt or not of the data set's shape.
-
-    Example:
-    >>> ds = load_dataset("fashion_mnist", limit=6000)
-    >>> x, y = ds.train
-    >>> ds.info.source
-    'debian:/usr/share/datasets/fashion-mnist'
     """
     spec = _spec(name)
-    check_split(validation_split)
-    if limit is not None:
-        check_positive_int(limit, "limit")
-    check_seed(seed)
-
-    (x, y), test, source = _load_raw(spec, data_dir, download)
+    train, test, source = _load_raw(spec, data_dir, download)
     logger.info("loaded %s from %s", spec.name, source)
-    rng = np.random.default_rng(seed)
-    if limit is not None:
-        if limit > len(x):
-            raise invalid_value("limit", limit, f"an int <= {len(x)}, the training set's size")
-        keep = stratified_sample(y, limit, rng)
-        x, y = x[keep], y[keep]
-    held_out = stratified_sample(y, int(round(validation_split * len(y))), rng)
-    mask = np.zeros(len(y), bool)
-    mask[held_out] = True
-    info = DatasetInfo(spec.name, spec.image_shape, len(spec.class_names), spec.class_names, source)
-    return Dataset((x[~mask], y[~mask]), (x[mask], y[mask]), test, info)
+    return train, test, source
 
 
-def dataset_info(name):
-    """Returns the `DatasetInfo` of a data set without loading it (`source` is empty)."""
+def builtin_spec(name):
+    """`(image_shape, class_names)` of a built-in data set."""
     spec = _spec(name)
-    return DatasetInfo(spec.name, spec.image_shape, len(spec.class_names), spec.class_names, "")
-
-
-def stratified_sample(labels, n, rng):
-    """Picks `n` indices with each class in the same proportion as in `labels`.
-
-    Per-class quotas are `n * share` rounded by largest remainder, so they sum
-    to exactly `n`; within a class the indices are drawn uniformly by `rng`.
-
-    Args:
-        labels: int array of shape `N`.
-        n: int in [0, N].
-        rng: `np.random.Generator`.
-
-    Returns:
-        Sorted int array of `n` distinct indices.
-    """
-    classes, counts = np.unique(labels, return_counts=True)
-    exact = counts * n / len(labels)
-    quotas = np.floor(exact).astype(int)
-    short = n - quotas.sum()
-    quotas[np.argsort(-(exact - quotas), kind="stable")[:short]] += 1
-    picked = [
-        rng.permutation(np.flatnonzero(labels == c))[:q]
-        for c, q in zip(classes, quotas, strict=True)
-    ]
-    return np.sort(np.concatenate(picked)) if picked else np.zeros(0, int)
+    return spec.image_shape, spec.class_names
 
 
 def check_dataset(name, argument="dataset"):

@@ -1,0 +1,235 @@
+"""A folder of images, one subfolder per class, as Keras' `image_dataset_from_directory` reads.
+
+    my_images/               or    my_images/
+        cats/ a.jpg b.png ...          train/ cats/ ... dogs/ ...
+        dogs/ ...                      test/  cats/ ... dogs/ ...
+
+Class names are the subfolder names, sorted (label i is the i-th name); images in
+deeper folders count for their class. Image files are JPEG, PNG, BMP and GIF (the
+first frame); other files are ignored and counted. Every image is decoded the same
+way whether the data set is loaded into memory or streamed from the files: PIL,
+converted to grayscale or RGB (an alpha channel is dropped, as Keras does), resized
+bilinearly to the common size where it differs (Keras' default interpolation).
+"""
+
+import collections
+import concurrent.futures
+import hashlib
+import os
+
+import numpy as np
+
+from kregs.errors import DataError
+
+IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+COLOR_MODES = ("grayscale", "rgb")
+SPLIT_FOLDERS = ("train", "test")
+_GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+
+
+def list_images(root):
+    """`(paths, labels, class_names, test, ignored)` of an image folder.
+
+    Args:
+        root: str, the folder (class subfolders, or `train/` and `test/` holding them).
+
+    Returns:
+        `paths` and `labels` of the training images (numpy arrays, sorted by class
+        then path); `class_names` (tuple); `test`: `(paths, labels)` of `test/` or
+        None; `ignored`: `Counter` of the suffixes of files that are not images.
+
+    Raises:
+        DataError: no class folder, no image, one class only, or a test class
+            the training images lack.
+    """
+    if not os.path.isdir(root):
+        raise DataError(f"{root}: not a folder")
+    entries = sorted(e for e in os.listdir(root) if os.path.isdir(os.path.join(root, e)))
+    # train/ (and test/) holding class folders: the split layout; else the classes themselves
+    split = "train" in entries and _has_class_folders(os.path.join(root, "train"))
+    ignored = collections.Counter()
+    train_root = os.path.join(root, "train") if split else root
+    class_names = tuple(
+        sorted(e for e in os.listdir(train_root) if os.path.isdir(os.path.join(train_root, e)))
+    )
+    if not class_names:
+        raise DataError(
+            f"{root}: no class folders (expected one subfolder of images per class, "
+            "optionally inside train/ and test/)"
+        )
+    paths, labels = _files(train_root, class_names, ignored)
+    if len(paths) == 0:
+        raise DataError(
+            f"{root}: no images in its class folders ({', '.join(class_names)}); kregs reads "
+            f"{', '.join(IMAGE_SUFFIXES)}" + _ignored_text(ignored)
+        )
+    counts = np.bincount(labels, minlength=len(class_names))
+    present = [name for name, n in zip(class_names, counts, strict=True) if n]
+    if len(present) < 2:
+        raise DataError(
+            f"{root}: images of one class only ({present[0]!r}): a classifier needs at least "
+            "two classes, one subfolder each"
+        )
+    test = None
+    if split and "test" in entries:
+        test_root = os.path.join(root, "test")
+        extra = sorted(
+            e
+            for e in os.listdir(test_root)
+            if os.path.isdir(os.path.join(test_root, e)) and e not in class_names
+        )
+        if extra:
+            raise DataError(
+                f"{test_root}: classes the training images lack: {', '.join(extra)} "
+                f"(train/ has {', '.join(class_names)})"
+            )
+        test = _files(test_root, class_names, ignored)
+        if len(test[0]) == 0:
+            raise DataError(f"{test_root}: no images in its class folders")
+    return paths, labels, class_names, test, ignored
+
+
+def _has_class_folders(folder):
+    return os.path.isdir(folder) and any(
+        os.path.isdir(os.path.join(folder, e)) for e in os.listdir(folder)
+    )
+
+
+def _files(root, class_names, ignored):
+    paths, labels = [], []
+    for label, name in enumerate(class_names):
+        folder = os.path.join(root, name)
+        if not os.path.isdir(folder):
+            continue
+        for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+            dirnames.sort()
+            for filename in sorted(filenames):
+                suffix = os.path.splitext(filename)[1].lower()
+                if suffix in IMAGE_SUFFIXES:
+                    paths.append(os.path.join(dirpath, filename))
+                    labels.append(label)
+                elif not filename.startswith("."):
+                    ignored[suffix or "(no suffix)"] += 1
+    return np.asarray(paths, dtype=str), np.asarray(labels, dtype=np.int64)
+
+
+def _ignored_text(ignored):
+    if not ignored:
+        return ""
+    total = sum(ignored.values())
+    kinds = ", ".join(f"{s} {n}" for s, n in ignored.most_common(4))
+    return f"; ignored {total} file{'s' if total != 1 else ''} that {'is not an image' if total == 1 else 'are not images'} ({kinds})"
+
+
+def fingerprint(paths):
+    """A short hash of the files' relative paths and sizes: the same folder gives the same one
+    (workers of a distributed search, and a resumed run, check they read the same images)."""
+    digest = hashlib.sha256()
+    root = os.path.commonpath([os.path.dirname(p) for p in paths]) if len(paths) else ""
+    for path in paths:
+        digest.update(os.path.relpath(path, root).encode())
+        digest.update(str(os.path.getsize(path)).encode())
+    return digest.hexdigest()[:16]
+
+
+def headers(paths, threads=8):
+    """`(sizes, modes, bad)` from each image's header, read without decoding its pixels.
+
+    `sizes` is a list of `(width, height)` (None for a bad file), `modes` PIL's
+    modes, `bad` `{path: reason}` of the files that cannot be read as images.
+    """
+    from PIL import Image
+
+    def read(path):
+        try:
+            with Image.open(path) as img:
+                return img.size, img.mode, None
+        except Exception as err:  # noqa: BLE001 - each file's reason is reported
+            return None, None, _reason(err)
+
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(read, paths))
+    sizes = [r[0] for r in results]
+    modes = [r[1] for r in results]
+    bad = {str(p): r[2] for p, r in zip(paths, results, strict=True) if r[2] is not None}
+    return sizes, modes, bad
+
+
+def color_mode(modes):
+    """`"grayscale"` when every image is gray, else `"rgb"` (the default `--color-mode`)."""
+    return "grayscale" if all(m in _GRAY_MODES for m in modes if m) else "rgb"
+
+
+def common_size(root, sizes, image_size):
+    """The `(height, width)` every image gets: `image_size`, or the one size all images share.
+
+    Raises:
+        DataError: images of several sizes and no `image_size`.
+    """
+    if image_size is not None:
+        return tuple(image_size)
+    found = collections.Counter(s for s in sizes if s is not None)
+    if len(found) == 1:
+        width, height = next(iter(found))
+        return height, width
+    listed = ", ".join(f"{w}x{h} ({n})" for (w, h), n in found.most_common(3))
+    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    raise DataError(
+        f"{root}: images of {len(found)} sizes ({listed}{more}, width x height); give "
+        "--image-size HxW (image_size=(H, W)): every image is resized to it"
+    )
+
+
+def decode(path, shape):
+    """One image file as uint8 `shape` `(H, W, C)` (see the module's docstring)."""
+    from PIL import Image
+
+    height, width, channels = shape
+    with Image.open(path) as img:
+        img.seek(0)  # a GIF: its first frame
+        img = img.convert("L" if channels == 1 else "RGB")
+        if img.size != (width, height):
+            img = img.resize((width, height), Image.Resampling.BILINEAR)
+        return np.asarray(img, dtype=np.uint8).reshape(shape)
+
+
+def decode_files(paths, shape, threads=8):
+    """Many image files as one uint8 array `N x H x W x C` (decoded on `threads` threads)."""
+    out = np.empty((len(paths), *shape), dtype=np.uint8)
+
+    def one(i):
+        out[i] = decode(paths[i], shape)
+
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, range(len(paths))))
+    return out
+
+
+def check_decodable(paths, shape, threads=8):
+    """`{path: reason}` of the files that fail to decode in full (truncated, corrupt)."""
+
+    def check(path):
+        try:
+            decode(path, shape)
+        except Exception as err:  # noqa: BLE001 - each file's reason is reported
+            return str(path), _reason(err)
+        return None
+
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        return dict(r for r in pool.map(check, paths) if r is not None)
+
+
+def _reason(err):
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return text[:120]
+
+
+def bad_images_error(root, bad, total):
+    """The one line for images that cannot be read: the first named, the others counted."""
+    first, reason = next(iter(sorted(bad.items())))
+    others = len(bad) - 1
+    more = f" and {others} other{'s' if others != 1 else ''}" if others else ""
+    return DataError(
+        f"{first}: cannot be decoded ({reason}){more}, of {total} images in {root}; "
+        "fix or remove them, or pass --skip-bad-images to leave them out"
+    )
