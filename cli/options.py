@@ -160,6 +160,16 @@ def seed(config_class):
     )
 
 
+def validation_split(config_class):
+    """`--validation-split`: the share of the training images held out for validation."""
+    return click.option(
+        "--validation-split",
+        type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        default=field_default(config_class, "validation_split"),
+        help="The share of the training images held out for validation (stratified, seeded).",
+    )
+
+
 def preset(help_text, names=PRESET_NAMES):
     """`--preset smoke|quick|paper` (or `names`) with a command's own description."""
     return click.option("--preset", type=click.Choice(names), default=None, help=help_text)

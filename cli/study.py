@@ -69,6 +69,7 @@ def _plan_lines(config):
     help="Runs per configuration.",
 )
 @opt.seed(StudyConfig)
+@opt.validation_split(StudyConfig)
 @opt.apply_options(
     *opt.study_value_options(TECHNIQUES, {n: getattr(DEFAULTS, n) for n in TECHNIQUES})
 )
@@ -108,7 +109,7 @@ def _plan_lines(config):
     "--limit",
     type=click.IntRange(min=1),
     default=None,
-    help="Use only this many training images (stratified).",
+    help="Use at most this many training images (stratified).",
 )
 @click.option(
     "--test-limit",

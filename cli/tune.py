@@ -43,7 +43,7 @@ TUNE_OPTIONS = [
     _budget("batch-size", click.IntRange(min=1), "Batch size."),
     _budget("space", click.Choice(SPACES), "Search space."),
     _budget(
-        "limit", click.IntRange(min=1), "Use only this many training images (stratified).", "all"
+        "limit", click.IntRange(min=1), "Use at most this many training images (stratified).", "all"
     ),
     _budget(
         "trial-images",
@@ -84,6 +84,7 @@ TUNE_OPTIONS = [
     ),
     opt.overwrite,
     opt.seed(TuneConfig),
+    opt.validation_split(TuneConfig),
     click.option(
         "--top-k",
         type=click.IntRange(min=1),

@@ -140,8 +140,8 @@ def test_a_validation_split_too_small_is_refused_before_training(tiny, tmp_path)
     assert result.output.strip().splitlines()[-1] == (
         "Error: 5 training images with validation_split 0.1 leave 0 for validation and 5 for "
         "training: too few to train and measure a model (at least 20 validation images and "
-        "every one of the 10 classes in both are needed); use more images (--limit) "
-        "(see kregs tune --help)"
+        "every one of the 10 classes in both are needed); use more images (--limit), or a "
+        "larger --validation-split (see kregs tune --help)"
     )
     assert not (tmp_path / "run").exists()  # nothing written, not even run.json
 

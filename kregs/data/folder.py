@@ -118,7 +118,8 @@ def _ignored_text(ignored):
         return ""
     total = sum(ignored.values())
     kinds = ", ".join(f"{s} {n}" for s, n in ignored.most_common(4))
-    return f"; ignored {total} file{'s' if total != 1 else ''} that {'is not an image' if total == 1 else 'are not images'} ({kinds})"
+    what = "file that is not an image" if total == 1 else "files that are not images"
+    return f"; ignored {total} {what} ({kinds})"
 
 
 def fingerprint(paths):

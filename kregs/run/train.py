@@ -48,6 +48,7 @@ def check_splits(ds, validation_split, train=None, option="--limit"):
             f"{where}: too few to train and measure a model (at least "
             f"{MIN_VALIDATION_IMAGES} validation images and every one of the {classes} classes "
             f"in both are needed); use more images ({option})"
+            + ("" if train is not None else ", or a larger --validation-split")
         )
 
 
