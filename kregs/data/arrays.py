@@ -92,7 +92,7 @@ def labels_int(y, what, images):
         if not whole.all():
             first = int(np.flatnonzero(~whole)[0])
             raise DataError(
-                f"{what}: label {y[first]!r} at index {first} is not an integer "
+                f"{what}: label {float(y[first]):g} at index {first} is not an integer "
                 "(labels are the classes' numbers 0..K-1)"
             )
     return y.astype(np.int64)

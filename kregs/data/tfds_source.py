@@ -60,14 +60,19 @@ def read_tfds(name, data_dir=None, download=True, image_size=None, color_mode=No
             + ("downloads are off" if not download else f"{TFDS_HOST} cannot be reached")
             + "; go online (TFDS downloads it), or give --data-dir where it was prepared"
         )
+    known = list(builder.info.splits.keys()) or ["train", "test"]  # (not prepared yet)
+    if "train" not in known:
+        raise DataError(f"tfds:{name} has no train split (it has {', '.join(known)})")
+    wanted = [s for s in ("train", "test") if s in known]
     try:
-        splits = tfds.load(name, data_dir=data_dir, as_supervised=True, download=download)
+        loaded = tfds.load(
+            name, split=wanted, data_dir=data_dir, as_supervised=True, download=download
+        )
     except (OSError, tfds.download.DownloadError) as err:
         raise DataNotFoundError(
             f"tfds:{name}: tfds.load failed ({type(err).__name__}: {err})"
         ) from None
-    if "train" not in splits:
-        raise DataError(f"tfds:{name} has no train split (it has {', '.join(splits)})")
+    splits = dict(zip(wanted, loaded, strict=True))
     class_names = tuple(features[keys[1]].names)
     train = dataset_arrays(splits["train"], f"tfds:{name} train", image_size, color_mode)
     test = None
