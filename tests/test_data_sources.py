@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+from _helpers import read_csv
 from click.testing import CliRunner
 from PIL import Image
 
@@ -262,6 +263,15 @@ def test_skip_bad_images_leaves_them_out_and_says_so(tmp_path):
     summary = (tmp_path / "run" / "summary.md").read_text()
     assert "- left out 1 image that cannot be decoded (--skip-bad-images), e.g. " in summary
     assert "| total | 193 | 22 | 24 |" in summary  # 239 images
+    # The export carries the folder names; predict says them.
+    export = tmp_path / "run" / "export" / "d" / "1"
+    names = (export / "assets" / "class_names.txt").read_text().split()
+    assert names == ["cats", "dogs", "owls"]
+    image = tmp_path / "d" / "owls" / "001.png"
+    predicted = _kregs(["predict", str(export), str(image)])
+    assert predicted.exit_code == 0, predicted.output
+    label, rest = predicted.stdout.strip().split(": ")
+    assert label == str(image) and rest.split()[0] in names
 
 
 BAD_ARRAYS = {
@@ -314,3 +324,14 @@ def test_a_bad_npz_is_one_line_and_nothing_trains(case, tmp_path):
     line = _one_line(result)
     assert line.startswith(f"Error: {path}") and message in line, line
     assert not (tmp_path / "run").exists()
+
+
+def test_a_study_on_your_own_folder(tmp_path):
+    root = make_folder(tmp_path / "d", per_class=40)
+    result = _kregs(["study", "--data", root, "--arch", "mlp", "--seeds", "1", "--epochs", "1",
+                     "--validation-split", "0.25", "--sweep", "dropout=0,0.5", "--quiet",
+                     "--output", str(tmp_path / "s")])  # fmt: skip
+    assert result.exit_code == 0, result.output[-3000:]
+    assert result.output.startswith("kregs study: d (preset: none, 1 seeds, 2 configurations")
+    md = (tmp_path / "s" / "study.md").read_text()
+    assert "d" in md and len(read_csv(tmp_path / "s" / "study.csv")) == 2
