@@ -68,9 +68,9 @@ def file_batches(files, y, batch_size, training, seed=None):
     """Batches of images decoded from their files as training goes (`tf.data`).
 
     The file list is shuffled when training (a new order every epoch, from
-    `seed`); each file is decoded by `kregs.data.folder.decode` (the same pixels
-    as a data set loaded into memory) on parallel threads, and batches are
-    prefetched, so the model rarely waits. Memory holds the paths and a few
+    `seed`); each file is decoded by TensorFlow (`kregs.data.folder.tf_decoder`:
+    the same pixels as a data set loaded into memory) on parallel threads, and
+    batches are prefetched, so the model rarely waits. Memory holds the paths and a few
     batches, never the data set.
 
     Args:
@@ -83,7 +83,7 @@ def file_batches(files, y, batch_size, training, seed=None):
     Returns:
         A `tf.data.Dataset` of `(images, labels)` batches.
     """
-    from kregs.data.folder import decode
+    from kregs.data.folder import tf_decoder
     from kregs.run.device import tensorflow_available
 
     if not tensorflow_available():
@@ -95,17 +95,12 @@ def file_batches(files, y, batch_size, training, seed=None):
         )
     import tensorflow as tf
 
-    shape = tuple(files.shape)
-
-    def load(path):
-        return decode(path.decode() if isinstance(path, bytes) else str(path), shape)
+    decode_file = tf_decoder(tuple(files.shape))
 
     def decode_one(path, label):
-        image = tf.numpy_function(load, [path], tf.uint8, stateful=False)
-        image.set_shape(shape)
-        return image, label
+        return decode_file(path), label
 
-    ds = tf.data.Dataset.from_tensor_slices((np.asarray(files.paths, dtype=str), y))
+    ds = tf.data.Dataset.from_tensor_slices((np.asarray(files.paths), y))
     if training:
         ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(decode_one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -356,7 +356,7 @@ class Dataset:
             keep = stratified_sample(train[1], limit, rng)
             train = (take(train[0], keep), train[1][keep])
         train, validation = hold_out(train, validation_split, rng)
-        if self.kind != "builtin" and limit is None:
+        if self.kind != "builtin" and limit is None and validation_split > 0:
             check_every_class(
                 {"training": train[1], "validation": validation[1], "test": test[1]},
                 info.class_names,

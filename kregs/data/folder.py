@@ -7,9 +7,11 @@
 Class names are the subfolder names, sorted (label i is the i-th name); images in
 deeper folders count for their class. Image files are JPEG, PNG, BMP and GIF (the
 first frame); other files are ignored and counted. Every image is decoded the same
-way whether the data set is loaded into memory or streamed from the files: PIL,
-converted to grayscale or RGB (an alpha channel is dropped, as Keras does), resized
-bilinearly to the common size where it differs (Keras' default interpolation).
+way whether the data set is loaded into memory or streamed from the files, as
+Keras' `image_dataset_from_directory` does: TensorFlow's decoders, to RGB (an alpha
+channel dropped) then to gray where the images are read in grayscale, resized
+bilinearly to the common size where it differs. Without TensorFlow (JAX or
+PyTorch alone), Pillow decodes them, the same way up to rounding.
 """
 
 import collections
@@ -181,12 +183,75 @@ def common_size(root, sizes, image_size):
     )
 
 
+def tf_decoder(shape):
+    """A TensorFlow function: an image file's path -> uint8 `shape` `(H, W, C)` (see the
+    module's docstring); it fails on a file it cannot decode."""
+    import tensorflow as tf
+
+    height, width, channels = shape
+
+    def decode_file(path):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image.set_shape((None, None, 3))
+        if channels == 1:
+            gray = tf.image.rgb_to_grayscale(tf.cast(image, tf.float32))
+            image = tf.cast(tf.clip_by_value(tf.round(gray), 0, 255), tf.uint8)
+        size = tf.shape(image)[:2]
+
+        def resized():
+            scaled = tf.image.resize(tf.cast(image, tf.float32), (height, width), "bilinear")
+            return tf.cast(tf.clip_by_value(tf.round(scaled), 0, 255), tf.uint8)
+
+        same = tf.logical_and(tf.equal(size[0], height), tf.equal(size[1], width))
+        image = tf.cond(same, lambda: image, resized)
+        image.set_shape(shape)
+        return image
+
+    return decode_file
+
+
+def decode_all(paths, shape, keep=True, batch=256):
+    """Decodes every file with TensorFlow (parallel); `(images, bad)`.
+
+    Args:
+        paths: sequence of paths.
+        shape: `(H, W, C)`.
+        keep: bool, return the pixels (False: only check that every file decodes).
+
+    Returns:
+        `(images, bad)`: uint8 `N x H x W x C` (zeros where a file is bad) or None,
+        and `{path: reason}` of the files that failed.
+    """
+    import tensorflow as tf
+
+    decode_file = tf_decoder(shape)
+    paths = np.asarray(paths)
+    ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), paths))
+    ds = ds.map(lambda i, p: (i, decode_file(p)), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.ignore_errors().batch(batch).prefetch(2)
+    images = np.zeros((len(paths), *shape), np.uint8) if keep else None
+    seen = np.zeros(len(paths), bool)
+    for index, decoded in ds.as_numpy_iterator():
+        seen[index] = True
+        if keep:
+            images[index] = decoded
+    bad = {}
+    for i in np.flatnonzero(~seen):
+        path = os.fsdecode(paths[i])
+        try:  # Pillow says why, where it can
+            decode(path, shape)
+            bad[path] = "TensorFlow cannot decode it"
+        except Exception as err:  # noqa: BLE001 - each file's reason is reported
+            bad[path] = _reason(err)
+    return images, bad
+
+
 def decode(path, shape):
-    """One image file as uint8 `shape` `(H, W, C)` (see the module's docstring)."""
+    """One image file as uint8 `shape` `(H, W, C)` with Pillow (TensorFlow absent)."""
     from PIL import Image
 
     height, width, channels = shape
-    with Image.open(path) as img:
+    with Image.open(os.fsdecode(path)) as img:
         img.seek(0)  # a GIF: its first frame
         img = img.convert("L" if channels == 1 else "RGB")
         if img.size != (width, height):
@@ -194,30 +259,20 @@ def decode(path, shape):
         return np.asarray(img, dtype=np.uint8).reshape(shape)
 
 
-def decode_files(paths, shape, threads=8):
-    """Many image files as one uint8 array `N x H x W x C` (decoded on `threads` threads)."""
-    out = np.empty((len(paths), *shape), dtype=np.uint8)
+def decode_files(paths, shape):
+    """Image files as one uint8 array `N x H x W x C`: TensorFlow's decoders where it is
+    installed, else Pillow's; `(images, bad)` as `decode_all`."""
+    from kregs.run.device import tensorflow_available
 
-    def one(i):
-        out[i] = decode(paths[i], shape)
-
-    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        list(pool.map(one, range(len(paths))))
-    return out
-
-
-def check_decodable(paths, shape, threads=8):
-    """`{path: reason}` of the files that fail to decode in full (truncated, corrupt)."""
-
-    def check(path):
+    if tensorflow_available():
+        return decode_all(paths, shape)
+    images, bad = np.zeros((len(paths), *shape), np.uint8), {}
+    for i, path in enumerate(paths):
         try:
-            decode(path, shape)
+            images[i] = decode(path, shape)
         except Exception as err:  # noqa: BLE001 - each file's reason is reported
-            return str(path), _reason(err)
-        return None
-
-    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        return dict(r for r in pool.map(check, paths) if r is not None)
+            bad[os.fsdecode(path)] = _reason(err)
+    return images, bad
 
 
 def _reason(err):

@@ -1,6 +1,5 @@
 """Reading a `Dataset`'s images: `(train, test, info)` for each kind of source."""
 
-import concurrent.futures
 import logging
 import os
 
@@ -10,6 +9,7 @@ from kregs.data import folder as folder_module
 from kregs.data.builtin import read_builtin
 from kregs.data.splits import DatasetInfo, ImageFiles
 from kregs.errors import DataError
+from kregs.run.device import tensorflow_available
 
 logger = logging.getLogger(__name__)
 
@@ -79,11 +79,20 @@ def read_folder(root, options, max_memory):
     shape = (height, width, 1 if mode == "grayscale" else 3)
     total = len(all_paths)
     streamed = total * int(np.prod(shape)) > max_memory
-    if not streamed:
-        images = _decode_all(all_paths, shape, bad)
-    else:  # every file decoded once, so that a bad one is found now, not while training
-        bad.update(folder_module.check_decodable([p for p in all_paths if p not in bad], shape))
+    readable = np.array([p not in bad for p in all_paths])
+    if streamed:  # every file decoded once, so that a bad one is found now, not while training
+        if not tensorflow_available():
+            raise DataError(
+                f"{root}: its images take {total * int(np.prod(shape)) / 2**20:.0f} MiB decoded, "
+                "more than --max-memory; streaming them needs TensorFlow (tf.data), not "
+                "installed here: raise --max-memory, or install tensorflow"
+            )
+        _, found = folder_module.decode_all(all_paths[readable], shape, keep=False)
         images = None
+    else:
+        images = np.zeros((total, *shape), np.uint8)
+        images[readable], found = folder_module.decode_files(all_paths[readable], shape)
+    bad.update(found)
     if bad and not options.skip_bad_images:
         raise folder_module.bad_images_error(root, bad, total)
     keep = np.array([p not in bad for p in all_paths])
@@ -97,8 +106,8 @@ def read_folder(root, options, max_memory):
         )
         logger.warning(notes[-1])
     n_train = len(paths)
-    if streamed:
-        pixels = ImageFiles(np.asarray(all_paths, dtype=str), shape)
+    if streamed:  # (paths as bytes: a quarter of numpy's str, for many files)
+        pixels = ImageFiles(np.array([os.fsencode(p) for p in all_paths]), shape)
     else:
         pixels = images
     train = (pixels[np.flatnonzero(keep[:n_train])], labels[keep[:n_train]])
@@ -119,20 +128,3 @@ def folder_name(root):
     from kregs.data.dataset import _safe_name
 
     return _safe_name(os.path.basename(root))
-
-
-def _decode_all(paths, shape, bad):
-    """Decodes every file not yet known bad; adds those that fail to `bad`."""
-    images = np.zeros((len(paths), *shape), np.uint8)
-    good = [i for i, p in enumerate(paths) if p not in bad]
-
-    def one(i):
-        try:
-            images[i] = folder_module.decode(paths[i], shape)
-        except Exception as err:  # noqa: BLE001 - each file's reason is reported
-            return str(paths[i]), folder_module._reason(err)
-        return None
-
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        bad.update(r for r in pool.map(one, good) if r is not None)
-    return images

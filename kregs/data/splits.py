@@ -69,7 +69,7 @@ class ImageFiles:
     """Images kept as files and decoded when a batch needs them (`kregs.batches.pipeline`).
 
     Attributes:
-        paths: numpy array of str, one file per image.
+        paths: numpy array of file paths (str or bytes), one per image.
         shape: tuple `(H, W, C)`, what every image decodes to (resized where it
             differs, converted to 1 or 3 channels).
     """
@@ -92,7 +92,7 @@ class ImageFiles:
         """The images as a uint8 array `N x H x W x C` (for a few: the whole is too big)."""
         from kregs.data.folder import decode_files
 
-        return decode_files(self.paths, self.shape)
+        return decode_files(self.paths, self.shape)[0]
 
 
 def take(images, index):

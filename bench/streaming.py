@@ -1,0 +1,206 @@
+"""A folder bigger than memory: streamed from its files against loaded into memory.
+
+Writes a folder of PNG images (Fashion-MNIST's, enlarged and tinted by class:
+`--images` of `--size` x `--size` RGB) whose decoded pixels take at least 4 times
+the memory budget (`--budget`), then trains kregs' CNN on it for two epochs in a
+fresh process per run, alternated: `memory` (the folder loaded into memory) and
+`stream` (`--max-memory` the budget: decoded batch by batch). Each run reports the
+second epoch's samples/s, its CPU time, and its resident memory: before the data
+was read (the process' baseline: TensorFlow, the model) and at its peak during
+training. Targets: the streamed run's memory above its baseline within the budget,
+its samples/s at least 0.8 of the in-memory run's.
+
+Usage: python bench/streaming.py [--quick] [--images N] [--size PX] [--budget MIB]
+       [--rounds R] [--folder DIR] [--out FILE]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from _common import command_line, machine, write_result  # noqa: E402
+
+MODES = ("memory", "stream")
+
+
+def make_folder(folder, images, size):
+    """`images` PNGs of Fashion-MNIST, `size` x `size` RGB, one subfolder per class."""
+    import numpy as np
+    from PIL import Image
+
+    from kregs.data import load_dataset, stratified_sample
+
+    ds = load_dataset("fashion_mnist", validation_split=0.0)
+    keep = stratified_sample(ds.train[1], images, np.random.default_rng(0))
+    names = ds.info.class_names
+    tints = np.random.default_rng(1).uniform(0.5, 1.0, (len(names), 3))
+    for i in keep:
+        label = int(ds.train[1][i])
+        gray = Image.fromarray(ds.train[0][i, ..., 0]).resize((size, size), Image.BILINEAR)
+        rgb = (np.asarray(gray, np.float32)[..., None] * tints[label]).astype(np.uint8)
+        folder_of = os.path.join(folder, names[label].replace("/", "-"))
+        os.makedirs(folder_of, exist_ok=True)
+        Image.fromarray(rgb).save(os.path.join(folder_of, f"{i}.png"))
+
+
+def run_child(mode, folder, budget, batch_size, size):
+    """One run in this process: the figures of `mode` (printed as one JSON line)."""
+    import keras
+    import numpy as np
+    import psutil
+
+    import kregs
+    from kregs.data import Dataset, pipeline
+    from kregs.run import device as device_setup
+    from kregs.run.train import compile_model
+
+    device = device_setup.configure(device_setup.DeviceOptions())
+    process = psutil.Process()
+    dataset = Dataset.from_directory(folder)
+    keras.utils.set_random_seed(0)
+    # The baseline: TensorFlow started, the model built, compiled and trained on one batch
+    # of zeros (its graph traced, its buffers allocated), no pixel read yet.
+    model = kregs.build_model((size, size, 3), 10, dtype_policy=device.dtype_policy)
+    compile_model(model, 1e-3)
+    zeros = np.zeros((batch_size, size, size, 3), np.uint8)
+    model.fit(pipeline(zeros, np.zeros(batch_size, np.int64), batch_size, training=True),
+              epochs=1, verbose=0)  # fmt: skip
+    baseline = process.memory_info().rss
+    peak = [baseline]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.wait(0.05):
+            peak[0] = max(peak[0], process.memory_info().rss)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    max_memory = budget if mode == "stream" else 1 << 40
+    splits = dataset.load(validation_split=0.0, max_memory=max_memory, seed=0)
+    x, y = splits.train
+    times = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = (time.perf_counter(), time.process_time())
+
+        def on_epoch_end(self, epoch, logs=None):
+            wall, cpu = time.perf_counter(), time.process_time()
+            times.append((wall - self.start[0], cpu - self.start[1]))
+
+    model.fit(pipeline(x, y, batch_size, training=True, seed=0), epochs=2, verbose=0,
+              callbacks=[Timer()])  # fmt: skip
+    stop.set()
+    watcher.join()
+    wall, cpu = times[-1]
+    return {
+        "mode": mode,
+        "streamed": splits.info.streamed,
+        "images": len(y),
+        "samples_per_s": len(y) / wall,
+        "samples_per_cpu_s": len(y) / cpu,
+        "baseline_rss_mib": baseline / 2**20,
+        "peak_rss_mib": peak[0] / 2**20,
+        "above_baseline_mib": (peak[0] - baseline) / 2**20,
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 images of 32 x 32, 1 round")
+    parser.add_argument("--images", type=int, default=None)
+    parser.add_argument("--size", type=int, default=None, help="side of the square images")
+    parser.add_argument("--budget", type=float, default=None, help="memory budget, MiB")
+    parser.add_argument("--rounds", type=int, default=None, help="memory/stream rounds")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--folder", default=None, help="write (or reuse) the folder here")
+    parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--out", default=None, help="JSON output file")
+    args = parser.parse_args(argv)
+    if args.child:
+        figures = run_child(
+            args.child, args.folder, int(args.budget * 2**20), args.batch_size, args.size
+        )
+        print("RESULT " + json.dumps(figures), flush=True)
+        return figures
+    images = args.images or (2000 if args.quick else 20000)
+    size = args.size or (32 if args.quick else 64)
+    data_mib = images * size * size * 3 / 2**20
+    budget = args.budget or data_mib / 5
+    rounds = args.rounds or (1 if args.quick else 2)
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = args.folder or os.path.join(scratch, "images")
+        if not os.path.isdir(folder):
+            start = time.perf_counter()
+            make_folder(folder, images, size)
+            print(f"wrote {images} PNGs of {size}x{size} in {time.perf_counter() - start:.0f} s")
+        runs = []
+        for round_ in range(rounds):
+            for mode in MODES:
+                cmd = [sys.executable, os.path.abspath(__file__), "--child", mode,
+                       "--folder", folder, "--budget", str(budget), "--size", str(size),
+                       "--batch-size", str(args.batch_size)]  # fmt: skip
+                proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+                if line is None:
+                    raise SystemExit(f"the {mode} run failed:\n{proc.stderr[-3000:]}")
+                runs.append({"round": round_, **json.loads(line[len("RESULT ") :])})
+                r = runs[-1]
+                print(f"  round {round_} {mode:6s} {r['samples_per_s']:7.0f} samples/s  "
+                      f"peak RSS {r['peak_rss_mib']:6.0f} MiB ({r['above_baseline_mib']:+.0f} "
+                      f"above its baseline)")  # fmt: skip
+    summary = {
+        mode: {
+            key: statistics.median(r[key] for r in runs if r["mode"] == mode)
+            for key in (
+                "samples_per_s",
+                "samples_per_cpu_s",
+                "peak_rss_mib",
+                "baseline_rss_mib",
+                "above_baseline_mib",
+            )  # fmt: skip
+        }
+        for mode in MODES
+    }
+    ratio = summary["stream"]["samples_per_s"] / summary["memory"]["samples_per_s"]
+    within = summary["stream"]["above_baseline_mib"] <= budget
+    print(f"streaming: {images} images of {size}x{size} RGB, {data_mib:.0f} MiB decoded, "
+          f"budget {budget:.0f} MiB (x{data_mib / budget:.1f}); {rounds} round(s), "
+          "2 epochs each")  # fmt: skip
+    for mode in MODES:
+        s = summary[mode]
+        print(f"  {mode:6s} {s['samples_per_s']:7.0f} samples/s  {s['samples_per_cpu_s']:6.0f} per "
+              f"CPU-s  peak RSS {s['peak_rss_mib']:6.0f} MiB, {s['above_baseline_mib']:+6.0f} "
+              f"over its baseline")  # fmt: skip
+    print(f"  stream / memory samples/s: {ratio:.2f} (target >= 0.8); streamed memory over the "
+          f"baseline {'within' if within else 'OVER'} the budget")  # fmt: skip
+    result = {
+        "benchmark": "streaming",
+        "command": command_line(),
+        "machine": machine(),
+        "images": images,
+        "size": size,
+        "data_mib": data_mib,
+        "budget_mib": budget,
+        "rounds": rounds,
+        "runs": runs,
+        "summary": summary,
+        "ratio": ratio,
+        "within_budget": within,
+        "targets": {"ratio": 0.8, "data_over_budget": 4},
+    }
+    print(f"  written to {write_result('streaming', result, args.out)}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
