@@ -40,24 +40,17 @@ def build_model(input_shape, num_classes, reg=None, arch="cnn", name=None, dtype
         ConvBlock(64) -> ConvBlock(64) -> MaxPool 2x2
         Flatten -> DenseBlock(128) -> Dense(num_classes, softmax)
 
-    Images larger than 32 pixels on a side get more stages of the same kind
-    (two ConvBlocks of 128 filters and a 2x2 max-pool) until the feature maps
-    are 8 pixels or less on their longer side (64 x 64: one more stage; 224 x
-    224: three more), so the dense head stays small whatever the image size
-    (pools round up: an odd side keeps its last row).
+    Larger images get more stages (`cnn_filters`) until the feature maps are 8
+    pixels or less on their longer side, so the dense head stays small.
 
     `arch="mlp"`: Rescaling -> Flatten -> DenseBlock(256) -> DenseBlock(128) ->
     Dense(num_classes, softmax).
 
-    Every block follows `reg` (see `kregs.layers`); the classifier's kernel
-    gets the same L2 penalty and neither BN nor dropout. Dropout goes where
-    `reg.dropout_placement` says: in every block ("blocks"), after each
-    pooling stage and in the dense block ("stages"), or in the dense block only
-    ("head"); the MLP's blocks are all head. With `reg.augment`, Keras'
-    `RandomFlip` (left-right), `RandomTranslation` and `RandomErasing` act on
-    the raw pixels before the rescaling, in training only: at inference (and
-    in an exported SavedModel) they are the identity. Decoupled weight decay
-    is the optimizer's (see `kregs.run.train.compile_model`).
+    Every block follows `reg` (see `kregs.layers`); the classifier's kernel gets
+    the same L2 penalty and neither BN nor dropout. Dropout goes where
+    `reg.dropout_placement` says (the MLP's blocks are all head). `reg.augment`'s
+    layers act on the raw pixels in training only (`augmentation_layers`).
+    Decoupled weight decay is the optimizer's (`kregs.run.train.compile_model`).
 
     Args:
         input_shape: tuple of 3 ints `(height, width, channels)`.
@@ -83,7 +76,6 @@ def build_model(input_shape, num_classes, reg=None, arch="cnn", name=None, dtype
         raise invalid_value("num_classes", num_classes, "an int >= 2")
     check_arch(arch)
     reg = RegConfig.coerce(reg)
-
     inputs = keras.Input(shape=input_shape, dtype="uint8", name="images")
     policy = dtype_policy  # None: the global policy
     x = inputs

@@ -33,6 +33,7 @@ FIELDS = {
     "regularizers": COMMON | {"summary", "histories", "precision"},
     "bn_time": COMMON | {"summary", "runs", "ratios", "conditions", "budget"},
     "backends": COMMON | {"summary", "runs", "fastest", "not_installed"},
+    "streaming": COMMON | {"summary", "runs", "ratio", "within_budget", "budget_mib", "data_mib"},
 }
 
 
@@ -71,6 +72,7 @@ SMALLEST = {
     "regularizers": ["--quick", "--limit", "256", "--epochs", "1", "--configs", "wd,stages"],
     "bn_time": ["--quick", "--limit", "300", "--epochs", "1"],
     "backends": ["--quick", "--limit", "300", "--epochs", "1", "--backends", "jax"],
+    "streaming": ["--quick", "--images", "300", "--size", "16"],
     "accuracy": [
         "--preset",
         "smoke",
@@ -165,6 +167,14 @@ def _check_ratios(name, r):
         bn, none = r["summary"]["bn"], r["summary"]["none"]
         for key, ratio in r["ratios"].items():
             assert ratio == approx(bn[key] / none[key], rel=1e-6), key
+    elif name == "streaming":
+        s = r["summary"]
+        assert r["ratio"] == approx(s["stream"]["samples_per_s"] / s["memory"]["samples_per_s"])
+        assert r["data_mib"] == approx(300 * 16 * 16 * 3 / 2**20)
+        assert {run["mode"]: run["streamed"] for run in r["runs"]} == {
+            "memory": False,
+            "stream": True,
+        }
     elif name == "distributed":
         first = next(m for m in r["summary"] if m.startswith("workers="))
         base = r["summary"][first]["trials_per_minute"]

@@ -6,6 +6,7 @@ and says so) and converted to uint8, the scaling recorded. Labels are integers
 0..K-1, one per image.
 """
 
+import hashlib
 import zipfile
 
 import numpy as np
@@ -138,3 +139,55 @@ def read_npz(path):
     if "class_names" in arrays:
         arrays["class_names"] = tuple(str(c) for c in arrays["class_names"].tolist())
     return arrays
+
+
+def file_hash(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def arrays_hash(loaded):
+    digest = hashlib.sha256()
+    for key in ("x", "y", "x_test", "y_test"):
+        value = loaded.get(key)
+        if value is not None:
+            digest.update(np.ascontiguousarray(value).tobytes())
+    digest.update(repr(loaded["class_names"]).encode())
+    return digest.hexdigest()[:16]
+
+
+def checked_arrays(x, y, x_test, y_test, class_names, what, options):
+    """The arrays of `from_arrays`/`from_npz`, checked and converted to uint8."""
+    if (x_test is None) != (y_test is None):
+        raise DataError(f"{what}: x_test and y_test go together (one of them is missing)")
+    x, pixels = images_uint8(x, f"{what}: x_train", options.pixel_range)
+    y = labels_int(y, f"{what}: y_train", len(x))
+    if x_test is not None:
+        x_test, _ = images_uint8(x_test, f"{what}: x_test", options.pixel_range)
+        y_test = labels_int(y_test, f"{what}: y_test", len(x_test))
+        if x_test.shape[1:] != x.shape[1:]:
+            raise DataError(
+                f"{what}: test images of shape {x_test.shape[1:]}, training images of "
+                f"{x.shape[1:]}: they must be the same (H, W, C)"
+            )
+    labels = [y] if y_test is None else [y, y_test]
+    k = class_count(labels, class_names, f"{what}: labels")
+    if class_names is not None and len(set(map(str, class_names))) != len(class_names):
+        raise DataError(f"{what}: class_names repeat a name: {list(class_names)}")
+    names = tuple(str(c) for c in class_names) if class_names is not None else tuple(
+        str(i) for i in range(k))  # fmt: skip
+    return {"x": x, "y": y, "x_test": x_test, "y_test": y_test, "class_names": names,
+            "pixels": pixels, "source": f"arrays:{what}"}  # fmt: skip
+
+
+def from_npz(path, options):
+    found = read_npz(path)
+    loaded = checked_arrays(
+        found["x_train"], found["y_train"], found.get("x_test"), found.get("y_test"),
+        found.get("class_names"), path, options,
+    )  # fmt: skip
+    loaded["source"] = f"npz:{path}"
+    return loaded

@@ -10,7 +10,6 @@ same images: `kregs.data.splits.TEST_SEED`), then a stratified validation split.
 """
 
 import dataclasses
-import hashlib
 import os
 import re
 
@@ -20,6 +19,7 @@ from kregs.checks import check_positive_int, check_seed, check_split
 from kregs.data import arrays as arrays_module
 from kregs.data import folder as folder_module
 from kregs.data.builtin import DATASETS, MIRROR_SAFE, builtin_spec, check_local
+from kregs.data.options import Options, default_max_memory, parse_image_size, parse_size
 from kregs.data.splits import (
     TEST_SEED,
     DatasetInfo,
@@ -33,87 +33,6 @@ from kregs.data.splits import (
 from kregs.errors import ConfigError, DataError, DataNotFoundError, invalid_value
 
 KINDS = ("builtin", "tfds", "folder", "npz", "arrays")
-# The share of the machine's available memory decoded images may take before a folder is
-# streamed from its files (`max_memory`); the rest is the model's, the framework's and
-# everything else's.
-MEMORY_SHARE = 0.4
-
-
-@dataclasses.dataclass(frozen=True)
-class Options:
-    """How a source is read: every field is recorded in run.json (see `Dataset.record`).
-
-    Attributes:
-        image_size: `(H, W)` or None: images are resized to it (needed where they
-            differ in size).
-        color_mode: "grayscale", "rgb" or None (inferred: gray when every image is).
-        test_split: float in (0, 1): the share held out as the test split where
-            the source has no test split.
-        skip_bad_images: bool, leave out (and count) images that cannot be
-            decoded, instead of refusing the folder.
-        pixel_range: "auto", "0-1" or "0-255": the range of float pixels.
-        flips: bool, a left-right mirror keeps the labels (so the search may flip).
-        data_dir: str or None: where the built-in data set's files are, or TFDS' data_dir.
-    """
-
-    image_size: tuple | None = None
-    color_mode: str | None = None
-    test_split: float = 0.1
-    skip_bad_images: bool = False
-    pixel_range: str = "auto"
-    flips: bool = False
-    data_dir: str | None = None
-
-    def __post_init__(self):
-        if self.image_size is not None:
-            size = parse_image_size(self.image_size)
-            object.__setattr__(self, "image_size", size)
-        if self.color_mode not in (None, *folder_module.COLOR_MODES):
-            raise invalid_value("color_mode", self.color_mode, "grayscale or rgb")
-        if check_split(self.test_split, "test_split") == 0:
-            raise invalid_value("test_split", self.test_split, "a float in (0, 1)")
-        if self.pixel_range not in arrays_module.PIXEL_RANGES:
-            raise invalid_value(
-                "pixel_range", self.pixel_range, f"one of {', '.join(arrays_module.PIXEL_RANGES)}"
-            )
-
-    def to_dict(self):
-        out = dataclasses.asdict(self)
-        out["image_size"] = list(self.image_size) if self.image_size else None
-        return out
-
-
-def parse_image_size(value):
-    """`(H, W)` from `"HxW"`, `(H, W)` or `[H, W]`; ints >= 1."""
-    if isinstance(value, str):
-        match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", value)
-        value = (int(match.group(1)), int(match.group(2))) if match else None
-    try:
-        height, width = (int(v) for v in value)
-    except (TypeError, ValueError):
-        raise invalid_value("image_size", value, "HxW, e.g. 64x64") from None
-    if min(height, width) < 1:
-        raise invalid_value("image_size", value, "HxW with sides >= 1")
-    return height, width
-
-
-def parse_size(text):
-    """Bytes from `"2G"`, `"512M"`, `"1.5GiB"` or a plain number of bytes."""
-    match = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?)(?:I?B)?\s*", str(text), re.IGNORECASE)
-    if not match:
-        raise invalid_value("max_memory", text, "a size such as 2G or 512M")
-    factor = 1024 ** " KMGT".index(match.group(2).upper() or " ")
-    size = int(float(match.group(1)) * factor)
-    if size < 1:
-        raise invalid_value("max_memory", text, "a size > 0")
-    return size
-
-
-def default_max_memory():
-    """`MEMORY_SHARE` of the memory available now, in bytes."""
-    import psutil
-
-    return int(psutil.virtual_memory().available * MEMORY_SHARE)
 
 
 class Dataset:
@@ -211,10 +130,10 @@ class Dataset:
         if not os.path.isfile(path):
             raise DataNotFoundError(f"{path}: no such file")
         options = Options(**options)
-        loaded = _from_npz_arrays(path, options)
+        loaded = arrays_module.from_npz(path, options)
         return cls(
             "npz", path, _safe_name(os.path.splitext(os.path.basename(path))[0]), options,
-            arrays=loaded, fingerprint=_file_hash(path),
+            arrays=loaded, fingerprint=arrays_module.file_hash(path),
         )  # fmt: skip
 
     @classmethod
@@ -243,9 +162,9 @@ class Dataset:
             **options: `Options` fields: `pixel_range`, `test_split`, `flips`.
         """
         options = Options(**options)
-        loaded = _checked_arrays(x, y, x_test, y_test, class_names, name, options)
+        loaded = arrays_module.checked_arrays(x, y, x_test, y_test, class_names, name, options)
         return cls("arrays", name, _safe_name(name), options, arrays=loaded,
-                   fingerprint=_arrays_hash(loaded))  # fmt: skip
+                   fingerprint=arrays_module.arrays_hash(loaded))  # fmt: skip
 
     @classmethod
     def from_tf_dataset(cls, train, test=None, class_names=None, name="tf.data", **options):
@@ -334,7 +253,7 @@ class Dataset:
 
         if self.kind in ("arrays", "npz") and self._arrays is None:
             if self.kind == "npz":
-                self._arrays = _from_npz_arrays(self.location, self.options)
+                self._arrays = arrays_module.from_npz(self.location, self.options)
             else:
                 raise DataError(
                     f"the arrays of {self.name!r} are not saved with a run: give the same "
@@ -370,58 +289,6 @@ class Dataset:
 def _safe_name(text):
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("._") or "data"
     return name[:64]
-
-
-def _file_hash(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
-
-
-def _arrays_hash(loaded):
-    digest = hashlib.sha256()
-    for key in ("x", "y", "x_test", "y_test"):
-        value = loaded.get(key)
-        if value is not None:
-            digest.update(np.ascontiguousarray(value).tobytes())
-    digest.update(repr(loaded["class_names"]).encode())
-    return digest.hexdigest()[:16]
-
-
-def _checked_arrays(x, y, x_test, y_test, class_names, what, options):
-    """The arrays of `from_arrays`/`from_npz`, checked and converted to uint8."""
-    if (x_test is None) != (y_test is None):
-        raise DataError(f"{what}: x_test and y_test go together (one of them is missing)")
-    x, pixels = arrays_module.images_uint8(x, f"{what}: x_train", options.pixel_range)
-    y = arrays_module.labels_int(y, f"{what}: y_train", len(x))
-    if x_test is not None:
-        x_test, _ = arrays_module.images_uint8(x_test, f"{what}: x_test", options.pixel_range)
-        y_test = arrays_module.labels_int(y_test, f"{what}: y_test", len(x_test))
-        if x_test.shape[1:] != x.shape[1:]:
-            raise DataError(
-                f"{what}: test images of shape {x_test.shape[1:]}, training images of "
-                f"{x.shape[1:]}: they must be the same (H, W, C)"
-            )
-    labels = [y] if y_test is None else [y, y_test]
-    k = arrays_module.class_count(labels, class_names, f"{what}: labels")
-    if class_names is not None and len(set(map(str, class_names))) != len(class_names):
-        raise DataError(f"{what}: class_names repeat a name: {list(class_names)}")
-    names = tuple(str(c) for c in class_names) if class_names is not None else tuple(
-        str(i) for i in range(k))  # fmt: skip
-    return {"x": x, "y": y, "x_test": x_test, "y_test": y_test, "class_names": names,
-            "pixels": pixels, "source": f"arrays:{what}"}  # fmt: skip
-
-
-def _from_npz_arrays(path, options):
-    found = arrays_module.read_npz(path)
-    loaded = _checked_arrays(
-        found["x_train"], found["y_train"], found.get("x_test"), found.get("y_test"),
-        found.get("class_names"), path, options,
-    )  # fmt: skip
-    loaded["source"] = f"npz:{path}"
-    return loaded
 
 
 def dataset_from_options(dataset=None, data=None, data_dir=None, **options):
