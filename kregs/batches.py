@@ -83,7 +83,7 @@ def file_batches(files, y, batch_size, training, seed=None):
     Returns:
         A `tf.data.Dataset` of `(images, labels)` batches.
     """
-    from kregs.data.folder import tf_decoder
+    from kregs.data.folder import decode_threads, tf_decoder
     from kregs.run.device import tensorflow_available
 
     if not tensorflow_available():
@@ -103,8 +103,8 @@ def file_batches(files, y, batch_size, training, seed=None):
     ds = tf.data.Dataset.from_tensor_slices((np.asarray(files.paths), y))
     if training:
         ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(decode_one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.map(decode_one, num_parallel_calls=decode_threads(), deterministic=True)
+    return ds.batch(batch_size).prefetch(2)
 
 
 def array_batches(x, y, batch_size, training, seed=None):
