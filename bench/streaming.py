@@ -158,7 +158,7 @@ def main(argv=None):
     parser.add_argument("--child", choices=(*MODES, "speed"), help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help="JSON output file")
     args = parser.parse_args(argv)
-    images = args.images or (2000 if args.quick else 20000)
+    images = args.images or (2000 if args.quick else 40000)
     size = args.size or (32 if args.quick else 64)
     data_mib = images * size * size * 3 / 2**20
     budget = args.budget or data_mib / 5

@@ -88,6 +88,7 @@ def read_folder(root, options, max_memory):
                 "installed here: raise --max-memory, or install tensorflow"
             )
         _, found = folder_module.decode_all(all_paths[readable], shape, keep=False)
+        _release_freed_memory()  # what decoding them once left in the heap
         images = None
     else:
         images = np.zeros((total, *shape), np.uint8)
@@ -128,3 +129,15 @@ def folder_name(root):
     from kregs.data.dataset import _safe_name
 
     return _safe_name(os.path.basename(root))
+
+
+def _release_freed_memory():
+    """Gives the heap's freed memory back to the system (glibc's `malloc_trim`; Linux)."""
+    import ctypes
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass

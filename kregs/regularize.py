@@ -1,0 +1,400 @@
+"""`regularize`: one `RegConfig` applied to any Functional or Sequential Keras model.
+
+The model is rebuilt with Keras' own `clone_model` (`clone_function` gives each
+weight layer its penalty, `call_function` inserts batch normalization and dropout
+around the layers' calls), in two passes: the first reads the model's graph (which
+layer feeds which, which layer is the classifier), the second builds the new model
+and copies every existing layer's weights into it. The original is never touched.
+"""
+
+import collections
+
+import keras
+
+from kregs.config import RegConfig
+from kregs.errors import ConfigError
+from kregs.models import augmentation_layers
+
+# Weight layers and the regularizer arguments of their kernels (biases never get one).
+KERNELS = (
+    ((keras.layers.SeparableConv1D, keras.layers.SeparableConv2D),
+     ("depthwise_regularizer", "pointwise_regularizer")),
+    ((keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D), ("depthwise_regularizer",)),
+    ((keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
+      keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
+      keras.layers.Conv3DTranspose, keras.layers.Dense, keras.layers.EinsumDense),
+     ("kernel_regularizer",)),
+)  # fmt: skip
+# The layers after which BN and dropout go: convolutions and dense layers.
+BLOCKS = tuple(cls for classes, _ in KERNELS[:2] for cls in classes) + (
+    keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
+    keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose, keras.layers.Dense,
+)  # fmt: skip
+NORMALIZATIONS = (
+    keras.layers.BatchNormalization,
+    keras.layers.LayerNormalization,
+    keras.layers.GroupNormalization,
+    keras.layers.UnitNormalization,
+)
+ACTIVATIONS = (
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.ELU,
+    keras.layers.PReLU,
+    keras.layers.Softmax,
+)
+POOLING = (
+    keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.MaxPooling3D,
+    keras.layers.AveragePooling1D, keras.layers.AveragePooling2D,
+    keras.layers.AveragePooling3D, keras.layers.GlobalMaxPooling1D,
+    keras.layers.GlobalMaxPooling2D, keras.layers.GlobalMaxPooling3D,
+    keras.layers.GlobalAveragePooling1D, keras.layers.GlobalAveragePooling2D,
+    keras.layers.GlobalAveragePooling3D,
+)  # fmt: skip
+SPATIAL_DROPOUT = {
+    3: keras.layers.SpatialDropout1D,
+    4: keras.layers.SpatialDropout2D,
+    5: keras.layers.SpatialDropout3D,
+}
+REFUSAL = (
+    "give kregs a build function instead (one that accepts `reg` places the regularizers itself)"
+)
+
+
+def kernel_arguments(layer):
+    """The regularizer arguments of `layer`'s kernels (empty: not a weight layer)."""
+    for classes, names in KERNELS:
+        if isinstance(layer, classes):
+            return names
+    return ()
+
+
+def regularize(model, reg, *, exclude=(), penalty=None):
+    """A new model: `model` with the regularization `reg`, its weights copied.
+
+    - the L2 penalty (`kregs.L2Penalty(reg.l2)`; `penalty(layer, weight_name)` instead
+      when given, e.g. L2-SP) on the kernel of every weight layer (Dense, EinsumDense,
+      convolutions: a separable one's depthwise and pointwise kernels), never on
+      biases, normalization layers or embeddings; a layer's own kernel regularizer is
+      replaced (none when `reg.l2` is 0);
+    - batch normalization where `reg.batch_norm` puts it, after every convolution and
+      hidden dense layer not already followed by a normalization layer:
+      `before_activation` splits a fused activation into the weight layer (linear),
+      BN and the activation; `after_activation` puts BN after the activation (the
+      fused one, or the activation layer that follows);
+    - dropout where `reg.dropout_placement` puts it (`blocks`: after each hidden
+      weight layer's activation; `stages`: after each pooling layer and each hidden
+      dense layer; `head`: on the final classifier's inputs), of `reg.dropout_kind`
+      on feature maps (`spatial`: whole channels) and element-wise elsewhere, never
+      after the classifier (the weight layer a model output comes from);
+    - `reg.augment`'s layers on the inputs, active in training only.
+
+    Decoupled weight decay is the optimizer's (`kregs.run.train.compile_model`).
+    Every layer that existed keeps its weights; a layer shared by several calls
+    stays one layer (and so do the layers inserted after it); nested models are
+    regularized the same way; layers named in `exclude` are left as they are.
+    `regularize(model, RegConfig())` predicts exactly as `model`.
+
+    Args:
+        model: a Functional or Sequential `keras.Model` (built).
+        reg: `kregs.RegConfig` (or its `to_dict()`).
+        exclude: iterable of layer names to leave alone.
+        penalty: callable `(layer, argument) -> regularizer or None`, or None
+            (`L2Penalty(reg.l2)` on every kernel).
+
+    Returns:
+        A new `keras.Model`.
+
+    Raises:
+        ConfigError: a subclassed model, a Sequential model without an input
+            shape, or a graph `clone_model` cannot rebuild; naming the reason.
+
+    Example:
+    >>> base = keras.applications.MobileNetV2((96, 96, 3), include_top=False, weights=None)
+    >>> x = keras.Input((96, 96, 3))
+    >>> features = keras.layers.GlobalAveragePooling2D()(base(x))
+    >>> model = keras.Model(x, keras.layers.Dense(5, activation="softmax")(features))
+    >>> tuned = kregs.regularize(model, kregs.RegConfig(l2=1e-4, dropout=0.2,
+    ...                                                  dropout_placement="head"))
+    """
+    reg = RegConfig.coerce(reg)
+    functional = _functional(model)
+    graph = _read_graph(functional)
+    rewriter = _Rewriter(reg, set(exclude), graph, penalty, top=True)
+    try:
+        rebuilt = keras.models.clone_model(
+            functional, clone_function=rewriter.clone, call_function=rewriter.call
+        )
+    except (ValueError, TypeError, KeyError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"cannot rebuild model {model.name!r} ({reason}); {REFUSAL}") from None
+    rewriter.copy_weights()
+    if reg.uses_augmentation:
+        rebuilt = _with_augmentation(rebuilt, reg.augment)
+    return rebuilt
+
+
+def _functional(model):
+    """`model` as a Functional model over the same layers (a Sequential's own graph)."""
+    if not isinstance(model, keras.Model):
+        raise ConfigError(f"expected a keras.Model, received {type(model).__name__}; {REFUSAL}")
+    if isinstance(model, keras.Sequential):
+        try:
+            inputs, outputs = model.inputs, model.outputs
+        except (AttributeError, ValueError):
+            inputs = None
+        if not inputs:
+            raise ConfigError(
+                f"Sequential model {model.name!r} has no input shape yet: give it a "
+                "keras.Input first (or call it on data once)"
+            )
+        return keras.Model(inputs, outputs, name=model.name)
+    if not any(c.__name__ == "Functional" for c in type(model).__mro__):
+        raise ConfigError(
+            f"{type(model).__name__} is a subclassed model: its layers' connections are in "
+            f"Python code kregs cannot rewrite; {REFUSAL}"
+        )
+    return model
+
+
+_Graph = collections.namedtuple("_Graph", "consumers classifiers")
+
+
+def _read_graph(functional):
+    """Which layer feeds which, and the classifiers, from a dry rebuild with fresh layers."""
+    original = {}
+    producer, consumers = {}, collections.defaultdict(list)
+
+    def clone(layer):
+        new = layer.__class__.from_config(layer.get_config())
+        original[id(new)] = layer
+        return new
+
+    def call(layer, *args, **kwargs):
+        outputs = layer(*args, **kwargs)
+        mine = original.get(id(layer), layer)
+        for tensor in _tensors((args, kwargs)):
+            if id(tensor) in producer:
+                consumers[producer[id(tensor)]].append(mine)
+        for tensor in _tensors(outputs):
+            producer[id(tensor)] = mine
+        return outputs
+
+    dry = keras.models.clone_model(functional, clone_function=clone, call_function=call)
+    classifiers = set()
+    for tensor in _tensors(dry.outputs):
+        layer = producer.get(id(tensor))
+        # a model output that an activation (softmax) makes of a weight layer's output
+        while layer is not None and isinstance(layer, ACTIVATIONS):
+            feeding = [p for p, users in consumers.items() if layer in users]
+            layer = feeding[0] if len(feeding) == 1 else None
+        if layer is not None and kernel_arguments(layer):
+            classifiers.add(layer)
+    return _Graph({k: tuple(v) for k, v in consumers.items()}, classifiers)
+
+
+def _tensors(structure):
+    return [t for t in keras.tree.flatten(structure) if isinstance(t, keras.KerasTensor)]
+
+
+def _with_augmentation(model, augment):
+    """`model` behind kregs' augmentation layers (identity at inference)."""
+    inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype) for t in model.inputs]
+    augmented = []
+    for tensor in inputs:
+        x = tensor
+        for layer in augmentation_layers(augment):
+            x = layer(x)
+        augmented.append(x)
+    outputs = model(augmented if len(augmented) > 1 else augmented[0])
+    return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs, name=model.name)
+
+
+class _Rewriter:
+    """`clone_function` and `call_function` of one `regularize` pass."""
+
+    def __init__(self, reg, exclude, graph, penalty, top):
+        self.reg, self.exclude, self.graph = reg, exclude, graph
+        self.penalty, self.top = penalty, top
+        self.copies = []  # (original layer, new layer): weights to copy once built
+        self.original = {}  # id(new layer) -> original layer
+        self.inserted = {}  # (original layer, role) -> the layer inserted there (shared)
+        self.names = set()
+        layers = set(graph.consumers) | {u for users in graph.consumers.values() for u in users}
+        self.after = self.plan(layers | set(graph.classifiers))
+
+    # --- clone_function -----------------------------------------------------------------
+
+    def clone(self, layer):
+        if isinstance(layer, keras.Model):
+            new = regularize(layer, self._inner_reg(), exclude=self.exclude, penalty=self.penalty)
+            self.original[id(new)] = layer
+            return new
+        config = layer.get_config()
+        if layer.name not in self.exclude:
+            for argument in kernel_arguments(layer):
+                config[argument] = self._penalty(layer, argument)
+            if self._splits(layer):
+                config["activation"] = "linear"
+        new = layer.__class__.from_config(config)
+        self.copies.append((layer, new))
+        self.original[id(new)] = layer
+        return new
+
+    def _inner_reg(self):
+        """A nested model's regularization: no augmentation (the outer model's inputs have
+        it), no head (its outputs feed the outer model)."""
+        import dataclasses
+
+        placement = self.reg.dropout_placement
+        return dataclasses.replace(
+            self.reg,
+            augment="none",
+            dropout=0.0 if placement == "head" else self.reg.dropout,
+        )
+
+    def _penalty(self, layer, argument):
+        if self.penalty is not None:
+            return self.penalty(layer, argument)
+        from kregs.regularizers import L2Penalty
+
+        return L2Penalty(self.reg.l2) if self.reg.uses_l2 else None
+
+    def copy_weights(self):
+        for old, new in self.copies:
+            if old.weights:
+                new.set_weights(old.get_weights())
+
+    # --- what goes where ----------------------------------------------------------------
+
+    def _hidden_block(self, layer):
+        return (
+            isinstance(layer, BLOCKS)
+            and layer.name not in self.exclude
+            and not (self.top and layer in self.graph.classifiers)
+        )
+
+    def _chain(self, layer):
+        """The normalization and activation layers that follow `layer` one after the other
+        (each the only user of the one before): `(normalization, activation, last)`."""
+        norm = act = None
+        last = layer
+        for _ in range(2):
+            users = self.graph.consumers.get(last, ())
+            if len(users) != 1:
+                break
+            user = users[0]
+            if norm is None and isinstance(user, NORMALIZATIONS):
+                norm = user
+            elif act is None and isinstance(user, ACTIVATIONS[:-1]):  # (not a Softmax)
+                act = user
+            else:
+                break
+            last = user
+        return norm, act, last
+
+    def _fused(self, layer):
+        activation = getattr(layer, "activation", None)
+        name = keras.activations.serialize(activation) if activation is not None else "linear"
+        return None if name in ("linear", None) else name
+
+    def _bn(self, layer):
+        return (
+            self.reg.uses_batch_norm
+            and self._hidden_block(layer)
+            and self._chain(layer)[0] is None
+            and not isinstance(layer, keras.layers.EinsumDense)
+        )
+
+    def _splits(self, layer):
+        return (
+            self._bn(layer)
+            and self.reg.batch_norm == "before_activation"
+            and self._fused(layer) is not None
+        )
+
+    def _dropout_after(self, layer):
+        """Whether dropout follows `layer`'s block (`layer` a block or pooling layer)."""
+        if not self.reg.uses_dropout or layer.name in self.exclude:
+            return False
+        placement = self.reg.dropout_placement
+        if placement == "blocks":
+            return self._hidden_block(layer)
+        if placement == "stages":
+            return isinstance(layer, POOLING) or (
+                isinstance(layer, keras.layers.Dense) and self._hidden_block(layer)
+            )
+        return False
+
+    def plan(self, layers):
+        """`{layer: [(owner, role), ...]}`: what is inserted after each layer's call."""
+        after = collections.defaultdict(list)
+        for layer in layers:
+            if not isinstance(layer, BLOCKS + POOLING):
+                continue
+            norm, act, last = self._chain(layer)
+            if self._bn(layer):
+                fused = self._fused(layer) is not None
+                before = self.reg.batch_norm == "before_activation"
+                after[layer if (before or fused or act is None) else act].append((layer, "bn"))
+                if self._splits(layer):
+                    after[layer].append((layer, "activation"))
+            if self._dropout_after(layer):
+                after[last].append((layer, "dropout"))
+        return after
+
+    # --- call_function ------------------------------------------------------------------
+
+    def call(self, layer, *args, **kwargs):
+        orig = self.original.get(id(layer), layer)
+        if (
+            self.top
+            and self.reg.uses_dropout
+            and self.reg.dropout_placement == "head"
+            and orig in self.graph.classifiers
+            and args
+        ):
+            first = args[0]
+            dropout = self._layer(orig, "head", lambda: self._dropout(first, orig, "head"))
+            args = (dropout(first), *args[1:])
+        out = layer(*args, **kwargs)
+        for owner, role in self.after.get(orig, ()):
+            out = self._layer(owner, role, lambda o=owner, r=role, t=out: self._make(o, r, t))(out)
+        return out
+
+    def _make(self, owner, role, tensor):
+        if role == "bn":
+            axis = 1 if getattr(owner, "data_format", "channels_last") == "channels_first" else -1
+            from kregs.layers import BN_MOMENTUM
+
+            return keras.layers.BatchNormalization(
+                axis=axis, momentum=BN_MOMENTUM, dtype=owner.dtype_policy,
+                name=self._name(owner, "bn"),
+            )  # fmt: skip
+        if role == "activation":
+            return keras.layers.Activation(
+                self._fused(owner), dtype=owner.dtype_policy, name=self._name(owner, "act")
+            )
+        return self._dropout(tensor, owner)
+
+    def _layer(self, owner, role, make):
+        """The layer inserted at `(owner, role)`: made once, shared by every call of `owner`."""
+        if (owner, role) not in self.inserted:
+            self.inserted[(owner, role)] = make()
+        return self.inserted[(owner, role)]
+
+    def _dropout(self, tensor, layer, role="dropout"):
+        rank = len(tensor.shape)
+        spatial = self.reg.dropout_kind == "spatial" and rank in SPATIAL_DROPOUT
+        cls = SPATIAL_DROPOUT[rank] if spatial else keras.layers.Dropout
+        return cls(self.reg.dropout, dtype=layer.dtype_policy, name=self._name(layer, role))
+
+    def _name(self, layer, role):
+        name, n = f"{layer.name}_{role}", 1
+        while name in self.names:
+            n += 1
+            name = f"{layer.name}_{role}{n}"
+        self.names.add(name)
+        return name
