@@ -46,6 +46,9 @@ DROPOUT_RANGE = FloatRange(0.1, 0.7, default=0.3, step=0.2)
 WEIGHT_DECAY_RANGE = FloatRange(
     1e-3, 0.5, default=0.01, log=True, step=10, toggle=False, group=("penalty", "decay")
 )
+L2SP_RANGE = FloatRange(
+    1e-4, 1.0, default=0.01, log=True, step=10, toggle=False, group=("penalty", "l2sp")
+)
 PAPER_L2 = Choices((0.0, 0.01, 0.1, 1.0, 10.0), default=0.0)
 PAPER_DROPOUT = Choices((0.0, 0.2, 0.5, 0.7), default=0.0)
 PAPER_BATCH_NORM = Choices(("none", "before_activation"), default="before_activation")
@@ -119,6 +122,18 @@ class RegConfig:
         short="wd",
         label="weight decay",
         search={"extended": WEIGHT_DECAY_RANGE},
+        kw_only=True,
+    )
+    l2sp: float = dimension(
+        0.0,
+        lambda_check,
+        "the L2-SP alpha: a penalty alpha/2 * ||w - w0||^2 towards the starting (pre-trained) "
+        "weights w0; 0 switches it off",
+        off=0.0,
+        short="l2sp",
+        label="L2-SP",
+        search={"extended": L2SP_RANGE},
+        requires="finetune",
         kw_only=True,
     )
     dropout: float = dimension(
@@ -205,6 +220,12 @@ class RegConfig:
     @property
     def uses_augmentation(self):
         return self.uses("augment")
+
+    @property
+    def l2_to_zero(self):
+        """The L2 lambda towards zero on a kernel without starting weights: `l2`, else `l2sp`
+        (L2-SP towards a fresh initialization is no prior at all: it is plain L2 there)."""
+        return self.l2 or self.l2sp
 
     @property
     def flips(self):

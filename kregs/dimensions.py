@@ -88,6 +88,8 @@ class Dimension:
             takes its default and is not searched).
         archs: tuple of str, the built-in architectures where it is searched
             (empty: all).
+        requires: str or None, a flag of the search space that must be set for it to
+            be searched (`"finetune"`: L2-SP needs a model's pre-trained weights).
     """
 
     name: str
@@ -102,6 +104,7 @@ class Dimension:
     search: dict = dataclasses.field(default_factory=dict)
     needs: tuple = ()
     archs: tuple = ()
+    requires: str | None = None
 
     @property
     def technique(self):

@@ -75,7 +75,8 @@ class _RegBlock(keras.layers.Layer):
         self.activation = keras.activations.get(activation)
         self._activation_config = keras.activations.serialize(self.activation)
         bn = self.reg.batch_norm
-        regularizer = regularizers.L2Penalty(self.reg.l2) if self.reg.uses_l2 else None
+        lam = self.reg.l2_to_zero
+        regularizer = regularizers.L2Penalty(lam) if lam > 0 else None
         weights = self._weight_layer(
             use_bias=bn != "before_activation", kernel_regularizer=regularizer
         )

@@ -93,7 +93,7 @@ def build_model(input_shape, num_classes, reg=None, arch="cnn", name=None, dtype
     outputs = keras.layers.Dense(
         num_classes,
         activation="softmax",
-        kernel_regularizer=L2Penalty(reg.l2) if reg.uses_l2 else None,
+        kernel_regularizer=L2Penalty(reg.l2_to_zero) if reg.l2_to_zero > 0 else None,
         dtype="float32",
         name="probabilities",
     )(x)

@@ -25,6 +25,12 @@ KERNELS = (
       keras.layers.Conv3DTranspose, keras.layers.Dense, keras.layers.EinsumDense),
      ("kernel_regularizer",)),
 )  # fmt: skip
+# The weight each regularizer argument is the penalty of.
+KERNEL_WEIGHTS = {
+    "kernel_regularizer": "kernel",
+    "depthwise_regularizer": "depthwise_kernel",
+    "pointwise_regularizer": "pointwise_kernel",
+}
 # The layers after which BN and dropout go: convolutions and dense layers.
 BLOCKS = tuple(cls for classes, _ in KERNELS[:2] for cls in classes) + (
     keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
@@ -71,10 +77,11 @@ def kernel_arguments(layer):
     return ()
 
 
-def regularize(model, reg, *, exclude=(), penalty=None):
+def regularize(model, reg, *, exclude=(), penalty=None, num_classes=None, dtype_policy=None,
+               say=None):  # fmt: skip
     """A new model: `model` with the regularization `reg`, its weights copied.
 
-    - the L2 penalty (`kregs.L2Penalty(reg.l2)`; `penalty(layer, weight_name)` instead
+    - the L2 penalty (`kregs.L2Penalty(reg.l2)`; `penalty(layer, argument, new)` instead
       when given, e.g. L2-SP) on the kernel of every weight layer (Dense, EinsumDense,
       convolutions: a separable one's depthwise and pointwise kernels), never on
       biases, normalization layers or embeddings; a layer's own kernel regularizer is
@@ -101,8 +108,16 @@ def regularize(model, reg, *, exclude=(), penalty=None):
         model: a Functional or Sequential `keras.Model` (built).
         reg: `kregs.RegConfig` (or its `to_dict()`).
         exclude: iterable of layer names to leave alone.
-        penalty: callable `(layer, argument) -> regularizer or None`, or None
+        penalty: callable `(layer, argument, new) -> regularizer or None` (`new`: the
+            layer's weights are not the model's: a replaced classifier), or None
             (`L2Penalty(reg.l2)` on every kernel).
+        num_classes: int or None: a Dense classifier with another number of units is
+            replaced by a new one (fresh weights, softmax); the model's output is made
+            probabilities where it gave scores.
+        dtype_policy: str or None, every layer's dtype policy (e.g. "mixed_bfloat16");
+            the classifier and what follows it stay float32.
+        say: callable(str) or None, told what was changed beyond `reg` (a replaced
+            classifier, a softmax added).
 
     Returns:
         A new `keras.Model`.
@@ -123,6 +138,7 @@ def regularize(model, reg, *, exclude=(), penalty=None):
     functional = _functional(model)
     graph = _read_graph(functional)
     rewriter = _Rewriter(reg, set(exclude), graph, penalty, top=True)
+    rewriter.num_classes, rewriter.dtype, rewriter.say = num_classes, dtype_policy, say
     try:
         rebuilt = keras.models.clone_model(
             functional, clone_function=rewriter.clone, call_function=rewriter.call
@@ -159,7 +175,7 @@ def _functional(model):
     return model
 
 
-_Graph = collections.namedtuple("_Graph", "consumers classifiers")
+_Graph = collections.namedtuple("_Graph", "consumers classifiers after_classifiers")
 
 
 def _read_graph(functional):
@@ -183,16 +199,19 @@ def _read_graph(functional):
         return outputs
 
     dry = keras.models.clone_model(functional, clone_function=clone, call_function=call)
-    classifiers = set()
+    classifiers, after = set(), set()
     for tensor in _tensors(dry.outputs):
         layer = producer.get(id(tensor))
+        seen = []
         # a model output that an activation (softmax) makes of a weight layer's output
         while layer is not None and isinstance(layer, ACTIVATIONS):
+            seen.append(layer)
             feeding = [p for p, users in consumers.items() if layer in users]
             layer = feeding[0] if len(feeding) == 1 else None
         if layer is not None and kernel_arguments(layer):
             classifiers.add(layer)
-    return _Graph({k: tuple(v) for k, v in consumers.items()}, classifiers)
+            after.update(seen)
+    return _Graph({k: tuple(v) for k, v in consumers.items()}, classifiers, after)
 
 
 def _tensors(structure):
@@ -218,6 +237,7 @@ class _Rewriter:
     def __init__(self, reg, exclude, graph, penalty, top):
         self.reg, self.exclude, self.graph = reg, exclude, graph
         self.penalty, self.top = penalty, top
+        self.num_classes = self.dtype = self.say = None
         self.copies = []  # (original layer, new layer): weights to copy once built
         self.original = {}  # id(new layer) -> original layer
         self.inserted = {}  # (original layer, role) -> the layer inserted there (shared)
@@ -229,19 +249,65 @@ class _Rewriter:
 
     def clone(self, layer):
         if isinstance(layer, keras.Model):
-            new = regularize(layer, self._inner_reg(), exclude=self.exclude, penalty=self.penalty)
+            new = regularize(layer, self._inner_reg(), exclude=self.exclude,
+                             penalty=self.penalty, dtype_policy=self.dtype)  # fmt: skip
             self.original[id(new)] = layer
             return new
         config = layer.get_config()
+        output_side = self.top and (
+            layer in self.graph.classifiers or layer in self.graph.after_classifiers
+        )
+        if self.dtype is not None and not isinstance(layer, keras.layers.InputLayer):
+            config["dtype"] = "float32" if output_side else self.dtype
+        fresh = self.top and layer in self.graph.classifiers and self._replaces(layer)
+        if fresh:
+            config["units"] = self.num_classes
+            config["activation"] = "softmax"
+        elif self.top and layer in self.graph.classifiers and self._gives_scores(layer):
+            config["activation"] = "softmax"
+            self._say(f"the model's output {layer.name!r} gave scores: a softmax makes them "
+                      "probabilities")  # fmt: skip
         if layer.name not in self.exclude:
             for argument in kernel_arguments(layer):
-                config[argument] = self._penalty(layer, argument)
+                config[argument] = self._penalty(layer, argument, fresh)
             if self._splits(layer):
                 config["activation"] = "linear"
         new = layer.__class__.from_config(config)
-        self.copies.append((layer, new))
+        if not fresh:
+            self.copies.append((layer, new))
         self.original[id(new)] = layer
         return new
+
+    def _replaces(self, classifier):
+        units = getattr(classifier, "units", None)
+        if self.num_classes is None or units == self.num_classes:
+            return False
+        if not isinstance(classifier, keras.layers.Dense):
+            raise ConfigError(
+                f"the model's classifier {classifier.name!r} ({type(classifier).__name__}) has "
+                f"another number of classes than the data ({self.num_classes}), and only a "
+                f"Dense classifier can be replaced; {REFUSAL}"
+            )
+        self._say(f"the model's classifier {classifier.name!r} has {units} classes, the data "
+                  f"{self.num_classes}: a new one (fresh weights) replaces it")  # fmt: skip
+        return True
+
+    def _gives_scores(self, classifier):
+        """Whether the model outputs `classifier`'s values without a softmax."""
+        if self.num_classes is None:  # (regularize alone: the model as it is)
+            return False
+        softmax = ("softmax",)
+        if self._fused(classifier) in softmax:
+            return False
+        return not any(
+            isinstance(a, keras.layers.Softmax)
+            or (isinstance(a, keras.layers.Activation) and self._fused(a) in softmax)
+            for a in self.graph.after_classifiers
+        )
+
+    def _say(self, text):
+        if self.say is not None:
+            self.say(text)
 
     def _inner_reg(self):
         """A nested model's regularization: no augmentation (the outer model's inputs have
@@ -255,9 +321,9 @@ class _Rewriter:
             dropout=0.0 if placement == "head" else self.reg.dropout,
         )
 
-    def _penalty(self, layer, argument):
+    def _penalty(self, layer, argument, new=False):
         if self.penalty is not None:
-            return self.penalty(layer, argument)
+            return self.penalty(layer, argument, new)
         from kregs.regularizers import L2Penalty
 
         return L2Penalty(self.reg.l2) if self.reg.uses_l2 else None
@@ -370,13 +436,14 @@ class _Rewriter:
             from kregs.layers import BN_MOMENTUM
 
             return keras.layers.BatchNormalization(
-                axis=axis, momentum=BN_MOMENTUM, dtype=owner.dtype_policy,
+                axis=axis, momentum=BN_MOMENTUM, dtype=self.dtype or owner.dtype_policy,
                 name=self._name(owner, "bn"),
             )  # fmt: skip
         if role == "activation":
             return keras.layers.Activation(
-                self._fused(owner), dtype=owner.dtype_policy, name=self._name(owner, "act")
-            )
+                self._fused(owner), dtype=self.dtype or owner.dtype_policy,
+                name=self._name(owner, "act"),
+            )  # fmt: skip
         return self._dropout(tensor, owner)
 
     def _layer(self, owner, role, make):
@@ -389,7 +456,8 @@ class _Rewriter:
         rank = len(tensor.shape)
         spatial = self.reg.dropout_kind == "spatial" and rank in SPATIAL_DROPOUT
         cls = SPATIAL_DROPOUT[rank] if spatial else keras.layers.Dropout
-        return cls(self.reg.dropout, dtype=layer.dtype_policy, name=self._name(layer, role))
+        dtype = self.dtype or layer.dtype_policy
+        return cls(self.reg.dropout, dtype=dtype, name=self._name(layer, role))
 
     def _name(self, layer, role):
         name, n = f"{layer.name}_{role}", 1

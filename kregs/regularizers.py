@@ -1,9 +1,13 @@
-"""The L2 weight penalty, in the study's convention."""
+"""The L2 weight penalty in the study's convention, and L2-SP (towards the starting weights)."""
+
+import base64
 
 import keras
+import numpy as np
 from keras import ops
 
 from kregs.checks import check_lambda
+from kregs.errors import invalid_value
 
 
 @keras.saving.register_keras_serializable(package="kregs")
@@ -46,3 +50,51 @@ class L2Penalty(keras.regularizers.Regularizer):
 
     def __repr__(self):
         return f"L2Penalty(lam={self.lam!r})"
+
+
+@keras.saving.register_keras_serializable(package="kregs")
+class L2SP(keras.regularizers.Regularizer):
+    """The L2-SP penalty `alpha / 2 * sum((w - w0) ** 2)`: towards the starting weights.
+
+    Fine-tuning a pre-trained model, an L2 penalty pulls every weight towards 0,
+    forgetting what pre-training learned; L2-SP pulls it towards its pre-trained
+    value `w0` instead (Li, Grandvalet & Davoine). Its gradient is
+    `alpha * (w - w0)`. `w0` is kept with the regularizer (its config, as float32
+    bytes in base64), so a `.keras` file carries it.
+
+    Args:
+        alpha: float >= 0, the penalty's strength (the study's lambda convention,
+            as `kregs.L2Penalty`).
+        start: array-like, `w0`: the weight's starting value (its shape).
+
+    Example:
+    >>> layer = model.get_layer("dense")
+    >>> layer.kernel_regularizer = L2SP(0.01, layer.kernel.numpy())  # (regularize does it)
+
+    Reference:
+        Li, Grandvalet & Davoine, "Explicit Inductive Bias for Transfer Learning with
+        Convolutional Networks", ICML 2018.
+    """
+
+    def __init__(self, alpha=0.0, start=None):
+        self.alpha = check_lambda(alpha, "alpha")
+        if isinstance(start, dict):  # from get_config
+            raw = base64.b64decode(start["data"])
+            start = np.frombuffer(raw, dtype="float32").reshape(start["shape"])
+        if start is None:
+            raise invalid_value("start", start, "the weight's starting value (an array)")
+        self.start = np.asarray(start, dtype="float32")
+
+    def __call__(self, x):
+        start = ops.cast(ops.convert_to_tensor(self.start), x.dtype)
+        return ops.multiply(0.5 * self.alpha, ops.sum(ops.square(ops.subtract(x, start))))
+
+    def get_config(self):
+        data = base64.b64encode(np.ascontiguousarray(self.start).tobytes()).decode("ascii")
+        return {
+            "alpha": self.alpha,
+            "start": {"shape": list(self.start.shape), "data": data},
+        }
+
+    def __repr__(self):
+        return f"L2SP(alpha={self.alpha!r}, start=<{self.start.shape}>)"

@@ -40,6 +40,8 @@ class SearchSpace:
         flips: bool, whether a left-right mirror keeps the data's labels: only
             then are flips searched or allowed.
         discrete: bool, give every float a step (as `GridSearch` needs).
+        finetune: bool, the trials start from a model's pre-trained weights: L2-SP
+            (a penalty towards them) is a choice of the penalty.
 
     Example:
     >>> space = SearchSpace("extended", Fixed(dropout=0.3), flips=True)
@@ -51,6 +53,7 @@ class SearchSpace:
     fixed: Fixed = Fixed()
     flips: bool = False
     discrete: bool = False
+    finetune: bool = False
 
     def __post_init__(self):
         if self.name not in SPACES:
@@ -69,6 +72,7 @@ class SearchSpace:
             dim.searched_in(self.name)
             and self.fixed.get(dim.name) is None
             and (not dim.archs or arch in dim.archs)
+            and (dim.requires is None or getattr(self, dim.requires))
         )
 
     def reg_config(self, hp, arch="cnn"):
@@ -79,7 +83,7 @@ class SearchSpace:
             arch: str, the architecture (some dimensions only matter in the CNN).
         """
         values, deciders = {}, {}
-        groups = self._groups()
+        groups = self._groups(arch)
         for dim in DIMENSIONS:
             fixed = self.fixed.get(dim.name)
             if fixed is not None:
@@ -126,12 +130,16 @@ class SearchSpace:
                 values[f"use_{dim.name}"] = False
         return values
 
-    def _groups(self):
+    def _groups(self, arch):
         """`{group: [member names in order]}` of the groups this space searches as one choice."""
         groups = {}
         for dim in DIMENSIONS:
             spec = dim.search.get(self.name)
-            if isinstance(spec, FloatRange) and spec.group is not None:
+            if (
+                isinstance(spec, FloatRange)
+                and spec.group is not None
+                and (dim.requires is None or getattr(self, dim.requires))
+            ):
                 groups.setdefault(spec.group[0], []).append(dim)
         # A group with a member fixed is not searched: its other members stay off.
         return {

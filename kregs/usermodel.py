@@ -1,0 +1,264 @@
+"""Your own model in a search: a `keras.Model`, a `.keras` file, or a build function.
+
+`ModelSource` says where the model comes from (recorded in run.json) and builds
+each trial's model: the user's model regularized by `kregs.regularize` (its
+weights kept: fine-tuning, or fresh), its classifier replaced where the data has
+another number of classes, behind an input that takes the uint8 pixels kregs
+feeds and scales them to the range the model expects.
+"""
+
+import dataclasses
+import hashlib
+import importlib
+import inspect
+import logging
+import os
+
+from kregs.config import RegConfig
+from kregs.errors import ConfigError, invalid_value
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS = ("keep", "fresh")
+# What a model's inputs expect, and the scale and offset that take 0-255 pixels there.
+INPUT_RANGES = {"0-255": (1.0, 0.0), "0-1": (1 / 255, 0.0), "-1-1": (2 / 255, -1.0)}
+RANGE_TEXT = {"0-255": "[0, 255]", "0-1": "[0, 1]", "-1-1": "[-1, 1]"}
+
+
+@dataclasses.dataclass
+class ModelSource:
+    """Where a search's model comes from.
+
+    Attributes:
+        kind: str, "model" (a `keras.Model` given in Python), "file" (`.keras`),
+            or "function" (`package.module:function`, or a callable).
+        location: str, the file, `module:function`, or the model's name.
+        weights: str, "keep" (every trial starts from the model's weights:
+            fine-tuning) or "fresh" (a new initialization each trial).
+        input_range: str or None, one of `INPUT_RANGES`: what the model's inputs
+            expect (None: 0-255 where they are uint8, else 0-1).
+    """
+
+    kind: str
+    location: str
+    weights: str = "keep"
+    input_range: str | None = None
+    fingerprint: str | None = None
+    _model: object = dataclasses.field(default=None, repr=False, compare=False)
+    _function: object = dataclasses.field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        if self.weights not in WEIGHTS:
+            raise invalid_value("weights", self.weights, "keep or fresh")
+        if self.input_range not in (None, *INPUT_RANGES):
+            raise invalid_value("input_range", self.input_range, ", ".join(INPUT_RANGES))
+
+    @classmethod
+    def create(cls, model, weights="keep", input_range=None):
+        """A `ModelSource` from a `keras.Model`, a `.keras` path, `"module:function"` or a
+        callable (checked at once: a missing file or function is one line)."""
+        if isinstance(model, ModelSource):
+            return model
+        if callable(model) and not _is_keras_model(model):
+            return cls("function", _qualified(model), weights, input_range, None, None, model)
+        if _is_keras_model(model):
+            return cls("model", model.name, weights, input_range, _weights_hash(model), model)
+        text = str(model)
+        if text.endswith(".keras"):
+            path = os.path.abspath(os.path.expanduser(text))
+            if not os.path.isfile(path):
+                raise ConfigError(f"--model {text}: no such file")
+            return cls("file", path, weights, input_range, _file_hash(path))
+        if ":" in text:
+            return cls("function", text, weights, input_range, None, None, _function(text))
+        raise invalid_value(
+            "model", model, "a .keras file, package.module:function, or a keras.Model"
+        )
+
+    def record(self):
+        """What run.json holds of it."""
+        return {"kind": self.kind, "location": self.location, "weights": self.weights,
+                "input_range": self.input_range, "fingerprint": self.fingerprint}  # fmt: skip
+
+    @property
+    def finetune(self):
+        """Whether trials start from pre-trained weights (L2-SP then has a meaning)."""
+        return self.weights == "keep" and self.kind != "function"
+
+    def base(self):
+        """The user's model (loaded once), or None for a build function."""
+        if self._model is None and self.kind == "file":
+            import keras
+
+            import kregs.layers  # noqa: F401 - kregs' classes, for kregs' own models
+
+            try:
+                self._model = keras.models.load_model(self.location, compile=False)
+            except (OSError, ValueError, TypeError) as err:
+                raise ConfigError(f"--model {self.location}: cannot load it ({err})") from None
+        return self._model
+
+    def build(self, input_shape, num_classes, reg, dtype_policy=None, say=None):
+        """The model one trial trains (uncompiled): `reg` applied, uint8 pixels in.
+
+        Args:
+            input_shape: `(H, W, C)` of the data's images.
+            num_classes: int.
+            reg: `kregs.RegConfig`.
+            dtype_policy: str or None, the layers' dtype policy (the classifier
+                stays float32).
+            say: callable(str) or None: told, once per source, what was adapted.
+        """
+        reg = RegConfig.coerce(reg)
+        if self.kind == "function":
+            return self._from_function(input_shape, num_classes, reg, dtype_policy)
+        model = self.base()
+        if self.weights == "fresh":
+            import keras
+
+            model = keras.models.clone_model(model)  # a new initialization
+        return adapt(model, input_shape, num_classes, reg, dtype_policy, self.input_range,
+                     finetune=self.finetune, say=say)  # fmt: skip
+
+    def _from_function(self, input_shape, num_classes, reg, dtype_policy):
+        fn = self._function or _function(self.location)
+        accepted = inspect.signature(fn).parameters
+        kwargs = {"input_shape": tuple(input_shape), "num_classes": num_classes}
+        if "reg" in accepted:  # it places the regularizers itself
+            kwargs["reg"] = reg
+        if "dtype_policy" in accepted:
+            kwargs["dtype_policy"] = dtype_policy
+        kwargs = {k: v for k, v in kwargs.items() if k in accepted}
+        model = fn(**kwargs)
+        if not _is_keras_model(model):
+            raise ConfigError(f"--model {self.location} returned {type(model).__name__}, "
+                              "not a keras.Model")  # fmt: skip
+        if "reg" in accepted:
+            return model
+        return adapt(model, input_shape, num_classes, reg, dtype_policy, self.input_range)
+
+
+def adapt(model, input_shape, num_classes, reg, dtype_policy=None, input_range=None,
+          finetune=False, say=None):  # fmt: skip
+    """`model` regularized by `reg` behind an input of uint8 pixels, `num_classes` outputs.
+
+    Args:
+        model: a Functional or Sequential `keras.Model` whose input is one image.
+        input_shape: `(H, W, C)` of the data's images.
+        num_classes: int.
+        reg: `kregs.RegConfig`.
+        dtype_policy: str or None.
+        input_range: str or None (see `ModelSource`).
+        finetune: bool, the layers that existed are pre-trained: `reg.l2sp` pulls
+            them towards their weights (L2-SP) and new layers get L2.
+        say: callable(str) or None, told what was adapted (a replaced classifier,
+            the pixel scaling).
+
+    Returns:
+        An uncompiled `keras.Model`: uint8 `(H, W, C)` in, probabilities out.
+
+    Raises:
+        ConfigError: the model takes images of another shape.
+    """
+    import keras
+
+    from kregs.regularize import regularize
+
+    say = say or logger.info
+    expected = tuple(model.inputs[0].shape[1:]) if model.inputs else None
+    if (
+        expected is not None
+        and any(e is not None and e != g for e, g in zip(expected, input_shape, strict=False))
+        or (expected is not None and len(expected) != len(input_shape))
+    ):
+        h, w, c = input_shape
+        raise ConfigError(
+            f"the model takes inputs of shape {expected}, the data's images are {h}x{w}x{c}: "
+            "give --image-size and --color-mode to match it"
+        )
+    uint8 = model.inputs[0].dtype == "uint8"
+    input_range = input_range or ("0-255" if uint8 else "0-1")
+    penalty = _penalty(reg, finetune)
+    inner = regularize(
+        model, dataclasses.replace(reg, augment="none"), penalty=penalty,
+        num_classes=num_classes, dtype_policy=dtype_policy, say=say,
+    )  # fmt: skip
+    images = keras.Input(shape=tuple(input_shape), dtype="uint8", name="images")
+    x = images
+    if reg.uses_augmentation:
+        from kregs.models import augmentation_layers
+
+        for layer in augmentation_layers(reg.augment):
+            x = layer(x)
+    if not uint8:
+        scale, offset = INPUT_RANGES[input_range]
+        x = keras.layers.Rescaling(scale, offset, dtype=dtype_policy, name="rescale")(x)
+    outputs = inner(x)
+    if not uint8:
+        say(f"the model's float inputs get the pixels scaled to {RANGE_TEXT[input_range]}")
+    return keras.Model(images, outputs, name=model.name)
+
+
+def _penalty(reg, finetune):
+    """The kernel penalty of `regularize`: L2-SP on pre-trained layers, L2 on new ones."""
+    from kregs.regularize import KERNEL_WEIGHTS
+    from kregs.regularizers import L2SP, L2Penalty
+
+    def penalty(layer, argument, new):
+        if finetune and reg.l2sp > 0 and not new:
+            weight = getattr(layer, KERNEL_WEIGHTS[argument])
+            return L2SP(reg.l2sp, keras_value(weight))
+        lam = reg.l2_to_zero if (new or not finetune) else reg.l2
+        return L2Penalty(lam) if lam > 0 else None
+
+    return penalty
+
+
+def keras_value(variable):
+    import keras
+
+    return keras.ops.convert_to_numpy(variable)
+
+
+def _is_keras_model(obj):
+    try:
+        import keras
+    except ImportError:
+        return False
+    return isinstance(obj, keras.Model)
+
+
+def _qualified(fn):
+    return f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def _function(text):
+    """The function `package.module:function` names (imported now)."""
+    module_name, _, name = text.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigError(f"--model {text}: cannot import {module_name} ({err})") from None
+    fn = module
+    for part in name.split("."):
+        fn = getattr(fn, part, None)
+        if fn is None:
+            raise ConfigError(f"--model {text}: {module_name} has no {name}")
+    if not callable(fn):
+        raise ConfigError(f"--model {text}: {name} is not a function")
+    return fn
+
+
+def _file_hash(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def _weights_hash(model):
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(weight.tobytes())
+    return digest.hexdigest()[:16]
