@@ -9,6 +9,8 @@ TensorFlow):
 - `kregs.FusedBatchNormalization`, `kregs.BernoulliDropout`: Keras' BN and
   dropout with fewer passes over the activations (the blocks use them).
 - `kregs.build_model(input_shape, num_classes, reg, arch)`: the study's networks.
+- `kregs.regularize(model, reg)`: a `RegConfig` applied to any Functional or
+  Sequential Keras model, its weights kept.
 - `kregs.GeneralizationGap`: callback logging train-minus-validation accuracy.
 - `kregs.EpochTime`: callback logging each epoch's wall time.
 - `kregs.BestEpoch`: callback restoring the best epoch's weights (early stopping).
@@ -33,6 +35,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "L2Penalty": "kregs.regularizers",
+    "L2SP": "kregs.regularizers",
     "RegConfig": "kregs.config",
     "BATCH_NORM_PLACEMENTS": "kregs.checks",
     "CONFIG_NAMES": "kregs.config",
@@ -41,6 +44,7 @@ _LAZY = {
     "FusedBatchNormalization": "kregs.fused",
     "BernoulliDropout": "kregs.fused",
     "build_model": "kregs.models",
+    "regularize": "kregs.rewrite",
     "ARCHITECTURES": "kregs.checks",
     "GeneralizationGap": "kregs.callbacks",
     "EpochTime": "kregs.callbacks",
@@ -66,6 +70,7 @@ _SUBMODULES = (
     "layers",
     "models",
     "regularizers",
+    "rewrite",
     "run",
     "serving",
     "study",

@@ -162,7 +162,7 @@ def adapt(model, input_shape, num_classes, reg, dtype_policy=None, input_range=N
     """
     import keras
 
-    from kregs.regularize import regularize
+    from kregs.rewrite import regularize
 
     say = say or logger.info
     expected = tuple(model.inputs[0].shape[1:]) if model.inputs else None
@@ -201,7 +201,7 @@ def adapt(model, input_shape, num_classes, reg, dtype_policy=None, input_range=N
 
 def _penalty(reg, finetune):
     """The kernel penalty of `regularize`: L2-SP on pre-trained layers, L2 on new ones."""
-    from kregs.regularize import KERNEL_WEIGHTS
+    from kregs.graph import KERNEL_WEIGHTS
     from kregs.regularizers import L2SP, L2Penalty
 
     def penalty(layer, argument, new):

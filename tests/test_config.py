@@ -69,6 +69,7 @@ def test_dict_round_trip():
         "dropout": 0.25,
         "batch_norm": "after_activation",
         "weight_decay": 0.0,
+        "l2sp": 0.0,
         "dropout_placement": "blocks",
         "dropout_kind": "elementwise",
         "augment": "none",

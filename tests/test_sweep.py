@@ -97,7 +97,12 @@ def test_an_ablation_takes_the_best_trial_and_removes_each_regularizer(tmp_path)
     )  # fmt: skip
     config = StudyConfig.create(from_run=run, preset="smoke")
     a = config.ablation
-    assert (a.trial, a.learning_rate, config.dataset, config.arch) == ("02", 5e-4, "mnist", "mlp")
+    assert (a.trial, a.learning_rate, config.dataset.name, config.arch) == (
+        "02",
+        5e-4,
+        "mnist",
+        "mlp",
+    )
     assert config.budget.learning_rate == 5e-4
     assert a.reg == RegConfig(
         weight_decay=0.01,
@@ -122,7 +127,7 @@ def test_an_ablation_takes_the_best_trial_and_removes_each_regularizer(tmp_path)
     assert configs["without BN"].name == "wd+dropout+aug"
     # Explicit options win over the run's.
     explicit = StudyConfig.create(from_run=run, learning_rate=0.01, dataset="fashion_mnist")
-    assert (explicit.budget.learning_rate, explicit.dataset) == (0.01, "fashion_mnist")
+    assert (explicit.budget.learning_rate, explicit.dataset.name) == (0.01, "fashion_mnist")
     assert explicit.record()["ablation"]["config"]["weight_decay"] == 0.01
 
 

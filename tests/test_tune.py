@@ -70,12 +70,13 @@ def test_output_folder_holds_every_record(tiny_run):
     out, result, seen = tiny_run
     rows = read_csv(out / "trials.csv")
     assert [r["trial_id"] for r in rows] == ["0", "1"] == [r["trial_id"] for r in seen]
-    assert list(rows[0])[:11] == [
+    assert list(rows[0])[:12] == [
         "trial_id",
         "status",
         "config",
         "l2",
         "weight_decay",
+        "l2sp",
         "dropout",
         "dropout_placement",
         "dropout_kind",

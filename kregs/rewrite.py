@@ -13,72 +13,24 @@ import keras
 
 from kregs.config import RegConfig
 from kregs.errors import ConfigError
+from kregs.graph import (
+    ACTIVATIONS,
+    BLOCKS,
+    NORMALIZATIONS,
+    POOLING,
+    SPATIAL_DROPOUT,
+    kernel_arguments,
+    read_graph,
+)
 from kregs.models import augmentation_layers
 
-# Weight layers and the regularizer arguments of their kernels (biases never get one).
-KERNELS = (
-    ((keras.layers.SeparableConv1D, keras.layers.SeparableConv2D),
-     ("depthwise_regularizer", "pointwise_regularizer")),
-    ((keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D), ("depthwise_regularizer",)),
-    ((keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
-      keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
-      keras.layers.Conv3DTranspose, keras.layers.Dense, keras.layers.EinsumDense),
-     ("kernel_regularizer",)),
-)  # fmt: skip
-# The weight each regularizer argument is the penalty of.
-KERNEL_WEIGHTS = {
-    "kernel_regularizer": "kernel",
-    "depthwise_regularizer": "depthwise_kernel",
-    "pointwise_regularizer": "pointwise_kernel",
-}
-# The layers after which BN and dropout go: convolutions and dense layers.
-BLOCKS = tuple(cls for classes, _ in KERNELS[:2] for cls in classes) + (
-    keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
-    keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
-    keras.layers.Conv3DTranspose, keras.layers.Dense,
-)  # fmt: skip
-NORMALIZATIONS = (
-    keras.layers.BatchNormalization,
-    keras.layers.LayerNormalization,
-    keras.layers.GroupNormalization,
-    keras.layers.UnitNormalization,
-)
-ACTIVATIONS = (
-    keras.layers.Activation,
-    keras.layers.ReLU,
-    keras.layers.LeakyReLU,
-    keras.layers.ELU,
-    keras.layers.PReLU,
-    keras.layers.Softmax,
-)
-POOLING = (
-    keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.MaxPooling3D,
-    keras.layers.AveragePooling1D, keras.layers.AveragePooling2D,
-    keras.layers.AveragePooling3D, keras.layers.GlobalMaxPooling1D,
-    keras.layers.GlobalMaxPooling2D, keras.layers.GlobalMaxPooling3D,
-    keras.layers.GlobalAveragePooling1D, keras.layers.GlobalAveragePooling2D,
-    keras.layers.GlobalAveragePooling3D,
-)  # fmt: skip
-SPATIAL_DROPOUT = {
-    3: keras.layers.SpatialDropout1D,
-    4: keras.layers.SpatialDropout2D,
-    5: keras.layers.SpatialDropout3D,
-}
 REFUSAL = (
     "give kregs a build function instead (one that accepts `reg` places the regularizers itself)"
 )
 
 
-def kernel_arguments(layer):
-    """The regularizer arguments of `layer`'s kernels (empty: not a weight layer)."""
-    for classes, names in KERNELS:
-        if isinstance(layer, classes):
-            return names
-    return ()
-
-
 def regularize(model, reg, *, exclude=(), penalty=None, num_classes=None, dtype_policy=None,
-               say=None):  # fmt: skip
+               say=None, _nested=False):  # fmt: skip
     """A new model: `model` with the regularization `reg`, its weights copied.
 
     - the L2 penalty (`kregs.L2Penalty(reg.l2)`; `penalty(layer, argument, new)` instead
@@ -136,8 +88,8 @@ def regularize(model, reg, *, exclude=(), penalty=None, num_classes=None, dtype_
     """
     reg = RegConfig.coerce(reg)
     functional = _functional(model)
-    graph = _read_graph(functional)
-    rewriter = _Rewriter(reg, set(exclude), graph, penalty, top=True)
+    graph = read_graph(functional)
+    rewriter = _Rewriter(reg, set(exclude), graph, penalty, top=not _nested)
     rewriter.num_classes, rewriter.dtype, rewriter.say = num_classes, dtype_policy, say
     try:
         rebuilt = keras.models.clone_model(
@@ -175,49 +127,6 @@ def _functional(model):
     return model
 
 
-_Graph = collections.namedtuple("_Graph", "consumers classifiers after_classifiers")
-
-
-def _read_graph(functional):
-    """Which layer feeds which, and the classifiers, from a dry rebuild with fresh layers."""
-    original = {}
-    producer, consumers = {}, collections.defaultdict(list)
-
-    def clone(layer):
-        new = layer.__class__.from_config(layer.get_config())
-        original[id(new)] = layer
-        return new
-
-    def call(layer, *args, **kwargs):
-        outputs = layer(*args, **kwargs)
-        mine = original.get(id(layer), layer)
-        for tensor in _tensors((args, kwargs)):
-            if id(tensor) in producer:
-                consumers[producer[id(tensor)]].append(mine)
-        for tensor in _tensors(outputs):
-            producer[id(tensor)] = mine
-        return outputs
-
-    dry = keras.models.clone_model(functional, clone_function=clone, call_function=call)
-    classifiers, after = set(), set()
-    for tensor in _tensors(dry.outputs):
-        layer = producer.get(id(tensor))
-        seen = []
-        # a model output that an activation (softmax) makes of a weight layer's output
-        while layer is not None and isinstance(layer, ACTIVATIONS):
-            seen.append(layer)
-            feeding = [p for p, users in consumers.items() if layer in users]
-            layer = feeding[0] if len(feeding) == 1 else None
-        if layer is not None and kernel_arguments(layer):
-            classifiers.add(layer)
-            after.update(seen)
-    return _Graph({k: tuple(v) for k, v in consumers.items()}, classifiers, after)
-
-
-def _tensors(structure):
-    return [t for t in keras.tree.flatten(structure) if isinstance(t, keras.KerasTensor)]
-
-
 def _with_augmentation(model, augment):
     """`model` behind kregs' augmentation layers (identity at inference)."""
     inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype) for t in model.inputs]
@@ -250,7 +159,8 @@ class _Rewriter:
     def clone(self, layer):
         if isinstance(layer, keras.Model):
             new = regularize(layer, self._inner_reg(), exclude=self.exclude,
-                             penalty=self.penalty, dtype_policy=self.dtype)  # fmt: skip
+                             penalty=self.penalty, dtype_policy=self.dtype,
+                             _nested=True)  # fmt: skip
             self.original[id(new)] = layer
             return new
         config = layer.get_config()
