@@ -14,6 +14,7 @@ from kregs.errors import ConfigError
 from kregs.run.budget import PRESET_NAMES
 from kregs.run.device import PRECISIONS, DeviceOptions
 from kregs.tuner.config import TuneConfig
+from kregs.usermodel import INPUT_RANGES, WEIGHTS
 
 
 def field_default(cls, name):
@@ -124,8 +125,36 @@ DATA_OPTIONS = [
     ),
 ]
 arch = click.option(
-    "--arch", type=click.Choice(ARCHITECTURES), default=field_default(TuneConfig, "arch")
+    "--arch",
+    type=click.Choice(ARCHITECTURES),
+    default=None,
+    help=f"kregs' own model.  [default: {field_default(TuneConfig, 'arch')}, unless --model]",
 )
+MODEL_OPTIONS = [
+    click.option(
+        "--model",
+        default=None,
+        metavar="FILE.keras|MODULE:FUNCTION",
+        help="Your own model instead of --arch: a .keras file, or a build function "
+        "package.module:function (one that accepts `reg` places the regularizers itself; "
+        "any other gets `input_shape` and `num_classes`, and kregs regularizes what it "
+        "returns). Its classifier is replaced where the data has another number of classes.",
+    ),
+    click.option(
+        "--weights",
+        type=click.Choice(WEIGHTS),
+        default=None,
+        help="With --model: every trial starts from the model's weights (keep: fine-tuning; "
+        "L2-SP can then be searched) or from a new initialization (fresh).  [default: keep]",
+    ),
+    click.option(
+        "--input-range",
+        type=click.Choice(list(INPUT_RANGES)),
+        default=None,
+        help="With --model: the range its float inputs expect; kregs feeds uint8 pixels "
+        "and scales them to it.  [default: 0-1; a uint8 input takes the pixels as they are]",
+    ),
+]
 data_dir = click.option(
     "--data-dir",
     type=click.Path(file_okay=False),

@@ -22,6 +22,9 @@ class _Printer(Display):
         for line in values_lines(values):
             self.echo(line)
 
+    def note(self, text):
+        self.echo(text)
+
     def run_ended(self, row, skipped):
         if not skipped:
             self.unit_done()
@@ -128,8 +131,9 @@ def _plan_lines(config):
     "--arch",
     type=click.Choice(ARCHITECTURES),
     default=None,
-    help="[default: the --from-run run's, else cnn]",
+    help="kregs' own model.  [default: the --from-run run's, else cnn, unless --model]",
 )
+@opt.apply_options(*opt.MODEL_OPTIONS)
 @opt.data_dir
 @click.option(
     "--output",

@@ -74,6 +74,7 @@ TUNE_OPTIONS = [
         help="Fix Adam's (peak) learning rate instead of searching it.",
     ),
     opt.arch,
+    *opt.MODEL_OPTIONS,
     opt.data_dir,
     click.option(
         "--output",
@@ -220,6 +221,9 @@ class _Printer(Display):
 
     def worker_lost(self, message):
         self.echo(f"Warning: {message}")
+
+    def note(self, text):
+        self.echo(text)
 
 
 def _check_roles(options):

@@ -153,7 +153,7 @@ class RegConfig:
         choices=DROPOUT_PLACEMENTS,
         search={"extended": Choices(DROPOUT_PLACEMENTS, default="head")},
         needs=(Need("dropout"),),
-        archs=("cnn",),
+        archs=("cnn", "model"),
         kw_only=True,
     )
     dropout_kind: str = dimension(
@@ -163,7 +163,7 @@ class RegConfig:
         choices=DROPOUT_KINDS,
         search={"extended": Choices(DROPOUT_KINDS, default="spatial")},
         needs=(Need("dropout"), Need("dropout_placement", ("blocks", "stages"))),
-        archs=("cnn",),
+        archs=("cnn", "model"),
         kw_only=True,
     )
     batch_norm: str = dimension(

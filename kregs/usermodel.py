@@ -59,11 +59,16 @@ class ModelSource:
         callable (checked at once: a missing file or function is one line)."""
         if isinstance(model, ModelSource):
             return model
+        if isinstance(model, (str, os.PathLike)):  # (no Keras import: the command line)
+            return cls._from_text(str(model), weights, input_range)
         if callable(model) and not _is_keras_model(model):
             return cls("function", _qualified(model), weights, input_range, None, None, model)
         if _is_keras_model(model):
             return cls("model", model.name, weights, input_range, _weights_hash(model), model)
-        text = str(model)
+        return cls._from_text(str(model), weights, input_range)
+
+    @classmethod
+    def _from_text(cls, text, weights, input_range):
         if text.endswith(".keras"):
             path = os.path.abspath(os.path.expanduser(text))
             if not os.path.isfile(path):
@@ -72,8 +77,23 @@ class ModelSource:
         if ":" in text:
             return cls("function", text, weights, input_range, None, None, _function(text))
         raise invalid_value(
-            "model", model, "a .keras file, package.module:function, or a keras.Model"
+            "model", text, "a .keras file, package.module:function, or a keras.Model"
         )
+
+    @classmethod
+    def from_record(cls, record):
+        """The source a run.json record names, as recorded (loaded when first used).
+
+        Raises:
+            ConfigError: a model given in Python (it is not saved with the run).
+        """
+        if record["kind"] == "model":
+            raise ConfigError(
+                f"the run searched a keras.Model given in Python ({record['location']}): it is "
+                "not saved with the run; its models are in best/*.keras and refit/model.keras"
+            )
+        fields = ("kind", "location", "weights", "input_range", "fingerprint")
+        return cls(**{k: record.get(k) for k in fields})
 
     def record(self):
         """What run.json holds of it."""
@@ -111,7 +131,7 @@ class ModelSource:
         """
         reg = RegConfig.coerce(reg)
         if self.kind == "function":
-            return self._from_function(input_shape, num_classes, reg, dtype_policy)
+            return self._from_function(input_shape, num_classes, reg, dtype_policy, say)
         model = self.base()
         if self.weights == "fresh":
             import keras
@@ -120,7 +140,20 @@ class ModelSource:
         return adapt(model, input_shape, num_classes, reg, dtype_policy, self.input_range,
                      finetune=self.finetune, say=say)  # fmt: skip
 
-    def _from_function(self, input_shape, num_classes, reg, dtype_policy):
+    def preview(self, input_shape, num_classes):
+        """What using this model on the data adapts (one line each), found by building it
+        once without regularization: a replaced classifier, a softmax added, the scaling
+        of the pixels.
+
+        Raises:
+            ConfigError: the model cannot take the data (its input shape), or cannot be
+                rebuilt.
+        """
+        notes = []
+        self.build(input_shape, num_classes, RegConfig(), say=notes.append)
+        return notes
+
+    def _from_function(self, input_shape, num_classes, reg, dtype_policy, say=None):
         fn = self._function or _function(self.location)
         accepted = inspect.signature(fn).parameters
         kwargs = {"input_shape": tuple(input_shape), "num_classes": num_classes}
@@ -135,7 +168,31 @@ class ModelSource:
                               "not a keras.Model")  # fmt: skip
         if "reg" in accepted:
             return model
-        return adapt(model, input_shape, num_classes, reg, dtype_policy, self.input_range)
+        return adapt(model, input_shape, num_classes, reg, dtype_policy, self.input_range,
+                     say=say)  # fmt: skip
+
+
+def model_options(options, default_arch="cnn"):
+    """`{"model": ModelSource}` or `{"arch": ...}` from a config's `model`, `weights`,
+    `input_range` and `arch` options, popped from `options` (what `kregs tune` and
+    `kregs study` take).
+
+    Raises:
+        ConfigError: `arch` and `model` both given, or `weights` or `input_range`
+            without a model.
+    """
+    model = options.pop("model", None)
+    weights = options.pop("weights", None)
+    input_range = options.pop("input_range", None)
+    arch = options.pop("arch", None)
+    if model is None:
+        for name, value in (("weights", weights), ("input_range", input_range)):
+            if value is not None:
+                raise ConfigError(f"--{name.replace('_', '-')} is for your own model (--model)")
+        return {"arch": arch or default_arch}
+    if arch is not None:
+        raise ConfigError(f"--arch {arch} and --model name two models; give one")
+    return {"model": ModelSource.create(model, weights or "keep", input_range)}
 
 
 def adapt(model, input_shape, num_classes, reg, dtype_policy=None, input_range=None,

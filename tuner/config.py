@@ -23,11 +23,12 @@ from kregs.errors import invalid_value
 from kregs.run.budget import SEARCH_PRESETS, SearchBudget, resolve
 from kregs.run.device import DeviceOptions
 from kregs.tuner.distributed.addressing import ROLES, parse_oracle, tuner_id
+from kregs.usermodel import ModelSource, model_options
 
 RUN_FILE = "run.json"
 # run.json fields that may change between a run and its resumption (the precision is
 # what this machine has: each trial records its own).
-RESUMABLE = ("max_trials", "kregs_version", "precision", "max_memory", "data_info")
+RESUMABLE = ("max_trials", "kregs_version", "precision", "max_memory", "data_info", "notes")
 STRATEGIES = ("mirrored",)
 # Options of `create` that say how the data is read (`kregs.data.Options`).
 DATA_OPTIONS = ("image_size", "color_mode", "test_split", "skip_bad_images", "pixel_range", "flips")
@@ -154,7 +155,10 @@ class TuneConfig:
         dataset: `kregs.data.Dataset`, or the name of a built-in data set
             ("mnist", "fashion_mnist", "cifar10") or "tfds:NAME".
         budget: `kregs.run.budget.SearchBudget`.
-        arch: str, "cnn" or "mlp".
+        arch: str, "cnn" or "mlp" (kregs' own models).
+        model: `kregs.usermodel.ModelSource` (or what `ModelSource.create` takes: a
+            `keras.Model`, a `.keras` path, `package.module:function`) or None:
+            your model instead of `arch`.
         fixed: `Fixed`, dimensions not searched.
         seed: int, seeds the split, the weights and the search.
         validation_split: float in (0, 1), the share of training images held out.
@@ -179,6 +183,7 @@ class TuneConfig:
     dataset: object = "fashion_mnist"
     budget: SearchBudget = SearchBudget()
     arch: str = "cnn"
+    model: object = None
     fixed: Fixed = Fixed()
     seed: int = 0
     validation_split: float = 0.1
@@ -202,6 +207,14 @@ class TuneConfig:
         if self.max_memory is not None:
             check_positive_int(self.max_memory, "max_memory")
         check_arch(self.arch)
+        if self.model is not None and not isinstance(self.model, ModelSource):
+            object.__setattr__(self, "model", ModelSource.create(self.model))
+        if self.fixed.get("l2sp") and not (self.model is not None and self.model.finetune):
+            raise invalid_value(
+                "l2sp", self.fixed.get("l2sp"),
+                "a model whose weights the trials start from (--model with --weights keep): "
+                "L2-SP pulls them towards those weights",
+            )  # fmt: skip
         check_seed(self.seed)
         check_split(self.validation_split)
         if not isinstance(self.fixed, Fixed):
@@ -283,6 +296,7 @@ class TuneConfig:
             dataset = dataset_from_options(dataset, data, options.get("data_dir"), **data_options)
         if isinstance(options.get("max_memory"), str):
             options["max_memory"] = parse_size(options["max_memory"])
+        options.update(model_options(options))  # (model or arch)
         cluster = take("role", "oracle", "worker_id", "worker_timeout", "oracle_timeout")
         role = cluster.get("role")
         cluster = ClusterOptions(**cluster) if role is not None else None
@@ -295,6 +309,8 @@ class TuneConfig:
         return {
             "kregs_version": __version__,
             "dataset": self.dataset.record(),
+            # (only where there is one: the record of a run of kregs' own model stays)
+            **({"model": self.model.record()} if self.model is not None else {}),
             "arch": self.arch,
             "seed": self.seed,
             "validation_split": self.validation_split,
@@ -310,6 +326,7 @@ class TuneConfig:
             dataset=Dataset.from_record(record["dataset"], fields.get("data_dir")),
             budget=SearchBudget(**{k: record[k] for k in budget_fields if k in record}),
             arch=record["arch"],
+            model=ModelSource.from_record(record["model"]) if "model" in record else None,
             fixed=Fixed(**record["fixed"]),
             seed=record["seed"],
             validation_split=record["validation_split"],

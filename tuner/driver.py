@@ -94,6 +94,8 @@ def run_single(config, listener, recycle=None):
     with folder.session(config.record(), config.overwrite):
         search = Search(config, folder)
         folder.write_record(search.record())
+        for note in search.notes():
+            listener.note(note)
         tuner = search.make_tuner(listener)
         tuner.oracle.trial_ended = search.reporter(tuner, listener)
         if recycle is not None:
@@ -111,6 +113,8 @@ def run_chief(config, listener):
     with folder.session(config.record(), config.overwrite):
         search = Search(config, folder)
         folder.write_record(search.record())  # before listening: workers check it
+        for note in search.notes():
+            listener.note(note)
         with (
             addressing.oracle_env("chief", cluster.host, cluster.port),
             compat.condition_protos_quiet(),

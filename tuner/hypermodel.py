@@ -1,4 +1,5 @@
-"""`RegularizationHyperModel`: a search over the regularization of `kregs.build_model`."""
+"""`RegularizationHyperModel`: a search over the regularization of a model: kregs' own
+(`kregs.build_model`) or yours (`kregs.usermodel`)."""
 
 import keras_tuner
 
@@ -55,6 +56,12 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         input_shape: tuple `(H, W, C)` of the images.
         num_classes: int, number of classes.
         arch: str, `"cnn"` or `"mlp"` (see `kregs.build_model`). Default "cnn".
+        model: your model instead of kregs' own: a `keras.Model`, a path to a
+            `.keras` file, a build function (one that accepts `reg` places the
+            regularizers itself; any other is called with `input_shape` and
+            `num_classes` and regularized by `kregs.regularize`), or a
+            `kregs.usermodel.ModelSource` (which also says whether each trial
+            starts from its weights). Default None.
         space: `kregs.tuner.space.SearchSpace`, or the name of a space
             ("default", "extended", "paper") with nothing fixed. Default "default".
         jit_compile: bool, compile the train step with XLA. Default False.
@@ -83,6 +90,7 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         num_classes,
         arch="cnn",
         space="default",
+        model=None,
         jit_compile=False,
         precision="float32",
         schedule=None,
@@ -98,7 +106,13 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
             raise invalid_value("precision", precision, f"one of {', '.join(POLICIES)}")
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
-        self.arch = check_arch(arch)
+        self.model = None
+        if model is not None:
+            from kregs.usermodel import ModelSource
+
+            self.model = ModelSource.create(model)
+        self.arch = "model" if self.model is not None else check_arch(arch)
+        self.notes = []  # what was adapted to the data (a replaced classifier, ...)
         self.space = space
         self.jit_compile = bool(jit_compile)
         self.precision = precision
@@ -109,8 +123,9 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         return RegularizationHyperModel(
             self.input_shape,
             self.num_classes,
-            self.arch,
+            self.arch if self.model is None else "cnn",
             self.space,
+            self.model,
             self.jit_compile,
             self.precision,
             schedule,
@@ -134,13 +149,18 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         from kregs.run.train import compile_model
 
         reg = self.reg_config(hp)
-        model = build_model(
-            self.input_shape,
-            self.num_classes,
-            reg=reg,
-            arch=self.arch,
-            dtype_policy=POLICIES[self.precision],
-        )
+        if self.model is not None:
+            model = self.model.build(
+                self.input_shape, self.num_classes, reg, POLICIES[self.precision], self._note
+            )
+        else:
+            model = build_model(
+                self.input_shape,
+                self.num_classes,
+                reg=reg,
+                arch=self.arch,
+                dtype_policy=POLICIES[self.precision],
+            )
         rate = self.learning_rate(hp)
         if self.schedule is not None:
             epochs, steps = self.schedule
@@ -150,3 +170,7 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         return compile_model(
             model, rate, self.precision == "float16", self.jit_compile, reg.weight_decay
         )
+
+    def _note(self, text):
+        if text not in self.notes:
+            self.notes.append(text)

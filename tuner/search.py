@@ -112,12 +112,14 @@ def make_hypermodel(config, info, device=None, steps_per_epoch=None):
         config.fixed,
         flips=config.dataset.flips,
         discrete=budget.algorithm == "grid",
+        finetune=config.model is not None and config.model.finetune,
     )
     return RegularizationHyperModel(
         info.input_shape,
         info.num_classes,
         arch=config.arch,
         space=space,
+        model=config.model,
         jit_compile=device.jit_compile if device else False,
         precision=device.precision if device else "float32",
         schedule=(budget.epochs, steps_per_epoch) if steps_per_epoch else None,
@@ -156,10 +158,22 @@ class Search:
         self.batch_size = config.budget.batch_size * self.replicas
         steps = math.ceil(len(self.trial_ds.train[1]) / self.batch_size)
         self.hypermodel = make_hypermodel(config, self.ds.info, self.device, steps)
+        self._notes = None
 
     def hypermodel_for(self, schedule):
         """The run's HyperModel with another learning-rate schedule `(epochs, steps)`."""
         return self.hypermodel.with_schedule(schedule)
+
+    def notes(self):
+        """What the run adapts to the data (one line each; your model's classifier...)."""
+        if self._notes is None:
+            model = self.hypermodel.model
+            self._notes = (
+                model.preview(self.ds.info.input_shape, self.ds.info.num_classes)
+                if model is not None
+                else []
+            )
+        return self._notes
 
     def record(self):
         """What run.json holds: the configuration's record, the precision used here, the
@@ -169,6 +183,7 @@ class Search:
             "precision": self.device.precision,
             "max_memory": self.max_memory,
             "data_info": {**self.ds.info.to_dict(), "counts": self.ds.counts()},
+            "notes": self.notes(),
         }
 
     def make_tuner(self, listener):

@@ -132,6 +132,21 @@ def data_lines(info):
     return [*lines, ""]
 
 
+def model_lines(record):
+    """The model section of summary.md: your model (where it came from, what was adapted)."""
+    model = record.get("model")
+    if not model:
+        return []
+    weights = (
+        "every trial starts from its weights (fine-tuning)"
+        if model["weights"] == "keep"
+        else "every trial starts from a new initialization"
+    )
+    lines = ["## Model", "", f"- {model['kind']}: {model['location']}; {weights}"]
+    lines += [f"- {note}" for note in record.get("notes", [])]
+    return [*lines, ""]
+
+
 def _budget_lines(record, replicas):
     lines = [
         f"- algorithm: {record['algorithm']}, space: {record['space']}, arch: {record['arch']}",
@@ -180,6 +195,7 @@ def summary_markdown(
         f"- trials: {len(rows)} ({counts or 'none'})",
         "",
         *data_lines(info),
+        *model_lines(record),
         "## Top 5 by validation accuracy",
         "",
         "Each trial's numbers are those of its best epoch: the one early stopping restored "

@@ -26,6 +26,9 @@ class Listener:
     def trial_ended(self, row):
         """A tuning trial ended (completed or failed); `row` is its trials.csv row."""
 
+    def note(self, text):
+        """The run adapted something, or noticed it (one line, e.g. a replaced classifier)."""
+
     def worker_lost(self, message):
         """The chief took a trial back from a silent worker; `message` says which."""
 

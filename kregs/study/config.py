@@ -14,6 +14,7 @@ from kregs.run.budget import STUDY_PRESETS, StudyBudget, resolve
 from kregs.run.device import DeviceOptions
 from kregs.study import plan
 from kregs.study.protocol import StudyValues, configurations, resolve_values
+from kregs.usermodel import ModelSource, model_options
 
 STUDY_FILE = "study.json"
 # study.json fields that may change between a study and its continuation.
@@ -34,7 +35,8 @@ class StudyConfig:
         dataset: `kregs.data.Dataset`, or the name of a built-in data set or
             "tfds:NAME".
         budget: `kregs.run.budget.StudyBudget`.
-        arch: str, "cnn" or "mlp".
+        arch: str, "cnn" or "mlp" (kregs' own models).
+        model: `kregs.usermodel.ModelSource` or None: your model instead of `arch`.
         seeds: int >= 1, runs per configuration.
         seed: int >= 0, the first seed (runs use `seed`, `seed + 1`, ...).
         values: `kregs.study.protocol.StudyValues`, the techniques' values.
@@ -61,6 +63,7 @@ class StudyConfig:
     dataset: object = "fashion_mnist"
     budget: StudyBudget = StudyBudget()
     arch: str = "cnn"
+    model: object = None
     seeds: int = 3
     seed: int = 0
     values: StudyValues = StudyValues()
@@ -157,7 +160,11 @@ class StudyConfig:
             budget_options.setdefault("learning_rate", ablation.learning_rate)
             if dataset is None and data is None:
                 dataset = Dataset.from_record(ablation.dataset, options.get("data_dir"))
-            options["arch"] = options.get("arch") or ablation.arch
+            if ablation.model is not None and options.get("model") is None:
+                if options.get("arch") is None:  # the run's model
+                    options["model"] = ModelSource.from_record(ablation.model)
+            elif options.get("model") is None:
+                options["arch"] = options.get("arch") or ablation.arch
         budget = resolve(STUDY_PRESETS, preset, **budget_options)
         values = resolve_values(**{name: options.pop(name) for name in names})
         device = DeviceOptions(**take("precision", "jit_compile", "threads"))
@@ -166,6 +173,7 @@ class StudyConfig:
             dataset = dataset_from_options(dataset, data, options.get("data_dir"), **data_options)
         if isinstance(options.get("max_memory"), str):
             options["max_memory"] = parse_size(options["max_memory"])
+        options.update(model_options(options))
         options = {k: v for k, v in options.items() if v is not None}
         return cls(
             dataset=dataset,
@@ -183,6 +191,7 @@ class StudyConfig:
             "kregs_version": __version__,
             "dataset": self.dataset.record(),
             "arch": self.arch,
+            **({"model": self.model.record()} if self.model is not None else {}),
             "seeds": self.seeds,
             "seed": self.seed,
             "validation_split": self.validation_split,

@@ -115,6 +115,7 @@ class Ablation:
         learning_rate: float, that trial's learning rate.
         dataset: str, the data set the run searched.
         arch: str, its architecture.
+        model: dict or None, its model's record (run.json), where it searched your model.
     """
 
     run: str
@@ -123,6 +124,7 @@ class Ablation:
     learning_rate: float
     dataset: str
     arch: str
+    model: dict | None = None
 
     def configurations(self):
         """`{"best": reg, "without L2": ..., ...}`: one removal per regularizer in use."""
@@ -174,6 +176,7 @@ def ablation_from_run(run_dir):
         _number(best.get("learning_rate"), 1e-3),
         run.get("dataset", "fashion_mnist"),
         run.get("arch", "cnn"),
+        run.get("model"),
     )
 
 

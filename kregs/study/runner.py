@@ -131,6 +131,9 @@ def _run(config, folder, listener, started):
         else data.builtin_info(config.dataset.name)
     )
     folder.write_record({**config.record(), "data_info": info.to_dict()})
+    if trainer is not None and config.model is not None:
+        for note in config.model.preview(info.input_shape, info.num_classes):
+            listener.note(note)
     os.makedirs(folder.file(RUNS_DIR), exist_ok=True)
     if config.kind == "configurations":
         listener.values_chosen(config.values)

@@ -72,13 +72,18 @@ class Trainer:
         budget = self.config.budget
         keras.backend.clear_session()
         keras.utils.set_random_seed(seed)
-        model = build_model(
-            ds.info.input_shape,
-            ds.info.num_classes,
-            reg=reg,
-            arch=self.config.arch,
-            dtype_policy=self.device.dtype_policy,
-        )
+        if self.config.model is not None:
+            model = self.config.model.build(
+                ds.info.input_shape, ds.info.num_classes, reg, self.device.dtype_policy
+            )
+        else:
+            model = build_model(
+                ds.info.input_shape,
+                ds.info.num_classes,
+                reg=reg,
+                arch=self.config.arch,
+                dtype_policy=self.device.dtype_policy,
+            )
         compile_model(
             model,
             budget.learning_rate,
