@@ -88,9 +88,10 @@ def _plan_lines(config):
     multiple=True,
     metavar="PARAM[=V1,V2,...]",
     help="Instead of the eight configurations, sweep one value with the others fixed: "
-    f"l2 (default grid {_grid('l2')}), dropout ({_grid('dropout')}) or weight_decay "
-    f"({_grid('weight_decay')}). Repeat to sweep several, each on its own; "
-    "l2 and weight_decay together also compare them.",
+    f"l2 (default grid {_grid('l2')}), dropout ({_grid('dropout')}), weight_decay "
+    f"({_grid('weight_decay')}) or l2sp ({_grid('l2sp')}; with --model, fine-tuning). "
+    "Repeat to sweep several, each on its own; l2 and weight_decay together also compare "
+    "them.",
 )
 @click.option(
     "--base",

@@ -7,7 +7,7 @@ import dataclasses
 
 from kregs import __version__
 from kregs.checks import check_arch, check_positive_int, check_seed, check_split, mirrors
-from kregs.config import DIMENSIONS
+from kregs.config import BY_NAME, DIMENSIONS
 from kregs.data.dataset import Dataset, dataset_from_options, parse_size
 from kregs.errors import invalid_value
 from kregs.run.budget import STUDY_PRESETS, StudyBudget, resolve
@@ -94,6 +94,13 @@ class StudyConfig:
         if self.sweeps:
             plan.sweep_configurations(self.sweeps, self.values)  # one base, valid values
         for sweep in self.sweeps:
+            needs = BY_NAME[sweep.parameter].requires
+            if needs == "finetune" and not (self.model is not None and self.model.finetune):
+                raise invalid_value(
+                    "sweep", sweep.parameter,
+                    "a model whose weights every run starts from (--model with --weights "
+                    "keep): L2-SP pulls them towards those weights",
+                )  # fmt: skip
             if sweep.parameter in self.values.common:
                 raise invalid_value(
                     sweep.parameter,

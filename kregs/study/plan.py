@@ -32,13 +32,20 @@ SWEEP_GRIDS = {
     "l2": (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1.0, 10.0),
     "dropout": (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8),
     "weight_decay": (0.0, 1e-3, 0.01, 0.03, 0.1, 0.3, 1.0),
+    # L2-SP's alpha, towards a model's pre-trained weights (`--model` with `--weights keep`)
+    "l2sp": (0.0, 1e-4, 1e-3, 0.01, 0.1, 1.0),
 }
 SWEEPABLE = tuple(SWEEP_GRIDS)
 # What the study tried and what it chose. Its dropout p is the probability of
 # *keeping* a unit, so its grid p in {0.2, 0.5, 0.7} is the drop rates {0.8, 0.5, 0.3}.
 PAPER_GRIDS = {"l2": (0.01, 0.1, 1.0, 10.0), "dropout": (0.3, 0.5, 0.8)}
 PAPER_CHOICE = {"l2": 0.1, "dropout": 0.5}
-LABELS = {"l2": "L2 lambda", "dropout": "dropout rate", "weight_decay": "weight decay"}
+LABELS = {
+    "l2": "L2 lambda",
+    "dropout": "dropout rate",
+    "weight_decay": "weight decay",
+    "l2sp": "L2-SP alpha",
+}
 
 
 @dataclasses.dataclass(frozen=True)
