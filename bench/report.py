@@ -329,6 +329,29 @@ def _streaming(r):
     ]
 
 
+def _finetune(r):
+    rows = []
+    for method, s in r["summary"].items():
+        ci = f"[{100 * s['low']:.2f}, {100 * s['high']:.2f}]" if s["low"] is not None else "-"
+        rows.append(f"| {method} | {100 * s['mean']:.2f} | {ci} | {s['seconds']:.0f} |")
+    picks = sorted({p for p in (x.get("pick") for x in r["runs"]) if p})
+    v = r["values"]
+    return [
+        f"kregs' CNN pre-trained on five Fashion-MNIST classes ({r['pretrain_epochs']} epochs; "
+        f"{100 * r['source_test_accuracy']:.2f}% on their test images), fine-tuned on the "
+        f"other five from {r['per_class']} images of each, {r['epochs']} epochs, tested on "
+        f"their 5,000 test images; {r['seeds']} seeds. L2 lambda {v['l2']:g}, weight decay "
+        f"{v['weight_decay']:g}, L2-SP alpha {v['alpha']:g}; the search: {v['trials']} "
+        "trials of the extended space (its refit model).",
+        "",
+        "| method | test accuracy, % | 95% interval | seconds per run |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+        f"The search picked: {', '.join(picks) if picks else '-'}.",
+    ]
+
+
 SECTIONS = {
     "accuracy": ("Quick search against a hand-written CNN", _accuracy),
     "precision": ("Precision: float32, bfloat16, XLA", _precision),
@@ -344,6 +367,7 @@ SECTIONS = {
     "startup": ("Start-up", _startup),
     "distributed": ("Distributed tuning", _distributed),
     "streaming": ("A folder bigger than memory: streamed or loaded", _streaming),
+    "finetune": ("Fine-tuning: L2, weight decay, L2-SP", _finetune),
 }
 
 

@@ -34,6 +34,7 @@ FIELDS = {
     "bn_time": COMMON | {"summary", "runs", "ratios", "conditions", "budget"},
     "backends": COMMON | {"summary", "runs", "fastest", "not_installed"},
     "streaming": COMMON | {"summary", "runs", "ratio", "within_budget", "budget_mib", "data_mib"},
+    "finetune": COMMON | {"summary", "runs", "values", "source_test_accuracy"},
 }
 
 
@@ -73,6 +74,17 @@ SMALLEST = {
     "bn_time": ["--quick", "--limit", "300", "--epochs", "1"],
     "backends": ["--quick", "--limit", "300", "--epochs", "1", "--backends", "jax"],
     "streaming": ["--quick", "--images", "300", "--size", "16"],
+    "finetune": [
+        "--quick",
+        "--per-class",
+        "20",
+        "--epochs",
+        "1",
+        "--trials",
+        "1",
+        "--methods",
+        "none,l2sp,search",
+    ],  # fmt: skip
     "accuracy": [
         "--preset",
         "smoke",
@@ -90,6 +102,7 @@ SMALLEST = {
 # `main(argv)` with its own `sys.argv` and standard output). The others start processes.
 IN_ONE_INTERPRETER = (
     "bn_time",
+    "finetune",
     "input_pipeline",
     "overhead",
     "precision",
