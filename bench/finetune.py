@@ -41,17 +41,20 @@ METHODS = ("none", "l2", "decay", "l2sp", "search")
 SOURCE, TARGET = range(5), range(5, 10)
 
 
-def pretrain(path, epochs, device):
-    """kregs' CNN trained on the source classes, saved as `path`."""
+def pretrain(path, epochs, device, limit=None):
+    """kregs' CNN trained on the source classes (`limit` images of them at most), saved."""
     import keras
+    import numpy as np
 
     import kregs
-    from kregs.data import load_dataset, pipeline
+    from kregs.data import load_dataset, pipeline, stratified_sample
     from kregs.run.train import compile_model
 
     ds = load_dataset("fashion_mnist", validation_split=0.0, seed=0)
     x, y = ds.train
-    keep = y < 5
+    keep = np.flatnonzero(y < 5)
+    if limit is not None:
+        keep = keep[stratified_sample(y[keep], min(limit, len(keep)), np.random.default_rng(0))]
     keras.utils.set_random_seed(0)
     model = kregs.build_model(
         (28, 28, 1), 5, kregs.RegConfig(batch_norm="before_activation"),
@@ -135,11 +138,14 @@ def interval(values):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1 seed, 40 per class, 2 epochs")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 seed, 40 per class, 2 epochs, 2,000 to pre-train"
+    )
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--per-class", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs")
     parser.add_argument("--pretrain-epochs", type=int, default=None)
+    parser.add_argument("--pretrain-limit", type=int, default=None, help="source images")
     parser.add_argument("--trials", type=int, default=None, help="the search's trials")
     parser.add_argument("--l2", type=float, default=0.01)
     parser.add_argument("--weight-decay", type=float, default=0.05)
@@ -151,6 +157,7 @@ def main(argv=None):
     per_class = args.per_class or (40 if args.quick else 200)
     epochs = args.epochs or (2 if args.quick else 15)
     pretrain_epochs = args.pretrain_epochs or (1 if args.quick else 4)
+    pretrain_limit = args.pretrain_limit or (2000 if args.quick else None)
     trials = args.trials or (2 if args.quick else 6)
     methods = args.methods.split(",")
 
@@ -168,7 +175,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as work:
         pretrained = os.path.join(work, "pretrained.keras")
         start = time.perf_counter()
-        source_accuracy, ds = pretrain(pretrained, pretrain_epochs, device)
+        source_accuracy, ds = pretrain(pretrained, pretrain_epochs, device, pretrain_limit)
         print(f"pre-trained on classes 0-4 in {time.perf_counter() - start:.0f} s: test "
               f"accuracy {source_accuracy:.4f} on them")  # fmt: skip
         for seed in range(seeds):
@@ -204,6 +211,7 @@ def main(argv=None):
         "per_class": per_class,
         "epochs": epochs,
         "pretrain_epochs": pretrain_epochs,
+        "pretrain_limit": pretrain_limit,
         "source_test_accuracy": source_accuracy,
         "values": {
             "l2": args.l2,

@@ -77,7 +77,7 @@ SMALLEST = {
     "finetune": [
         "--quick",
         "--per-class",
-        "20",
+        "40",
         "--epochs",
         "1",
         "--trials",
