@@ -16,6 +16,7 @@ import os
 
 from kregs.config import RegConfig
 from kregs.errors import ConfigError, invalid_value
+from kregs.run.files import file_hash
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class ModelSource:
             path = os.path.abspath(os.path.expanduser(text))
             if not os.path.isfile(path):
                 raise ConfigError(f"--model {text}: no such file")
-            return cls("file", path, weights, input_range, _file_hash(path))
+            return cls("file", path, weights, input_range, file_hash(path))
         if ":" in text:
             return cls("function", text, weights, input_range, None, None, _function(text))
         raise invalid_value(
@@ -304,14 +305,6 @@ def _function(text):
     if not callable(fn):
         raise ConfigError(f"--model {text}: {name} is not a function")
     return fn
-
-
-def _file_hash(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
 
 
 def _weights_hash(model):

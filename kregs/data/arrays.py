@@ -141,14 +141,6 @@ def read_npz(path):
     return arrays
 
 
-def file_hash(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
-
-
 def arrays_hash(loaded):
     digest = hashlib.sha256()
     for key in ("x", "y", "x_test", "y_test"):

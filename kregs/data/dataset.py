@@ -31,6 +31,7 @@ from kregs.data.splits import (
     take,
 )
 from kregs.errors import ConfigError, DataError, DataNotFoundError, invalid_value
+from kregs.run.files import file_hash
 
 KINDS = ("builtin", "tfds", "folder", "npz", "arrays")
 
@@ -133,7 +134,7 @@ class Dataset:
         loaded = arrays_module.from_npz(path, options)
         return cls(
             "npz", path, _safe_name(os.path.splitext(os.path.basename(path))[0]), options,
-            arrays=loaded, fingerprint=arrays_module.file_hash(path),
+            arrays=loaded, fingerprint=file_hash(path),
         )  # fmt: skip
 
     @classmethod

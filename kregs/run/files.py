@@ -148,6 +148,17 @@ def _exchange(a, b):
     raise OSError(code, os.strerror(code), b)
 
 
+def file_hash(path):
+    """A short hash of a file's content (a run records it: the same file, the same run)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
 def write_json(path, obj):
     """Writes `obj` as indented, key-sorted JSON, atomically."""
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
