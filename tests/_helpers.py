@@ -167,3 +167,36 @@ def md_table(md, heading):
             break
         table.append([c.strip() for c in line.strip().strip("|").split("|")])
     return table
+
+
+def _pixels(label, size, channels, rng):
+    """A class's image: its label's brightness, plus noise (a model learns it in an epoch)."""
+    import numpy as np
+
+    height, width = size
+    base = 40 + 60 * label
+    noise = rng.integers(0, 30, (height, width, channels))
+    return (base + noise).clip(0, 255).astype(np.uint8)
+
+
+def make_folder(root, classes=("cats", "dogs", "owls"), per_class=30, size=(12, 10), mode="L",
+                split=False, seed=0, suffix=".png"):  # fmt: skip
+    """A folder of class subfolders (inside train/ and test/ with `split`); returns it."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    channels = 1 if mode == "L" else 3
+    parts = (
+        (("train", per_class), ("test", max(2, per_class // 5))) if split else (("", per_class),)
+    )
+    for part, n in parts:
+        for label, name in enumerate(classes):
+            folder = os.path.join(root, part, name)
+            os.makedirs(folder, exist_ok=True)
+            for i in range(n):
+                x = _pixels(label, size, channels, rng)
+                Image.fromarray(x[..., 0] if channels == 1 else x).save(
+                    os.path.join(folder, f"{i:03d}{suffix}")
+                )
+    return str(root)

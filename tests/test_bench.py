@@ -78,6 +78,8 @@ SMALLEST = {
         "--quick",
         "--per-class",
         "40",
+        "--pretrain-limit",
+        "500",
         "--epochs",
         "1",
         "--trials",

@@ -1,10 +1,8 @@
 """Your own data: image folders, .npz files, arrays, tf.data and tfds:NAME, one `Dataset`."""
 
-import os
-
 import numpy as np
 import pytest
-from _helpers import read_csv
+from _helpers import _pixels, make_folder, read_csv
 from click.testing import CliRunner
 from PIL import Image
 
@@ -23,34 +21,6 @@ def _one_line(result):
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in result.output, result.output[-3000:]
     return lines[0]
-
-
-def _pixels(label, size, channels, rng):
-    """A class's image: its label's brightness, plus noise (a model learns it in an epoch)."""
-    height, width = size
-    base = 40 + 60 * label
-    noise = rng.integers(0, 30, (height, width, channels))
-    return (base + noise).clip(0, 255).astype(np.uint8)
-
-
-def make_folder(root, classes=("cats", "dogs", "owls"), per_class=30, size=(12, 10), mode="L",
-                split=False, seed=0, suffix=".png"):  # fmt: skip
-    """A folder of class subfolders (inside train/ and test/ with `split`); returns it."""
-    rng = np.random.default_rng(seed)
-    channels = 1 if mode == "L" else 3
-    parts = (
-        (("train", per_class), ("test", max(2, per_class // 5))) if split else (("", per_class),)
-    )
-    for part, n in parts:
-        for label, name in enumerate(classes):
-            folder = os.path.join(root, part, name)
-            os.makedirs(folder, exist_ok=True)
-            for i in range(n):
-                x = _pixels(label, size, channels, rng)
-                Image.fromarray(x[..., 0] if channels == 1 else x).save(
-                    os.path.join(folder, f"{i:03d}{suffix}")
-                )
-    return str(root)
 
 
 # --- folders --------------------------------------------------------------------------------
@@ -166,8 +136,9 @@ def test_an_unknown_tfds_name_is_one_line():
 # --- the run records where its data came from -----------------------------------------------
 
 
-def test_run_json_names_the_folder_and_a_changed_folder_is_another_run(tmp_path):
-    from kregs.run.folder import changed_keys
+def test_run_json_names_the_folder_and_a_changed_folder_is_another_run_or_worker(tmp_path):
+    from kregs.run.folder import RunFolder, changed_keys
+    from kregs.tuner.config import RESUMABLE
 
     root = make_folder(tmp_path / "d", per_class=10)
     before = TuneConfig.create(data=root, image_size="8x8").record()
@@ -175,6 +146,15 @@ def test_run_json_names_the_folder_and_a_changed_folder_is_another_run(tmp_path)
     make_folder(tmp_path / "d", classes=("cats",), per_class=11)  # one more image
     after = TuneConfig.create(data=root, image_size="8x8").record()
     assert changed_keys(before, after) == ["dataset"]  # a resume, or a worker, is refused
+    folder = RunFolder(tmp_path, "run.json", resumable=RESUMABLE)
+    folder.write_record(before)  # the chief's
+    with pytest.raises(ConfigError) as refused:  # a worker whose copy of the folder differs
+        folder.check_same(after)
+    assert str(refused.value) == (
+        "this worker's options differ from the chief's run (dataset.fingerprint: chief "
+        f"{before['dataset']['fingerprint']!r}, worker {after['dataset']['fingerprint']!r} "
+        "(other files))"
+    )
 
 
 def test_data_and_dataset_together_are_refused_in_one_line(tmp_path):

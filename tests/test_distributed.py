@@ -8,7 +8,14 @@ import socket
 
 import keras_tuner
 import pytest
-from _helpers import read_csv, run_python, start_kregs, wait_until, write_idx_dataset
+from _helpers import (
+    make_folder,
+    read_csv,
+    run_python,
+    start_kregs,
+    wait_until,
+    write_idx_dataset,
+)
 from click.testing import CliRunner
 
 from kregs import compat
@@ -52,6 +59,14 @@ def tiny(tmp_path_factory):
         "5",
         "--no-refit",  # these tests are about the search
     ]
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tiny, tmp_path_factory):
+    """`tiny` on your own data: a folder of 3 classes of 200 PNG images (12x10 grayscale)."""
+    folder = make_folder(tmp_path_factory.mktemp("images"), per_class=200)
+    options = tiny[tiny.index("--arch") :]
+    return ["--data", folder, *options]
 
 
 def _kregs(args):
@@ -463,12 +478,12 @@ def _wait_for_trial(out, timeout=240):
     return wait_until(running, timeout, "no worker started a trial")
 
 
-def test_killed_worker_is_restarted_and_its_trial_run_again(tiny, tmp_path):
+def test_killed_worker_is_restarted_and_its_trial_run_again(tiny_folder, tmp_path):
     out = tmp_path / "run"
     proc = _kregs_process(
         [
             "tune",
-            *tiny,
+            *tiny_folder,
             "--epochs",
             "3",
             "--max-trials",
@@ -495,12 +510,14 @@ def test_killed_worker_is_restarted_and_its_trial_run_again(tiny, tmp_path):
     assert len(runs_of_killed) == 1  # run again once, reported once
 
 
-def test_silent_worker_trial_goes_to_another_worker(tiny, tmp_path):
-    """Several machines: no supervisor restarts the killed worker; the chief's monitor acts."""
+def test_silent_worker_trial_goes_to_another_worker(tiny_folder, tmp_path):
+    """Several machines: no supervisor restarts the killed worker; the chief's monitor acts.
+
+    On a folder of images: each worker reads the files, which the chief's run.json names."""
     out = tmp_path / "run"
     port = addressing.free_port()
     common = [
-        *tiny,
+        *tiny_folder,
         "--epochs",
         "3",
         "--max-trials",
@@ -530,6 +547,9 @@ def test_silent_worker_trial_goes_to_another_worker(tiny, tmp_path):
     assert chief.returncode == 0, stdout + stderr[-3000:]
     killed = beat["trial_id"]
     assert f"{victim} silent for 6 s during trial {killed}" in stdout
+    dataset = read_json(out / "run.json")["dataset"]
+    assert (dataset["kind"], dataset["location"]) == ("folder", tiny_folder[1])
+    assert len(dataset["fingerprint"]) == 16
     assert re.search(rf"^trial {int(killed)} completed .* \({survivor}\)$", survivor_out, re.M)
     rows = _trials(out)
     assert sorted(r["trial_id"] for r in rows) == [str(i) for i in range(3)]

@@ -112,6 +112,21 @@ def changed_keys(previous, record, resumable=()):
     )
 
 
+def describe_change(key, before, after, was="chief", now="worker"):
+    """`key: chief X, worker Y`; for two dicts, only the entries that differ (`key.entry: ...`).
+
+    A data set's record differs in its `fingerprint` alone when the files at
+    the same path are not the same: that is the one entry named, not the whole record.
+    """
+    if isinstance(before, dict) and isinstance(after, dict):
+        return ", ".join(
+            describe_change(f"{key}.{k}", before.get(k), after.get(k), was, now)
+            for k in changed_keys(before, after)
+        )
+    said = f"{key}: {was} {before!r}, {now} {after!r}"
+    return said + " (other files)" if key.endswith(".fingerprint") else said
+
+
 def clean_temporaries(folder, skip=()):
     """Removes the temporary files and folders kregs' writers leave when killed.
 
@@ -244,7 +259,8 @@ class RunFolder:
         changed = changed_keys(previous, record, self.resumable)
         if changed:
             diffs = ", ".join(
-                f"{k}: chief {previous.get(k)!r}, worker {record.get(k)!r}" for k in changed
+                describe_change(k, previous.get(k), record.get(k), "chief", "worker")
+                for k in changed
             )
             raise ConfigError(f"this worker's options differ from the chief's run ({diffs})")
 
