@@ -168,3 +168,21 @@ def test_a_build_function_that_takes_reg_places_the_regularizers_itself(module):
     model = source.build((12, 12, 1), 3, RegConfig(l2=0.01, dropout=0.2))
     assert [type(layer).__name__ for layer in model.layers][-1] == "Dense"
     assert len(model.losses) == 3  # kregs' own MLP: two blocks and the classifier
+
+
+def test_a_study_sweeps_l2sp_on_a_pretrained_model(pretrained, tmp_path):
+    """`kregs study --model FILE.keras --sweep l2sp`: each value fine-tunes the saved weights."""
+    rng = np.random.default_rng(1)
+    y = np.arange(300) % 3  # 3 classes: the model's 5-class head is replaced
+    x = (rng.integers(0, 40, (300, 12, 12)) + 60 * y[:, None, None]).astype(np.uint8)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y)
+    out = tmp_path / "study"
+    args = ["study", "--data", str(tmp_path / "d.npz"), "--model", pretrained,
+            "--sweep", "l2sp=0,0.1", "--seeds", "1", "--epochs", "1", "--batch-size", "32",
+            "--output", str(out)]  # fmt: skip
+    result = CliRunner().invoke(main, args, prog_name="kregs")
+    assert result.exit_code == 0, result.output[-3000:]
+    rows = read_csv(out / "study.csv")
+    assert sorted(float(r["l2sp"]) for r in rows) == [0.0, 0.1]
+    assert all(0 <= float(r["test_accuracy"]) <= 1 for r in rows)
+    assert json.loads((out / "study.json").read_text())["model"]["location"] == pretrained
