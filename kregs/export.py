@@ -100,20 +100,25 @@ def write_serving_model(model, path, class_names):
         f.write("\n".join(class_names) + "\n")
 
 
-def export_for_serving(model, model_dir, class_names, metadata=None):
+def export_for_serving(model, model_dir, class_names, metadata=None, precision="float32"):
     """Writes `model` as a SavedModel in the next version folder of `model_dir`.
 
     TF Serving loads `<model_dir>/<version>/` and serves the highest version.
     The SavedModel (see `write_serving_model` for its signatures) is written to
     a temporary folder beside the target and renamed into place, so a crash
     never leaves a half-written version where a server would load it; an
-    existing version is never overwritten.
+    existing version is never overwritten. The next version is also above
+    those of the model's other formats beside it (`kregs.deploy`): one number,
+    one model.
 
     Args:
         model: a built `keras.Model` taking uint8 images.
         model_dir: str, `<base>/<model-name>`.
         class_names: sequence of str, in class-id order.
         metadata: dict, JSON-serializable, stored as `assets/kregs.json`.
+        precision: str, "float32" (a model trained in bfloat16 or float16 is
+            exported as a float32 copy: `kregs.deploy.formats.float32_model`) or
+            "trained" (as it computes).
 
     Returns:
         str, the path of the new version folder.
@@ -122,13 +127,17 @@ def export_for_serving(model, model_dir, class_names, metadata=None):
     >>> export_for_serving(model, "runs/x/export/fashion_mnist", info.class_names)
     'runs/x/export/fashion_mnist/1'
     """
+    from kregs.deploy import next_version
+    from kregs.deploy.formats import float32_model
+
+    model, used = float32_model(model) if precision == "float32" else (model, "trained")
     os.makedirs(model_dir, exist_ok=True)
     with new_folder(model_dir, "export") as tmp:
         write_serving_model(model, tmp, class_names)
         with open(os.path.join(tmp, "assets", METADATA_FILE), "w") as f:
-            json.dump(metadata or {}, f, indent=2, sort_keys=True)
+            json.dump({**(metadata or {}), "precision": used}, f, indent=2, sort_keys=True)
         while True:
-            version = (versions(model_dir) or [0])[-1] + 1
+            version = next_version(os.path.dirname(model_dir), os.path.basename(model_dir))
             target = os.path.join(model_dir, str(version))
             try:
                 os.rename(tmp, target)  # atomic; fails if target exists (non-empty)

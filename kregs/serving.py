@@ -1,4 +1,5 @@
-"""`Predictor`: class probabilities from an exported SavedModel or a `.keras` file."""
+"""`Predictor`: class probabilities from an exported model: a SavedModel, a `.keras` file,
+or a LiteRT, ONNX or OpenVINO artifact (`kregs.deploy`), each in its own runtime."""
 
 import json
 import os
@@ -10,13 +11,16 @@ from kregs.export import CLASS_NAMES_FILE, versions
 
 
 class Predictor:
-    """Runs a kregs model on uint8 images, from a SavedModel folder or a `.keras` file.
+    """Runs a kregs model on uint8 images, from any format kregs exports.
 
     Args:
-        path: str, one of: a SavedModel version folder (`export/<name>/<version>`),
-            a model folder holding versions (the highest is used, as TF Serving
-            does), or a `.keras` file (class names are read from the JSON file
-            beside it when there is one, as `kregs tune` writes in `best/`).
+        path: str, one of: a SavedModel version folder (`export/<name>/<version>`);
+            a LiteRT `.tflite`, ONNX `.onnx` or OpenVINO `.xml` file, or the
+            version folder holding one (`export/<name>-litert/<version>`, ...);
+            a folder holding versions of either (the highest is used, as TF
+            Serving does); or a `.keras` file (class names are read from the JSON
+            file beside it when there is one, as `kregs tune` writes in `best/`).
+            An artifact's class names are its folder's `class_names.txt`.
 
     Attributes:
         input_shape: tuple `(H, W, C)`.
@@ -29,23 +33,41 @@ class Predictor:
     """
 
     def __init__(self, path):
+        from kregs.deploy.runtimes import artifact_format
+
         path = os.path.expanduser(str(path))
+        self._keras = self._runtime = None
         if path.endswith(".keras") and os.path.isfile(path):
             self._load_keras(path)
-        elif os.path.isdir(path):
-            found = versions(path)
-            if not os.path.exists(os.path.join(path, "saved_model.pb")) and found:
+        elif os.path.isdir(path) or artifact_format(path):
+            found = versions(path) if os.path.isdir(path) else []
+            if artifact_format(path) is None and found:
                 path = os.path.join(path, str(found[-1]))
-            if not os.path.exists(os.path.join(path, "saved_model.pb")):
+            fmt = artifact_format(path)
+            if fmt is None:
                 raise DataError(
-                    f"{path}: not a SavedModel folder (no saved_model.pb) and holds no "
-                    "numbered versions"
+                    f"{path}: not a SavedModel folder (no saved_model.pb), nor a LiteRT, ONNX "
+                    "or OpenVINO model, and holds no numbered versions"
                 )
-            self._load_saved_model(path)
+            if fmt == "savedmodel":
+                self._load_saved_model(path)
+            else:
+                self._load_artifact(path)
         else:
-            raise DataError(f"{path}: neither a SavedModel folder nor a .keras file")
+            raise DataError(
+                f"{path}: neither a SavedModel folder, a .keras file, nor a .tflite, .onnx or "
+                "OpenVINO .xml model"
+            )
         self.source = path
         self.probabilities = True  # until outputs say otherwise (`predict`)
+
+    def _load_artifact(self, path):
+        from kregs.deploy.runtimes import open_artifact
+
+        self._runtime = open_artifact(path)
+        folder = path if os.path.isdir(path) else os.path.dirname(path)
+        self.input_shape = _image_shape(self._runtime.input_shape, path)
+        self.class_names = self._read_names(os.path.join(folder, CLASS_NAMES_FILE))
 
     def _load_saved_model(self, path):
         from kregs.run.device import tensorflow_available
@@ -71,7 +93,6 @@ class Predictor:
             )
         self.input_shape = _image_shape(spec["images"].shape, path)
         self._saved = loaded  # keeps the variables alive
-        self._keras = None
         names_file = os.path.join(path, "assets", CLASS_NAMES_FILE)
         self.class_names = self._read_names(names_file)
 
@@ -115,6 +136,8 @@ class Predictor:
             raise DataError("no images to classify (an empty batch)")
         if self._keras is not None:
             outputs = np.asarray(self._keras.predict(images, verbose=0), dtype=np.float32)
+        elif self._runtime is not None:
+            outputs = np.asarray(self._runtime.predict(images), dtype=np.float32)
         else:
             import tensorflow as tf
 
@@ -128,7 +151,9 @@ class Predictor:
             )
         self.probabilities = bool(
             np.all((outputs >= 0) & (outputs <= 1))
-            and np.allclose(outputs.sum(axis=-1), 1.0, atol=1e-3)
+            # (an int8 LiteRT model's softmax is quantized in steps of 1/256: its rows
+            # sum to 1 within a few hundredths)
+            and np.allclose(outputs.sum(axis=-1), 1.0, atol=0.05)
         )
         return outputs
 
@@ -149,7 +174,7 @@ def _image_shape(shape, path):
     """`(H, W, C)` of a model's input `shape` `(batch, H, W, C)`, or a `DataError` saying
     that kregs predict cannot feed it images."""
     dims = tuple(shape)[1:]
-    if len(dims) != 3 or any(d is None for d in dims) or dims[-1] not in (1, 3):
+    if len(dims) != 3 or any(d is None or d < 0 for d in dims) or dims[-1] not in (1, 3):
         raise DataError(
             f"{path}: the model takes inputs of shape {tuple(shape)}; kregs predict feeds "
             "images of a fixed size, (batch, height, width, 1 or 3 channels)"

@@ -1,0 +1,259 @@
+"""Deploy a model beyond the SavedModel: LiteRT (with int8), ONNX, OpenVINO, each checked.
+
+`deploy` writes one model in several formats as one version number, each
+atomically (a temporary folder renamed into place) beside the SavedModel:
+
+    export/<name>/<version>/                  SavedModel (TF Serving's layout)
+    export/<name>-litert[-dynamic|-int8]/<version>/model.tflite
+    export/<name>-onnx/<version>/model.onnx
+    export/<name>-openvino/<version>/model.xml, model.bin
+
+each with `class_names.txt` and `kregs.json` (what it is). Every artifact is run
+in its own runtime right after it is written (`kregs.deploy.measure`): its test
+accuracy against the Keras model's, the largest difference in probabilities,
+size, latency and throughput. One whose accuracy falls more than `max_drop`
+points below the Keras model's is refused (not put in place) unless
+`accept_drop`. The figures go to `export/report.json` and `export/REPORT.md`.
+
+Example:
+>>> result = deploy(model, "runs/quick/export", "fashion_mnist", ["litert", "onnx"],
+...                 class_names, test=ds.test, calibration=ds.validation[0])
+>>> result.rows[0]["accuracy"], result.refused
+"""
+
+import dataclasses
+import json
+import logging
+import os
+import re
+import shutil
+
+from kregs.deploy.formats import (
+    CALIBRATION_IMAGES,
+    FORMATS,
+    PRECISIONS,
+    QUANTIZATIONS,
+    DeployOptions,
+    artifact_files,
+    check_quantize,
+    float32_model,
+    folder_name,
+    require,
+    write_artifact,
+)
+from kregs.deploy.measure import Measurement, Reference, measure, reference, table
+from kregs.deploy.runtimes import artifact_format, open_artifact
+from kregs.run.files import new_folder, read_json, write_atomic, write_json
+
+logger = logging.getLogger(__name__)
+
+REPORT_JSON = "report.json"
+REPORT_MD = "REPORT.md"
+MAX_DROP = 0.5  # points of test accuracy an artifact may lose against the Keras model
+
+__all__ = [
+    "CALIBRATION_IMAGES",
+    "FORMATS",
+    "MAX_DROP",
+    "PRECISIONS",
+    "QUANTIZATIONS",
+    "DeployOptions",
+    "DeployResult",
+    "Measurement",
+    "Reference",
+    "artifact_files",
+    "artifact_format",
+    "check_quantize",
+    "deploy",
+    "next_version",
+    "open_artifact",
+    "reference",
+    "replace_section",
+    "report_section",
+    "require",
+]
+
+
+@dataclasses.dataclass
+class DeployResult:
+    """What `deploy` did.
+
+    Attributes:
+        version: int, the version number every format was written as.
+        written: dict `{format: folder}` of the artifacts in place (new or already there).
+        rows: list of dict, the measurements (`Measurement.to_dict`) of this version.
+        refused: dict `{format: reason}` of the artifacts refused for their accuracy.
+    """
+
+    version: int
+    written: dict
+    rows: list
+    refused: dict
+
+
+def next_version(export_dir, name):
+    """1 + the highest version of `name` in any format under `export_dir` (1 for none)."""
+    pattern = re.compile(rf"^{re.escape(name)}(-(litert|onnx|openvino)(-dynamic|-int8)?)?$")
+    found = [0]
+    if os.path.isdir(export_dir):
+        for entry in os.listdir(export_dir):
+            folder = os.path.join(export_dir, entry)
+            if pattern.match(entry) and os.path.isdir(folder):
+                found += [int(v) for v in os.listdir(folder) if v.isdigit()]
+    return max(found) + 1
+
+
+def deploy(model, export_dir, name, class_names, options=None, *, version=None, test=None,
+           calibration=None, metadata=None):  # fmt: skip
+    """Writes `model` in each of `options.formats` as one version, checking each in its runtime.
+
+    Args:
+        model: a `keras.Model` taking uint8 images, giving probabilities.
+        export_dir: str, the run's `export/` folder.
+        name: str, the model's name (the data set's).
+        class_names: sequence of str, in class-id order.
+        options: `DeployOptions` (formats, quantization, precision, refusal).
+        version: int or None, None: `next_version`. A format whose folder of this
+            version exists is not written again (it is measured if it was not).
+        test: `(images, labels)` or None: the test images every artifact is
+            checked on (None: written unchecked).
+        calibration: uint8 images for int8 (the validation split's; at most
+            `CALIBRATION_IMAGES` are used).
+        metadata: dict, recorded in each artifact's `kregs.json`.
+
+    Returns:
+        `DeployResult`.
+    """
+    options = options or DeployOptions()
+    exported, used = float32_model(model) if options.precision == "float32" else (model, "trained")
+    version = version or next_version(export_dir, name)
+    ref = reference(model, *test) if test is not None else None
+    if calibration is not None:
+        calibration = calibration[:CALIBRATION_IMAGES]
+    report = read_json(os.path.join(export_dir, REPORT_JSON)) or {}
+    result = DeployResult(version, {}, [], {})
+    for fmt in options.formats:
+        quant = options.quantize if fmt == "litert" else "none"
+        rel = f"{folder_name(name, fmt, quant)}/{version}"
+        target = os.path.join(export_dir, rel)
+        check = (test, ref, quant, used, rel)
+        if os.path.isdir(target):
+            row = report.get(rel) or (_check(target, fmt, check) if ref else None)
+        else:
+            meta = {**(metadata or {}), "format": fmt, "quantize": quant, "precision": used,
+                    "version": version, "class_names": list(class_names)}  # fmt: skip
+            tmp, row = _write(exported, fmt, target, class_names, calibration, meta, check)
+            if row and row["drop_points"] > options.max_drop and not options.accept_drop:
+                shutil.rmtree(tmp, ignore_errors=True)
+                result.refused[fmt] = refusal_text(row, options.max_drop)
+                row = None
+            else:
+                _put_in_place(tmp, target)
+        if fmt not in result.refused:
+            result.written[fmt] = target
+        if row:
+            report[rel] = row
+            result.rows.append(row)
+    _write_report(export_dir, report)
+    return result
+
+
+def _write(model, fmt, target, class_names, calibration, meta, check):
+    """Writes one artifact into a temporary folder and checks it there: `(folder, row)`.
+
+    The folder stays beside `target` under a temporary name (`.tmp-...`) until
+    `_put_in_place` renames it, so a refused or half-written artifact is never
+    where a server or `kregs predict` would load it.
+    """
+    test, ref, quantize, precision, rel = check
+    parent = os.path.dirname(target)
+    os.makedirs(parent, exist_ok=True)
+    with new_folder(parent, "export") as tmp:
+        write_artifact(model, fmt, tmp, class_names, quantize, calibration)
+        row = _check(tmp, fmt, check) if ref else None
+        meta_file = os.path.join(tmp, "assets" if fmt == "savedmodel" else "", "kregs.json")
+        write_json(meta_file, {**meta, "check": row})
+    return tmp, row
+
+
+def _put_in_place(tmp, target):
+    try:
+        os.rename(tmp, target)  # fails where another process wrote this version meanwhile
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("exported %s", target)
+
+
+def _check(folder, fmt, check):
+    test, ref, quantize, precision, rel = check
+    runtime = open_artifact(folder)
+    return measure(runtime, test[0], ref, folder, quantize, precision, label=rel).to_dict()
+
+
+def refusal_text(row, max_drop):
+    """The one line that says why an artifact was refused, with its figures."""
+    label = FORMATS[row["format"]].label + (
+        "" if row["quantize"] == "none" else f" {row['quantize']}"
+    )
+    return (
+        f"{label}: test accuracy {100 * row['accuracy']:.2f}% is {row['drop_points']:.2f} points "
+        f"below the Keras model's {100 * row['keras_accuracy']:.2f}% (more than {max_drop:g}); "
+        "not written (--accept-accuracy-drop keeps it)"
+    )
+
+
+SECTION = "## Deploy"
+
+
+def report_section(result):
+    """summary.md's lines on `result` (a `DeployResult`): its table and its refusals."""
+    lines = [SECTION, ""]
+    if result.rows:
+        lines += [
+            f"Version {result.version} in each format, run in its own runtime on the "
+            f"{result.rows[0]['images']:,} test images (all versions: export/{REPORT_MD}).",
+            "",
+            table(result.rows),
+        ]
+    else:
+        lines.append(f"Version {result.version}, written without a check (no test images).")
+    lines += [f"- refused: {text}" for text in result.refused.values()]
+    return lines
+
+
+def replace_section(text, lines):
+    """`text` (a markdown file) with its `## Deploy` section replaced by `lines`, or added."""
+    kept, skipping = [], False
+    for line in text.splitlines():
+        if line.startswith("## "):
+            skipping = line.strip() == SECTION
+        if not skipping:
+            kept.append(line)
+    while kept and not kept[-1].strip():
+        kept.pop()
+    return "\n".join([*kept, "", *lines, ""])
+
+
+def _write_report(export_dir, report):
+    """export/report.json (every artifact's row) and export/REPORT.md (its table, newest first)."""
+    if not report:
+        return
+    os.makedirs(export_dir, exist_ok=True)
+    order = sorted(report, key=lambda rel: (-int(rel.rsplit("/", 1)[1]), rel))
+    write_atomic(
+        os.path.join(export_dir, REPORT_JSON), json.dumps(report, indent=2, sort_keys=True)
+    )
+    rows = [report[rel] for rel in order]
+    any_row = rows[0]
+    text = "\n".join([
+        "# Deployed models",
+        "",
+        f"Each artifact run in its own runtime on the same {any_row['images']:,} test images as "
+        "the Keras model (`kregs export`, `kregs tune --export-format`); latency: the median of "
+        "50 single images; throughput: batches of 64, every core.",
+        "",
+        table(rows),
+        "",
+    ])  # fmt: skip
+    write_atomic(os.path.join(export_dir, REPORT_MD), text)
