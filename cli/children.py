@@ -35,6 +35,9 @@ def child_args(ctx, skip):
                 args.append(param.opts[0] if value else param.secondary_opts[0])
             elif value:
                 args.append(param.opts[0])
+        elif param.multiple:
+            for one in value:
+                args += [param.opts[0], str(one)]
         elif value is not None:
             args += [param.opts[0], str(value)]
     return args

@@ -10,6 +10,8 @@ from kregs.data import DATASETS
 from kregs.data.arrays import PIXEL_RANGES
 from kregs.data.dataset import parse_image_size, parse_size
 from kregs.data.folder import COLOR_MODES
+from kregs.deploy.formats import FORMATS, QUANTIZATIONS
+from kregs.deploy.formats import PRECISIONS as EXPORT_PRECISIONS
 from kregs.errors import ConfigError
 from kregs.run.budget import PRESET_NAMES
 from kregs.run.device import PRECISIONS, DeviceOptions
@@ -177,6 +179,54 @@ jit_compile = click.option(
     default=None,
     help="XLA compilation.  [default: on with a GPU, off on CPU]",
 )
+
+
+EXTRAS_HELP = 'Each runtime is an extra: pip install "kregs[litert]", "kregs[onnx]", ...'
+
+
+def deploy_options(format_flag, precision_flag, formats=tuple(FORMATS), format_help=""):
+    """The options of `kregs.deploy.DeployOptions`: the formats (`format_flag`, repeatable,
+    described by `format_help`), LiteRT's quantization, the precision (`precision_flag`)
+    and the accuracy check."""
+    return apply_options(
+        click.option(
+            format_flag,
+            "export_formats",
+            multiple=True,
+            type=click.Choice(formats),
+            help=f"{format_help}; each is checked in its own runtime on the test images. "
+            + EXTRAS_HELP,
+        ),
+        click.option(
+            "--quantize",
+            type=click.Choice(QUANTIZATIONS),
+            default=None,
+            help="LiteRT's quantization: dynamic (int8 weights) or int8 (full-integer, "
+            "calibrated on 300 validation images).  [default: none]",
+        ),  # fmt: skip
+        click.option(
+            precision_flag,
+            "export_precision",
+            type=click.Choice(EXPORT_PRECISIONS),
+            default=None,
+            help="float32: a model trained in bfloat16 or float16 is exported "
+            "as a float32 copy; trained: as it computes.  [default: float32]",
+        ),  # fmt: skip
+        click.option(
+            "--max-accuracy-drop",
+            type=click.FloatRange(min=0),
+            default=None,
+            metavar="POINTS",
+            help="Refuse a format whose test accuracy is more than this many points below "
+            "the Keras model's.  [default: 0.5]",
+        ),  # fmt: skip
+        click.option(
+            "--accept-accuracy-drop",
+            is_flag=True,
+            default=None,
+            help="Keep a format whatever its accuracy drop (it is still measured and reported).",
+        ),  # fmt: skip
+    )
 
 
 def seed(config_class):

@@ -24,8 +24,10 @@ from kregs.images import MAX_PIXELS
 def predict(model, inputs, top_k, as_json, max_pixels, verbose):
     """Classify images with an exported model.
 
-    MODEL is a SavedModel folder (a version folder, or the model folder whose
-    highest version is used) or a .keras file. INPUTS are PNG/JPEG files or
+    MODEL is what kregs exports: a SavedModel folder, a LiteRT .tflite, ONNX
+    .onnx or OpenVINO .xml file (or its version folder), a model folder whose
+    highest version is used, or a .keras file; each runs in its own runtime
+    (LiteRT, ONNX Runtime, OpenVINO: the kregs extras). INPUTS are PNG/JPEG files or
     .npy batches of uint8 images; images of another size or colour mode are
     converted when that is safe.
     """

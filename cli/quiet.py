@@ -22,7 +22,10 @@ NATIVE_LINE = re.compile(
     rb"^(?:[IWE]\d{4} [\d:.]+\s+\d+ [^\s:]+:\d+\] "
     rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
     rb"|To enable the following instructions: "
-    rb"|This TensorFlow binary is optimized to use available CPU instructions)"
+    rb"|This TensorFlow binary is optimized to use available CPU instructions"
+    # LiteRT's interpreter and the TFLite converter (kregs export --format litert):
+    rb"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU"
+    rb"|fully_quantize: \d+, inference_type: )"
 )
 
 _filter = None

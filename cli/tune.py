@@ -94,6 +94,12 @@ TUNE_OPTIONS = [
     ),
     opt.precision,
     opt.jit_compile,
+    opt.deploy_options(
+        "--export-format",
+        "--export-precision",
+        ("litert", "onnx", "openvino"),
+        "Also write the exported model in this format, as the SavedModel's version (repeatable)",
+    ),  # fmt: skip
     opt.verbose,
     opt.quiet,
 ]
@@ -238,6 +244,27 @@ def _check_roles(options):
         raise click.UsageError(f"--role {role} needs --output, the folder chief and workers share")
 
 
+def _print_deployed(deployed):
+    """One line per format written beside the SavedModel (--export-format), and refusals."""
+    if deployed is None:
+        return
+    from kregs.deploy import FORMATS
+
+    rows = {r["format"]: r for r in deployed.rows}
+    for fmt, folder in deployed.written.items():
+        if fmt == "savedmodel":
+            continue
+        r = rows.get(fmt)
+        figures = (
+            f" (test accuracy {r['accuracy']:.4f}, {r['drop_points']:+.2f} points from Keras; "
+            f"{r['size_bytes'] / 1e6:.2f} MB; {r['latency_ms']:.2f} ms per image)"
+            if r else ""
+        )  # fmt: skip
+        click.echo(f"{FORMATS[fmt].label}: {folder}{figures}")
+    for text in deployed.refused.values():
+        click.echo(f"Warning: refused {text}", err=True)
+
+
 def _print_result(config, result):
     if result.replicas > 1:
         click.echo(
@@ -279,6 +306,7 @@ def _print_result(config, result):
     click.echo(f"results: {result.output} (trials.csv, summary.md, best/)")
     if result.export_path is not None:
         click.echo(f"SavedModel: {result.export_path}")
+        _print_deployed(result.deployed)
     else:
         from kregs.tuner.best import export_missing
 

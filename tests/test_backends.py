@@ -69,7 +69,7 @@ def test_tune_runs_under_jax_without_tensorflow(jax_run):
     )
 
 
-def test_a_jax_run_exports_where_tensorflow_is(jax_run, tmp_path):
+def test_a_jax_run_exports_where_tensorflow_is(jax_run, tiny, tmp_path):
     """The other machine's half: TensorFlow present, `kregs export` writes the SavedModel
     with the same signature as a TensorFlow run's; it gives the .keras model's numbers."""
     from click.testing import CliRunner
@@ -79,10 +79,10 @@ def test_a_jax_run_exports_where_tensorflow_is(jax_run, tmp_path):
 
     out, proc = jax_run
     assert proc.returncode == 0
-    result = CliRunner().invoke(main, ["export", str(out)], prog_name="kregs")
+    result = CliRunner().invoke(main, ["export", str(out), "--data-dir", tiny], prog_name="kregs")
     assert result.exit_code == 0, result.output
     version = out / "export" / "mnist" / "1"
-    assert result.output.strip() == f"SavedModel: {version}"
+    assert result.output.strip().splitlines()[-1] == f"SavedModel: {version}"
     saved = Predictor(str(version))
     keras_model = Predictor(str(next((out / "best").glob("*.keras"))))
     assert saved.input_shape == keras_model.input_shape == (28, 28, 1)
@@ -117,7 +117,7 @@ def test_export_without_tensorflow_is_one_line_and_exit_2(jax_run):
     proc = _jax(["export", str(out)])
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "Error: kregs export writes a TensorFlow SavedModel: it needs TensorFlow, not installed "
+        "Error: kregs export writes from TensorFlow: it needs TensorFlow, not installed "
         "here (pip install tensorflow), or run it on a machine that has it "
         "(see kregs export --help)"
     ]

@@ -247,10 +247,13 @@ def finished_run(tmp_path_factory):
 
 
 def test_export_command_writes_the_next_version(finished_run):
-    result = _kregs(["export", str(finished_run)])
+    data = ["--data-dir", str(finished_run.parent / "data")]
+    result = _kregs(["export", str(finished_run), *data])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == f"SavedModel: {finished_run / 'export' / 'mnist' / '2'}"
-    result = _kregs(["export", str(finished_run), "--trial", "1"])
+    last = result.output.strip().splitlines()[-1]
+    assert last == f"SavedModel: {finished_run / 'export' / 'mnist' / '2'}"
+    assert "| SavedModel | none | float32 |" in result.output  # checked in TensorFlow
+    result = _kregs(["export", str(finished_run), "--trial", "1", "--no-check"])
     assert result.exit_code == 0, result.output
     meta = json.loads(
         (finished_run / "export" / "mnist" / "3" / "assets" / "kregs.json").read_text()

@@ -315,9 +315,10 @@ def test_export_versions_never_overwrite(tmp_path):
     second = export_for_serving(model, str(tmp_path / "m"), names)
     assert (first, second) == (str(tmp_path / "m" / "1"), str(tmp_path / "m" / "2"))
     assert sorted(os.listdir(tmp_path / "m")) == ["1", "2"]  # no temporary folder left
-    assert latest_export(str(tmp_path / "m")) == (2, {})
+    assert latest_export(str(tmp_path / "m")) == (2, {"precision": "float32"})
     assert json.loads((tmp_path / "m" / "1" / "assets" / "kregs.json").read_text()) == {
-        "trial_id": "3"
+        "trial_id": "3",
+        "precision": "float32",
     }
 
 

@@ -102,8 +102,22 @@ def test_once(model, trial_id, test, batch_size, output):
     return result
 
 
-def export(model, summary, info, output, **extra):
-    """Exports `model` as the next version of `<output>/export/<dataset>/`; returns its folder."""
+def export(model, summary, info, output, deployment=None, data=None, **extra):
+    """Exports `model` as the next version of `<output>/export/<dataset>/` and, where
+    `deployment` names other formats, as the same version in each (`kregs.deploy`).
+
+    Args:
+        model, summary, info, output: the model, its trial summary, the data's
+            `DatasetInfo`, the run folder.
+        deployment: `kregs.deploy.DeployOptions` or None (the SavedModel alone, unchecked).
+        data: the run's `Splits` (its test images check every format; its validation
+            images calibrate int8), needed with `deployment`.
+        **extra: recorded in each format's kregs.json.
+
+    Returns:
+        `(savedmodel_folder, deploy_result)`: the SavedModel's version folder (None
+        where `deployment` writes none) and the `DeployResult` (None without one).
+    """
     metadata = {
         **summary,
         "dataset": info.name,
@@ -111,25 +125,45 @@ def export(model, summary, info, output, **extra):
         "kregs_version": __version__,
         **extra,
     }
-    return export_for_serving(
-        model, os.path.join(output, "export", info.name), info.class_names, metadata
-    )
+    formats = deployment.formats if deployment is not None else ("savedmodel",)
+    precision = deployment.precision if deployment is not None else "float32"
+    path = version = None
+    if "savedmodel" in formats:
+        path = export_for_serving(model, os.path.join(output, "export", info.name),
+                                  info.class_names, metadata, precision)  # fmt: skip
+        version = int(os.path.basename(path))
+    if deployment is None:
+        return path, None
+    return path, _deploy(model, info, output, deployment, data, version, metadata)
 
 
-def export_once(model, summary, info, output, **extra):
-    """Exports `model` unless the newest export already is this trial's (refit or not)."""
+def _deploy(model, info, output, deployment, data, version, metadata):
+    """The other formats of `deployment` as `version`, checked on `data`'s test images."""
+    from kregs.deploy import deploy
+
+    return deploy(model, os.path.join(output, "export"), info.name, info.class_names,
+                  deployment, version=version, test=data.test if data else None,
+                  calibration=data.validation[0] if data else None, metadata=metadata)  # fmt: skip
+
+
+def export_once(model, summary, info, output, deployment=None, data=None, **extra):
+    """Exports `model` unless the newest export already is this trial's (refit or not);
+    the other formats of `deployment` are written as that version where they are missing."""
     model_dir = os.path.join(output, "export", info.name)
     version, meta = latest_export(model_dir)
     meta = meta or {}
     same = meta.get("trial_id") == summary["trial_id"] and meta.get("refit", False) == extra.get(
         "refit", False
     )
-    if version is not None and same:
-        return os.path.join(model_dir, str(version))
-    return export(model, summary, info, output, **extra)
+    if version is None or not same:
+        return export(model, summary, info, output, deployment, data, **extra)
+    path = os.path.join(model_dir, str(version))
+    if deployment is None:
+        return path, None
+    return path, _deploy(model, info, output, deployment, data, version, meta)
 
 
-def finish(tuner, hypermodel, ds, output, top_k, batch_size, refit=None):
+def finish(tuner, hypermodel, ds, output, top_k, batch_size, refit=None, deployment=None):
     """Writes best/, measures the best model on the test set once, refits it, exports.
 
     Args:
@@ -140,11 +174,14 @@ def finish(tuner, hypermodel, ds, output, top_k, batch_size, refit=None):
         batch_size: int, for the test measurement.
         refit: callable(trial) -> `(model, record)` or None: the model exported
             is then the refit one (see `kregs.tuner.refit`), else the search's best.
+        deployment: `kregs.deploy.DeployOptions` or None: the formats written beside
+            the SavedModel (each checked on the test images), or the SavedModel alone.
 
     Returns:
-        `(best, test, export_path, refit_record)`: the best trial's summary, its
-        test result, the SavedModel's version folder (None where the backend is
-        not TensorFlow: see `can_export`), the refit's record or None.
+        `(best, test, export_path, refit_record, deployed)`: the best trial's summary,
+        its test result, the SavedModel's version folder (None where the backend is
+        not TensorFlow: see `can_export`), the refit's record or None, the
+        `kregs.deploy.DeployResult` or None.
 
     Raises:
         RunFailedError: no trial completed.
@@ -162,12 +199,13 @@ def finish(tuner, hypermodel, ds, output, top_k, batch_size, refit=None):
         final_test = record["test"]["accuracy"]
     else:
         extra, final_test = {}, test["accuracy"]
-    path = None
+    path = deployed = None
     if can_export():
-        path = export_once(model, best, ds.info, output, test_accuracy=final_test, **extra)
+        path, deployed = export_once(model, best, ds.info, output, deployment, ds,
+                                     test_accuracy=final_test, **extra)  # fmt: skip
     else:
         logger.info("no SavedModel: %s", export_missing(output))
-    return best, test, path, record
+    return best, test, path, record, deployed
 
 
 def can_export():
@@ -208,32 +246,43 @@ def pick_trial(oracle, run_dir, trial_id=None):
     return trial
 
 
-def export_run(run_dir, trial_id=None):
+def export_run(run_dir, trial_id=None, deployment=None, data_dir=None, check=True):
     """Exports the best model (or trial `trial_id`) of a finished run as a new version.
 
     The model is rebuilt from the run's configuration (run.json) and the
-    trial's hyperparameters, its checkpoint is loaded through KerasTuner, and
-    it is written to `<run_dir>/export/<dataset>/<next version>/`.
+    trial's hyperparameters, its checkpoint is loaded through KerasTuner (or the
+    run's refit model is taken), and it is written in each format of
+    `deployment` as the next version (`kregs.deploy`): the SavedModel in
+    `<run_dir>/export/<dataset>/<version>/`, the others beside it. With `check`,
+    the run's data is loaded as the run split it: each format is checked on
+    its test images, int8 is calibrated on its validation images.
 
     Args:
         run_dir: str, the output folder of `tune`.
         trial_id: str or None, a completed trial's id; None means the best trial.
+        deployment: `kregs.deploy.DeployOptions` or None (the SavedModel).
+        data_dir: str or None, where the run's built-in data set's files are.
+        check: bool, check each format on the test images (False: no data needed).
 
     Returns:
-        str, the new version folder.
+        `kregs.deploy.DeployResult` (`written`: `{format: folder}`, `rows`, `refused`).
 
     Raises:
         ConfigError: not a run, no such completed trial, or the run folder cannot be
             written (read-only, no permission).
         DiskFullError: the disk filled up (the earlier versions are intact).
     """
+    from kregs.deploy import DeployOptions
     from kregs.run.files import writing_to
 
+    deployment = deployment or DeployOptions()
+    if not check and deployment.quantize == "int8":
+        raise ConfigError("int8 is calibrated on the run's validation images: drop --no-check")
     with writing_to(os.path.abspath(run_dir)):
-        return _export_run(run_dir, trial_id)
+        return _export_run(run_dir, trial_id, deployment, data_dir, check)
 
 
-def _export_run(run_dir, trial_id):
+def _export_run(run_dir, trial_id, deployment, data_dir, check):
     from kregs import data
     from kregs.run.files import read_json
     from kregs.tuner.config import RUN_FILE, TuneConfig
@@ -244,7 +293,7 @@ def _export_run(run_dir, trial_id):
     record = read_json(os.path.join(run_dir, RUN_FILE))
     if record is None:
         raise ConfigError(f"{run_dir} is not a kregs run (no {RUN_FILE})")
-    config = TuneConfig.from_record(record, output=run_dir)
+    config = TuneConfig.from_record(record, output=run_dir, data_dir=data_dir)
     info = (
         data.DatasetInfo.from_dict(record["data_info"])
         if "data_info" in record
@@ -258,18 +307,38 @@ def _export_run(run_dir, trial_id):
     trial = pick_trial(tuner.oracle, run_dir, trial_id)
     summary = trial_summary(hypermodel, trial)
     refitted = _refit_model(run_dir, trial) if trial_id is None else None
+    extra = {}
     if refitted is not None:  # the model a run exports: the best configuration, refit
         model, refit_record = refitted
-        return export(
-            model,
-            summary,
-            info,
-            run_dir,
-            test_accuracy=refit_record["test"]["accuracy"],
-            refit=True,
-            refit_epochs=refit_record["epochs"],
-        )
-    return export(load_trial_model(tuner, trial), summary, info, run_dir)
+        extra = {"test_accuracy": refit_record["test"]["accuracy"], "refit": True,
+                 "refit_epochs": refit_record["epochs"]}  # fmt: skip
+    else:
+        model = load_trial_model(tuner, trial)
+    ds = _run_data(config) if check else None
+    _, result = export(model, summary, info, run_dir, deployment, ds, **extra)
+    _update_summary(run_dir, result)
+    return result
+
+
+def _run_data(config):
+    """The run's splits, as it made them (the same seed, split and limit)."""
+    return config.dataset.load(
+        validation_split=config.validation_split,
+        limit=config.budget.limit,
+        seed=config.seed,
+        max_memory=config.max_memory,
+    )
+
+
+def _update_summary(run_dir, result):
+    """summary.md's `## Deploy` section, now on `result` (where the run has a summary.md)."""
+    from kregs.deploy import replace_section, report_section
+    from kregs.run.files import write_atomic
+
+    path = os.path.join(run_dir, "summary.md")
+    if os.path.exists(path):
+        with open(path) as f:
+            write_atomic(path, replace_section(f.read(), report_section(result)))
 
 
 def _refit_model(run_dir, trial):

@@ -19,6 +19,7 @@ from kregs.checks import (
 )
 from kregs.config import BY_NAME, DIMENSIONS
 from kregs.data.dataset import Dataset, dataset_from_options, parse_size
+from kregs.deploy.formats import DeployOptions
 from kregs.errors import invalid_value
 from kregs.run.budget import SEARCH_PRESETS, SearchBudget, resolve
 from kregs.run.device import DeviceOptions
@@ -172,6 +173,8 @@ class TuneConfig:
         strategy: None, "mirrored" or a `tf.distribute.Strategy`: each trial
             trains on all its replicas; `batch_size` is then per replica.
         cluster: `ClusterOptions` or None (one process).
+        deployment: `kregs.deploy.DeployOptions` or None: formats written beside the
+            SavedModel (LiteRT, ONNX, OpenVINO), each checked on the test images.
         verbose: bool, Keras' progress bar for every epoch.
 
     Example:
@@ -195,6 +198,7 @@ class TuneConfig:
     device: DeviceOptions = DeviceOptions()
     strategy: object = None
     cluster: ClusterOptions | None = None
+    deployment: DeployOptions | None = None
     verbose: bool = False
 
     def __post_init__(self):
@@ -257,7 +261,9 @@ class TuneConfig:
         ...: `Fixed.NAMES`) fix a dimension;
         `precision`, `jit_compile`, `threads` go to `DeviceOptions`;
         `role`, `oracle`, `worker_id`, `worker_timeout`, `oracle_timeout` to
-        `ClusterOptions` (when `role` is given); `data`, `image_size`,
+        `ClusterOptions` (when `role` is given); `export_formats`, `quantize`,
+        `export_precision`, `max_accuracy_drop`, `accept_accuracy_drop` to the
+        `kregs.deploy.DeployOptions` (`deployment`); `data`, `image_size`,
         `color_mode`, `test_split`, `skip_bad_images`, `pixel_range`, `flips` to
         the `kregs.data.Dataset` (`dataset_from_options`); `max_memory` may be a
         size such as "2G"; the rest are fields.
@@ -300,9 +306,8 @@ class TuneConfig:
         cluster = take("role", "oracle", "worker_id", "worker_timeout", "oracle_timeout")
         role = cluster.get("role")
         cluster = ClusterOptions(**cluster) if role is not None else None
-        return cls(
-            dataset=dataset, budget=budget, fixed=fixed, device=device, cluster=cluster, **options
-        )
+        return cls(dataset=dataset, budget=budget, fixed=fixed, device=device, cluster=cluster,
+                   deployment=deployment_options(take), **options)  # fmt: skip
 
     def record(self):
         """What run.json holds: the search's identity (compared on resume)."""
@@ -332,6 +337,28 @@ class TuneConfig:
             validation_split=record["validation_split"],
             **fields,
         )
+
+
+def deployment_options(take):
+    """The `DeployOptions` of `--export-format` and the options that go with it, or None.
+
+    The search's own export stays the SavedModel: the formats named are written
+    beside it, as the same version, each checked on the test images.
+    """
+    formats = take("export_formats").get("export_formats") or ()
+    options = take("quantize", "export_precision", "max_accuracy_drop", "accept_accuracy_drop")
+    if not formats:
+        if options.get("quantize", "none") != "none":
+            expected = "none without --export-format litert (it quantizes LiteRT)"
+            raise invalid_value("quantize", options["quantize"], expected)
+        return None
+    return DeployOptions(
+        formats=("savedmodel", *formats),
+        quantize=options.get("quantize", "none"),
+        precision=options.get("export_precision", "float32"),
+        max_drop=options.get("max_accuracy_drop", 0.5),
+        accept_drop=options.get("accept_accuracy_drop", False),
+    )
 
 
 def _taker(options):

@@ -55,6 +55,8 @@ class TuneResult:
             from silent workers.
         refit: dict or None, the refit's record (`epochs`, `images`, `seconds`,
             `test`): then the exported model is the refit one.
+        deployed: `kregs.deploy.DeployResult` or None: the other formats written
+            (`--export-format`), their checks and refusals.
     """
 
     output: str
@@ -69,6 +71,7 @@ class TuneResult:
     unfinished: list = dataclasses.field(default_factory=list)
     requeued: list = dataclasses.field(default_factory=list)
     refit: dict | None = None
+    deployed: object = None
 
 
 # What a tune run writes (all that --overwrite deletes; see kregs.run.folder.owned):
@@ -293,7 +296,7 @@ class Search:
         def refit_best(trial):
             return refit(self, trial, tuner.read_extras(trial.trial_id), listener)
 
-        best, test, export_path, refitted = best_models.finish(
+        best, test, export_path, refitted, deployed = best_models.finish(
             tuner,
             self.hypermodel,
             self.ds,
@@ -301,14 +304,23 @@ class Search:
             self.config.top_k,
             budget.batch_size,
             refit=refit_best if budget.refit else None,
+            deployment=self.config.deployment,
         )
         ranked = explain.importance(rows, seed=self.config.seed)
         explain.write_plots(self.folder.path, rows, ranked, best["trial_id"] if best else None)
         write_atomic(
             self.folder.file("summary.md"),
             summary_markdown(
-                self.record(), rows, best, test, self.replicas, self.device, refitted, ranked
-            ),
+                self.record(),
+                rows,
+                best,
+                test,
+                self.replicas,
+                self.device,
+                refitted,
+                ranked,
+                deployed,
+            ),  # fmt: skip
         )
         unfinished = sorted(
             t.trial_id for t in tuner.oracle.trials.values() if t.status in ("RUNNING", "IDLE")
@@ -324,6 +336,7 @@ class Search:
             replicas=self.replicas,
             unfinished=unfinished,
             refit=refitted,
+            deployed=deployed,
             **result,
         )
 

@@ -168,7 +168,7 @@ def _budget_lines(record, replicas):
 
 
 def summary_markdown(
-    record, rows, best, test, replicas=1, device=None, refit=None, importance=None
+    record, rows, best, test, replicas=1, device=None, refit=None, importance=None, deployed=None
 ):
     """The text of summary.md.
 
@@ -181,6 +181,7 @@ def summary_markdown(
         device: the `kregs.run.device.Device` the trials ran on, or None.
         refit: dict or None, the refit's record (`kregs.tuner.refit.refit`).
         importance: `kregs.tuner.explain.importance(rows)`, or None.
+        deployed: `kregs.deploy.DeployResult` or None (`--export-format`).
     """
     statuses = {}
     for r in rows:
@@ -235,5 +236,9 @@ def summary_markdown(
                 f"{t['accuracy']:.4f} (loss {t['loss']:.4f}); this is the model exported"
             )
         lines.append("")
+    if deployed is not None:
+        from kregs.deploy import report_section
+
+        lines += [*report_section(deployed), ""]
     lines += [*explain.markdown(rows, importance), ""]
     return "\n".join(lines)
