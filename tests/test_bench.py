@@ -35,6 +35,7 @@ FIELDS = {
     "backends": COMMON | {"summary", "runs", "fastest", "not_installed"},
     "streaming": COMMON | {"summary", "runs", "ratio", "within_budget", "budget_mib", "data_mib"},
     "finetune": COMMON | {"summary", "runs", "values", "source_test_accuracy"},
+    "export": COMMON | {"rows", "rounds", "test_images", "keras_accuracy", "run"},
 }
 
 
@@ -87,6 +88,7 @@ SMALLEST = {
         "--methods",
         "none,l2sp,search",
     ],  # fmt: skip
+    "export": ["--quick"],
     "accuracy": [
         "--preset",
         "smoke",
@@ -104,6 +106,7 @@ SMALLEST = {
 # `main(argv)` with its own `sys.argv` and standard output). The others start processes.
 IN_ONE_INTERPRETER = (
     "bn_time",
+    "export",
     "finetune",
     "input_pipeline",
     "overhead",
@@ -187,6 +190,13 @@ def _check_ratios(name, r):
         assert r["ratio"] == approx(s["stream"]["samples_per_s"] / s["memory"]["samples_per_s"])
         assert r["data_mib"] == approx(300 * 16 * 16 * 3 / 2**20)
         assert (s["memory"]["streamed"], s["stream"]["streamed"]) == (False, True)
+    elif name == "export":
+        artifacts = {(x["format"], x["quantize"]) for x in r["rows"]}
+        floats = {(fmt, "none") for fmt in ("savedmodel", "litert", "onnx", "openvino")}
+        assert artifacts == floats | {("litert", "dynamic"), ("litert", "int8")}
+        for x in r["rows"]:
+            assert x["drop_points"] == approx(100 * (r["keras_accuracy"] - x["accuracy"]))
+            assert x["latency_ms"] == approx(statistics.median(x["rounds"]["latency_ms"]))
     elif name == "distributed":
         first = next(m for m in r["summary"] if m.startswith("workers="))
         base = r["summary"][first]["trials_per_minute"]
