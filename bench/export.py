@@ -89,9 +89,9 @@ def timed_rounds(written, ref, images, rounds):
             seen[folder].append(m.to_dict())
     out = []
     for folder, row in written:
-        runs = seen[folder]
-        out.append({**row, **{k: statistics.median(r[k] for r in runs) for k in TIMED},
-                    "rounds": {k: [round(r[k], 4) for r in runs] for k in TIMED}})  # fmt: skip
+        rounds_of = {k: [round(r[k], 4) for r in seen[folder]] for k in TIMED}
+        medians = {k: statistics.median(values) for k, values in rounds_of.items()}
+        out.append({**row, **medians, "rounds": rounds_of})
     return out
 
 

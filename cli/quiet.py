@@ -98,6 +98,8 @@ def quiet_tensorflow(verbose=False):
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore", category=UserWarning, module="keras")
+    # Keras' ONNX export checks `np.object` (numpy 2 warns): nothing a user can act on
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"keras\.src\.export")
     logging.getLogger("absl").setLevel(logging.ERROR)
     if _filter is not None or not _writes_to_fd2():
         return

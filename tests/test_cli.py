@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from kregs.cli.main import main
 from kregs.data import load_dataset
+from kregs.deploy.formats import float32_model
 
 
 def _kregs(args):
@@ -131,10 +132,12 @@ def test_smoke_preset_on_real_fashion_mnist(fashion_mnist, tmp_path):
     served = tf.saved_model.load(str(export))
     x = load_dataset("fashion_mnist").test[0][:200]
     outputs = served.signatures["serving_default"](images=tf.constant(x))
+    exported, precision = float32_model(model)  # served in float32, trained in bfloat16
     np.testing.assert_allclose(
-        outputs["probabilities"].numpy(), model.predict(x, verbose=0), atol=1e-5
+        outputs["probabilities"].numpy(), exported.predict(x, verbose=0), atol=1e-5
     )
     meta = json.loads((export / "assets" / "kregs.json").read_text())
+    assert meta["precision"] == precision == "float32"
     assert meta["trial_id"] == best_row["trial_id"] and meta["class_names"][9] == "Ankle boot"
 
 
