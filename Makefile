@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: venv install data tune test test-jax
+.PHONY: venv install data tune test test-jax test-bench
 
 # The JAX leg: the core and data tests again under KERAS_BACKEND=jax, with TensorFlow
 # hidden (tests/no_tensorflow); the JAX smoke tune, --workers, study and predict runs
@@ -43,8 +43,11 @@ tune: install data  ## the main job: a quick search on Fashion-MNIST
 
 test: install data  ## lint, the test suite, and its JAX leg
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not bench"
 	$(MAKE) --no-print-directory test-jax
+
+test-bench: install data  ## every bench/ script at its smallest size (CI runs it after make test)
+	$(BIN)/pytest -m bench
 
 test-jax: install  ## the core and data tests under JAX, TensorFlow hidden
 	KERAS_BACKEND=jax PYTHONPATH=tests/no_tensorflow $(BIN)/pytest -m "not tensorflow" $(JAX_LEG)

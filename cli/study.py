@@ -10,6 +10,7 @@ from kregs.cli.quiet import quiet_tensorflow
 from kregs.config import CONFIG_NAMES
 from kregs.run.budget import STUDY_PRESET_NAMES, STUDY_PRESETS
 from kregs.run.interrupt import catching_interrupts
+from kregs.run.processes import freeze_imports
 from kregs.study.config import StudyConfig
 from kregs.study.plan import SWEEP_GRIDS
 from kregs.study.protocol import TECHNIQUES, StudyValues
@@ -162,6 +163,7 @@ def study(verbose, quiet, **options):
     """
     config = StudyConfig.create(**options)
     quiet_tensorflow(verbose)
+    freeze_imports()
     from kregs.study.runner import run_study
 
     click.echo(

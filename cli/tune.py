@@ -13,6 +13,7 @@ from kregs.cli.progress import Display
 from kregs.cli.quiet import quiet_tensorflow
 from kregs.run.budget import ALGORITHMS, SEARCH_PRESETS, SPACES
 from kregs.run.interrupt import catching_interrupts
+from kregs.run.processes import freeze_imports
 from kregs.tuner.config import STRATEGIES, ClusterOptions, TuneConfig
 from kregs.tuner.recycle import EXIT_RECYCLE, RecyclePolicy
 
@@ -184,6 +185,7 @@ def tune(ctx, workers, quiet, recycle_after, **options):
     if recycle is None and recycle_after and config.cluster is None:
         return children.recycled(ctx, config, RecyclePolicy(trials=recycle_after))
     quiet_tensorflow(config.verbose)
+    freeze_imports()
     from kregs import compat
     from kregs.tuner.distributed.addressing import exposure_warning
     from kregs.tuner.driver import tune as run_tune

@@ -71,6 +71,16 @@ SLOWEST_FIRST = (
 )
 
 
+def pytest_configure(config):
+    """A process that runs tests imports Keras and KerasTuner first and freezes what they
+    made, as the `kregs` command does (`freeze_imports`): KerasTuner's collections before
+    each trial then skip them. (xdist's controller runs no test: it imports neither.)"""
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
+        from kregs.run.processes import freeze_imports
+
+        freeze_imports()
+
+
 def _stem(nodeid):
     return os.path.splitext(os.path.basename(nodeid.split("::", 1)[0]))[0]
 

@@ -306,6 +306,14 @@ def test_export_to_a_read_only_or_full_disk_is_one_line_and_keeps_the_versions(t
     assert sorted(os.listdir(versions)) == ["1", "2"]
 
 
+@pytest.fixture(scope="module")
+def finished(tiny, tmp_path_factory):
+    """A finished search of 2 trials of 1 epoch, which the tests below copy and damage."""
+    out = tmp_path_factory.mktemp("finished") / "run"
+    assert _kregs(_tune_args(tiny, out, trials=2, epochs=1)).exit_code == 0
+    return out
+
+
 @pytest.mark.parametrize(
     "damaged, remedy, follow",
     [
@@ -316,14 +324,14 @@ def test_export_to_a_read_only_or_full_disk_is_one_line_and_keeps_the_versions(t
     ],
 )
 def test_a_corrupt_state_file_is_named_with_advice_that_works(
-    damaged, remedy, follow, tiny, tmp_path
+    damaged, remedy, follow, tiny, finished, tmp_path
 ):
     """The advice for each damaged file, followed, gives a finished run again (deleting a
     trial's folder used to end every rerun in `KeyError: '0'`; a truncated checkpoint was an
     h5py traceback)."""
     out = tmp_path / "run"
+    shutil.copytree(finished, out)  # a finished run (a copy resumes as the original does)
     args = _tune_args(tiny, out, trials=2, epochs=1)
-    assert _kregs(args).exit_code == 0
     path = out / damaged
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])  # cut, as a full disk does

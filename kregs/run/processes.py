@@ -1,13 +1,14 @@
 """This process' memory, and child processes that do not outlive it."""
 
 import functools
+import gc
 import os
 import resource
 import signal
 import subprocess
 import sys
 
-__all__ = ["die_with_parent", "kregs_command", "memory_mb", "start_child"]
+__all__ = ["die_with_parent", "freeze_imports", "kregs_command", "memory_mb", "start_child"]
 
 # Runs the `kregs` command with the current folder off `sys.path`: `python -m kregs` (and
 # `-c`) put it first, so from a source checkout the folder kregs/ (which has no cli/: it is
@@ -33,6 +34,35 @@ def kregs_command(*args, python=None):
     >>> subprocess.run(kregs_command("--help"), cwd="/path/to/a/kregs/checkout")
     """
     return [python or sys.executable, "-c", LAUNCHER, *args]
+
+
+_frozen = False
+
+
+def freeze_imports():
+    """In a process that trains (the `kregs` command): imports Keras, its backend and
+    KerasTuner, then moves every object alive to the garbage collector's permanent
+    generation (`gc.freeze`), once per process.
+
+    KerasTuner clears the Keras session before it builds each trial's model and
+    calls `gc.collect()` twice; with TensorFlow imported, each full collection
+    walks its million import-time objects, which live as long as the process
+    anyway (about 0.25 s a collection here, 40% of a one-epoch trial on small
+    data). Frozen, they are left out: the collections cost milliseconds and
+    still free what the trials leave.
+
+    A program that imports kregs as a library keeps its collector as it is: this
+    runs only where it is called.
+    """
+    global _frozen
+    if _frozen:
+        return
+    import keras  # noqa: F401  (and its backend)
+    import keras_tuner  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
+    _frozen = True
 
 
 def memory_mb():
