@@ -236,3 +236,24 @@ def test_check_writable_creates_nothing_and_names_the_reason(tmp_path):
     assert str(err.value) == (
         f"cannot write to output folder {tmp_path / 'file' / 'run'}: Not a directory"
     )
+
+
+def test_freeze_imports_freezes_keras_and_kerastuner_once(tmp_path):
+    """In a fresh process: nothing frozen before; after, Keras' and KerasTuner's objects
+    (hundreds of thousands); a second call freezes nothing more."""
+    from _helpers import run_python
+
+    proc = run_python(
+        "import gc, sys\n"
+        "from kregs.run.processes import freeze_imports\n"
+        "before = gc.get_freeze_count()\n"
+        "freeze_imports()\n"
+        "first = gc.get_freeze_count()\n"
+        "junk = [[] for _ in range(10)]; freeze_imports()\n"
+        "print(before, first, gc.get_freeze_count(), 'keras_tuner' in sys.modules)\n",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    before, first, second, tuner = proc.stdout.split()
+    assert (int(before), tuner) == (0, "True")
+    assert int(first) > 100_000 and int(second) == int(first)
