@@ -1,4 +1,4 @@
-"""This process' memory, and child processes that do not outlive it."""
+"""This process' memory and garbage collector, and child processes that do not outlive it."""
 
 import functools
 import gc
@@ -46,10 +46,10 @@ def freeze_imports():
 
     KerasTuner clears the Keras session before it builds each trial's model and
     calls `gc.collect()` twice; with TensorFlow imported, each full collection
-    walks its million import-time objects, which live as long as the process
-    anyway (about 0.25 s a collection here, 40% of a one-epoch trial on small
-    data). Frozen, they are left out: the collections cost milliseconds and
-    still free what the trials leave.
+    walks the backend's import-time objects (hundreds of thousands), which live as
+    long as the process anyway: on small data that is a large part of a short
+    trial. Frozen, they are left out, and the collections still free what the
+    trials leave.
 
     A program that imports kregs as a library keeps its collector as it is: this
     runs only where it is called.
