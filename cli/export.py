@@ -25,17 +25,11 @@ def _tensorflow_backend():
         os.environ["KERAS_BACKEND"] = "tensorflow"
 
 
-def _deployment(export_formats, quantize, export_precision, max_accuracy_drop,
-                accept_accuracy_drop):  # fmt: skip
+def _deployment(export_formats, **options):
     """The `DeployOptions` of the command line (the SavedModel where no --format is given)."""
     from kregs.deploy import DeployOptions
 
-    given = {"quantize": quantize, "precision": export_precision, "max_drop": max_accuracy_drop,
-             "accept_drop": accept_accuracy_drop}  # fmt: skip
-    return DeployOptions(
-        formats=export_formats or ("savedmodel",),
-        **{k: v for k, v in given.items() if v is not None},
-    )
+    return DeployOptions.from_options(export_formats or ("savedmodel",), **options)
 
 
 @click.command()

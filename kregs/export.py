@@ -128,9 +128,9 @@ def export_for_serving(model, model_dir, class_names, metadata=None, precision="
     'runs/x/export/fashion_mnist/1'
     """
     from kregs.deploy import next_version
-    from kregs.deploy.formats import float32_model
+    from kregs.deploy.formats import model_to_export
 
-    model, used = float32_model(model) if precision == "float32" else (model, "trained")
+    model, used = model_to_export(model, precision)
     os.makedirs(model_dir, exist_ok=True)
     with new_folder(model_dir, "export") as tmp:
         write_serving_model(model, tmp, class_names)

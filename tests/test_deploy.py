@@ -128,7 +128,7 @@ def test_an_artifact_that_loses_accuracy_is_refused_unless_accepted(trained, tmp
     import kregs.deploy
 
     broken = keras.models.clone_model(float32_model(model)[0])  # fresh weights: ~1/3 right
-    monkeypatch.setattr(kregs.deploy, "float32_model", lambda m: (broken, "float32"))
+    monkeypatch.setattr(kregs.deploy, "model_to_export", lambda m, precision: (broken, "float32"))
     options = DeployOptions(formats=("onnx",), max_drop=0.5)
     result = deploy(model, str(tmp_path), "toy", NAMES, options, test=test)
     assert result.written == {} and result.rows == []

@@ -314,20 +314,10 @@ def _export_run(run_dir, trial_id, deployment, data_dir, check):
                  "refit_epochs": refit_record["epochs"]}  # fmt: skip
     else:
         model = load_trial_model(tuner, trial)
-    ds = _run_data(config) if check else None
+    ds = config.load_data() if check else None
     _, result = export(model, summary, info, run_dir, deployment, ds, **extra)
     _update_summary(run_dir, result)
     return result
-
-
-def _run_data(config):
-    """The run's splits, as it made them (the same seed, split and limit)."""
-    return config.dataset.load(
-        validation_split=config.validation_split,
-        limit=config.budget.limit,
-        seed=config.seed,
-        max_memory=config.max_memory,
-    )
 
 
 def _update_summary(run_dir, result):

@@ -19,7 +19,7 @@ from kregs.checks import (
 )
 from kregs.config import BY_NAME, DIMENSIONS
 from kregs.data.dataset import Dataset, dataset_from_options, parse_size
-from kregs.deploy.formats import DeployOptions
+from kregs.deploy.formats import OPTION_FIELDS, DeployOptions
 from kregs.errors import invalid_value
 from kregs.run.budget import SEARCH_PRESETS, SearchBudget, resolve
 from kregs.run.device import DeviceOptions
@@ -323,6 +323,16 @@ class TuneConfig:
             **self.budget.to_dict(),
         }
 
+    def load_data(self, max_memory=None):
+        """The run's splits, as every process of the run makes them: its data set,
+        validation split, limit and seed (`max_memory`: None takes the run's)."""
+        return self.dataset.load(
+            validation_split=self.validation_split,
+            limit=self.budget.limit,
+            seed=self.seed,
+            max_memory=max_memory or self.max_memory,
+        )
+
     @classmethod
     def from_record(cls, record, **fields):
         """The `TuneConfig` of a run.json (`record()`), with `fields` for the rest."""
@@ -346,19 +356,13 @@ def deployment_options(take):
     beside it, as the same version, each checked on the test images.
     """
     formats = take("export_formats").get("export_formats") or ()
-    options = take("quantize", "export_precision", "max_accuracy_drop", "accept_accuracy_drop")
+    options = take(*OPTION_FIELDS)
     if not formats:
         if options.get("quantize", "none") != "none":
             expected = "none without --export-format litert (it quantizes LiteRT)"
             raise invalid_value("quantize", options["quantize"], expected)
         return None
-    return DeployOptions(
-        formats=("savedmodel", *formats),
-        quantize=options.get("quantize", "none"),
-        precision=options.get("export_precision", "float32"),
-        max_drop=options.get("max_accuracy_drop", 0.5),
-        accept_drop=options.get("accept_accuracy_drop", False),
-    )
+    return DeployOptions.from_options(("savedmodel", *formats), **options)
 
 
 def _taker(options):

@@ -147,12 +147,7 @@ class Search:
         self.replicas = self.strategy.num_replicas_in_sync if self.strategy else 1
         keras.utils.set_random_seed(config.seed)
         self.max_memory = config.max_memory or data.default_max_memory()
-        self.ds = config.dataset.load(
-            validation_split=config.validation_split,
-            limit=config.budget.limit,
-            seed=config.seed,
-            max_memory=self.max_memory,
-        )
+        self.ds = config.load_data(self.max_memory)
         check_splits(self.ds, config.validation_split)
         # Trials may train on a subset (the low fidelity); the refit trains on everything.
         self.trial_ds = trial_subset(self.ds, config.budget.trial_images, config.seed)

@@ -22,6 +22,7 @@ Example:
 """
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -36,8 +37,8 @@ from kregs.deploy.formats import (
     DeployOptions,
     artifact_files,
     check_quantize,
-    float32_model,
     folder_name,
+    model_to_export,
     require,
     write_artifact,
 )
@@ -93,7 +94,9 @@ class DeployResult:
 
 def next_version(export_dir, name):
     """1 + the highest version of `name` in any format under `export_dir` (1 for none)."""
-    pattern = re.compile(rf"^{re.escape(name)}(-(litert|onnx|openvino)(-dynamic|-int8)?)?$")
+    others = "|".join(f for f in FORMATS if f != "savedmodel")
+    quantized = "|".join(q for q in QUANTIZATIONS if q != "none")
+    pattern = re.compile(rf"^{re.escape(name)}(-({others})(-({quantized}))?)?$")
     found = [0]
     if os.path.isdir(export_dir):
         for entry in os.listdir(export_dir):
@@ -125,7 +128,7 @@ def deploy(model, export_dir, name, class_names, options=None, *, version=None, 
         `DeployResult`.
     """
     options = options or DeployOptions()
-    exported, used = float32_model(model) if options.precision == "float32" else (model, "trained")
+    exported, used = model_to_export(model, options.precision)
     version = version or next_version(export_dir, name)
     ref = reference(model, *test) if test is not None else None
     if calibration is not None:
@@ -136,21 +139,18 @@ def deploy(model, export_dir, name, class_names, options=None, *, version=None, 
         quant = options.quantize if fmt == "litert" else "none"
         rel = f"{folder_name(name, fmt, quant)}/{version}"
         target = os.path.join(export_dir, rel)
-        check = (test, ref, quant, used, rel)
+        check = functools.partial(_check, test=test, ref=ref, quantize=quant, precision=used,
+                                  label=rel)  # fmt: skip
         if os.path.isdir(target):
-            row = report.get(rel) or (_check(target, fmt, check) if ref else None)
+            row = report.get(rel) or check(target)
         else:
             meta = {**(metadata or {}), "format": fmt, "quantize": quant, "precision": used,
                     "version": version, "class_names": list(class_names)}  # fmt: skip
-            tmp, row = _write(exported, fmt, target, class_names, calibration, meta, check)
-            if row and row["drop_points"] > options.max_drop and not options.accept_drop:
-                shutil.rmtree(tmp, ignore_errors=True)
-                result.refused[fmt] = refusal_text(row, options.max_drop)
-                row = None
-            else:
-                _put_in_place(tmp, target)
-        if fmt not in result.refused:
-            result.written[fmt] = target
+            row, refusal = _write(exported, target, calibration, meta, check, options)
+            if refusal:
+                result.refused[fmt] = refusal
+                continue
+        result.written[fmt] = target
         if row:
             report[rel] = row
             result.rows.append(row)
@@ -158,37 +158,35 @@ def deploy(model, export_dir, name, class_names, options=None, *, version=None, 
     return result
 
 
-def _write(model, fmt, target, class_names, calibration, meta, check):
-    """Writes one artifact into a temporary folder and checks it there: `(folder, row)`.
+def _write(model, target, calibration, meta, check, options):
+    """Writes one artifact into a temporary folder beside `target`, checks it there and
+    renames it into place, unless its accuracy refuses it: `(row, refusal or None)`.
 
-    The folder stays beside `target` under a temporary name (`.tmp-...`) until
-    `_put_in_place` renames it, so a refused or half-written artifact is never
-    where a server or `kregs predict` would load it.
+    A refused or half-written artifact is never where a server or `kregs predict`
+    would load it.
     """
-    test, ref, quantize, precision, rel = check
+    fmt = meta["format"]
     parent = os.path.dirname(target)
     os.makedirs(parent, exist_ok=True)
     with new_folder(parent, "export") as tmp:
-        write_artifact(model, fmt, tmp, class_names, quantize, calibration)
-        row = _check(tmp, fmt, check) if ref else None
+        write_artifact(model, fmt, tmp, meta["class_names"], meta["quantize"], calibration)
+        row = check(tmp)
+        if row and row["drop_points"] > options.max_drop and not options.accept_drop:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return None, refusal_text(row, options.max_drop)
         meta_file = os.path.join(tmp, "assets" if fmt == "savedmodel" else "", "kregs.json")
         write_json(meta_file, {**meta, "check": row})
-    return tmp, row
-
-
-def _put_in_place(tmp, target):
-    try:
         os.rename(tmp, target)  # fails where another process wrote this version meanwhile
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("exported %s", target)
+    return row, None
 
 
-def _check(folder, fmt, check):
-    test, ref, quantize, precision, rel = check
+def _check(folder, test, ref, quantize, precision, label):
+    """The artifact in `folder` measured in its runtime (a report row); None without `ref`."""
+    if ref is None:
+        return None
     runtime = open_artifact(folder)
-    return measure(runtime, test[0], ref, folder, quantize, precision, label=rel).to_dict()
+    return measure(runtime, test[0], ref, folder, quantize, precision, label=label).to_dict()
 
 
 def refusal_text(row, max_drop):

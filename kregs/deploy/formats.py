@@ -95,8 +95,24 @@ class DeployOptions:
         if not isinstance(self.max_drop, (int, float)) or not self.max_drop >= 0:
             raise invalid_value("max_drop", self.max_drop, "a number of points >= 0")
 
+    @classmethod
+    def from_options(cls, formats, **options):
+        """From the command line's option names (`quantize`, `export_precision`,
+        `max_accuracy_drop`, `accept_accuracy_drop`); a None value takes the default."""
+        given = {OPTION_FIELDS[k]: v for k, v in options.items() if v is not None}
+        return cls(formats=formats, **given)
+
     def to_dict(self):
         return {**dataclasses.asdict(self), "formats": list(self.formats)}
+
+
+# The command line's names (`kregs export`, `kregs tune --export-format`) of the fields.
+OPTION_FIELDS = {
+    "quantize": "quantize",
+    "export_precision": "precision",
+    "max_accuracy_drop": "max_drop",
+    "accept_accuracy_drop": "accept_drop",
+}
 
 
 def require(name):
@@ -157,6 +173,12 @@ def artifact_files(fmt):
         f"export/*-{fmt}*/[0-9]*/{f}"
         for f in (*FORMATS[fmt].files, CLASS_NAMES_FILE, METADATA_FILE)
     )
+
+
+def model_to_export(model, precision):
+    """`(model, precision)`: for "float32", `float32_model(model)`; for "trained", the
+    model as it computes."""
+    return float32_model(model) if precision == "float32" else (model, "trained")
 
 
 def float32_model(model):
@@ -238,15 +260,11 @@ def write_artifact(model, fmt, folder, class_names, quantize="none", calibration
         write_serving_model(model, folder, class_names)
         return os.path.join(folder, "saved_model.pb")
     path = os.path.join(folder, FORMATS[fmt].file)
-    deployed, spec = _deployed(model), _input_spec(model)
-    if fmt == "litert":
-        deployed.export(path, format="litert", input_signature=spec, verbose=False,
-                        **_litert_options(quantize, calibration))  # fmt: skip
-    elif fmt == "onnx":
-        deployed.export(path, format="onnx", input_signature=spec, verbose=False)
+    options = _litert_options(quantize, calibration) if fmt == "litert" else {}
+    _deployed(model).export(path, format=fmt, input_signature=_input_spec(model), verbose=False,
+                            **options)  # fmt: skip
+    if fmt == "onnx":
         _name_batch_axis(path)
-    else:
-        deployed.export(path, format="openvino", input_signature=spec, verbose=False)
     with open(os.path.join(folder, CLASS_NAMES_FILE), "w") as f:
         f.write("\n".join(class_names) + "\n")
     return path
