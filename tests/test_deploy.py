@@ -177,6 +177,22 @@ def test_quantization_without_litert_is_refused(args, message):
     assert result.exit_code == 2 and f"Error: {message}" in result.stderr, result.output
 
 
+def test_int8_without_calibration_images_is_refused(trained, tmp_path):
+    """int8 is calibrated on validation images: none given is one line, and `kregs export
+    --no-check` (which loads no data) cannot quantize to int8."""
+    model, _, _ = trained
+    with pytest.raises(ConfigError, match="^int8 quantization needs calibration images"):
+        deploy(model, str(tmp_path), "toy", NAMES, DeployOptions(formats=("litert",),
+                                                                 quantize="int8"))  # fmt: skip
+    assert not (tmp_path / "toy-litert-int8" / "1").exists()
+    result = _kregs(["export", str(tmp_path), "--format", "litert", "--quantize", "int8",
+                     "--no-check"])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "Error: int8 is calibrated on the run's validation images: drop --no-check"
+    )
+
+
 def test_the_deploy_section_of_summary_md_is_replaced():
     text = "# run\n\n## Best model\n\n- x\n\n## Deploy\n\nold\n\n## Importance\n\n- y\n"
     assert replace_section(text, ["## Deploy", "", "new"]) == (
