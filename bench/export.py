@@ -67,8 +67,7 @@ def reference_of(run):
     from kregs.tuner.config import TuneConfig
 
     config = TuneConfig.from_record(read_json(os.path.join(run, "run.json")), output=run)
-    ds = config.dataset.load(validation_split=config.validation_split,
-                             limit=config.budget.limit, seed=config.seed)  # fmt: skip
+    ds = config.load_data()
     path = os.path.join(run, "refit", "model.keras")
     if not os.path.exists(path):
         path = sorted(p for p in os.listdir(os.path.join(run, "best")) if p.endswith(".keras"))[0]
