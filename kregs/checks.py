@@ -16,7 +16,22 @@ DROPOUT_PLACEMENTS = ("blocks", "stages", "head")
 # What dropout drops in convolution blocks: single activations, or whole feature maps.
 DROPOUT_KINDS = ("elementwise", "spatial")
 # Training-time augmentation: flips (left-right) only where they keep the label.
-AUGMENTATIONS = ("none", "shift", "shift+erase", "flip+shift", "flip+shift+erase")
+# RandAugment and AugMix are Keras' layers (Cubuk et al. 2020; Hendrycks et al. 2020).
+AUGMENTATIONS = (
+    "none",
+    "shift",
+    "shift+erase",
+    "flip+shift",
+    "flip+shift+erase",
+    "randaugment",
+    "flip+randaugment",
+    "augmix",
+    "flip+augmix",
+)
+# Mixing pairs of training images and their labels (Zhang et al. 2018; Yun et al. 2019).
+MIXES = ("none", "mixup", "cutmix")
+# Averaging the weights over training steps: none, or an exponential moving average.
+WEIGHT_AVERAGING = ("none", "ema")
 # The networks `kregs.build_model` builds.
 ARCHITECTURES = ("cnn", "mlp")
 

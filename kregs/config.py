@@ -12,6 +12,8 @@ from kregs.checks import (
     BATCH_NORM_PLACEMENTS,
     DROPOUT_KINDS,
     DROPOUT_PLACEMENTS,
+    MIXES,
+    WEIGHT_AVERAGING,
     mirrors,
 )
 from kregs.dimensions import (
@@ -19,6 +21,7 @@ from kregs.dimensions import (
     Choices,
     FloatRange,
     Need,
+    alpha_check,
     choice_check,
     dimension,
     dimensions,
@@ -49,6 +52,9 @@ WEIGHT_DECAY_RANGE = FloatRange(
 L2SP_RANGE = FloatRange(
     1e-4, 1.0, default=0.01, log=True, step=10, toggle=False, group=("penalty", "l2sp")
 )
+LABEL_SMOOTHING_RANGE = FloatRange(0.05, 0.3, default=0.1, step=0.05, start_on=False)
+MIX_ALPHA_RANGE = FloatRange(0.1, 1.0, default=1.0, log=True, step=10**0.5, toggle=False)
+STOCHASTIC_DEPTH_RANGE = FloatRange(0.05, 0.5, default=0.1, step=0.15, start_on=False)
 PAPER_L2 = Choices((0.0, 0.01, 0.1, 1.0, 10.0), default=0.0)
 PAPER_DROPOUT = Choices((0.0, 0.2, 0.5, 0.7), default=0.0)
 PAPER_BATCH_NORM = Choices(("none", "before_activation"), default="before_activation")
@@ -90,7 +96,32 @@ class RegConfig:
             inference): `"none"`, `"shift"` (random shifts of up to 10% of the
             side), `"shift+erase"` (plus random erasing of one rectangle),
             `"flip+shift"`, `"flip+shift+erase"` (plus left-right flips: only
-            for images whose label a mirror keeps, never digits). Default "none".
+            for images whose label a mirror keeps, never digits), `"randaugment"`
+            (`keras.layers.RandAugment`: 2 of 11 operations per image at
+            magnitude 0.5), `"augmix"` (`keras.layers.AugMix`), each also after
+            a flip (`"flip+randaugment"`, `"flip+augmix"`). Default "none".
+        label_smoothing: float in [0, 1): the loss's targets are `1 - ls` on the
+            label and `ls / classes` spread over every class (Szegedy et al.
+            2016), from the integer labels (`kregs.losses.CrossEntropy`). 0
+            switches it off. Default 0.
+        mix: str, `"none"`, `"mixup"` (each training image blended with another
+            of the batch, their one-hot labels in the same proportion: Zhang
+            et al. 2018) or `"cutmix"` (a rectangle pasted from another image,
+            labels in proportion to its area: Yun et al. 2019); training batches
+            only (`kregs.mixing`). Default "none".
+        mix_alpha: float in (0, 1], the Beta(alpha, alpha) the mixing proportion
+            is drawn from (Keras' `MixUp(alpha)`, `CutMix(factor=(alpha, alpha))`).
+            Default 1.0 (both papers' CIFAR-10 value: a uniform proportion).
+        weight_averaging: str, `"none"` or `"ema"`: the optimizer keeps an
+            exponential moving average of the weights (momentum 0.99, Keras'
+            `use_ema`); the averaged weights are the ones validated, kept as
+            the best epoch's, refit and exported. Default "none".
+        stochastic_depth: float in [0, 1), the drop rate of the last residual
+            branch (Huang et al. 2016): the branch of the l-th of L residual
+            `Add`s is skipped for a whole training image with probability
+            `stochastic_depth * l / L` (`kregs.layers.ResidualDrop`). Only for
+            models with residual connections (`kregs.regularize` finds them);
+            the built-in networks have none. 0 switches it off. Default 0.
 
     Example:
     >>> cfg = RegConfig(l2=1e-4, dropout=0.3, batch_norm="before_activation")
@@ -189,6 +220,63 @@ class RegConfig:
         short="aug",
         label="augmentation",
         search={"extended": Choices(AUGMENTATIONS, default="none")},
+        kw_only=True,
+    )
+
+    label_smoothing: float = dimension(
+        0.0,
+        rate_check,
+        "the label smoothing of the loss's targets (0 switches it off)",
+        bounds=RATE_BOUNDS,
+        off=0.0,
+        short="ls",
+        label="label smoothing",
+        search={"extended": LABEL_SMOOTHING_RANGE},
+        kw_only=True,
+    )
+    mix: str = dimension(
+        "none",
+        choice_check(MIXES),
+        "the mixing of training images and their labels (MixUp or CutMix)",
+        choices=MIXES,
+        off="none",
+        short="mix",
+        label="MixUp/CutMix",
+        search={"extended": Choices(MIXES, default="none")},
+        kw_only=True,
+    )
+    mix_alpha: float = dimension(
+        1.0,
+        alpha_check,
+        "the Beta(alpha, alpha) of MixUp's and CutMix's mixing proportion",
+        bounds=(0, 1, False),
+        search={"extended": MIX_ALPHA_RANGE},
+        needs=(Need("mix"),),
+        kw_only=True,
+    )
+    weight_averaging: str = dimension(
+        "none",
+        choice_check(WEIGHT_AVERAGING),
+        "the averaging of the weights over training steps (ema: an exponential moving average)",
+        choices=WEIGHT_AVERAGING,
+        off="none",
+        short="ema",
+        label="weight averaging",
+        search={"extended": Choices(WEIGHT_AVERAGING, default="none")},
+        kw_only=True,
+    )
+    stochastic_depth: float = dimension(
+        0.0,
+        rate_check,
+        "the stochastic-depth drop rate of the last residual branch (models with residual "
+        "connections only; 0 switches it off)",
+        bounds=RATE_BOUNDS,
+        off=0.0,
+        short="sd",
+        label="stochastic depth",
+        search={"extended": STOCHASTIC_DEPTH_RANGE},
+        requires="residual",
+        archs=("model",),
         kw_only=True,
     )
 

@@ -34,6 +34,8 @@ class FloatRange:
             whether the technique is on (its `off` value when not).
         group: str or None, a choice among several dimensions (e.g. `"penalty"`:
             none, l2 or weight decay); the group's hyperparameter is named after it.
+        start_on: bool, with `toggle`: whether the search's first configurations
+            use the technique (the `use_<name>` hyperparameter's default).
     """
 
     low: float
@@ -43,6 +45,7 @@ class FloatRange:
     step: float | None = None
     toggle: bool = True
     group: str | None = None
+    start_on: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +92,8 @@ class Dimension:
         archs: tuple of str, the built-in architectures where it is searched
             (empty: all).
         requires: str or None, a flag of the search space that must be set for it to
-            be searched (`"finetune"`: L2-SP needs a model's pre-trained weights).
+            be searched (`"finetune"`: L2-SP needs a model's pre-trained weights;
+            `"residual"`: stochastic depth needs residual connections).
     """
 
     name: str
@@ -147,6 +151,19 @@ def choice_check(choices):
 def lambda_check(value, name):
     """A number >= 0 (a penalty's strength): `bounds=(0, None, False)`."""
     return check_lambda(value, name)
+
+
+def alpha_check(value, name):
+    """A number in (0, 1] (a Beta distribution's parameter, as Keras' CutMix takes it)."""
+    from kregs.errors import ConfigError, invalid_value
+
+    try:
+        checked = check_lambda(value, name)
+    except ConfigError:
+        checked = 0.0
+    if not 0 < checked <= 1:
+        raise invalid_value(name, value, "a float in (0, 1]")
+    return checked
 
 
 def rate_check(value, name):

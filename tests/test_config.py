@@ -73,6 +73,11 @@ def test_dict_round_trip():
         "dropout_placement": "blocks",
         "dropout_kind": "elementwise",
         "augment": "none",
+        "label_smoothing": 0.0,
+        "mix": "none",
+        "mix_alpha": 1.0,
+        "weight_averaging": "none",
+        "stochastic_depth": 0.0,
     }
     assert RegConfig.from_dict(cfg.to_dict()) == cfg
 

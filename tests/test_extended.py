@@ -14,6 +14,7 @@ from _helpers import run_python
 from click.testing import CliRunner
 
 from kregs import RegConfig, build_model
+from kregs.checks import AUGMENTATIONS
 from kregs.cli.main import main
 from kregs.errors import ConfigError
 from kregs.export import export_for_serving
@@ -266,7 +267,7 @@ def test_the_extended_space_searches_every_new_dimension():
     hypermodel = RegularizationHyperModel(
         (28, 28, 1), 10, space=SearchSpace("extended", flips=True)
     )
-    configs = _sample(hypermodel)
+    configs = _sample(hypermodel, trials=100)
     assert {c.uses_l2 for c in configs} == {True, False}
     assert {c.uses_weight_decay for c in configs} == {True, False}
     assert not any(c.uses_l2 and c.uses_weight_decay for c in configs)  # one penalty at most
@@ -276,13 +277,14 @@ def test_the_extended_space_searches_every_new_dimension():
         "elementwise",
         "spatial",
     }
-    assert {c.augment for c in configs} == {
-        "none",
-        "shift",
-        "shift+erase",
-        "flip+shift",
-        "flip+shift+erase",
-    }
+    assert {c.augment for c in configs} == set(AUGMENTATIONS)
+    assert {c.mix for c in configs} == {"none", "mixup", "cutmix"}
+    assert all(0.1 <= c.mix_alpha <= 1.0 for c in configs)
+    assert {c.weight_averaging for c in configs} == {"none", "ema"}
+    smoothing = [c.label_smoothing for c in configs if c.uses("label_smoothing")]
+    assert smoothing and all(0.05 <= s <= 0.3 for s in smoothing)
+    assert len(smoothing) < len(configs)
+    assert not any(c.uses("stochastic_depth") for c in configs)  # the CNN has no residuals
     decays = [c.weight_decay for c in configs if c.uses_weight_decay]
     assert all(1e-3 <= d <= 0.5 for d in decays)
 
@@ -304,6 +306,9 @@ def test_the_extended_control_switches_everything_off():
         "use_dropout": False,
         "batch_norm": "none",
         "augment": "none",
+        "use_label_smoothing": False,
+        "mix": "none",
+        "weight_averaging": "none",
     }
     hp = keras_tuner.HyperParameters()
     hypermodel.reg_config(hp)  # declares the space

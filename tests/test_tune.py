@@ -70,7 +70,7 @@ def test_output_folder_holds_every_record(tiny_run):
     out, result, seen = tiny_run
     rows = read_csv(out / "trials.csv")
     assert [r["trial_id"] for r in rows] == ["0", "1"] == [r["trial_id"] for r in seen]
-    assert list(rows[0])[:12] == [
+    assert list(rows[0])[:17] == [
         "trial_id",
         "status",
         "config",
@@ -82,6 +82,11 @@ def test_output_folder_holds_every_record(tiny_run):
         "dropout_kind",
         "batch_norm",
         "augment",
+        "label_smoothing",
+        "mix",
+        "mix_alpha",
+        "weight_averaging",
+        "stochastic_depth",
         "learning_rate",
     ]
     assert all(r["status"] == "COMPLETED" and r["error"] == "" for r in rows)

@@ -42,6 +42,8 @@ class SearchSpace:
         discrete: bool, give every float a step (as `GridSearch` needs).
         finetune: bool, the trials start from a model's pre-trained weights: L2-SP
             (a penalty towards them) is a choice of the penalty.
+        residual: bool, the model has residual connections: stochastic depth is
+            searched.
 
     Example:
     >>> space = SearchSpace("extended", Fixed(dropout=0.3), flips=True)
@@ -54,6 +56,7 @@ class SearchSpace:
     flips: bool = False
     discrete: bool = False
     finetune: bool = False
+    residual: bool = False
 
     def __post_init__(self):
         if self.name not in SPACES:
@@ -184,7 +187,7 @@ class SearchSpace:
             with hp.conditional_scope(group, [member]):
                 return self._float(hp, dim.name, spec), (group, [member])
         if spec.toggle:
-            if not hp.Boolean(f"use_{dim.name}", default=True):
+            if not hp.Boolean(f"use_{dim.name}", default=spec.start_on):
                 return dim.off, None
             with hp.conditional_scope(f"use_{dim.name}", [True]):
                 return self._float(hp, dim.name, spec), (f"use_{dim.name}", [True])
