@@ -8,6 +8,9 @@ TensorFlow):
 - `kregs.layers.ConvBlock`, `kregs.layers.DenseBlock`: blocks that follow a `RegConfig`.
 - `kregs.FusedBatchNormalization`, `kregs.BernoulliDropout`: Keras' BN and
   dropout with fewer passes over the activations (the blocks use them).
+- `kregs.ResidualDrop`: stochastic depth on a residual `Add` (`regularize` places it).
+- `kregs.CrossEntropy`, `kregs.Accuracy`: loss (label smoothing) and accuracy of
+  integer or mixed labels (`kregs.mixing`: MixUp and CutMix batches).
 - `kregs.build_model(input_shape, num_classes, reg, arch)`: the study's networks.
 - `kregs.regularize(model, reg)`: a `RegConfig` applied to any Functional or
   Sequential Keras model, its weights kept.
@@ -41,6 +44,9 @@ _LAZY = {
     "CONFIG_NAMES": "kregs.config",
     "ConvBlock": "kregs.layers",
     "DenseBlock": "kregs.layers",
+    "ResidualDrop": "kregs.layers",
+    "CrossEntropy": "kregs.losses",
+    "Accuracy": "kregs.losses",
     "FusedBatchNormalization": "kregs.fused",
     "BernoulliDropout": "kregs.fused",
     "build_model": "kregs.models",
@@ -68,6 +74,8 @@ _SUBMODULES = (
     "fused",
     "images",
     "layers",
+    "losses",
+    "mixing",
     "models",
     "regularizers",
     "rewrite",
@@ -86,6 +94,7 @@ def _register_keras_objects(_keras):
     # serialization, so `keras.models.load_model("m.keras")` finds them after
     # a plain `import kregs`, whichever of keras and kregs came first.
     importlib.import_module("kregs.layers")
+    importlib.import_module("kregs.losses")  # the loss and metric of compiled .keras files
     importlib.import_module("kregs.run.schedule")  # the trials' learning-rate schedule
 
 

@@ -23,22 +23,40 @@ class GeneralizationGap(keras.callbacks.Callback):
     Note that the training accuracy Keras reports is averaged over the epoch
     with dropout active, so the gap can be negative under strong dropout.
 
+    With `reference` (training images mixed by MixUp or CutMix, whose running
+    accuracy is on the mixed images), the training accuracy is measured at the
+    end of each epoch on `reference()`'s unmixed batches in inference mode,
+    written as `unmixed_accuracy`, and the gap is `unmixed_accuracy - val_accuracy`.
+
     Args:
         metric: str, the name of the accuracy metric. Default "accuracy".
+        reference: callable returning `(images, integer labels)` batches, or None.
 
     Example:
     >>> history = model.fit(x, y, validation_split=0.1, callbacks=[GeneralizationGap()])
     >>> history.history["generalization_gap"]
     """
 
-    def __init__(self, metric="accuracy"):
+    def __init__(self, metric="accuracy", reference=None):
         super().__init__()
         self.metric = metric
+        self.reference = reference
+
+    def _unmixed_accuracy(self):
+        hits = total = 0
+        for images, labels in self.reference():
+            probabilities = keras.ops.convert_to_numpy(self.model.predict_on_batch(images))
+            labels = np.asarray(keras.ops.convert_to_numpy(labels)).reshape(-1)
+            hits += int(np.sum(np.argmax(probabilities, axis=-1) == labels))
+            total += len(labels)
+        return hits / total if total else None
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
         train, val = logs.get(self.metric), logs.get(f"val_{self.metric}")
+        if self.reference is not None:
+            train = logs["unmixed_accuracy"] = self._unmixed_accuracy()
         if train is not None and val is not None:
             logs["generalization_gap"] = float(train) - float(val)
         logs["weight_norm_sq"] = float(

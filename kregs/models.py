@@ -23,6 +23,9 @@ MLP_UNITS = (256, 128)
 SHIFT = 0.1
 ERASE_SCALE = (0.02, 0.25)
 ERASE_PROBABILITY = 0.5
+# RandAugment: 2 operations per image at magnitude 0.5 (Keras' defaults; Cubuk et al.'s N=2).
+RANDAUGMENT_OPS = 2
+RANDAUGMENT_MAGNITUDE = 0.5
 
 
 def build_model(input_shape, num_classes, reg=None, arch="cnn", name=None, dtype_policy=None):
@@ -50,7 +53,7 @@ def build_model(input_shape, num_classes, reg=None, arch="cnn", name=None, dtype
     the same L2 penalty and neither BN nor dropout. Dropout goes where
     `reg.dropout_placement` says (the MLP's blocks are all head). `reg.augment`'s
     layers act on the raw pixels in training only (`augmentation_layers`).
-    Decoupled weight decay is the optimizer's (`kregs.run.train.compile_model`).
+    Weight decay, EMA, label smoothing, MixUp/CutMix are training's (`kregs.run.train`).
 
     Args:
         input_shape: tuple of 3 ints `(height, width, channels)`.
@@ -123,6 +126,17 @@ def augmentation_layers(augment, seed=None):
             keras.layers.RandomTranslation(
                 SHIFT, SHIFT, fill_mode="constant", seed=seed, dtype="float32", name="shift"
             )
+        )
+    if "randaugment" in parts:
+        layers.append(
+            keras.layers.RandAugment(
+                value_range=(0, 255), num_ops=RANDAUGMENT_OPS, factor=RANDAUGMENT_MAGNITUDE,
+                seed=seed, dtype="float32", name="randaugment",
+            )
+        )  # fmt: skip
+    if "augmix" in parts:
+        layers.append(
+            keras.layers.AugMix(value_range=(0, 255), seed=seed, dtype="float32", name="augmix")
         )
     if "erase" in parts:
         layers.append(

@@ -167,9 +167,15 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
             # Hyperband's continued trials start at its "tuner/initial_epoch".
             start = int(hp.values.get("tuner/initial_epoch", 0))
             rate = warmup_cosine(rate, epochs, steps, initial_epoch=start)
-        return compile_model(
-            model, rate, self.precision == "float16", self.jit_compile, reg.weight_decay
-        )
+        return compile_model(model, rate, self.precision == "float16", self.jit_compile, reg=reg)
+
+    def fit(self, hp, model, *args, **kwargs):
+        """Trains `model` (built from `hp`): its training batches mixed and its weights
+        averaged where `hp`'s configuration says (`kregs.run.train.fit_for`)."""
+        from kregs.run.train import fit_for
+
+        given = {**dict(zip(("x", "y", "batch_size"), args, strict=False)), **kwargs}
+        return model.fit(**fit_for(self.reg_config(hp), given, self.num_classes))
 
     def _note(self, text):
         if text not in self.notes:

@@ -63,7 +63,9 @@ def refit(search, trial, extras, listener):
     keras.utils.set_random_seed(search.config.seed)
     model = hypermodel.build(hp)
     start = time.monotonic()
-    model.fit(
+    hypermodel.fit(
+        hp,
+        model,
         data.pipeline(x, y, search.batch_size, training=True, seed=search.config.seed),
         epochs=epochs,
         shuffle=False,

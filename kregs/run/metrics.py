@@ -12,6 +12,15 @@ import math
 import statistics
 
 HISTORY_KEYS = ("accuracy", "val_accuracy", "loss", "val_loss", "epoch_seconds")
+# Training accuracy on unmixed images, where MixUp/CutMix mix the training batches
+# (`kregs.GeneralizationGap`): then the training accuracy of every record.
+UNMIXED = "unmixed_accuracy"
+
+
+def train_accuracy(history):
+    """The training-accuracy series of a history: on unmixed images where the training
+    batches were mixed (`unmixed_accuracy`), else Keras' `accuracy`."""
+    return history.get(UNMIXED) or history.get("accuracy", [])
 
 
 def best_epoch(history):
@@ -63,7 +72,8 @@ def history_row(history):
         - `best_epoch`: 1-based, the epoch early stopping restored (see above);
         - `best_val_accuracy`, `best_val_loss`: validation accuracy and loss there;
         - `best_train_accuracy`: training accuracy there (measured by Keras
-          during the epoch, with dropout on);
+          during the epoch, with dropout on; on unmixed images after the epoch
+          where MixUp/CutMix mixed them: `train_accuracy`);
         - `generalization_gap`: `best_train_accuracy - best_val_accuracy`;
         - `final_train_accuracy`: training accuracy of the last epoch run;
         - `epochs`: epochs run; `seconds_per_epoch`: `steady_epoch_seconds`;
@@ -82,9 +92,10 @@ def history_row(history):
         values = history.get(name, [])
         return float(values[i]) if i is not None and i < len(values) else None
 
-    train, val = at("accuracy", best), at("val_accuracy", best)
+    accuracy = train_accuracy(history)
+    train = float(accuracy[best]) if best is not None and best < len(accuracy) else None
+    val = at("val_accuracy", best)
     loss = history.get("loss", [])
-    accuracy = history.get("accuracy", [])
     return {
         "best_epoch": best + 1 if best is not None else None,
         "best_val_accuracy": val,
@@ -100,4 +111,5 @@ def history_row(history):
 
 def curves(history):
     """The per-epoch series kept in a run's record (for learning curves), as floats."""
-    return {k: [float(v) for v in history.get(k, [])] for k in HISTORY_KEYS}
+    keys = HISTORY_KEYS + ((UNMIXED,) if history.get(UNMIXED) else ())
+    return {k: [float(v) for v in history.get(k, [])] for k in keys}

@@ -56,8 +56,16 @@ def check_splits(ds, validation_split, train=None, option="--limit"):
 NOT_DECAYED = ("bias", "gamma", "beta")
 
 
-def compile_model(model, learning_rate=1e-3, loss_scale=False, jit_compile=False, weight_decay=0.0):
-    """Compiles `model` as kregs trains it: Adam, sparse categorical cross-entropy, accuracy.
+# The momentum of the weights' moving average (`RegConfig.weight_averaging="ema"`): Keras'.
+EMA_MOMENTUM = 0.99
+# Unmixed training images the generalization gap is measured on under MixUp/CutMix:
+# this many batches, drawn afresh from the (shuffled) training pipeline every epoch.
+GAP_BATCHES = 32
+
+
+def compile_model(model, learning_rate=1e-3, loss_scale=False, jit_compile=False,
+                  weight_decay=0.0, reg=None):  # fmt: skip
+    """Compiles `model` as kregs trains it: Adam, categorical cross-entropy, accuracy.
 
     Args:
         model: a `keras.Model` (e.g. from `kregs.build_model`).
@@ -70,6 +78,11 @@ def compile_model(model, learning_rate=1e-3, loss_scale=False, jit_compile=False
             when > 0 the optimizer is `keras.optimizers.AdamW`, which multiplies
             every kernel by `1 - lr * weight_decay` before each Adam step; biases
             and BN's gamma and beta are excluded. Default 0 (Adam).
+        reg: `kregs.RegConfig` or None: what of it the training set-up carries out
+            (its weight decay, which then replaces `weight_decay`; label
+            smoothing and mixed labels through `kregs.losses.CrossEntropy` and
+            `kregs.losses.Accuracy`; `use_ema` for weight averaging). Default
+            None: sparse categorical cross-entropy and accuracy.
 
     Returns:
         `model`, compiled.
@@ -77,21 +90,80 @@ def compile_model(model, learning_rate=1e-3, loss_scale=False, jit_compile=False
     Example:
     >>> model = compile_model(build_model((28, 28, 1), 10), learning_rate=3e-4)
     """
+    if reg is not None:
+        from kregs.config import RegConfig
+
+        reg = RegConfig.coerce(reg)
+        weight_decay = reg.weight_decay
     weight_decay = check_lambda(weight_decay, "weight_decay")
+    ema = (
+        {"use_ema": True, "ema_momentum": EMA_MOMENTUM}
+        if reg and reg.uses("weight_averaging")
+        else {}
+    )
     if weight_decay > 0:
-        optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+        optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay, **ema)
         optimizer.exclude_from_weight_decay(var_names=list(NOT_DECAYED))
     else:
-        optimizer = keras.optimizers.Adam(learning_rate)
+        optimizer = keras.optimizers.Adam(learning_rate, **ema)
     if loss_scale:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    model.compile(
-        optimizer=optimizer,
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        jit_compile=jit_compile,
-    )
+    loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
+    if reg is not None and (reg.uses("label_smoothing") or reg.uses("mix")):
+        from kregs.losses import Accuracy, CrossEntropy
+
+        loss, metrics = CrossEntropy(reg.label_smoothing), [Accuracy()]
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=jit_compile)
     return model
+
+
+def fit_for(reg, kwargs, num_classes, seed=None):
+    """The arguments of `model.fit` for a model compiled with `reg` (`compile_model`).
+
+    - `reg.mix`: the training batches `kwargs["x"]` are mixed (`kregs.mixing`), and
+      the `GeneralizationGap` callback measures the training accuracy on
+      `GAP_BATCHES` unmixed training batches (in inference mode, drawn afresh
+      each epoch) instead of the mixed images Keras' accuracy is averaged over;
+    - `reg.weight_averaging`: `keras.callbacks.SwapEMAWeights` comes first, so
+      validation, the best epoch's weights kept and everything after it see the
+      averaged weights.
+
+    Args:
+        reg: `kregs.RegConfig`.
+        kwargs: dict, `model.fit`'s arguments with `x` a batched pipeline
+            (`fit_arguments`), or arrays `x` and `y` (batched here when mixed).
+        num_classes: int.
+        seed: int or None, the mixing's seed.
+
+    Returns:
+        dict, a new set of arguments (`kwargs` is left as it was).
+    """
+    kwargs = dict(kwargs)
+    callbacks = list(kwargs.get("callbacks") or [])
+    if reg.uses("mix"):
+        from kregs.mixing import mixed_batches
+
+        if kwargs.get("y") is not None:  # arrays: batched here (mixing needs batches)
+            from kregs import data
+
+            batch_size = kwargs.pop("batch_size", None) or 32
+            kwargs["x"] = data.pipeline(kwargs["x"], kwargs.pop("y"), batch_size, True, seed)
+        unmixed = kwargs["x"]
+        for callback in callbacks:
+            if isinstance(callback, GeneralizationGap):
+                callback.reference = unmixed_sample(unmixed, GAP_BATCHES)
+        kwargs["x"] = mixed_batches(unmixed, reg.mix, reg.mix_alpha, num_classes, seed)
+    if reg.uses("weight_averaging"):
+        callbacks.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    kwargs["callbacks"] = callbacks
+    return kwargs
+
+
+def unmixed_sample(batches, count):
+    """A callable returning up to `count` batches of `batches` (a new draw each call)."""
+    if hasattr(batches, "take"):
+        return lambda: batches.take(count)
+    return lambda: (batches[i] for i in range(min(count, len(batches))))
 
 
 def training_callbacks(patience, extra=()):

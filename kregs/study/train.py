@@ -10,7 +10,7 @@ from kregs.models import build_model
 from kregs.run import metrics
 from kregs.run.events import Listener
 from kregs.run.progress import ProgressCallback, Tracker
-from kregs.run.train import check_splits, compile_model, evaluate, fit_arguments
+from kregs.run.train import check_splits, compile_model, evaluate, fit_arguments, fit_for
 
 logger = logging.getLogger(__name__)
 
@@ -89,11 +89,12 @@ class Trainer:
             budget.learning_rate,
             self.device.loss_scale,
             self.device.jit_compile,
-            weight_decay=reg.weight_decay,
+            reg=reg,
         )
         start = time.monotonic()
         progress = ProgressCallback(self.listener, f"{name} seed {seed}", self.tracker)
         kwargs = fit_arguments(ds, budget, seed, callbacks=[progress])
+        kwargs = fit_for(reg, kwargs, ds.info.num_classes, seed)
         history = model.fit(kwargs.pop("x"), **kwargs).history
         train_seconds = time.monotonic() - start
         test = evaluate(model, *ds.test, budget.batch_size)
