@@ -1,5 +1,10 @@
 """What `kregs.regularize` needs to know of a model's graph: which layers are what, and
-which layer feeds which (read from a dry rebuild with fresh layers: the model is untouched)."""
+which layer feeds which (read from a dry rebuild with fresh layers: the model is untouched).
+
+A residual connection is an `Add` of two tensors at different depths (the number of
+layers on the longest path from the model's inputs): the deeper one is the residual
+branch, the other the shortcut (the block's input, or its projection).
+"""
 
 import collections
 
@@ -64,13 +69,14 @@ def kernel_arguments(layer):
     return ()
 
 
-Graph = collections.namedtuple("Graph", "consumers classifiers after_classifiers")
+Graph = collections.namedtuple("Graph", "consumers classifiers after_classifiers residuals")
 
 
 def read_graph(functional):
     """Which layer feeds which, and the classifiers, from a dry rebuild with fresh layers."""
     original = {}
     producer, consumers = {}, collections.defaultdict(list)
+    depth, residuals = {}, {}  # id(tensor) -> layers from the inputs; Add -> (branch, depth)
 
     def clone(layer):
         new = layer.__class__.from_config(layer.get_config())
@@ -83,8 +89,12 @@ def read_graph(functional):
         for tensor in tensors((args, kwargs)):
             if id(tensor) in producer:
                 consumers[producer[id(tensor)]].append(mine)
+        inputs = [depth.get(id(t), 0) for t in tensors((args, kwargs))]
         for tensor in tensors(outputs):
             producer[id(tensor)] = mine
+            depth[id(tensor)] = 1 + max(inputs, default=0)
+        if isinstance(mine, keras.layers.Add) and len(inputs) == 2 and inputs[0] != inputs[1]:
+            residuals.setdefault(mine, (int(inputs[1] > inputs[0]), max(inputs)))
         return outputs
 
     dry = keras.models.clone_model(functional, clone_function=clone, call_function=call)
@@ -100,8 +110,42 @@ def read_graph(functional):
         if layer is not None and kernel_arguments(layer):
             classifiers.add(layer)
             after.update(seen)
-    return Graph({k: tuple(v) for k, v in consumers.items()}, classifiers, after)
+    return Graph({k: tuple(v) for k, v in consumers.items()}, classifiers, after, residuals)
+
+
+def residual_count(model):
+    """How many residual `Add`s `model` has, nested models included (see `read_graph`)."""
+    functional = model
+    if isinstance(model, keras.Sequential):
+        functional = keras.Model(model.inputs, model.outputs)
+    graph = read_graph(functional)
+    nested = [layer for layer in functional.layers if isinstance(layer, keras.Model)]
+    return len(graph.residuals) + sum(residual_count(m) for m in nested)
 
 
 def tensors(structure):
     return [t for t in keras.tree.flatten(structure) if isinstance(t, keras.KerasTensor)]
+
+
+def check_residuals(functional, rate):
+    """Refuses stochastic depth (`rate` > 0) for a model without residual connections.
+
+    Raises:
+        ConfigError: naming the model and what is missing.
+    """
+    if rate > 0 and not residual_count(functional):
+        from kregs.errors import ConfigError
+
+        raise ConfigError(
+            f"stochastic_depth {rate:g}: model {functional.name!r} has no residual connection "
+            "(an Add of a block's input and its output) whose branch it could drop"
+        )
+
+
+def drop_rates(graph, rate):
+    """`{Add: drop rate}` of stochastic depth `rate` over `graph`'s residual Adds: linear in
+    depth (Huang et al.), `rate * l / L` for the l-th of L, counted from the inputs."""
+    if rate == 0:
+        return {}
+    ordered = sorted(graph.residuals, key=lambda add: graph.residuals[add][1])
+    return {add: round(rate * (i + 1) / len(ordered), 6) for i, add in enumerate(ordered)}

@@ -230,3 +230,52 @@ class DenseBlock(_RegBlock):
         config = super().get_config()
         config.update({"units": self.units})
         return config
+
+
+@keras.saving.register_keras_serializable(package="kregs")
+class ResidualDrop(keras.layers.Layer):
+    """A residual `Add` whose branch is skipped for whole images (stochastic depth).
+
+    Takes `[a, b]` and returns `a + b` at inference. In training, the input at
+    `branch` (the residual branch; the other is the shortcut) is kept for each
+    image with probability `1 - rate` and then scaled by `1 / (1 - rate)`, else
+    dropped: the image goes through the shortcut alone (Huang et al. 2016, with
+    the scaling at training time as in timm's `drop_path`, so inference needs
+    no change). `kregs.regularize` puts it in place of a model's residual `Add`s.
+
+    Args:
+        rate: float in [0, 1), the probability of skipping the branch.
+        branch: int, 0 or 1, which input is the residual branch. Default 1.
+        seed: int or None.
+
+    Example:
+    >>> y = ResidualDrop(0.1)([shortcut, branch])
+    """
+
+    def __init__(self, rate, branch=1, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        from kregs.checks import check_dropout
+
+        self.rate = check_dropout(rate, "rate")
+        if branch not in (0, 1):
+            from kregs.errors import invalid_value
+
+            raise invalid_value("branch", branch, "0 or 1")
+        self.branch, self.seed = branch, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=False):
+        branch, shortcut = inputs[self.branch], inputs[1 - self.branch]
+        if not training or self.rate == 0:
+            return shortcut + branch
+        shape = (keras.ops.shape(branch)[0],) + (1,) * (len(branch.shape) - 1)
+        noise = keras.random.uniform(shape, dtype="float32", seed=self.seed_generator)
+        keep = keras.ops.cast(noise >= self.rate, branch.dtype)
+        return shortcut + branch * keep * keras.ops.cast(1.0 / (1.0 - self.rate), branch.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "branch": self.branch,
+                "seed": self.seed}  # fmt: skip

@@ -19,6 +19,8 @@ from kregs.graph import (
     NORMALIZATIONS,
     POOLING,
     SPATIAL_DROPOUT,
+    check_residuals,
+    drop_rates,
     kernel_arguments,
     read_graph,
 )
@@ -48,9 +50,11 @@ def regularize(model, reg, *, exclude=(), penalty=None, num_classes=None, dtype_
       dense layer; `head`: on the final classifier's inputs), of `reg.dropout_kind`
       on feature maps (`spatial`: whole channels) and element-wise elsewhere, never
       after the classifier (the weight layer a model output comes from);
-    - `reg.augment`'s layers on the inputs, active in training only.
+    - `reg.augment`'s layers on the inputs, active in training only;
+    - stochastic depth: each residual `Add` becomes a `kregs.layers.ResidualDrop`, its
+      rate linear in depth (`kregs.graph.drop_rates`; each nested model on its own).
 
-    Decoupled weight decay is the optimizer's (`kregs.run.train.compile_model`).
+    Weight decay, EMA, label smoothing, MixUp/CutMix are training's (`kregs.run.train`).
     Every layer that existed keeps its weights; a layer shared by several calls
     stays one layer (and so do the layers inserted after it); nested models are
     regularized the same way; layers named in `exclude` are left as they are.
@@ -75,8 +79,8 @@ def regularize(model, reg, *, exclude=(), penalty=None, num_classes=None, dtype_
         A new `keras.Model`.
 
     Raises:
-        ConfigError: a subclassed model, a Sequential model without an input
-            shape, or a graph `clone_model` cannot rebuild; naming the reason.
+        ConfigError: a subclassed model, a Sequential model without an input shape,
+            a graph `clone_model` cannot rebuild, or no residual Add for stochastic depth.
 
     Example:
     >>> base = keras.applications.MobileNetV2((96, 96, 3), include_top=False, weights=None)
@@ -88,6 +92,8 @@ def regularize(model, reg, *, exclude=(), penalty=None, num_classes=None, dtype_
     """
     reg = RegConfig.coerce(reg)
     functional = _functional(model)
+    if not _nested:
+        check_residuals(functional, reg.stochastic_depth)
     graph = read_graph(functional)
     rewriter = _Rewriter(reg, set(exclude), graph, penalty, top=not _nested)
     rewriter.num_classes, rewriter.dtype, rewriter.say = num_classes, dtype_policy, say
@@ -153,6 +159,7 @@ class _Rewriter:
         self.names = set()
         layers = set(graph.consumers) | {u for users in graph.consumers.values() for u in users}
         self.after = self.plan(layers | set(graph.classifiers))
+        self.drop_rates = drop_rates(graph, reg.stochastic_depth)
 
     # --- clone_function -----------------------------------------------------------------
 
@@ -163,6 +170,12 @@ class _Rewriter:
                              _nested=True)  # fmt: skip
             self.original[id(new)] = layer
             return new
+        if (
+            self.reg.stochastic_depth > 0
+            and layer in self.drop_rates
+            and layer.name not in self.exclude
+        ):
+            return self._residual_drop(layer)
         config = layer.get_config()
         output_side = self.top and (
             layer in self.graph.classifiers or layer in self.graph.after_classifiers
@@ -186,6 +199,15 @@ class _Rewriter:
         if not fresh:
             self.copies.append((layer, new))
         self.original[id(new)] = layer
+        return new
+
+    def _residual_drop(self, add):
+        from kregs.layers import ResidualDrop
+
+        dtype = self.dtype or add.dtype_policy
+        new = ResidualDrop(self.drop_rates[add], branch=self.graph.residuals[add][0],
+                           dtype=dtype, name=add.name)  # fmt: skip
+        self.original[id(new)] = add
         return new
 
     def _replaces(self, classifier):

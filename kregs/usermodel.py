@@ -47,6 +47,7 @@ class ModelSource:
     fingerprint: str | None = None
     _model: object = dataclasses.field(default=None, repr=False, compare=False)
     _function: object = dataclasses.field(default=None, repr=False, compare=False)
+    _residuals: object = dataclasses.field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         if self.weights not in WEIGHTS:
@@ -140,6 +141,16 @@ class ModelSource:
             model = keras.models.clone_model(model)  # a new initialization
         return adapt(model, input_shape, num_classes, reg, dtype_policy, self.input_range,
                      finetune=self.finetune, say=say)  # fmt: skip
+
+    def has_residuals(self, input_shape, num_classes):
+        """Whether the model (as built for the data) has residual connections, whose
+        branches stochastic depth drops (`kregs.graph.residual_count`)."""
+        if self._residuals is None:
+            from kregs.graph import residual_count
+
+            built = self.build(input_shape, num_classes, RegConfig(), say=lambda text: None)
+            self._residuals = residual_count(built) > 0
+        return self._residuals
 
     def preview(self, input_shape, num_classes):
         """What using this model on the data adapts (one line each), found by building it

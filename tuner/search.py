@@ -13,7 +13,7 @@ import math
 import time
 
 from kregs import data
-from kregs.errors import RunFailedError
+from kregs.errors import RunFailedError, invalid_value
 from kregs.export import export_files
 from kregs.run import device as device_setup
 from kregs.run.files import write_atomic
@@ -110,12 +110,22 @@ def make_hypermodel(config, info, device=None, steps_per_epoch=None):
     and cosine schedule over the run's epoch budget.
     """
     budget = config.budget
+    residual = config.model is not None and config.model.has_residuals(
+        info.input_shape, info.num_classes
+    )
+    if config.fixed.get("stochastic_depth") and not residual:
+        raise invalid_value(
+            "stochastic_depth", config.fixed.get("stochastic_depth"),
+            "a model with residual connections (an Add of a block's input and its output): "
+            f"{config.model.location if config.model else 'the built-in ' + config.arch} has none",
+        )  # fmt: skip
     space = SearchSpace(
         budget.space,
         config.fixed,
         flips=config.dataset.flips,
         discrete=budget.algorithm == "grid",
         finetune=config.model is not None and config.model.finetune,
+        residual=residual,
     )
     return RegularizationHyperModel(
         info.input_shape,

@@ -101,12 +101,23 @@ class StudyConfig:
                     "a model whose weights every run starts from (--model with --weights "
                     "keep): L2-SP pulls them towards those weights",
                 )  # fmt: skip
+            if needs == "residual" and self.model is None:
+                raise invalid_value(
+                    "sweep", sweep.parameter,
+                    f"a model with residual connections (--model): the built-in {self.arch} "
+                    "has none",
+                )  # fmt: skip
             if sweep.parameter in self.values.common:
                 raise invalid_value(
                     sweep.parameter,
                     self.values.common[sweep.parameter],
                     f"no fixed value for what --sweep {sweep.parameter} varies",
                 )
+        if self.values.common.get("stochastic_depth") and self.model is None:
+            raise invalid_value(
+                "stochastic_depth", self.values.common["stochastic_depth"],
+                f"a model with residual connections (--model): the built-in {self.arch} has none",
+            )  # fmt: skip
         augment = self.values.common.get("augment")
         if augment is not None and mirrors(augment) and not self.dataset.flips:
             raise invalid_value(
