@@ -12,7 +12,7 @@ from kregs.run.budget import STUDY_PRESET_NAMES, STUDY_PRESETS
 from kregs.run.interrupt import catching_interrupts
 from kregs.run.processes import freeze_imports
 from kregs.study.config import StudyConfig
-from kregs.study.plan import SWEEP_GRIDS
+from kregs.study.plan import SWEEP_GRIDS, value_text
 from kregs.study.protocol import TECHNIQUES, StudyValues
 
 DEFAULTS = StudyValues()
@@ -33,14 +33,14 @@ class _Printer(Display):
 
 
 def _grid(name):
-    return ",".join(f"{v:g}" for v in SWEEP_GRIDS[name])
+    return ",".join(value_text(v) for v in SWEEP_GRIDS[name])
 
 
 def _plan_lines(config):
     """What a sweep or an ablation trains, before it starts."""
     if config.kind == "sweep":
         return [
-            f"sweep {s.parameter}: {', '.join(f'{v:g}' for v in s.values)} (added to {s.base})"
+            f"sweep {s.parameter}: {', '.join(value_text(v) for v in s.values)} (added to {s.base})"
             for s in config.sweeps
         ]
     if config.kind == "ablation":
@@ -90,7 +90,8 @@ def _plan_lines(config):
     metavar="PARAM[=V1,V2,...]",
     help="Instead of the eight configurations, sweep one value with the others fixed: "
     f"l2 (default grid {_grid('l2')}), dropout ({_grid('dropout')}), weight_decay "
-    f"({_grid('weight_decay')}) or l2sp ({_grid('l2sp')}; with --model, fine-tuning). "
+    f"({_grid('weight_decay')}), l2sp ({_grid('l2sp')}; with --model, fine-tuning), "
+    f"label_smoothing ({_grid('label_smoothing')}) or mix ({_grid('mix')}). "
     "Repeat to sweep several, each on its own; l2 and weight_decay together also compare "
     "them.",
 )
@@ -106,7 +107,8 @@ def _plan_lines(config):
     default=None,
     help="Ablate a finished `kregs tune` run: train its best configuration and that "
     "configuration minus each of its regularizers (L2, weight decay, dropout, BN, "
-    "augmentation), with its learning rate, data set and architecture.",
+    "augmentation, label smoothing, MixUp/CutMix, EMA, ...), with its learning rate, data "
+    "set and architecture.",
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs per run at most.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)

@@ -34,6 +34,9 @@ SWEEP_GRIDS = {
     "weight_decay": (0.0, 1e-3, 0.01, 0.03, 0.1, 0.3, 1.0),
     # L2-SP's alpha, towards a model's pre-trained weights (`--model` with `--weights keep`)
     "l2sp": (0.0, 1e-4, 1e-3, 0.01, 0.1, 1.0),
+    # Label smoothing up to airbench's 0.2 and past it; MixUp and CutMix at mix_alpha.
+    "label_smoothing": (0.0, 0.05, 0.1, 0.2, 0.3),
+    "mix": ("none", "mixup", "cutmix"),
 }
 SWEEPABLE = tuple(SWEEP_GRIDS)
 # What the study tried and what it chose. Its dropout p is the probability of
@@ -45,7 +48,14 @@ LABELS = {
     "dropout": "dropout rate",
     "weight_decay": "weight decay",
     "l2sp": "L2-SP alpha",
+    "label_smoothing": "label smoothing",
+    "mix": "mixing",
 }
+
+
+def value_text(value):
+    """A swept value as the study writes it: `0.001` (`:g`) or a choice's name."""
+    return value if isinstance(value, str) else f"{value:g}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,14 +90,24 @@ class Sweep:
         values = self.values or SWEEP_GRIDS[self.parameter]
         for value in values:  # validated as the configuration would be
             RegConfig(**{self.parameter: value})
-        values = tuple(sorted({float(v) for v in values}))
+        dim = BY_NAME[self.parameter]
+        if dim.numeric:
+            values = tuple(sorted({float(v) for v in values}))
+        else:  # the choices' order, the base's value ("none") first
+            values = tuple(c for c in dim.choices if c in set(values) | {dim.off})
         if len(values) < 2:
             raise invalid_value(f"sweep {self.parameter}", values, "at least two values")
         object.__setattr__(self, "values", values)
 
+    @property
+    def off(self):
+        """The value that is the base alone (0, or "none" for a choice)."""
+        return BY_NAME[self.parameter].off
+
     def label(self, value):
-        """The configuration's name in the study: the base for 0, else `parameter=value`."""
-        return self.base if value == 0 else f"{self.parameter}={value:g}"
+        """The configuration's name in the study: the base for 0 (or "none"), else
+        `parameter=value`."""
+        return self.base if value == self.off else f"{self.parameter}={value_text(value)}"
 
     def to_dict(self):
         return {"parameter": self.parameter, "values": list(self.values), "base": self.base}
@@ -102,10 +122,14 @@ def parse_sweep(text, base="none"):
     """
     name, _, given = text.partition("=")
     name = name.strip().replace("-", "_")
+    check_choice(name, SWEEPABLE, "sweep")
     values = ()
     if given:
+        parts = [v.strip() for v in given.split(",") if v.strip()]
+        if not BY_NAME[name].numeric:
+            return Sweep(name, tuple(parts), base)
         try:
-            values = tuple(float(v) for v in given.split(",") if v.strip())
+            values = tuple(float(v) for v in parts)
         except ValueError:
             raise invalid_value("sweep", text, f"{name}=V1,V2,... with numbers") from None
     return Sweep(name, values, base)
@@ -238,7 +262,7 @@ def sweep_configurations(sweeps, values):
     configs = {base: base_reg}
     for sweep in sweeps:
         for value in sweep.values:
-            if value:
+            if value != sweep.off:
                 configs[sweep.label(value)] = dataclasses.replace(
                     base_reg, **{sweep.parameter: value}
                 )

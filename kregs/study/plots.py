@@ -134,8 +134,8 @@ def _sweep(path, sweep, rows, dataset, best):
         means = [np.mean(v) if v else np.nan for v in values]
         stds = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values]
         ax.errorbar(x, means, yerr=stds, color="#4c72b0", marker="o", capsize=4)
-        if 0.0 in sweep.values:  # the base alone, as a reference line
-            ax.axhline(means[sweep.values.index(0.0)], color="grey", linestyle=":", alpha=0.8)
+        if sweep.off in sweep.values:  # the base alone, as a reference line
+            ax.axhline(means[sweep.values.index(sweep.off)], color="grey", linestyle=":", alpha=0.8)
         for i, v in enumerate(values):  # every seed as a dot
             ax.plot(np.full(len(v), i), v, "k.", markersize=4, alpha=0.6)
         ax.set_ylabel(ylabel)
@@ -158,7 +158,7 @@ def _sweep(path, sweep, rows, dataset, best):
                 va="bottom",
                 fontsize=9,
             )
-    bottom.set_xticks(x, [f"{v:g}" for v in sweep.values])
+    bottom.set_xticks(x, [plan.value_text(v) for v in sweep.values])
     bottom.set_xlabel(f"{plan.LABELS[sweep.parameter]} (0: {sweep.base} alone)")
     fig.suptitle(f"{dataset}: {plan.LABELS[sweep.parameter]} sweep (mean ± std over seeds)")
     fig.tight_layout()

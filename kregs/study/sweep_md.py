@@ -15,7 +15,7 @@ def _sweeps(study):
 
 def best_value(sweep, rows, nonzero=True):
     """The swept value with the highest mean validation accuracy (None without runs)."""
-    candidates = [v for v in sweep.values if v or not nonzero]
+    candidates = [v for v in sweep.values if v != sweep.off or not nonzero]
     scored = [
         (stats.summarize(column(rows, sweep.label(v), "best_val_accuracy")).mean, v)
         for v in candidates
@@ -63,7 +63,7 @@ def markdown(study, rows, info):
 
 
 def _values(sweep):
-    return "{" + ", ".join(f"{v:g}" for v in sweep.values) + "}"
+    return "{" + ", ".join(plan.value_text(v) for v in sweep.values) + "}"
 
 
 def _table(sweep, rows):
@@ -88,8 +88,8 @@ def _table(sweep, rows):
             if on
         ]
         lines.append(
-            f"| {value:g} | {len(acc)} | {pct(stats.summarize(acc))} "
-            f"| {'' if value == 0 else points(stats.difference(acc, base_acc))} "
+            f"| {plan.value_text(value)} | {len(acc)} | {pct(stats.summarize(acc))} "
+            f"| {'' if value == sweep.off else points(stats.difference(acc, base_acc))} "
             f"| {mean(column(rows, name, 'best_val_accuracy'), 100)} "
             f"| {mean(column(rows, name, 'generalization_gap'), 100, signed=True)} "
             f"| {mean(column(rows, name, 'best_epoch'), digits=1)} "
@@ -99,7 +99,8 @@ def _table(sweep, rows):
         )
     lines += [
         "",
-        f"gap: training minus validation accuracy at the best epoch. 0 is `{base}` alone.",
+        "gap: training minus validation accuracy at the best epoch. "
+        f"{plan.value_text(sweep.off)} is `{base}` alone.",
     ]
     return lines
 
@@ -144,8 +145,8 @@ def _claims(sweeps, rows):
         if check is not None:
             claim, d, runner_up = check
             lines.append(
-                f"| {claim} | {points(d)} points over the best other ({runner_up:g}) "
-                f"| {d.verdict} |"
+                f"| {claim} | {points(d)} points over the best other "
+                f"({plan.value_text(runner_up)}) | {d.verdict} |"
             )
         choice = plan.PAPER_CHOICE.get(sweep.parameter)
         if choice in sweep.values:
@@ -158,8 +159,9 @@ def _claims(sweeps, rows):
         if best is not None:
             d = _vs_base(sweep, rows, best)
             lines.append(
-                f"| the best {plan.LABELS[sweep.parameter]} here ({best:g}, by validation) "
-                f"improves test accuracy over {sweep.base} | {points(d)} points | {d.verdict} |"
+                f"| the best {plan.LABELS[sweep.parameter]} here ({plan.value_text(best)}, by "
+                f"validation) improves test accuracy over {sweep.base} | {points(d)} points "
+                f"| {d.verdict} |"
             )
     lines += [
         "",
