@@ -13,7 +13,7 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist
 # hidden (tests/no_tensorflow); the JAX smoke tune, --workers, study and predict runs
 # are in tests/test_backends.py, in the main leg.
 JAX_LEG := tests/test_layers.py tests/test_regularizers.py tests/test_models.py \
-	tests/test_config.py tests/test_data.py tests/test_callbacks.py
+	tests/test_config.py tests/test_data.py tests/test_callbacks.py tests/test_practices_core.py
 
 $(BIN)/python:  ## a virtual environment from $(PYTHON), installing python3-venv where it lacks
 	@$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || { \
