@@ -30,6 +30,21 @@ def fashion_subset(limit):
     return ds.train[0][keep], ds.train[1][keep], validation, pipeline(*ds.test, 256, training=False)
 
 
+def interval(values):
+    """`(mean, low, high)`: the mean and its 95% t interval (None bounds for one value)."""
+    import math
+    import statistics
+
+    from scipy import stats
+
+    mean = statistics.mean(values)
+    if len(values) < 2:
+        return mean, None, None
+    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(
+        len(values))  # fmt: skip
+    return mean, mean - half, mean + half
+
+
 def machine():
     """CPU model, core count, Python and TensorFlow versions, and the date."""
     cpu = platform.processor() or platform.machine()

@@ -35,7 +35,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import command_line, machine, write_result  # noqa: E402
+from _common import command_line, interval, machine, write_result  # noqa: E402
 
 METHODS = ("none", "l2", "decay", "l2sp", "search")
 SOURCE, TARGET = range(5), range(5, 10)
@@ -122,18 +122,6 @@ def search(pretrained, data, epochs, trials, seed, work):
     )  # fmt: skip
     result = tune(config)
     return result.refit["test"]["accuracy"], result.best["config"]
-
-
-def interval(values):
-    """`(mean, low, high)`: the mean and its 95% t interval."""
-    from scipy import stats
-
-    mean = statistics.mean(values)
-    if len(values) < 2:
-        return mean, None, None
-    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(
-        len(values))  # fmt: skip
-    return mean, mean - half, mean + half
 
 
 def main(argv=None):

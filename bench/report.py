@@ -209,6 +209,69 @@ def _schedule(r):
 
 
 def _regularizers(r):
+    equal = r.get("equal_time_seconds")
+    time_text = (
+        f"the same CPU time ({equal:.0f} CPU s of training steps: bn's {r['epochs']} epochs; "
+        "the others as many epochs as fit in it, each one's CPU time per step measured first; "
+        "CPU time because this shared host switches between two speeds, which wall time "
+        "follows)"
+        if equal
+        else f"{r['epochs']} epochs each"
+    )
+    lines = [
+        f"Each regularizer alone on top of BN (before the activation), {r['images']} training "
+        f"images, {time_text}, warm-up + cosine (peak 1e-3), batch {r['batch_size']}, "
+        f"{r['precision']}; seeds {r['seeds']} alternated, the same batches for every "
+        "configuration of a seed; numbers at the epoch early stopping would restore. The CNN "
+        "is kregs'; `resnet` is a small residual CNN with BN (four basic blocks) and "
+        "`resnet-sd` the same with stochastic depth 0.2 (`kregs.regularize`). Label smoothing "
+        "0.1; MixUp and CutMix alpha 1; RandAugment 2 operations at magnitude 0.5; EMA "
+        "momentum 0.99. Gap: training minus validation accuracy (training accuracy on unmixed "
+        "images for MixUp and CutMix).",
+        "",
+        "| configuration | epochs | s/epoch | CPU s/epoch | test accuracy, % [95% t interval] "
+        "| vs its reference, points [95% Welch interval] | val accuracy, % | gap, points "
+        "| best epoch |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    summary = r["summary"]
+    order = sorted(summary, key=lambda n: (summary[n].get("model") == "resnet",
+                                           n not in ("bn", "resnet"), n))  # fmt: skip
+    for name in order:
+        s = summary[name]
+        reference = "resnet" if s.get("model") == "resnet" else "bn"
+        base = summary.get(reference)
+        versus = ""
+        if base is not None and name != reference:
+            d = _welch([x["test_accuracy"] for x in s["runs"]],
+                       [x["test_accuracy"] for x in base["runs"]])  # fmt: skip
+            versus = f"{100 * d[0]:+.2f} [{100 * d[1]:+.2f}, {100 * d[2]:+.2f}]"
+        ci = (
+            f" [{100 * s['test_low']:.2f}, {100 * s['test_high']:.2f}]"
+            if s.get("test_low") is not None
+            else ""
+        )
+        lines.append(
+            f"| {name} | {s['epochs']} | {s['seconds_per_epoch']:.1f} "
+            f"| {s['cpu_seconds_per_epoch']:.1f} "
+            f"| {100 * s['test_accuracy']:.2f}{ci} | {versus} | {100 * s['val_accuracy']:.2f} "
+            f"| {100 * s['gap']:+.2f} | {s['best_epoch']:.1f} |"
+        )
+    return lines
+
+
+def _welch(a, b):
+    """`(a mean - b mean, low, high)`: the difference with its 95% Welch interval."""
+    from scipy import stats
+
+    if len(a) < 2 or len(b) < 2:
+        d = sum(a) / len(a) - sum(b) / len(b)
+        return d, d, d
+    interval = stats.ttest_ind(a, b, equal_var=False).confidence_interval()
+    return sum(a) / len(a) - sum(b) / len(b), interval.low, interval.high
+
+
+def _placement(r):
     lines = [
         f"kregs' CNN with BN before the activation, {r['images']} training images, "
         f"{r['epochs']} epochs of warm-up + cosine (peak 1e-3), batch {r['batch_size']}, "
@@ -386,7 +449,12 @@ SECTIONS = {
     "precision": ("Precision: float32, bfloat16, XLA", _precision),
     "threads": ("Thread settings", _threads),
     "schedule": ("Learning-rate schedule", _schedule),
-    "regularizers": ("Dropout placement, penalties, augmentation", _regularizers),
+    "regularizers": (
+        "Today's regularizers, each alone on BN: label smoothing, MixUp/CutMix, RandAugment, "
+        "AugMix, EMA, stochastic depth",
+        _regularizers,
+    ),
+    "placement": ("Dropout placement, penalties, augmentation (one seed)", _placement),
     "bn_time": ("Does BN cut training time? (the study's claim)", _bn_time),
     "backends": ("Keras backends: TensorFlow, JAX, PyTorch", _backends),
     "input_pipeline": ("Input pipeline", _input_pipeline),

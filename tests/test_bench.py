@@ -33,7 +33,7 @@ FIELDS = {
     "schedule": COMMON | {"summary", "histories", "precision"},
     "threads": COMMON | {"summary", "rounds", "precision"},
     "accuracy": COMMON | {"kregs", "hand_written", "targets"},
-    "regularizers": COMMON | {"summary", "histories", "precision"},
+    "regularizers": COMMON | {"summary", "histories", "precision", "seeds", "equal_time_seconds"},
     "bn_time": COMMON | {"summary", "runs", "ratios", "conditions", "budget"},
     "backends": COMMON | {"summary", "runs", "fastest", "not_installed"},
     "streaming": COMMON | {"summary", "runs", "ratio", "within_budget", "budget_mib", "data_mib"},
@@ -74,7 +74,17 @@ SMALLEST = {
     ],  # fmt: skip
     "schedule": ["--quick", "--limit", "300", "--epochs", "1", "--configs", "none"],
     "threads": ["--quick", "--limit", "256", "--settings", "2:1:64"],
-    "regularizers": ["--quick", "--limit", "256", "--epochs", "1", "--configs", "wd,stages"],
+    "regularizers": [
+        "--quick",
+        "--limit",
+        "256",
+        "--epochs",
+        "1",
+        "--seeds",
+        "2",
+        "--configs",
+        "bn,cutmix,ema,resnet-sd",
+    ],  # fmt: skip
     "bn_time": ["--quick", "--limit", "300", "--epochs", "1"],
     "backends": ["--quick", "--limit", "300", "--epochs", "1", "--backends", "jax"],
     "streaming": ["--quick", "--images", "300", "--size", "16"],
