@@ -77,13 +77,13 @@ SMALLEST = {
     "regularizers": [
         "--quick",
         "--limit",
-        "256",
+        "2000",
         "--epochs",
-        "1",
+        "3",
         "--seeds",
         "2",
         "--configs",
-        "bn,cutmix,ema,resnet-sd",
+        "bn,ema",
     ],  # fmt: skip
     "bn_time": ["--quick", "--limit", "300", "--epochs", "1"],
     "backends": ["--quick", "--limit", "300", "--epochs", "1", "--backends", "jax"],

@@ -121,6 +121,25 @@ def test_the_averaged_weights_are_validated_kept_and_differ_from_the_raw_ones():
     assert not np.allclose(history["val_loss"], raw["val_loss"])  # the average is another model
 
 
+def test_without_validation_training_ends_on_the_averaged_weights():
+    """The refit's case (no validation, no best epoch): the model left is the average."""
+
+    class LastRaw(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            self.raw = [w.copy() for w in self.model.get_weights()]
+
+    keras.utils.set_random_seed(0)
+    x, y = _class_images(64, side=8, classes=2)
+    for reg, averaged in ((RegConfig(weight_averaging="ema"), True), (RegConfig(), False)):
+        model = compile_model(build_model((8, 8, 1), 2, reg, arch="mlp"), 1e-2, reg=reg)
+        last = LastRaw()
+        kwargs = {"x": kdata.pipeline(x, y, 16, True, 0), "epochs": 2, "callbacks": [last],
+                  "verbose": 0}  # fmt: skip
+        model.fit(**fit_for(reg, kwargs, 2))
+        same = all(np.array_equal(a, b) for a, b in zip(model.get_weights(), last.raw, strict=True))
+        assert same is not averaged
+
+
 # --- RandAugment and AugMix ------------------------------------------------------------------
 
 
@@ -154,6 +173,15 @@ def test_stochastic_depth_drops_whole_branches_at_rates_linear_in_depth():
     x = np.random.default_rng(0).random((6, 8, 8, 1)).astype("float32")
     np.testing.assert_allclose(rewritten(x), model(x), atol=1e-6)  # inference: unchanged
     assert not np.allclose(rewritten(x, training=True), model(x), atol=1e-4)
+
+
+def test_stochastic_depth_reaches_a_nested_residual_model():
+    inputs = keras.Input((8, 8, 1))
+    outer = keras.Model(inputs, _resnet(2)(inputs), name="outer")  # no Add of its own
+    rewritten = regularize(outer, RegConfig(stochastic_depth=0.2))
+    inner = next(layer for layer in rewritten.layers if isinstance(layer, keras.Model))
+    rates = [layer.rate for layer in inner.layers if isinstance(layer, ResidualDrop)]
+    assert rates == pytest.approx([0.1, 0.2])
 
 
 def test_stochastic_depth_survives_keras_saving(tmp_path):
