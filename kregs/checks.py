@@ -45,6 +45,16 @@ def mirrors(augment):
     return "flip" in augment.split("+")
 
 
+def check_residual_model(name, value, model, arch):
+    """Refuses `value` of `name` (stochastic depth) without `model`: the built-in `arch`
+    networks have no residual connection."""
+    if value and model is None:
+        raise invalid_value(
+            name, value,
+            f"a model with residual connections (--model): the built-in {arch} has none",
+        )  # fmt: skip
+
+
 def check_lambda(lam, name="lam"):
     """Returns `lam` as a float if it is finite and >= 0, else raises `ConfigError`."""
     if not _is_real(lam) or lam < 0:

@@ -13,6 +13,7 @@ from kregs.checks import (
     check_arch,
     check_learning_rate,
     check_positive_int,
+    check_residual_model,
     check_seed,
     check_split,
     mirrors,
@@ -219,11 +220,9 @@ class TuneConfig:
                 "a model whose weights the trials start from (--model with --weights keep): "
                 "L2-SP pulls them towards those weights",
             )  # fmt: skip
-        if self.fixed.get("stochastic_depth") and self.model is None:
-            raise invalid_value(
-                "stochastic_depth", self.fixed.get("stochastic_depth"),
-                f"a model with residual connections (--model): the built-in {self.arch} has none",
-            )  # fmt: skip
+        check_residual_model(
+            "stochastic_depth", self.fixed.get("stochastic_depth"), self.model, self.arch
+        )
         check_seed(self.seed)
         check_split(self.validation_split)
         if not isinstance(self.fixed, Fixed):

@@ -6,7 +6,14 @@ No TensorFlow here: the command line builds a `StudyConfig` first.
 import dataclasses
 
 from kregs import __version__
-from kregs.checks import check_arch, check_positive_int, check_seed, check_split, mirrors
+from kregs.checks import (
+    check_arch,
+    check_positive_int,
+    check_residual_model,
+    check_seed,
+    check_split,
+    mirrors,
+)
 from kregs.config import BY_NAME, DIMENSIONS
 from kregs.data.dataset import Dataset, dataset_from_options, parse_size
 from kregs.errors import invalid_value
@@ -101,23 +108,15 @@ class StudyConfig:
                     "a model whose weights every run starts from (--model with --weights "
                     "keep): L2-SP pulls them towards those weights",
                 )  # fmt: skip
-            if needs == "residual" and self.model is None:
-                raise invalid_value(
-                    "sweep", sweep.parameter,
-                    f"a model with residual connections (--model): the built-in {self.arch} "
-                    "has none",
-                )  # fmt: skip
             if sweep.parameter in self.values.common:
                 raise invalid_value(
                     sweep.parameter,
                     self.values.common[sweep.parameter],
                     f"no fixed value for what --sweep {sweep.parameter} varies",
                 )
-        if self.values.common.get("stochastic_depth") and self.model is None:
-            raise invalid_value(
-                "stochastic_depth", self.values.common["stochastic_depth"],
-                f"a model with residual connections (--model): the built-in {self.arch} has none",
-            )  # fmt: skip
+        check_residual_model(
+            "stochastic_depth", self.values.common.get("stochastic_depth"), self.model, self.arch
+        )
         augment = self.values.common.get("augment")
         if augment is not None and mirrors(augment) and not self.dataset.flips:
             raise invalid_value(
