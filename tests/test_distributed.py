@@ -433,6 +433,13 @@ def test_chief_with_two_workers_runs_every_trial_once(fashion_mnist, tmp_path):
     rows = _trials(out)
     assert sorted(r["trial_id"] for r in rows) == ["0", "1", "2", "3"]
     assert all(r["status"] == "COMPLETED" for r in rows)
+    # Every worker's epoch reports reached the chief's oracle (what its pruner reads).
+    for r in rows:
+        trial = json.loads(
+            (out / "keras_tuner" / f"trial_{r['trial_id']}" / "trial.json").read_text()
+        )
+        history = trial["metrics"]["metrics"]["epoch_val_accuracy"]["observations"]
+        assert [o["step"] for o in history] == [1]
     trial_lines = re.findall(
         r"^\[(worker-\d)\] trial (\d) completed .* \((worker-\d)\)$", stdout, re.M
     )
@@ -450,6 +457,7 @@ def test_chief_with_two_workers_runs_every_trial_once(fashion_mnist, tmp_path):
         "summary.md",
         "tensorboard",
         "test_result.json",
+        "time.json",
         "trials.csv",
         "workers",
     ]
@@ -504,9 +512,11 @@ def test_killed_worker_is_restarted_and_its_trial_run_again(tiny_folder, tmp_pat
     )
     rows = _trials(out)
     assert sorted(r["trial_id"] for r in rows) == ["0", "1", "2"]
-    assert all(r["status"] == "COMPLETED" for r in rows)
+    assert all(r["status"] in ("COMPLETED", "PRUNED") for r in rows)  # pruned: the median rule
     killed = beat["trial_id"]
-    runs_of_killed = re.findall(rf"^\[worker-\d\] trial {int(killed)} completed", stdout, re.M)
+    runs_of_killed = re.findall(
+        rf"^\[worker-\d\] trial {int(killed)} (?:completed|pruned)", stdout, re.M
+    )
     assert len(runs_of_killed) == 1  # run again once, reported once
 
 
@@ -550,10 +560,12 @@ def test_silent_worker_trial_goes_to_another_worker(tiny_folder, tmp_path):
     dataset = read_json(out / "run.json")["dataset"]
     assert (dataset["kind"], dataset["location"]) == ("folder", tiny_folder[1])
     assert len(dataset["fingerprint"]) == 16
-    assert re.search(rf"^trial {int(killed)} completed .* \({survivor}\)$", survivor_out, re.M)
+    assert re.search(
+        rf"^trial {int(killed)} (completed|pruned) .* \({survivor}\)$", survivor_out, re.M
+    )
     rows = _trials(out)
     assert sorted(r["trial_id"] for r in rows) == [str(i) for i in range(3)]
-    assert all(r["status"] == "COMPLETED" for r in rows)
+    assert all(r["status"] in ("COMPLETED", "PRUNED") for r in rows)  # pruned: the median rule
 
 
 # --- multi-GPU trials -----------------------------------------------------------------------
@@ -613,4 +625,4 @@ def test_ctrl_c_stops_every_process_and_the_run_resumes(tiny, tmp_path):
     assert proc.returncode == 0, stdout + stderr[-3000:]
     rows = _trials(out)
     assert sorted(r["trial_id"] for r in rows) == ["0", "1", "2"]
-    assert all(r["status"] == "COMPLETED" for r in rows)
+    assert all(r["status"] in ("COMPLETED", "PRUNED") for r in rows)  # pruned: the median rule

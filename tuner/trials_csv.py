@@ -19,6 +19,7 @@ RESULT_COLUMNS = (
     "epochs",
     "seconds",
     "seconds_per_epoch",
+    "pruned_epoch",
     "rss_mb",
     "peak_rss_mb",
 )
@@ -75,11 +76,13 @@ def trial_row(trial, effective, extras):
         extras: dict, the trial's kregs_trial.json, or None.
 
     Returns:
-        dict: `trial_id`, `status`, the hyperparameters as sampled, the
+        dict: `trial_id`, `status` (KerasTuner's, or PRUNED), the hyperparameters as sampled, the
         values in force, `RESULT_COLUMNS`, `tuner_id` (who ran it) and `error`.
     """
     extras = extras or {}
-    row = {"trial_id": trial.trial_id, "status": trial.status}
+    # KerasTuner's STOPPED: a trial the pruner stopped (kregs.tuner.pruning).
+    status = "PRUNED" if trial.status == "STOPPED" else trial.status
+    row = {"trial_id": trial.trial_id, "status": status}
     row.update(trial.hyperparameters.values)
     row.update(effective)
     row.update({k: extras.get(k) for k in RESULT_COLUMNS})

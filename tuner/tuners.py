@@ -36,6 +36,7 @@ from kregs.run.files import check_disk, full_disk, read_json, write_json
 from kregs.run.interrupt import check_interrupt
 from kregs.run.processes import memory_mb
 from kregs.run.progress import ProgressCallback
+from kregs.tuner import epochs
 from kregs.tuner.trials_csv import error_reason
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ logger = logging.getLogger(__name__)
 OBJECTIVE = "val_accuracy"
 PROJECT_NAME = "keras_tuner"
 EXTRAS_FILE = "kregs_trial.json"  # per trial, beside KerasTuner's trial.json
-ENDED = ("COMPLETED", "FAILED")
+ENDED = ("COMPLETED", "FAILED", "STOPPED")  # STOPPED: pruned (kregs.tuner.epochs)
 ASK_INTERVAL = 1.0  # seconds between the requests of a worker told to wait
 
 
@@ -156,6 +157,8 @@ class KregsTrials:
         # saved is the best epoch's (restored by BestEpoch), and the score is read there.
         extra = [] if any(isinstance(c, BestEpoch) for c in given) else [BestEpoch()]
         extra.append(SaveRestoredWeights(compat.checkpoint_path(self, trial.trial_id)))
+        report = epochs.EpochReport(self.oracle, trial.trial_id)
+        extra.append(report)
         if self.progress is not None:
             listener, tracker = self.progress
             extra.append(ProgressCallback(listener, f"trial {trial.trial_id}", tracker))
@@ -179,6 +182,7 @@ class KregsTrials:
             "initial_epoch": int(trial.hyperparameters.values.get("tuner/initial_epoch", 0)),
             "precision": getattr(self.hypermodel, "precision", None),
             "seconds": round(time.monotonic() - start, 2),
+            "pruned_epoch": report.pruned_epoch,
             **{k: round(v, 1) for k, v in memory_mb().items()},
             # Who ran it, in a distributed search (KerasTuner's id of this worker).
             "tuner_id": os.environ.get("KERASTUNER_TUNER_ID"),
@@ -240,11 +244,20 @@ class _Reporting(compat.AtomicOracleState):
 
     trial_ended = None
     hold_workers = False
+    pruner = None  # kregs.tuner.pruning: stops trials behind the others (epoch reports)
+    pruned = None  # trial id -> why the pruner stopped it, until it ends
+    clock = None  # kregs.tuner.clock.TimeBudget: no trial starts that cannot end in time
+    refit_plan = None  # callable: the refit's planned epochs (the best trial's), or None
 
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
         compat.skip_ended_retries(self)
-        trial = super().create_trial(tuner_id)
+        if self.clock is not None and not epochs.time_for_a_trial(self):
+            trial = compat.stopped_trial(self, tuner_id)
+        else:
+            trial = super().create_trial(tuner_id)
+            if self.clock is not None and trial.status == "RUNNING":
+                self.clock.began(trial.trial_id)
         if self.hold_workers:
             compat.wait_instead_of_leaving(self, tuner_id, trial)
         return trial
@@ -254,10 +267,17 @@ class _Reporting(compat.AtomicOracleState):
         compat.repair_after_reload(self)
 
     @keras_tuner.synchronized
+    def update_trial(self, trial_id, metrics, step=0):
+        if epochs.ACCURACY not in metrics:  # KerasTuner's own report of the trial's result
+            return super().update_trial(trial_id, metrics, step)
+        return epochs.record_epoch(self, trial_id, metrics, step)
+
+    @keras_tuner.synchronized
     def end_trial(self, trial):
         if compat.ended_before(self, trial):  # a second report of a finished trial
             logger.info("trial %s was reported ended again; counted once", trial.trial_id)
             return
+        epochs.settle(self, trial)
         super().end_trial(trial)
         self.save()  # KerasTuner saved before it dropped the trial from the ongoing ones
         ended = self.trials[trial.trial_id]

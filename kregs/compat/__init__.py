@@ -33,6 +33,8 @@ from kregs.compat.state import (
     checkpoint_path,
     failed_trials_quiet,
     repair_after_reload,
+    save_trial,
+    stopped_trial,
     try_first,
 )
 from kregs.compat.tensorflow import disable_op_determinism, op_determinism_enabled
@@ -57,6 +59,8 @@ __all__ = [
     "repair_after_reload",
     "requeue_trial",
     "rpc_timeout",
+    "save_trial",
+    "stopped_trial",
     "try_first",
     "wait_instead_of_leaving",
     "workers_known",

@@ -6,7 +6,7 @@ import time
 
 from kregs.compat.scoped import replaced
 
-ENDED = ("COMPLETED", "FAILED")
+ENDED = ("COMPLETED", "FAILED", "STOPPED")  # STOPPED: pruned
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ from kregs.compat.scoped import replaced
 
 logger = logging.getLogger(__name__)
 
-ENDED = ("COMPLETED", "FAILED")
+ENDED = ("COMPLETED", "FAILED", "STOPPED")  # STOPPED: pruned (kregs.tuner.pruning)
 
 
 @contextlib.contextmanager
@@ -242,3 +242,30 @@ def try_first(oracle, values):
         return random_values()
 
     oracle._random_values = first_then_random
+
+
+def save_trial(oracle, trial):
+    """Writes a trial's trial.json now (atomically, `AtomicOracleState`).
+
+    Why: a trial's epoch reports (`kregs.tuner.tuners._Reporting.update_trial`) are
+    recorded in its metrics as KerasTuner's own `update_trial` records them, and
+    saved as it saves them: through `Oracle._save_trial`, which has no public name.
+    """
+    oracle._save_trial(trial)
+
+
+def stopped_trial(oracle, tuner_id):
+    """The answer to `create_trial` that ends a tuner's search: a STOPPED trial, as
+    KerasTuner's oracle gives once `max_trials` is reached (the tuner leaves its loop).
+
+    Why: the oracle has no public way to stop handing out trials early (here: the
+    time budget is spent); this is what its `create_trial` does then, tuner ids included.
+    """
+    import keras_tuner
+
+    oracle.tuner_ids.discard(tuner_id)
+    hyperparameters = oracle.hyperparameters.copy()
+    hyperparameters.values = {}
+    return keras_tuner.engine.trial.Trial(
+        hyperparameters=hyperparameters, trial_id=None, status="STOPPED"
+    )

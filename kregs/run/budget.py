@@ -5,16 +5,44 @@ No TensorFlow here, so the command line can offer these choices at once.
 """
 
 import dataclasses
+import re
 
 from kregs.checks import check_learning_rate, check_positive_int
 from kregs.dimensions import SPACE_NAMES
 from kregs.errors import invalid_value
 
 ALGORITHMS = ("hyperband", "bayesian", "random", "grid")
+PRUNINGS = ("none", "median", "asha")  # kregs.tuner.pruning
+# Algorithms that do not take pruning, and why.
+UNPRUNED = {
+    "hyperband": "which stops trials by its own rule (successive halving)",
+    "bayesian": "whose model of the scores reads completed trials only",
+}
+_UNITS = {"s": 1, "m": 60, "h": 3600}
 SPACES = SPACE_NAMES
 PRESET_NAMES = ("smoke", "quick", "paper")
 STUDY_PRESET_NAMES = ("smoke", "quick", "overfit", "paper")
 DEFAULT_LEARNING_RATE = 1e-3
+
+
+def parse_duration(text):
+    """Seconds in a duration such as "90s", "10m", "1h" or "1h30m" (a bare number: seconds).
+
+    Raises:
+        ConfigError: not a positive duration, naming the value.
+
+    Example:
+    >>> parse_duration("1h30m")
+    5400.0
+    """
+    value = str(text).strip().lower()
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([smh]?)", value)
+    if not value or "".join(n + u for n, u in parts) != value.replace(" ", ""):
+        parts = []
+    seconds = sum(float(n) * _UNITS[u or "s"] for n, u in parts)
+    if not parts or seconds <= 0:
+        raise invalid_value("time_budget", text, "a duration such as 90s, 10m, 1h or 1h30m")
+    return seconds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +90,12 @@ class SearchBudget(TrainingBudget):
             number of epochs; that model is tested and exported.
         baseline: bool, the first configuration the search tries is the
             unregularized model (no L2, no dropout, no BN): its control.
+        pruning: str, one of `PRUNINGS`: stop a trial whose validation accuracy falls
+            behind the earlier trials' at the same epoch (`kregs.tuner.pruning`).
+            "none" with hyperband and bayesian (`UNPRUNED`).
+        time_budget: float > 0 or None, seconds for the whole run (search, refit, test,
+            export): no trial starts that cannot end in time, and the refit's epochs
+            fit what is left (`kregs.tuner.clock`). None: no bound.
     """
 
     algorithm: str = "hyperband"
@@ -70,9 +104,25 @@ class SearchBudget(TrainingBudget):
     trial_images: int | None = None
     refit: bool = True
     baseline: bool = True
+    pruning: str = "none"
+    time_budget: float | None = None
 
     def __post_init__(self):
         super().__post_init__()
+        if self.pruning not in PRUNINGS:
+            raise invalid_value("pruning", self.pruning, f"one of {', '.join(PRUNINGS)}")
+        if self.pruning != "none" and self.algorithm in UNPRUNED:
+            raise invalid_value(
+                "pruning", self.pruning,
+                f"none with --algorithm {self.algorithm}, {UNPRUNED[self.algorithm]}",
+            )  # fmt: skip
+        if self.time_budget is not None:
+            if isinstance(self.time_budget, str):
+                object.__setattr__(self, "time_budget", parse_duration(self.time_budget))
+            if isinstance(self.time_budget, bool) or not (
+                isinstance(self.time_budget, (int, float)) and self.time_budget > 0
+            ):
+                raise invalid_value("time_budget", self.time_budget, "seconds > 0, or None")
         if self.algorithm not in ALGORITHMS:
             raise invalid_value("algorithm", self.algorithm, f"one of {', '.join(ALGORITHMS)}")
         if self.space not in SPACES:
@@ -107,23 +157,25 @@ class StudyBudget(TrainingBudget):
 
 
 SEARCH_PRESETS = {
-    # No preset: the control and 9 configurations, up to 15 epochs each on 20,000 images
-    # (long enough for the unregularized control to over-fit), then the refit on all
+    # No preset: 40 minutes for the control and as many configurations as fit (30 at
+    # most), up to 15 epochs each on 20,000 images (long enough for the unregularized
+    # control to over-fit), trials behind the median pruned, then the refit on all
     # 60,000. The extended space: why, BENCHMARKS.md ("Figures behind the defaults").
     None: SearchBudget(
-        algorithm="random", max_trials=10, epochs=15, batch_size=128, patience=4,
-        trial_images=20000, space="extended",
+        algorithm="random", max_trials=30, epochs=15, batch_size=128, patience=4,
+        trial_images=20000, space="extended", pruning="median", time_budget=2400.0,
     ),
     # Seconds: proves the machinery end to end on a small subset.
     "smoke": SearchBudget(
         algorithm="random", max_trials=3, epochs=3, batch_size=64, limit=3000, patience=2,
         refit=False,
     ),
-    # Minutes on a CPU: the control and 5 configurations, up to 10 epochs each on 10,000
-    # images (the unregularized model over-fits within them), then the refit.
+    # Ten minutes on a CPU: the control and as many configurations as fit (20 at most),
+    # up to 10 epochs each on 10,000 images (the unregularized model over-fits within
+    # them), trials behind the median pruned, then the refit.
     "quick": SearchBudget(
-        algorithm="random", max_trials=6, epochs=10, batch_size=128, patience=3,
-        trial_images=10000,
+        algorithm="random", max_trials=20, epochs=10, batch_size=128, patience=3,
+        trial_images=10000, pruning="median", time_budget=600.0,
     ),
     # The study's protocol: its grid, batch 64, up to 50 epochs, patience 5.
     "paper": SearchBudget(

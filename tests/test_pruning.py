@@ -1,0 +1,244 @@
+"""Pruning and the time budget: the rules, the oracle's decisions, their records, resume."""
+
+import json
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+from _helpers import write_idx_dataset
+from click.testing import CliRunner
+
+from kregs.cli.main import main
+from kregs.errors import ConfigError
+from kregs.run.budget import SEARCH_PRESETS, SearchBudget, parse_duration
+from kregs.tuner import TuneConfig, tune
+from kregs.tuner.best import best_completed
+from kregs.tuner.clock import TimeBudget, session_clock, spent_before
+from kregs.tuner.epochs import ACCURACY, SECONDS, curve
+from kregs.tuner.pruning import MedianPruner, SuccessiveHalvingPruner, best_so_far
+from kregs.tuner.trials_csv import trial_row
+from kregs.tuner.tuners import make_tuner
+
+# --- the rules ------------------------------------------------------------------------------
+
+
+def test_median_pruner_judges_the_best_so_far_against_the_completed_trials_median():
+    pruner = MedianPruner(warmup=2, min_trials=2)
+    done = {"0": {1: 0.80, 2: 0.85, 3: 0.88}, "1": {1: 0.70, 2: 0.80, 3: 0.86}}
+    # In the warm-up, or with one completed trial: never.
+    assert pruner.decide({1: 0.1, 2: 0.1}, 2, done, {}) is None
+    assert pruner.decide({1: 0.1, 2: 0.1, 3: 0.1}, 3, {"0": done["0"]}, {}) is None
+    # Below the median (0.87) at epoch 3: pruned, the reason in numbers.
+    assert pruner.decide({1: 0.5, 2: 0.6, 3: 0.86}, 3, done, {}) == (
+        "val_accuracy 0.8600 by epoch 3, below the median 0.8700 of 2 completed trials"
+    )
+    # Judged by its best so far: a dip after a good epoch is not held against it.
+    assert pruner.decide({1: 0.5, 2: 0.9, 3: 0.6}, 3, done, {}) is None
+    # A completed trial that stopped early counts with its best: median of 0.85 and 0.86.
+    early = {"0": {1: 0.80, 2: 0.85}, "1": done["1"]}
+    assert "median 0.8550" in pruner.decide({1: 0.5, 2: 0.6, 3: 0.7}, 3, early, {})
+    assert best_so_far({1: 0.5, 2: 0.4, 3: 0.7}) == {1: 0.5, 2: 0.5, 3: 0.7}
+
+
+def test_successive_halving_keeps_the_top_third_at_each_rung():
+    pruner = SuccessiveHalvingPruner(min_epochs=2, factor=3, min_trials=2)
+    assert pruner.rungs(20) == [2, 6, 18]
+    rivals = {"0": {2: 0.9}, "1": {2: 0.8}, "2": {2: 0.7}, "3": {2: 0.6}, "4": {2: 0.5}}
+    # 6 at the rung: the top 6 // 3 = 2 go on.
+    assert pruner.decide({1: 0.3, 2: 0.85}, 2, {}, rivals) is None
+    assert pruner.decide({1: 0.3, 2: 0.75}, 2, {}, rivals) == (
+        "val_accuracy 0.7500 by epoch 2, not in the top 2 of 6 trials at this rung (best 0.9000)"
+    )
+    assert pruner.decide({1: 0.3, 2: 0.3, 3: 0.1}, 3, {}, rivals) is None  # not a rung
+    assert pruner.decide({1: 0.3, 2: 0.1}, 2, {}, {"0": {2: 0.9}}) is None  # too few rivals
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(warmup=-1), "`warmup`: expected an integer >= 0. Received: warmup=-1"),
+        (dict(min_trials=0), "`min_trials`: expected an integer >= 1. Received: min_trials=0"),
+    ],
+)
+def test_pruner_arguments_are_checked(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        MedianPruner(**kwargs)
+
+
+def test_durations_and_the_pruning_choice_are_checked_at_the_door():
+    assert parse_duration("10m") == 600
+    assert parse_duration("1h30m") == 5400
+    assert parse_duration("90") == 90 and parse_duration("2.5m") == 150
+    for bad in ("10x", "", "0m", "m", "-5s"):
+        with pytest.raises(ConfigError, match="expected a duration such as 90s, 10m, 1h"):
+            parse_duration(bad)
+    assert SearchBudget(time_budget="10m").time_budget == 600
+    for algorithm in ("hyperband", "bayesian"):
+        with pytest.raises(ConfigError, match=f"expected none with --algorithm {algorithm}"):
+            SearchBudget(algorithm=algorithm, pruning="median")
+    with pytest.raises(ConfigError, match="`pruning`: expected one of none, median, asha"):
+        SearchBudget(pruning="optuna")
+    # The presets a user runs first are time budgets, pruned at the median.
+    quick, default = SEARCH_PRESETS["quick"], SEARCH_PRESETS[None]
+    assert (quick.time_budget, quick.pruning) == (600, "median")
+    assert (default.time_budget, default.pruning) == (2400, "median")
+
+
+def test_bad_time_budget_on_the_command_line_is_one_line_and_exit_2():
+    result = CliRunner().invoke(main, ["tune", "--time-budget", "ten minutes"])
+    assert result.exit_code == 2
+    assert (
+        result.output.strip()
+        .splitlines()[-1]
+        .startswith(
+            "Error: Invalid value for argument `time_budget`: expected a duration such as 90s"
+        )
+    )
+    result = CliRunner().invoke(main, ["tune", "--pruning", "asha", "--algorithm", "hyperband"])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+
+
+# --- the clock ------------------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_no_trial_starts_that_cannot_end_before_the_deadline_with_the_refit():
+    clock = FakeClock()
+    budget = TimeBudget(600, max_epochs=10, refit_scale=6.0, clock=clock)
+    assert budget.may_start({}, None)  # the first trial: nothing measured yet
+    budget.began("0")
+    clock.now += 45.0
+    budget.ended("0")
+    seconds = {"0": {1: 8.0, 2: 4.0, 3: 4.0, 4: 4.0, 5: 4.0, 6: 4.0, 7: 4.0, 8: 4.0, 9: 4.0}}
+    estimate = budget.estimate(seconds)
+    # 4 s epochs, an 8 s first one, 45 - 40 = 5 s outside the epochs: 5 + 8 + 9 * 4.
+    assert (estimate.epoch, estimate.first, estimate.overhead, estimate.trial) == (4, 8, 5, 49)
+    # The refit of 5 epochs: 4 s of tracing, 5 * 6 * 4 s, 30 s to test and export.
+    assert budget.refit_seconds(estimate, 5) == 4 + 120 + 30
+    clock.now += 600 - 45 - (49 + 154)  # exactly enough left for a trial and the refit
+    assert budget.may_start(seconds, 5) and budget.refused == 0
+    clock.now += 1.0
+    assert not budget.may_start(seconds, 5) and budget.refused == 1
+    assert budget.search_ended == pytest.approx(600 - 49 - 154 + 1)
+    # The refit's epochs: what is left after the test and the export, at 24 s each.
+    assert budget.refit_epochs(seconds, 5) == 5
+    clock.now += 149.0
+    assert budget.refit_epochs(seconds, 5) == 1  # 53 s left: (53 - 30 - 4) // 24 = 0 -> 1
+    assert TimeBudget(None, 10, clock=clock).may_start(seconds, 5)  # no deadline
+
+
+def test_the_time_spent_survives_fresh_processes_and_resumes(tmp_path, monkeypatch):
+    path = str(tmp_path / "time.json")
+    assert spent_before(path, session=1.0) == 0.0
+    TimeBudget(600, 10, spent=0.0, record=(path, 1.0), clock=lambda: 130.0, started=100.0).save()
+    # A fresh process of the same session (kregs tune's flat memory) counts from its start.
+    assert spent_before(path, session=1.0) == 0.0
+    # A resume (a new session) starts with what the earlier ones spent.
+    assert spent_before(path, session=2.0) == 30.0
+    assert json.loads(open(path).read()) == {"session": 2.0, "before": 30.0, "spent": 30.0}
+    monkeypatch.setenv("KREGS_STARTED", "2.0")
+    spent, _, session = session_clock(path)
+    assert (spent, session) == (30.0, 2.0)
+
+
+# --- the oracle decides ---------------------------------------------------------------------
+
+
+class LearningRates(keras_tuner.HyperModel):
+    """Three configurations in grid order: two that learn, one that cannot (rate 0)."""
+
+    def build(self, hp):
+        rate = hp.Choice("rate", [0.5, 0.2, 0.0])
+        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3, activation="softmax")])
+        model.compile(
+            keras.optimizers.SGD(rate), "sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
+        return model
+
+
+def _blobs(n, seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = rng.normal(0, 0.3, (n, 6)).astype("float32")
+    x[np.arange(n), y] += 2.0
+    return x, y
+
+
+def _search(directory, pruner=None, clock=None):
+    keras.utils.set_random_seed(0)
+    tuner = make_tuner("grid", LearningRates(), str(directory), max_trials=3, epochs=6)
+    tuner.oracle.pruner, tuner.oracle.clock = pruner, clock
+    (x, y), val = _blobs(300, 0), _blobs(150, 1)
+    tuner.search(x, y, validation_data=val, epochs=6, batch_size=32, verbose=0)
+    return tuner
+
+
+def test_a_trial_behind_the_median_is_pruned_recorded_and_never_best(tmp_path):
+    tuner = _search(tmp_path, pruner=MedianPruner(warmup=2, min_trials=2))
+    trials = tuner.oracle.trials
+    assert [trials[t].status for t in ("0", "1", "2")] == ["COMPLETED", "COMPLETED", "STOPPED"]
+    assert trials["2"].message.startswith("pruned at epoch 3: val_accuracy ")
+    assert "below the median" in trials["2"].message
+    extras = tuner.read_extras("2")
+    assert (extras["pruned_epoch"], extras["epochs"]) == (3, 3)  # it trained 3 epochs, not 6
+    assert tuner.read_extras("0")["pruned_epoch"] is None
+    # Every epoch each trial trained is in the oracle's record of it (its trial.json).
+    assert sorted(curve(trials["2"], ACCURACY)) == [1, 2, 3]
+    assert sorted(curve(trials["0"], SECONDS)) == list(
+        range(1, tuner.read_extras("0")["epochs"] + 1)
+    )
+    assert [t.trial_id for t in best_completed(tuner.oracle, 3)] in (["0", "1"], ["1", "0"])
+    assert trial_row(trials["2"], {}, extras)["status"] == "PRUNED"
+    assert trial_row(trials["2"], {}, extras)["pruned_epoch"] == 3
+    # Resumed: the pruned trial stays pruned, nothing runs again, its records are kept.
+    again = _search(tmp_path, pruner=MedianPruner())
+    assert [again.oracle.trials[t].status for t in ("0", "1", "2")] == [
+        "COMPLETED", "COMPLETED", "STOPPED",
+    ]  # fmt: skip
+    assert sorted(curve(again.oracle.trials["2"], ACCURACY)) == [1, 2, 3]
+    assert again.read_extras("2")["pruned_epoch"] == 3
+
+
+def test_without_a_pruner_every_trial_runs_to_its_end(tmp_path):
+    tuner = _search(tmp_path)
+    assert all(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
+
+
+def test_the_time_budget_stops_handing_out_trials(tmp_path):
+    clock = TimeBudget(0.001, max_epochs=6)  # spent once the first trial has run
+    tuner = _search(tmp_path, clock=clock)
+    assert list(tuner.oracle.trials) == ["0"]
+    assert clock.refused >= 1 and clock.search_ended is not None
+    roomy = _search(tmp_path / "roomy", clock=TimeBudget(3600, max_epochs=6))
+    assert len(roomy.oracle.trials) == 3
+
+
+# --- a whole run ----------------------------------------------------------------------------
+
+
+def test_a_run_with_a_time_budget_says_how_its_time_was_spent(tmp_path):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    write_idx_dataset(folder, n_train=300, n_test=50)
+    config = TuneConfig.create(
+        "mnist", data_dir=str(folder), output=str(tmp_path / "run"), arch="mlp",
+        space="default", algorithm="random", max_trials=20, epochs=2, batch_size=32,
+        patience=1, refit=False, time_budget="1s", pruning="median",
+    )  # fmt: skip
+    result = tune(config)
+    assert 1 <= len(result.rows) < 20  # the budget ended the search, not max_trials
+    summary = (tmp_path / "run" / "summary.md").read_text()
+    assert "- pruning: median; time budget: 1s" in summary
+    assert "## Time" in summary and "- the search stopped at " in summary
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert (record["pruning"], record["time_budget"]) == ("median", 1.0)
+    spent = json.loads((tmp_path / "run" / "time.json").read_text())["spent"]
+    assert spent > 0
