@@ -12,8 +12,9 @@ import time
 import click
 
 from kregs.run.processes import kregs_command
+from kregs.tuner.clock import SESSION_VAR
 
-STARTED_VAR = "KREGS_STARTED"  # when the supervisor started: the whole run's wall time
+STARTED_VAR = SESSION_VAR  # when the supervisor started: the whole run's wall time
 
 
 def child_args(ctx, skip):

@@ -11,7 +11,7 @@ from kregs.cli import options as opt
 from kregs.cli.output import trial_line
 from kregs.cli.progress import Display
 from kregs.cli.quiet import quiet_tensorflow
-from kregs.run.budget import ALGORITHMS, SEARCH_PRESETS, SPACES
+from kregs.run.budget import ALGORITHMS, PRUNINGS, SEARCH_PRESETS, SPACES
 from kregs.run.interrupt import catching_interrupts
 from kregs.run.processes import freeze_imports
 from kregs.tuner.config import STRATEGIES, ClusterOptions, TuneConfig
@@ -35,8 +35,8 @@ TUNE_OPTIONS = [
     opt.dataset("A built-in data set, or tfds:NAME.  [default: fashion_mnist, unless --data]"),
     *opt.DATA_OPTIONS,
     opt.preset(
-        "A named budget: smoke (seconds), quick (minutes on a CPU), paper "
-        "(the study's protocol). Options given explicitly override it."
+        "A named budget: smoke (seconds), quick (10 minutes), paper (the study's "
+        "protocol). Options given explicitly override it."
     ),
     _budget("algorithm", click.Choice(ALGORITHMS), "KerasTuner algorithm."),
     _budget("max-trials", click.IntRange(min=1), "Trials at most."),
@@ -67,6 +67,20 @@ TUNE_OPTIONS = [
         "the search's control, shown in summary.md.  [default: on]",
     ),
     _budget("patience", click.IntRange(min=1), "Early-stopping patience on val_loss."),
+    _budget(
+        "pruning",
+        click.Choice(PRUNINGS),
+        "Stop a trial whose validation accuracy falls behind the earlier trials' at the same "
+        "epoch: below their median (median) or out of the top third at epochs 2, 6, 18 "
+        "(asha). Not with hyperband or bayesian.",
+    ),
+    _budget(
+        "time-budget",
+        str,
+        "Time for the whole run (search, refit, test, export), e.g. 10m, 1h, 1h30m: no "
+        "trial starts that cannot end in time, and the refit's epochs fit what is left.",
+        "40m",
+    ),
     *opt.fix_dimension_options(),
     click.option(
         "--learning-rate",

@@ -30,7 +30,12 @@ from kregs.usermodel import ModelSource, model_options
 RUN_FILE = "run.json"
 # run.json fields that may change between a run and its resumption (the precision is
 # what this machine has: each trial records its own).
-RESUMABLE = ("max_trials", "kregs_version", "precision", "max_memory", "data_info", "notes")
+# The time budget and pruning may change too: they decide which trials start or go on, not
+# what a trial is.
+RESUMABLE = (
+    "max_trials", "kregs_version", "precision", "max_memory", "data_info", "notes",
+    "pruning", "time_budget",
+)  # fmt: skip
 STRATEGIES = ("mirrored",)
 # Options of `create` that say how the data is read (`kregs.data.Options`).
 DATA_OPTIONS = ("image_size", "color_mode", "test_split", "skip_bad_images", "pixel_range", "flips")
@@ -259,7 +264,8 @@ class TuneConfig:
         """Builds a `TuneConfig` from flat options, as `kregs tune` takes them.
 
         Budget options (`algorithm`, `max_trials`, `epochs`, `batch_size`,
-        `space`, `limit`, `patience`, `trial_images`, `refit`, `baseline`) left at None
+        `space`, `limit`, `patience`, `trial_images`, `refit`, `baseline`, `pruning`,
+        `time_budget`: seconds or a duration such as "10m") left at None
         take the preset's values;
         `learning_rate` and every field of `kregs.RegConfig` (`l2`, `dropout`,
         ...: `Fixed.NAMES`) fix a dimension;
@@ -296,6 +302,8 @@ class TuneConfig:
                 "trial_images",
                 "refit",
                 "baseline",
+                "pruning",
+                "time_budget",
             ),
         )
         fixed = Fixed(**take(*Fixed.NAMES))

@@ -25,10 +25,26 @@ def refit_epochs(extras):
     return int(extras.get("initial_epoch") or 0) + int(extras["best_epoch"])
 
 
-def refit(search, trial, extras, listener):
+def refit_scale(search):
+    """The refit's images per trial image: how many times longer its epochs are."""
+    refit_images = len(search.ds.train[1]) + len(search.ds.validation[1])
+    return refit_images / len(search.trial_ds.train[1])
+
+
+def planned_refit(search, tuner):
+    """The refit's epochs if the search ended now (the best trial's), or None."""
+    from kregs.tuner.best import best_completed
+
+    best = best_completed(tuner.oracle, 1)
+    extras = tuner.read_extras(best[0].trial_id) if best else None
+    return refit_epochs(extras) if extras and extras.get("best_epoch") else None
+
+
+def refit(search, trial, extras, listener, epochs=None):
     """Trains `trial`'s configuration on training + validation images; tests it once.
 
-    The model trains for `refit_epochs(extras)` epochs with the learning-rate
+    The model trains for `epochs` (None: `refit_epochs(extras)`, the best trial's; a
+    time budget may give fewer: `kregs.tuner.clock`) epochs with the learning-rate
     schedule over exactly those epochs, without validation (nothing is held
     out) or early stopping. It is saved as `refit/model.keras` with its record
     (`refit/model.json`); calling again with the same trial and epochs loads
@@ -39,17 +55,21 @@ def refit(search, trial, extras, listener):
         trial: the best KerasTuner `Trial`.
         extras: dict, the trial's kregs_trial.json.
         listener: a `Listener` told the refit's epochs.
+        epochs: int or None, the epochs to train.
 
     Returns:
         `(model, record)`: the refit `keras.Model` and a dict with `trial_id`,
-        `epochs`, `images`, `seconds` and `test` (`accuracy`, `loss`, `images`).
+        `epochs`, `planned_epochs` (the best trial's), `images`, `seconds` and `test`
+        (`accuracy`, `loss`, `images`).
     """
     import keras
 
     folder = search.folder.file(REFIT_DIR)
-    epochs = refit_epochs(extras)
+    planned = refit_epochs(extras)
+    epochs = planned if epochs is None else epochs
     record = read_json(os.path.join(folder, RECORD_FILE))
-    if record and record.get("trial_id") == trial.trial_id and record.get("epochs") == epochs:
+    done = record and record.get("planned_epochs", record.get("epochs")) == planned
+    if done and record.get("trial_id") == trial.trial_id:
         return keras.models.load_model(os.path.join(folder, MODEL_FILE)), record
 
     ds = search.ds
@@ -78,6 +98,7 @@ def refit(search, trial, extras, listener):
     record = {
         "trial_id": trial.trial_id,
         "epochs": epochs,
+        "planned_epochs": planned,
         "images": int(len(y)),
         "seconds": round(time.monotonic() - start, 1),
         "test": evaluate(model, *ds.test, search.config.budget.batch_size),

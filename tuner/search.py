@@ -8,6 +8,7 @@ The modes that compose them (one process, chief, worker) are in
 """
 
 import dataclasses
+import functools
 import logging
 import math
 import time
@@ -21,10 +22,11 @@ from kregs.run.folder import RunFolder, default_output
 from kregs.run.progress import Tracker
 from kregs.run.train import check_splits, fit_arguments
 from kregs.tuner import best as best_models
-from kregs.tuner import explain
+from kregs.tuner import clock, epochs, explain
 from kregs.tuner.config import RESUMABLE, RUN_FILE
 from kregs.tuner.hypermodel import RegularizationHyperModel
-from kregs.tuner.refit import refit
+from kregs.tuner.pruning import make_pruner
+from kregs.tuner.refit import planned_refit, refit, refit_epochs, refit_scale
 from kregs.tuner.space import SearchSpace
 from kregs.tuner.summary_md import summary_markdown, top_table
 from kregs.tuner.trials_csv import effective_values, trial_order, trial_row, write_trials_csv
@@ -91,6 +93,7 @@ OWNED = (
     "workers/worker-*.lock",
     "refit/model.keras",
     "refit/model.json",
+    clock.TIME_FILE,
     *(f"plots/{name}" for name in explain.PLOTS),
 )
 
@@ -152,8 +155,10 @@ class Search:
 
         self.config = config
         self.folder = folder
+        self.clock = None  # the time budget's (`make_tuner`)
+        self.search_seconds = None
         self.device = device_setup.configure(config.device)
-        self.strategy = _make_strategy(config.strategy)
+        self.strategy = device_setup.make_strategy(config.strategy)
         self.replicas = self.strategy.num_replicas_in_sync if self.strategy else 1
         keras.utils.set_random_seed(config.seed)
         self.max_memory = config.max_memory or data.default_max_memory()
@@ -215,6 +220,21 @@ class Search:
         worker = self.config.cluster is not None and self.config.cluster.role == "worker"
         ended = 0 if worker else len(self.rows(tuner))  # a worker's oracle is the chief's
         tuner.progress = (listener, Tracker(budget.max_trials, ended))
+        if not worker:  # the oracle decides: the single process's, or the chief's
+            tuner.oracle.pruner = make_pruner(budget.pruning)
+            # The run's time, kept in time.json; a deadline with --time-budget.
+            record = self.folder.file(clock.TIME_FILE)
+            spent, started, session = clock.session_clock(record)
+            self.clock = clock.TimeBudget(
+                budget.time_budget,
+                budget.epochs,
+                refit_scale=refit_scale(self) if budget.refit else None,
+                spent=spent,
+                started=started,
+                record=(record, session),
+            )
+            tuner.oracle.clock = self.clock
+            tuner.oracle.refit_plan = functools.partial(planned_refit, self, tuner)
         return tuner
 
     def search(self, tuner):
@@ -245,8 +265,13 @@ class Search:
             verbose=1 if config.verbose else 0,
             batch_size=self.batch_size,
         )
+        start = time.monotonic()
         try:
             tuner.search(kwargs.pop("x"), **kwargs)
+            self.search_seconds = time.monotonic() - start
+            if self.clock is not None:  # the run's, across processes and sessions
+                self.clock.search_stopped()
+                self.search_seconds = self.clock.search_ended
         except RuntimeError as err:
             # KerasTuner stops a search after max_consecutive_failed_trials failures in a row.
             if not str(err).startswith("Number of consecutive failures exceeded"):
@@ -299,7 +324,14 @@ class Search:
         budget = self.config.budget
 
         def refit_best(trial):
-            return refit(self, trial, tuner.read_extras(trial.trial_id), listener)
+            extras = tuner.read_extras(trial.trial_id)
+            planned = refit_epochs(extras)
+            if self.clock is not None:  # what the time left allows (a time budget)
+                epochs_left = self.clock.refit_epochs(
+                    epochs.seconds_by_trial(tuner.oracle), planned
+                )
+                return refit(self, trial, extras, listener, epochs=epochs_left)
+            return refit(self, trial, extras, listener)
 
         best, test, export_path, refitted, deployed = best_models.finish(
             tuner,
@@ -325,6 +357,7 @@ class Search:
                 refitted,
                 ranked,
                 deployed,
+                self.clock.report(rows, refitted, self.search_seconds, budget.pruning),
             ),  # fmt: skip
         )
         unfinished = sorted(
@@ -355,18 +388,3 @@ def trial_subset(ds, images, seed):
         return ds
     keep = data.stratified_sample(y, images, np.random.default_rng(seed + 1))
     return data.Splits((data.take(x, keep), y[keep]), ds.validation, ds.test, ds.info)
-
-
-def _make_strategy(strategy):
-    if strategy != "mirrored":
-        return strategy
-    if device_setup.backend() != "tensorflow":
-        from kregs.errors import ConfigError
-
-        raise ConfigError(
-            f"--strategy mirrored is TensorFlow's (tf.distribute): this process trains with "
-            f"{device_setup.backend()}; set KERAS_BACKEND=tensorflow"
-        )
-    import tensorflow as tf
-
-    return tf.distribute.MirroredStrategy()

@@ -158,6 +158,8 @@ def _budget_lines(record, replicas):
         f"control first: {'yes' if record.get('baseline') else 'no'}; "
         f"refit: {'yes' if record.get('refit') else 'no'}",
         f"- seed: {record['seed']}",
+        f"- pruning: {record.get('pruning') or 'none'}; time budget: "
+        + (duration(record["time_budget"]) if record.get("time_budget") else "none"),
     ]
     if replicas > 1:
         lines.append(
@@ -167,9 +169,57 @@ def _budget_lines(record, replicas):
     return lines
 
 
+def duration(seconds):
+    """`seconds` as minutes and seconds, e.g. "10m 0s" (under a minute: "42s").
+
+    Example:
+    >>> duration(600)
+    '10m 0s'
+    """
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes}m {rest}s" if minutes else f"{rest}s"
+
+
+def time_lines(timing, rows):
+    """summary.md's "Time" section: the budget, and how the run's time was spent."""
+    if not timing:
+        return []
+    pruned = [r for r in rows if r["status"] == "PRUNED"]
+    lines = ["## Time", ""]
+    if timing.get("budget"):
+        clock = timing.get("clock") or {}
+        lines.append(
+            f"- budget: {duration(timing['budget'])} for the search, the refit, the test "
+            "and the export"
+            + (f" ({duration(clock['spent_before'])} spent before a resume)"
+               if clock.get("spent_before") else "")
+        )  # fmt: skip
+        if clock.get("refused"):
+            lines.append(
+                f"- the search stopped at {duration(clock['search_ended'])}: one more trial "
+                "and the refit would not have ended in time"
+            )
+    if timing.get("search") is not None:
+        lines.append(
+            f"- search: {duration(timing['search'])} ({len(rows)} trials, "
+            f"{duration(timing['trials'])} training them)"
+        )
+    if pruned:
+        epochs = ", ".join(str(r["pruned_epoch"]) for r in pruned)
+        lines.append(
+            f"- pruning ({timing.get('pruning')}): {len(pruned)} trials stopped early, after "
+            f"epochs {epochs}"
+        )
+    if timing.get("refit") is not None:
+        lines.append(f"- refit: {duration(timing['refit'])}")
+    lines.append(f"- whole run: {duration(timing['total'])} (to this summary)")
+    return [*lines, ""]
+
+
 def summary_markdown(
-    record, rows, best, test, replicas=1, device=None, refit=None, importance=None, deployed=None
-):
+    record, rows, best, test, replicas=1, device=None, refit=None, importance=None, deployed=None,
+    timing=None,
+):  # fmt: skip
     """The text of summary.md.
 
     Args:
@@ -182,6 +232,7 @@ def summary_markdown(
         refit: dict or None, the refit's record (`kregs.tuner.refit.refit`).
         importance: `kregs.tuner.explain.importance(rows)`, or None.
         deployed: `kregs.deploy.DeployResult` or None (`--export-format`).
+        timing: dict or None, how the time was spent (`Search.timing`).
     """
     statuses = {}
     for r in rows:
@@ -230,9 +281,12 @@ def summary_markdown(
             )
         if refit is not None:
             t = refit["test"]
+            planned = refit.get("planned_epochs", refit["epochs"])
+            cut = f", the time left allowed {refit['epochs']} of its {planned}"
             lines.append(
                 f"- refit on {refit['images']} images (training and validation) for "
-                f"{refit['epochs']} epochs ({refit['seconds']:.0f} s): test accuracy "
+                f"{refit['epochs']} epochs{cut if planned != refit['epochs'] else ''} "
+                f"({refit['seconds']:.0f} s): test accuracy "
                 f"{t['accuracy']:.4f} (loss {t['loss']:.4f}); this is the model exported"
             )
         lines.append("")
@@ -240,5 +294,5 @@ def summary_markdown(
         from kregs.deploy import report_section
 
         lines += [*report_section(deployed), ""]
-    lines += [*explain.markdown(rows, importance), ""]
+    lines += [*time_lines(timing, rows), *explain.markdown(rows, importance), ""]
     return "\n".join(lines)

@@ -237,3 +237,23 @@ def op_determinism(enabled=True):
             tf.config.experimental.enable_op_determinism()
         elif enabled and not before:
             compat.disable_op_determinism()
+
+
+def make_strategy(strategy):
+    """`strategy` itself, or TensorFlow's `MirroredStrategy` for "mirrored" (TensorFlow only).
+
+    Raises:
+        ConfigError: "mirrored" under another backend.
+    """
+    if strategy != "mirrored":
+        return strategy
+    if backend() != "tensorflow":
+        from kregs.errors import ConfigError
+
+        raise ConfigError(
+            f"--strategy mirrored is TensorFlow's (tf.distribute): this process trains with "
+            f"{backend()}; set KERAS_BACKEND=tensorflow"
+        )
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy()

@@ -1,0 +1,237 @@
+"""A run's time budget (`--time-budget`): which trials may start, and the refit's epochs.
+
+The oracle (the single process's, or the chief's) holds a `TimeBudget`. Before
+it hands out a trial it asks `may_start`: the trial must be able to run all its
+epochs, and the refit that follows still fit, before the deadline. Estimates
+come from what every trial reported to the oracle, epoch by epoch
+(`EpochRecords`): the median epoch's seconds, the first epoch's (it traces and
+compiles), and each trial's seconds outside its epochs (building, saving). The
+first trial always starts: nothing is measured before it.
+
+The run's time is kept in time.json beside run.json: a run resumed after an
+interruption starts with what its earlier sessions spent (the time between
+sessions is not counted), and the fresh processes of one `kregs tune` (flat
+memory: `kregs.tuner.recycle`) count from when that command started
+(`SESSION_VAR`). No TensorFlow here.
+"""
+
+import dataclasses
+import math
+import os
+import statistics
+import time
+
+from kregs.run.files import read_json, write_json
+
+TIME_FILE = "time.json"
+# Set by `kregs tune`'s supervisor on its fresh processes: when the command started
+# (`time.time()`), one session of the run.
+SESSION_VAR = "KREGS_STARTED"
+
+# Seconds set aside after the refit for the test, best/ and the SavedModel export.
+FINISH_SECONDS = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """What a trial and a refit epoch are expected to take, in seconds.
+
+    Attributes:
+        epoch: float, a trial's epoch after its first (the median reported).
+        first: float, a trial's first epoch (tracing and compilation included).
+        overhead: float, a trial's seconds outside its epochs.
+        trial: float, a whole trial of `max_epochs` epochs.
+    """
+
+    epoch: float
+    first: float
+    overhead: float
+    trial: float
+
+
+class TimeBudget:
+    """The deadline of a run and what fits before it.
+
+    Args:
+        seconds: float > 0 or None, the whole run's time; None: no deadline (the clock
+            only keeps the time spent).
+        max_epochs: int, the epochs a trial trains at most.
+        refit_scale: float or None, the refit's images per trial image (its epochs
+            take this many times a trial's); None: no refit.
+        spent: float, seconds already spent in earlier sessions.
+        started: float or None, when this session began (`clock()`'s time); None: now.
+        record: `(path, session)` or None: where to keep the time spent (time.json,
+            `spent_before`), rewritten as each trial ends.
+        clock: callable returning seconds (monotonic), for tests.
+
+    Example:
+    >>> budget = TimeBudget(600, max_epochs=10, refit_scale=6.0)
+    >>> budget.may_start({}, refit_epochs=None)   # the first trial: nothing measured yet
+    True
+    """
+
+    def __init__(
+        self, seconds, max_epochs, refit_scale=None, spent=0.0, started=None, record=None,
+        clock=time.monotonic,
+    ):  # fmt: skip
+        self.seconds = None if seconds is None else float(seconds)
+        self.max_epochs = int(max_epochs)
+        self.refit_scale = refit_scale
+        self.spent_before = float(spent)
+        self._clock = clock
+        self.started = (clock() if started is None else started) - self.spent_before
+        self.record = record
+        self.refused = 0  # requests for a trial turned down for lack of time
+        self.search_ended = None  # elapsed seconds when the search stopped
+        self.trial_seconds = {}  # trial id -> wall seconds, trials of this session
+        self._began = {}
+
+    def elapsed(self):
+        """Seconds spent so far (earlier sessions included)."""
+        return self._clock() - self.started
+
+    def left(self):
+        """Seconds left before the deadline (negative once past it; inf without one)."""
+        return math.inf if self.seconds is None else self.seconds - self.elapsed()
+
+    def began(self, trial_id):
+        """A trial was handed out now."""
+        self._began[trial_id] = self._clock()
+
+    def ended(self, trial_id):
+        """A trial ended now."""
+        if trial_id in self._began:
+            self.trial_seconds[trial_id] = self._clock() - self._began.pop(trial_id)
+        self.save()
+
+    def save(self):
+        """Writes the time spent so far to the record file (if any)."""
+        if self.record is not None:
+            path, session = self.record
+            write_json(
+                path, {"session": session, "before": self.spent_before, "spent": self.elapsed()}
+            )
+
+    def estimate(self, seconds):
+        """An `Estimate` from the epochs' seconds, or None before any epoch was reported.
+
+        Args:
+            seconds: dict trial id -> {epoch: seconds} (epochs from 1).
+        """
+        firsts = [c[min(c)] for c in seconds.values() if c]
+        if not firsts:
+            return None
+        later = [s for c in seconds.values() for e, s in c.items() if e != min(c)]
+        first = statistics.median(firsts)
+        epoch = statistics.median(later) if later else first
+        outside = [
+            max(0.0, wall - sum(seconds.get(t, {}).values()))
+            for t, wall in self.trial_seconds.items()
+        ]
+        overhead = statistics.median(outside) if outside else 0.0
+        trial = overhead + first + epoch * (self.max_epochs - 1)
+        return Estimate(epoch=epoch, first=first, overhead=overhead, trial=trial)
+
+    def refit_seconds(self, estimate, epochs):
+        """The refit's seconds for `epochs` epochs, the test and the export included."""
+        if self.refit_scale is None:
+            return 0.0
+        tracing = max(0.0, estimate.first - estimate.epoch)
+        return tracing + estimate.epoch * self.refit_scale * epochs + FINISH_SECONDS
+
+    def may_start(self, seconds, refit_epochs):
+        """Whether one more trial, then the refit, fits before the deadline.
+
+        Args:
+            seconds: dict trial id -> {epoch: seconds}, every trial's reports.
+            refit_epochs: int or None, the refit's planned epochs (the best trial's
+                so far); None: `max_epochs`.
+        """
+        estimate = self.estimate(seconds)
+        if estimate is None or self.seconds is None:
+            return True
+        need = estimate.trial + self.refit_seconds(estimate, refit_epochs or self.max_epochs)
+        if need <= self.left():
+            return True
+        self.refused += 1
+        if self.search_ended is None:
+            self.search_ended = self.elapsed()
+        return False
+
+    def refit_epochs(self, seconds, planned):
+        """The refit's epochs: `planned` (the best trial's), fewer if the time left is short,
+        at least 1."""
+        estimate = self.estimate(seconds)
+        if estimate is None or self.refit_scale is None or self.seconds is None:
+            return planned
+        per_epoch = estimate.epoch * self.refit_scale
+        left = self.left() - FINISH_SECONDS - max(0.0, estimate.first - estimate.epoch)
+        return max(1, min(planned, math.floor(left / per_epoch)))
+
+    def search_stopped(self):
+        """The search has ended (whatever the reason): its time is recorded once."""
+        if self.search_ended is None:
+            self.search_ended = self.elapsed()
+
+    def report(self, rows, refit, search_seconds, pruning):
+        """How the run's time was spent, for summary.md's "Time" section (saved first).
+
+        Args:
+            rows: list of trials.csv rows.
+            refit: dict or None, the refit's record.
+            search_seconds: float or None, the search's time.
+            pruning: str, the run's pruning.
+        """
+        self.save()
+        return {
+            "budget": self.seconds,
+            "clock": self.get_config(),
+            "search": search_seconds,
+            "trials": sum(float(r.get("seconds") or 0) for r in rows),
+            "refit": refit["seconds"] if refit else None,
+            "total": self.elapsed(),
+            "pruning": pruning,
+        }
+
+    def get_config(self):
+        """The budget's settings and what it measured, for run records."""
+        return {
+            "seconds": self.seconds,
+            "spent_before": round(self.spent_before, 1),
+            "elapsed": round(self.elapsed(), 1),
+            "search_ended": None if self.search_ended is None else round(self.search_ended, 1),
+            "refused": self.refused,
+        }
+
+
+def session_started(environ=None):
+    """When this session of the run began (`time.time()`): `SESSION_VAR`, else now."""
+    value = (os.environ if environ is None else environ).get(SESSION_VAR)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return time.time()
+
+
+def spent_before(path, session):
+    """Seconds the run's earlier sessions spent, from its time.json; records `session` as
+    the current one (its processes then agree on what came before it).
+
+    Args:
+        path: str, the run's time.json.
+        session: float, `session_started()`.
+    """
+    record = read_json(path) or {}
+    if record.get("session") == session:
+        return float(record.get("before") or 0.0)
+    before = float(record.get("spent") or 0.0)
+    write_json(path, {"session": session, "before": before, "spent": before})
+    return before
+
+
+def session_clock(path, environ=None):
+    """`(spent, started)` for a `TimeBudget` of this session: the earlier sessions' time,
+    and when this one began on `time.monotonic()`'s scale."""
+    session = session_started(environ)
+    spent = spent_before(path, session)
+    return spent, time.monotonic() - max(0.0, time.time() - session), session
