@@ -8,9 +8,14 @@ Same layers, same variables, same results (up to rounding), faster training:
   bfloat16 or float16 input as it is and keeps the statistics in float32.
   Keras' layer casts the activations to float32, computes the moments, then
   normalizes: several passes, each slower in mixed precision.
-- `BernoulliDropout`: Keras' element-wise dropout with its random numbers
-  drawn in float32 whatever the compute dtype (bfloat16 uniforms are slower
-  to draw on a CPU).
+- `BernoulliDropout`: Keras' element-wise dropout with cheaper random numbers.
+  Dropout draws one random number per activation, which on a CPU costs more
+  than the convolutions once they run in bfloat16. On the TensorFlow backend
+  each element is kept or dropped by one random byte (one 32-bit draw of
+  TensorFlow's counter-based Philox generator serves four elements); the
+  rate is rounded to a multiple of 1/256 (at most 0.002 off) and the
+  survivors are scaled by 1 / (1 - that rate), so the expectation is exact.
+  Elsewhere it draws float32 uniforms (bfloat16 ones are slower to draw).
 
 How much each saves: BENCHMARKS.md, "Figures behind the defaults".
 
@@ -21,7 +26,9 @@ Everything else (other backends, masks, other axes, renormalization,
 import keras
 from keras import ops
 
-__all__ = ["BernoulliDropout", "FusedBatchNormalization"]
+__all__ = ["BernoulliDropout", "FusedBatchNormalization", "byte_rate"]
+
+LEVELS = 256  # a random byte's values
 
 
 @keras.saving.register_keras_serializable(package="kregs")
@@ -88,10 +95,12 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
 
 @keras.saving.register_keras_serializable(package="kregs")
 class BernoulliDropout(keras.layers.Dropout):
-    """`keras.layers.Dropout`, its random numbers drawn in float32.
+    """`keras.layers.Dropout` with cheaper random numbers (see the module's docstring).
 
-    In training each element is kept with probability `1 - rate` and scaled by
-    `1 / (1 - rate)`, dropped (set to 0) otherwise; at inference the identity.
+    In training each element is kept with probability `1 - r` and scaled by
+    `1 / (1 - r)`, dropped (set to 0) otherwise, where `r` is `rate` (rounded to
+    a multiple of 1/256 on the TensorFlow backend: `byte_rate`); at inference
+    the identity.
 
     Args:
         rate: float in [0, 1), the probability to drop an element.
@@ -105,6 +114,41 @@ class BernoulliDropout(keras.layers.Dropout):
     def call(self, inputs, training=False):
         if not training or self.rate <= 0 or self.noise_shape is not None:
             return super().call(inputs, training=training)
+        if keras.backend.backend() == "tensorflow":
+            return _byte_dropout(inputs, self.rate, self.seed_generator)
         noise = keras.random.uniform(ops.shape(inputs), dtype="float32", seed=self.seed_generator)
         keep = ops.cast(noise >= self.rate, inputs.dtype)
         return inputs * keep * ops.cast(1.0 / (1.0 - self.rate), inputs.dtype)
+
+
+def byte_rate(rate):
+    """The rate `BernoulliDropout` applies on TensorFlow: `rate` rounded to a multiple of
+    1/256, within [1/256, 255/256].
+
+    Example:
+    >>> byte_rate(0.3)
+    0.30078125
+    """
+    return min(max(round(rate * LEVELS), 1), LEVELS - 1) / LEVELS
+
+
+def _byte_dropout(inputs, rate, seed_generator):
+    """Dropout with one random byte per element: 32-bit Philox draws, bitcast to bytes."""
+    import tensorflow as tf
+
+    threshold = round(byte_rate(rate) * LEVELS)
+    seed = tf.cast(seed_generator.next(), "int64")
+    shape = tf.shape(inputs)
+    last = inputs.shape[-1]
+    if last is not None and last % 4 == 0:  # four bytes per word along the last axis
+        words = tf.concat([shape[:-1], [last // 4]], axis=0)
+        draw = tf.random.stateless_uniform(words, seed, minval=None, maxval=None, dtype="uint32")
+        noise = tf.reshape(tf.bitcast(draw, "uint8"), shape)
+    else:
+        size = tf.size(inputs)
+        draw = tf.random.stateless_uniform(
+            [(size + 3) // 4], seed, minval=None, maxval=None, dtype="uint32"
+        )
+        noise = tf.reshape(tf.reshape(tf.bitcast(draw, "uint8"), [-1])[:size], shape)
+    keep = tf.cast(noise >= threshold, inputs.dtype)
+    return inputs * keep * tf.cast(LEVELS / (LEVELS - threshold), inputs.dtype)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from kregs import L2Penalty, RegConfig
-from kregs.fused import BernoulliDropout, FusedBatchNormalization
+from kregs.fused import BernoulliDropout, FusedBatchNormalization, byte_rate
 from kregs.layers import ConvBlock, DenseBlock
 
 
@@ -69,7 +69,8 @@ def test_dropout_zeroes_rate_fraction_scales_survivors_and_is_identity_at_infere
     assert np.array_equal(infer, keras.ops.convert_to_numpy(block(x)))  # default: inference
     dropped = train == 0
     assert abs(dropped.mean() - rate) < 0.01  # 100000 units: std of the mean ~0.0015
-    np.testing.assert_allclose(train[~dropped], infer[~dropped] / (1 - rate), rtol=1e-5)
+    applied = byte_rate(rate) if keras.backend.backend() == "tensorflow" else rate
+    np.testing.assert_allclose(train[~dropped], infer[~dropped] / (1 - applied), rtol=1e-5)
 
 
 def test_batch_norm_normalises_per_channel_in_training():
@@ -194,3 +195,26 @@ def test_bernoulli_dropout_keeps_one_minus_rate_and_scales_survivors():
     assert np.array_equal(np.asarray(layer(np.ones((3, 4), "float32"))), np.ones((3, 4)))
     again = keras.layers.deserialize(keras.layers.serialize(layer))
     assert type(again) is BernoulliDropout and again.rate == 0.25
+
+
+@pytest.mark.tensorflow  # random bytes are the TensorFlow backend's path
+@pytest.mark.parametrize("shape", [(64, 14, 14, 32), (700, 143)])  # 4 bytes per word; not
+def test_dropout_with_random_bytes_is_unbiased_at_any_rate(shape):
+    """On TensorFlow the rate is a multiple of 1/256 and survivors are scaled to match:
+    the expectation is exact, whatever the rate."""
+    import tensorflow as tf
+
+    assert byte_rate(0.3) == 77 / 256 and byte_rate(0.001) == 1 / 256
+    assert byte_rate(0.999) == 255 / 256
+    layer = BernoulliDropout(0.3, seed=5)
+    x = np.ones(shape, "float32")
+    for y in (layer(x, training=True), tf.function(layer, jit_compile=True)(x, training=True)):
+        y = np.asarray(y)
+        np.testing.assert_allclose(np.unique(y), [0.0, 256 / 179], rtol=1e-6)
+        assert abs((y == 0).mean() - 77 / 256) < 0.006  # 100000 elements: std ~0.0015
+        assert abs(y.mean() - 1.0) < 0.01
+    # Fresh bytes at every call; in bfloat16, the same rule.
+    assert not np.array_equal(np.asarray(layer(x, training=True)), y)
+    half = BernoulliDropout(0.5, seed=1, dtype="mixed_bfloat16")
+    z = np.asarray(half(x, training=True).numpy().astype("float32"))
+    assert set(np.unique(z)) == {0.0, 2.0} and abs((z == 0).mean() - 0.5) < 0.01
