@@ -3,19 +3,25 @@
 Builds one kregs CNN per mode (same seed: the same initial weights; the same
 batches), then trains them in alternated rounds in this one process: each
 round, every mode trains one more epoch, A B C D A B C D ..., so that a host
-switching speeds slows every mode alike. Per mode it prints the median over
-rounds (the first, with tracing and compilation, left out) of samples/s (wall),
-samples per CPU-second (the process' CPU time: all its threads) and cores busy
-(CPU time / wall time), and after the last round the test accuracy on the
-whole test set. Targets here: bfloat16 >= 1.8 x float32 wall, accuracy within
-0.3 points.
+switching speeds slows every mode alike. With `--seeds`, every seed is a model
+of its own (other initial weights and batches), trained in the same rounds.
+Per mode it prints the median over rounds and seeds (the first round, with
+tracing and compilation, left out) of samples/s (wall), samples per CPU-second
+(the process' CPU time: all its threads) and cores busy (CPU time / wall
+time); the achieved GFLOP/s (the model's training FLOPs per image, counted
+from its graph's convolutions and matrix products, forward and twice that
+backward, times samples/s) beside what one large float32 and bfloat16 matrix
+product reach on this machine; and after the last round the mean test
+accuracy over the seeds on the whole test set, with the difference to the
+first mode and its 95% interval. Targets here: bfloat16 >= 1.8 x float32
+wall, accuracy within 0.3 points.
 
 Each configuration (default: the plain CNN, and L2 + dropout + BN) is compared
 with itself: speed-ups and accuracy differences are against its first mode.
 
 Usage: python bench/precision.py [--quick] [--limit N] [--epochs E] [--batch-size B]
        [--modes float32,bfloat16,float32+xla,bfloat16+xla] [--reg none,l2+dropout+bn]
-       [--threads T] [--out FILE]
+       [--seeds S] [--threads T] [--out FILE]
 """
 
 import argparse
@@ -27,7 +33,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import command_line, machine, write_result  # noqa: E402
+from _common import command_line, interval, machine, write_result  # noqa: E402
 
 MODES = ("float32", "bfloat16", "float32+xla", "bfloat16+xla")
 
@@ -45,6 +51,41 @@ def build(mode, reg, device, seed):
     return compile_model(model, 1e-3, precision == "float16", jit_compile="xla" in mode)
 
 
+def training_flops(model, input_shape):
+    """Training FLOPs per image: the forward graph's convolutions and matrix products (2
+    per multiply-add), times 3 (the backward pass computes two products per forward one)."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((1, *input_shape), model.inputs[0].dtype)
+    graph = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec).graph
+    forward = 0
+    for op in graph.get_operations():
+        if op.type in ("Conv2D", "_FusedConv2D"):
+            kh, kw, cin, cout = op.inputs[1].shape
+            _, h, w, _ = op.outputs[0].shape
+            forward += 2 * h * w * kh * kw * cin * cout
+        elif op.type in ("MatMul", "_FusedMatMul"):
+            k, n = op.inputs[1].shape
+            forward += 2 * k * n
+    return 3 * forward
+
+
+def matmul_gflops(dtype, n=2048, repeats=10):
+    """GFLOP/s of an n x n matrix product in `dtype` on this machine (median of `repeats`)."""
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n), dtype="float32")
+    a, b = tf.cast(a, dtype), tf.cast(tf.transpose(a), dtype)
+    product = tf.function(lambda x, y: tf.reduce_sum(tf.cast(tf.matmul(x, y)[0, :1], "float32")))
+    product(a, b)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        product(a, b).numpy()
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3200 images, 3 epochs")
@@ -59,6 +100,7 @@ def main(argv=None):
         help="configurations, comma-separated: none, l2+dropout+bn (lambda 1e-4, rate 0.25, "
         "BN before), ...",
     )
+    parser.add_argument("--seeds", type=int, default=1, help="models per mode (seeds 0..S-1)")
     parser.add_argument("--out", default=None, help="JSON output file")
     args = parser.parse_args(argv)
     limit = args.limit or (3200 if args.quick else 12800)
@@ -76,39 +118,66 @@ def main(argv=None):
         RegConfig.from_name(name, l2=1e-4, dropout=0.25, batch_norm="before_activation")
         for name in args.reg.split(",")
     ]
+    seeds = list(range(args.seeds))
     runs = [(reg, mode) for reg in regs for mode in modes]
-    models = {f"{reg.name}/{mode}": build(mode, reg, device, seed=0) for reg, mode in runs}
+    models = {
+        (f"{reg.name}/{mode}", seed): build(mode, reg, device, seed=seed)
+        for reg, mode in runs
+        for seed in seeds
+    }
     rates = {key: [] for key in models}
+    peaks = {dtype: matmul_gflops(dtype) for dtype in ("float32", "bfloat16")}
     print(
         f"precision: kregs' CNN ({', '.join(r.name for r in regs)}), {limit} images, batch "
-        f"{args.batch_size}, {epochs} alternated rounds, {device.threads} threads"
+        f"{args.batch_size}, {epochs} alternated rounds, {len(seeds)} seeds, "
+        f"{device.threads} threads; a 2048x2048 matrix product: "
+        f"{peaks['float32']:.0f} GFLOP/s float32, {peaks['bfloat16']:.0f} GFLOP/s bfloat16"
     )
     for epoch in range(epochs):
-        for key, model in models.items():
-            batches = pipeline(x, y, args.batch_size, training=True, seed=epoch)
+        for (key, seed), model in models.items():
+            batches = pipeline(x, y, args.batch_size, training=True, seed=1000 * seed + epoch)
             wall, cpu = time.perf_counter(), time.process_time()
             model.fit(batches, epochs=1, verbose=0)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            rates[key].append({"wall": len(y) / wall, "cpu": len(y) / cpu, "busy": cpu / wall})
+            rates[(key, seed)].append(
+                {"wall": len(y) / wall, "cpu": len(y) / cpu, "busy": cpu / wall}
+            )
     summary = {}
-    for key, model in models.items():
-        steady = rates[key][1:] or rates[key]
-        _, accuracy = model.evaluate(pipeline(*ds.test, 256, training=False), verbose=0)
+    for reg, mode in runs:
+        key = f"{reg.name}/{mode}"
+        steady = [r for seed in seeds for r in (rates[(key, seed)][1:] or rates[(key, seed)])]
+        accuracies = [
+            float(
+                models[(key, seed)].evaluate(
+                    pipeline(*ds.test, 256, training=False), verbose=0
+                )[1]
+            )
+            for seed in seeds
+        ]  # fmt: skip
+        flops = training_flops(models[(key, 0)], x.shape[1:])
         summary[key] = {
             "samples_per_s": statistics.median(r["wall"] for r in steady),
             "samples_per_cpu_s": statistics.median(r["cpu"] for r in steady),
             "cores_busy": statistics.median(r["busy"] for r in steady),
-            "test_accuracy": float(accuracy),
+            "test_accuracy": statistics.mean(accuracies),
+            "test_accuracies": accuracies,
+            "training_flops_per_image": flops,
         }
+        summary[key]["gflops"] = flops * summary[key]["samples_per_s"] / 1e9
     for reg, mode in runs:
         s, base = summary[f"{reg.name}/{mode}"], summary[f"{reg.name}/{modes[0]}"]
         s["speedup"] = s["samples_per_s"] / base["samples_per_s"]
         s["accuracy_points_vs_first"] = 100 * (s["test_accuracy"] - base["test_accuracy"])
+        pairs = zip(s["test_accuracies"], base["test_accuracies"], strict=True)
+        diffs = [100 * (a - b) for a, b in pairs]
+        _, low, high = interval(diffs)
+        s["accuracy_points_interval_vs_first"] = [low, high]
+        span = f" [{low:+.2f}, {high:+.2f}]" if low is not None and mode != modes[0] else ""
         print(
             f"  {reg.name + '/' + mode:28s} {s['samples_per_s']:7.0f} samples/s  "
             f"{s['samples_per_cpu_s']:6.0f} per CPU-s  {s['cores_busy']:4.2f} cores busy  "
-            f"x{s['speedup']:.2f}  test accuracy {s['test_accuracy']:.4f} "
-            f"({s['accuracy_points_vs_first']:+.2f} pt)"
+            f"x{s['speedup']:.2f}  {s['gflops']:5.1f} GFLOP/s  test accuracy "
+            f"{s['test_accuracy']:.4f} ({s['accuracy_points_vs_first']:+.2f} pt{span})"
         )
     result = {
         "benchmark": "precision",
@@ -119,7 +188,9 @@ def main(argv=None):
         "batch_size": args.batch_size,
         "threads": device.threads,
         "configs": [reg.name for reg in regs],
-        "rounds": rates,
+        "seeds": seeds,
+        "matmul_gflops": peaks,
+        "rounds": {f"{key}/seed{seed}": r for (key, seed), r in rates.items()},
         "summary": summary,
         "target_speedup": 1.8,
         "target_accuracy_points": 0.3,

@@ -109,6 +109,32 @@ def _startup(r):
 
 
 def _tuning(r):
+    if "time_budget" not in r:
+        return _tuning_by_epochs(r)
+    lines = [
+        f"{r['seeds']} seeds, {r['limit']} training images, up to {r['epochs_per_trial']} epochs "
+        f"per trial; kregs tune --preset quick with --time-budget {r['time_budget']}, the others "
+        "given its wall time; mean +- std over the seeds.",
+        "",
+        "| search | best val accuracy | test accuracy | trials (pruned) | seconds |",
+        "|---|---|---|---|---|",
+    ]
+    labels = {
+        "kregs": "kregs tune --preset quick (refit model)",
+        "usual": "KerasTuner RandomSearch, the usual way",
+        "optuna": "Optuna: TPE, MedianPruner (KerasPruningCallback)",
+    }
+    for name, label in labels.items():
+        s = r["summary"][name]
+        lines.append(
+            f"| {label} | {s['best_val_accuracy'][0]:.4f} +- {s['best_val_accuracy'][1]:.4f} "
+            f"| {s['test_accuracy'][0]:.4f} +- {s['test_accuracy'][1]:.4f} "
+            f"| {s['trials'][0]:.1f} ({s['pruned'][0]:.1f}) | {s['seconds'][0]:.0f} |"
+        )
+    return lines
+
+
+def _tuning_by_epochs(r):
     lines = [
         f"{r['seeds']} seeds, {r['limit']} training images, up to {r['epochs_per_trial']} epochs "
         "per trial; equal budget = the same number of training epochs.",
@@ -146,25 +172,40 @@ def _distributed(r):
 
 
 def _precision(r):
+    seeds = len(r.get("seeds") or [0])
+    peaks = r.get("matmul_gflops")
     lines = [
         f"kregs' CNN ({', '.join(r.get('configs') or [r.get('config')])}), {r['images']} "
         f"Fashion-MNIST images, batch "
         f"{r['batch_size']}, {r['threads']} TensorFlow threads, {r['epochs']} alternated rounds "
-        "in one process (median of the rounds after the first); test accuracy on all 10,000 "
-        "test images after the last round.",
+        f"in one process, {seeds} seed{'s' if seeds != 1 else ''} per mode (median of the "
+        "rounds after the first); test accuracy on all 10,000 test images after the last round"
+        + (", mean over the seeds, difference to float32 with its 95% t interval" if seeds > 1
+           else "") + ".",
         "",
         "| configuration/mode | samples/s | samples per CPU-second | cores busy "
-        "| vs float32 | test accuracy |",
-        "|---|---|---|---|---|---|",
-    ]
+        "| vs float32 | GFLOP/s | test accuracy |",
+        "|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
     for mode, s in r["summary"].items():
+        low, high = s.get("accuracy_points_interval_vs_first") or (None, None)
+        span = f" [{low:+.2f}, {high:+.2f}]" if low is not None and s["speedup"] != 1 else ""
+        gflops = f"{s['gflops']:.1f}" if "gflops" in s else "-"
         lines.append(
             f"| {mode} | {s['samples_per_s']:.0f} | {s['samples_per_cpu_s']:.0f} "
-            f"| {s['cores_busy']:.2f} | x{s['speedup']:.2f} | {s['test_accuracy']:.4f} "
-            f"({s['accuracy_points_vs_first']:+.2f} pt) |"
+            f"| {s['cores_busy']:.2f} | x{s['speedup']:.2f} | {gflops} | {s['test_accuracy']:.4f} "
+            f"({s['accuracy_points_vs_first']:+.2f} pt{span}) |"
         )
+    lines += [""]
+    if peaks:
+        lines += [
+            f"A 2048x2048 matrix product on the same machine: {peaks['float32']:.0f} GFLOP/s in "
+            f"float32, {peaks['bfloat16']:.0f} GFLOP/s in bfloat16 (GFLOP/s of training: the "
+            "model's training FLOPs per image, from its graph's convolutions and matrix "
+            "products, times samples/s).",
+            "",
+        ]
     lines += [
-        "",
         f"Targets: bfloat16 >= {r['target_speedup']} x float32 wall, accuracy within "
         f"{r['target_accuracy_points']} points.",
     ]
@@ -343,6 +384,37 @@ def _backends(r):
 
 
 def _accuracy(r):
+    if "runs" not in r:
+        return _accuracy_one_run(r)
+    labels = {
+        "kregs": f"`kregs tune --preset {r['preset']}`, refit model (exported)",
+        "hand_written": "hand-written Keras CNN (Adam, float32, early stopping)",
+        "careful": "careful single model (AdamW, warm-up + cosine, flips, shifts, bfloat16)",
+    }
+    lines = [
+        f"Fashion-MNIST, {r['seeds']} seeds, the three methods alternated seed by seed; each "
+        "method is given the kregs run's wall time. Mean +- std over the seeds.",
+        "",
+        "| model | test accuracy | wall s | CPU s | per seed |",
+        "|---|---|---|---|---|",
+    ]
+    for name, label in labels.items():
+        s = r["summary"][name]
+        seeds = ", ".join(f"{x['test_accuracy']:.4f}" for x in r["runs"][name])
+        lines.append(
+            f"| {label} | {s['test_accuracy'][0]:.4f} +- {s['test_accuracy'][1]:.4f} "
+            f"| {s['wall_s'][0]:.0f} +- {s['wall_s'][1]:.0f} | {s['cpu_s'][0]:.0f} | {seeds} |"
+        )
+    t = r["targets"]
+    lines += [
+        "",
+        f"Targets: quick >= {t['quick_test_accuracy']:.3f} mean test accuracy in <= "
+        f"{t['quick_wall_s']} s of wall time, above the careful model.",
+    ]
+    return lines
+
+
+def _accuracy_one_run(r):
     k, h = r["kregs"], r["hand_written"]
     refit = k.get("refit") or {}
     return [
@@ -363,6 +435,22 @@ def _accuracy(r):
         f"Targets: quick >= {r['targets']['quick_test_accuracy']:.3f} test accuracy, search "
         f"<= {r['targets']['quick_search_s']} s.",
     ]
+
+
+def _pruning(r):
+    lines = [
+        f"`kregs tune --preset {r['preset']}` with and without pruning, {r['seeds']} seeds "
+        "alternated, each at the preset's time budget; mean +- std over the seeds.",
+        "",
+        "| --pruning | test accuracy (refit model) | wall s | trials | pruned |",
+        "|---|---|---|---|---|",
+    ]
+    for setting, s in r["summary"].items():
+        lines.append(
+            f"| {setting} | {s['test_accuracy'][0]:.4f} +- {s['test_accuracy'][1]:.4f} "
+            f"| {s['wall_s'][0]:.0f} | {s['trials_run'][0]:.1f} | {s['pruned'][0]:.1f} |"
+        )
+    return lines
 
 
 def _streaming(r):
@@ -460,6 +548,7 @@ SECTIONS = {
     "input_pipeline": ("Input pipeline", _input_pipeline),
     "overhead": ("Training overhead", _overhead),
     "tuning": ("Tuning at an equal budget", _tuning),
+    "pruning": ("Pruning at an equal time budget", _pruning),
     "memory": ("Memory across trials", _memory),
     "startup": ("Start-up", _startup),
     "distributed": ("Distributed tuning", _distributed),

@@ -27,12 +27,13 @@ FIELDS = {
     "overhead": COMMON | {"samples_per_s", "ratios", "ratio", "parameters"},
     "memory": COMMON | {"after_trial", "growth_percent", "trials"},
     "startup": COMMON | {"median_seconds", "runs"},
-    "tuning": COMMON | {"summary", "runs", "test_accuracy_difference"},
+    "tuning": COMMON | {"summary", "runs", "time_budget"},
+    "pruning": COMMON | {"summary", "runs", "seeds"},
     "distributed": COMMON | {"summary", "runs", "speedup", "threads"},
-    "precision": COMMON | {"summary", "rounds", "threads", "target_speedup"},
+    "precision": COMMON | {"summary", "rounds", "threads", "target_speedup", "matmul_gflops"},
     "schedule": COMMON | {"summary", "histories", "precision"},
     "threads": COMMON | {"summary", "rounds", "precision"},
-    "accuracy": COMMON | {"kregs", "hand_written", "targets"},
+    "accuracy": COMMON | {"runs", "summary", "seeds", "targets"},
     "regularizers": COMMON | {"summary", "histories", "precision", "seeds", "equal_time_seconds"},
     "bn_time": COMMON | {"summary", "runs", "ratios", "conditions", "budget"},
     "backends": COMMON | {"summary", "runs", "fastest", "not_installed"},
@@ -49,7 +50,14 @@ SMALLEST = {
     "overhead": ["--quick", "--limit", "400", "--rounds", "1"],
     "memory": ["--quick", "--trials", "2", "--limit", "300", "--epochs", "1"],
     "startup": ["--quick", "--runs", "1"],
-    "tuning": ["--quick", "--limit", "300", "--epochs", "1", "--max-trials", "1"],
+    "tuning": ["--quick", "--limit", "300", "--epochs", "1", "--time-budget", "5s"],
+    "pruning": [
+        "--preset",
+        "smoke",
+        "--seeds",
+        "1",
+        "--kregs-args=--limit=600 --max-trials=3 --epochs=3 --arch=mlp",
+    ],  # fmt: skip
     "distributed": [
         "--quick",
         "--limit",
@@ -71,6 +79,8 @@ SMALLEST = {
         "float32,bfloat16",
         "--reg",
         "none",
+        "--seeds",
+        "2",
     ],  # fmt: skip
     "schedule": ["--quick", "--limit", "300", "--epochs", "1", "--configs", "none"],
     "threads": ["--quick", "--limit", "256", "--settings", "2:1:64"],
@@ -110,6 +120,10 @@ SMALLEST = {
         "1",
         "--hand-limit",
         "300",
+        "--careful-limit",
+        "300",
+        "--seeds",
+        "1",
     ],  # fmt: skip
 }
 
@@ -196,6 +210,9 @@ def _check_ratios(name, r):
         for key, s in summary.items():
             base = summary[f"{key.split('/')[0]}/float32"]
             assert s["speedup"] == approx(s["samples_per_s"] / base["samples_per_s"])
+            assert s["test_accuracy"] == approx(statistics.mean(s["test_accuracies"]))
+            assert s["gflops"] == approx(s["training_flops_per_image"] * s["samples_per_s"] / 1e9)
+        assert set(r["matmul_gflops"]) == {"float32", "bfloat16"}
     elif name == "bn_time":
         bn, none = r["summary"]["bn"], r["summary"]["none"]
         for key, ratio in r["ratios"].items():
