@@ -19,8 +19,8 @@ def trial_line(row):
     extended = extended_values(row)  # the extended space's, where not the defaults
     hps += f" ({extended})" if extended else ""
     by = f" ({row['tuner_id']})" if row.get("tuner_id") else ""
-    if status != "COMPLETED":
-        return f"{head} {hps}  {row['error']}{by}"
+    if status != "COMPLETED":  # (a pruned trial's reason begins "pruned at epoch ...")
+        return f"{head} {hps}  {row['error'].removeprefix('pruned ')}{by}"
     return (
         f"{head} {hps}  val_acc={row['best_val_accuracy']:.4f} val_loss={row['best_val_loss']:.4f} "
         f"gap={row['generalization_gap']:+.4f} epochs={row['epochs']} {row['seconds']:.1f}s{by}"

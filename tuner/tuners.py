@@ -10,8 +10,10 @@ every trial, in `KregsTrials`:
   epoch, so trials.csv, the ranking, best/ and the export agree;
 - a trial whose loss becomes NaN (stopped by `TerminateOnNaN`) is a failed
   trial with the reason, instead of a trial with a NaN score;
-- each trial's numbers (its history row, wall time, memory, who ran it) go
-  to `kregs_trial.json` in its folder.
+- each trial's numbers (its history row, wall time, memory, who ran it, the
+  epoch it was pruned at) go to `kregs_trial.json` in its folder;
+- each epoch's validation accuracy and seconds go to the oracle
+  (`kregs.tuner.epochs.EpochReport`), which may answer "stop" (pruning).
 
 The oracle calls `trial_ended(trial)` once a trial has ended for good
 (completed or failed), on the process that owns the oracle: the single
@@ -234,6 +236,10 @@ class _Reporting(compat.AtomicOracleState):
     """Oracle mixin: calls `trial_ended(trial)` when a trial has ended for good; writes its
     state files atomically (`kregs.compat.AtomicOracleState`); after a reload, every
     unfinished trial runs again once (`kregs.compat.repair_after_reload`).
+
+    With a `pruner` it records every trial's epoch reports and stops those
+    behind (`kregs.tuner.epochs`, `kregs.tuner.pruning`); with a `clock` with a
+    deadline it hands out no trial that cannot end in time (`kregs.tuner.clock`).
 
     With `hold_workers` (the chief), a worker asking for a trial when no new
     one is left, while other workers still hold trials, is told to wait
