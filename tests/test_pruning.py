@@ -117,22 +117,29 @@ def test_no_trial_starts_that_cannot_end_before_the_deadline_with_the_refit():
     budget.began("0")
     clock.now += 45.0
     budget.ended("0")
-    seconds = {"0": {1: 8.0, 2: 4.0, 3: 4.0, 4: 4.0, 5: 4.0, 6: 4.0, 7: 4.0, 8: 4.0, 9: 4.0}}
-    estimate = budget.estimate(seconds)
+    seconds = {"0": {1: 8.0, **{e: 4.0 for e in range(2, 10)}}}
+    training = {"0": {1: 7.0, **{e: 3.0 for e in range(2, 10)}}}  # 1 s of validation each
+    estimate = budget.estimate(seconds, training)
     # 4 s epochs, an 8 s first one, 45 - 40 = 5 s outside the epochs: 5 + 8 + 9 * 4.
     assert (estimate.epoch, estimate.first, estimate.overhead, estimate.trial) == (4, 8, 5, 49)
-    # The refit of 5 epochs: 4 s of tracing, 5 * 6 * 4 s, 30 s to test and export.
-    assert budget.refit_seconds(estimate, 5) == 4 + 120 + 30
-    clock.now += 600 - 45 - (49 + 154)  # exactly enough left for a trial and the refit
-    assert budget.may_start(seconds, 5) and budget.refused == 0
+    assert estimate.training == 3
+    # The refit of 5 epochs, without validation: 4 s of tracing, 5 * 6 * 3 s, 30 s to
+    # test and export.
+    assert budget.refit_seconds(estimate, 5) == 4 + 90 + 30
+    clock.now += 600 - 45 - (49 + 124)  # exactly enough left for a trial and the refit
+    assert budget.may_start(seconds, 5, training) and budget.refused == 0
     clock.now += 1.0
-    assert not budget.may_start(seconds, 5) and budget.refused == 1
-    assert budget.search_ended == pytest.approx(600 - 49 - 154 + 1)
-    # The refit's epochs: what is left after the test and the export, at 24 s each.
-    assert budget.refit_epochs(seconds, 5) == 5
-    clock.now += 149.0
-    assert budget.refit_epochs(seconds, 5) == 1  # 53 s left: (53 - 30 - 4) // 24 = 0 -> 1
+    assert not budget.may_start(seconds, 5, training) and budget.refused == 1
+    assert budget.search_ended == pytest.approx(600 - 49 - 124 + 1)
+    # The refit's epochs fill what is left after the test and the export, at 18 s each:
+    # (172 - 30 - 4) // 18 = 7, more than the best trial's 5 (at most max_epochs, 10).
+    assert budget.refit_epochs(seconds, 5, training) == 7
+    clock.now += 100.0
+    assert budget.refit_epochs(seconds, 5, training) == 2  # (72 - 34) // 18
+    clock.now += 60.0
+    assert budget.refit_epochs(seconds, 5, training) == 1  # past the deadline: at least 1
     assert TimeBudget(None, 10, clock=clock).may_start(seconds, 5)  # no deadline
+    assert TimeBudget(None, 10, refit_scale=6.0, clock=clock).refit_epochs(seconds, 5) == 5
 
 
 def test_the_time_spent_survives_fresh_processes_and_resumes(tmp_path, monkeypatch):

@@ -41,12 +41,15 @@ class Estimate:
         first: float, a trial's first epoch (tracing and compilation included).
         overhead: float, a trial's seconds outside its epochs.
         trial: float, a whole trial of `max_epochs` epochs.
+        training: float, a trial's epoch after its first without its validation
+            (what a refit epoch takes per trial image).
     """
 
     epoch: float
     first: float
     overhead: float
     trial: float
+    training: float
 
 
 class TimeBudget:
@@ -112,11 +115,12 @@ class TimeBudget:
                 path, {"session": session, "before": self.spent_before, "spent": self.elapsed()}
             )
 
-    def estimate(self, seconds):
+    def estimate(self, seconds, training=None):
         """An `Estimate` from the epochs' seconds, or None before any epoch was reported.
 
         Args:
             seconds: dict trial id -> {epoch: seconds} (epochs from 1).
+            training: the same without validation, or None (then `seconds`).
         """
         firsts = [c[min(c)] for c in seconds.values() if c]
         if not firsts:
@@ -130,24 +134,29 @@ class TimeBudget:
         ]
         overhead = statistics.median(outside) if outside else 0.0
         trial = overhead + first + epoch * (self.max_epochs - 1)
-        return Estimate(epoch=epoch, first=first, overhead=overhead, trial=trial)
+        trained = [s for c in (training or {}).values() for e, s in c.items() if e != min(c)]
+        return Estimate(
+            epoch=epoch, first=first, overhead=overhead, trial=trial,
+            training=statistics.median(trained) if trained else epoch,
+        )  # fmt: skip
 
     def refit_seconds(self, estimate, epochs):
         """The refit's seconds for `epochs` epochs, the test and the export included."""
         if self.refit_scale is None:
             return 0.0
         tracing = max(0.0, estimate.first - estimate.epoch)
-        return tracing + estimate.epoch * self.refit_scale * epochs + FINISH_SECONDS
+        return tracing + estimate.training * self.refit_scale * epochs + FINISH_SECONDS
 
-    def may_start(self, seconds, refit_epochs):
+    def may_start(self, seconds, refit_epochs, training=None):
         """Whether one more trial, then the refit, fits before the deadline.
 
         Args:
             seconds: dict trial id -> {epoch: seconds}, every trial's reports.
             refit_epochs: int or None, the refit's planned epochs (the best trial's
                 so far); None: `max_epochs`.
+            training: dict, the same without validation, or None.
         """
-        estimate = self.estimate(seconds)
+        estimate = self.estimate(seconds, training)
         if estimate is None or self.seconds is None:
             return True
         need = estimate.trial + self.refit_seconds(estimate, refit_epochs or self.max_epochs)
@@ -158,15 +167,16 @@ class TimeBudget:
             self.search_ended = self.elapsed()
         return False
 
-    def refit_epochs(self, seconds, planned):
-        """The refit's epochs: `planned` (the best trial's), fewer if the time left is short,
-        at least 1."""
-        estimate = self.estimate(seconds)
+    def refit_epochs(self, seconds, planned, training=None):
+        """The refit's epochs: as many as the time left allows, at least 1, at most
+        `planned` (the best trial's) or `max_epochs`, whichever is more: a search that
+        ends early leaves its time to the refit, on all the images."""
+        estimate = self.estimate(seconds, training)
         if estimate is None or self.refit_scale is None or self.seconds is None:
             return planned
-        per_epoch = estimate.epoch * self.refit_scale
+        per_epoch = estimate.training * self.refit_scale
         left = self.left() - FINISH_SECONDS - max(0.0, estimate.first - estimate.epoch)
-        return max(1, min(planned, math.floor(left / per_epoch)))
+        return max(1, min(max(planned, self.max_epochs), math.floor(left / per_epoch)))
 
     def search_stopped(self):
         """The search has ended (whatever the reason): its time is recorded once."""

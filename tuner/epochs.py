@@ -20,11 +20,13 @@ from kregs import compat
 
 ACCURACY = "epoch_val_accuracy"
 SECONDS = "epoch_seconds"
+TRAINING = "epoch_training_seconds"  # the epoch without its validation
 PRUNED = "PRUNED"  # a pruned trial's status in trials.csv (KerasTuner's STOPPED)
 
 
 class EpochReport(keras.callbacks.Callback):
-    """Reports each epoch's val_accuracy and seconds to the oracle; stops when it says so.
+    """Reports each epoch's val_accuracy and seconds (all of it, and without its validation)
+    to the oracle; stops the training when the oracle says so.
 
     Args:
         oracle: the tuner's oracle (in a worker, the chief's client).
@@ -40,6 +42,8 @@ class EpochReport(keras.callbacks.Callback):
         self.trial_id = trial_id
         self.pruned_epoch = None
         self._start = None
+        self._validating = 0.0
+        self._validation_start = None
 
     def __deepcopy__(self, memo):
         # KerasTuner deep-copies a trial's callbacks: this one must report to the oracle
@@ -48,15 +52,23 @@ class EpochReport(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.monotonic()
+        self._validating = 0.0
+
+    def on_test_begin(self, logs=None):
+        self._validation_start = time.monotonic()
+
+    def on_test_end(self, logs=None):
+        if self._validation_start is not None:
+            self._validating += time.monotonic() - self._validation_start
+            self._validation_start = None
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get("val_accuracy")
         if value is None or not math.isfinite(float(value)) or self._start is None:
             return
         seconds = time.monotonic() - self._start
-        answer = self.oracle.update_trial(
-            self.trial_id, {ACCURACY: float(value), SECONDS: seconds}, step=epoch + 1
-        )
+        report = {ACCURACY: float(value), SECONDS: seconds, TRAINING: seconds - self._validating}
+        answer = self.oracle.update_trial(self.trial_id, report, step=epoch + 1)
         if getattr(answer, "status", None) == "STOPPED":
             self.pruned_epoch = epoch + 1
             self.model.stop_training = True
@@ -70,9 +82,10 @@ def curve(trial, name):
     return {int(o.step): float(o.value[-1]) for o in trial.metrics.get_history(name) if o.value}
 
 
-def seconds_by_trial(oracle):
-    """`{trial id: {epoch: seconds}}` of every trial that reported."""
-    out = {t.trial_id: curve(t, SECONDS) for t in oracle.trials.values()}
+def seconds_by_trial(oracle, name=SECONDS):
+    """`{trial id: {epoch: seconds}}` of every trial that reported (`name`: the whole
+    epoch's, or `TRAINING`, without its validation)."""
+    out = {t.trial_id: curve(t, name) for t in oracle.trials.values()}
     return {k: v for k, v in out.items() if v}
 
 
@@ -86,7 +99,7 @@ def record_epoch(oracle, trial_id, metrics, step):
     import keras_tuner
 
     trial = oracle.trials[trial_id]
-    for name in (ACCURACY, SECONDS):
+    for name in (ACCURACY, SECONDS, TRAINING):
         if name in metrics:
             if not trial.metrics.exists(name):
                 trial.metrics.register(name, direction="max" if name == ACCURACY else "min")
@@ -130,4 +143,6 @@ def settle(oracle, trial):
 def time_for_a_trial(oracle):
     """Whether the oracle's time budget lets one more trial start (then the refit)."""
     plan = oracle.refit_plan() if oracle.refit_plan is not None else None
-    return oracle.clock.may_start(seconds_by_trial(oracle), plan)
+    return oracle.clock.may_start(
+        seconds_by_trial(oracle), plan, seconds_by_trial(oracle, TRAINING)
+    )

@@ -234,6 +234,8 @@ class Search:
                 record=(record, session),
             )
             tuner.oracle.clock = self.clock
+            if budget.time_budget is not None:  # the progress lines' "all ... left"
+                tuner.progress[1].deadline = self.clock.left
             tuner.oracle.refit_plan = functools.partial(planned_refit, self, tuner)
         return tuner
 
@@ -328,7 +330,9 @@ class Search:
             planned = refit_epochs(extras)
             if self.clock is not None:  # what the time left allows (a time budget)
                 epochs_left = self.clock.refit_epochs(
-                    epochs.seconds_by_trial(tuner.oracle), planned
+                    epochs.seconds_by_trial(tuner.oracle),
+                    planned,
+                    epochs.seconds_by_trial(tuner.oracle, epochs.TRAINING),
                 )
                 return refit(self, trial, extras, listener, epochs=epochs_left)
             return refit(self, trial, extras, listener)

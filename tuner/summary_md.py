@@ -282,7 +282,7 @@ def summary_markdown(
         if refit is not None:
             t = refit["test"]
             planned = refit.get("planned_epochs", refit["epochs"])
-            cut = f", the time left allowed {refit['epochs']} of its {planned}"
+            cut = f" (the best trial's {planned}; the time budget gave it {refit['epochs']})"
             lines.append(
                 f"- refit on {refit['images']} images (training and validation) for "
                 f"{refit['epochs']} epochs{cut if planned != refit['epochs'] else ''} "

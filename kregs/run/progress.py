@@ -42,6 +42,8 @@ class Tracker:
     Args:
         total: int, units planned (at most; a search may stop sooner).
         done: int, units already finished (e.g. before a resume).
+        deadline: callable returning the seconds left before a time budget ends, or
+            None: the time left is at most that.
 
     Example:
     >>> tracker = Tracker(total=10)
@@ -50,9 +52,10 @@ class Tracker:
     510.0
     """
 
-    def __init__(self, total, done=0):
+    def __init__(self, total, done=0, deadline=None):
         self.total = total
         self.done = done
+        self.deadline = deadline
         self._seconds = []
 
     def unit_done(self, seconds):
@@ -62,7 +65,8 @@ class Tracker:
     def left(self, unit_left, unit_estimate):
         """The current unit's time left plus the others', from finished units when there are."""
         per_unit = statistics.mean(self._seconds) if self._seconds else unit_estimate
-        return unit_left + max(self.total - self.done - 1, 0) * per_unit
+        left = unit_left + max(self.total - self.done - 1, 0) * per_unit
+        return left if self.deadline is None else max(0.0, min(left, self.deadline()))
 
 
 class ProgressCallback(keras.callbacks.Callback):
