@@ -164,9 +164,11 @@ def main(argv=None):
             "training_flops_per_image": flops,
         }
         summary[key]["gflops"] = flops * summary[key]["samples_per_s"] / 1e9
+        summary[key]["gflop_per_cpu_s"] = flops * summary[key]["samples_per_cpu_s"] / 1e9
     for reg, mode in runs:
         s, base = summary[f"{reg.name}/{mode}"], summary[f"{reg.name}/{modes[0]}"]
         s["speedup"] = s["samples_per_s"] / base["samples_per_s"]
+        s["cpu_speedup"] = s["samples_per_cpu_s"] / base["samples_per_cpu_s"]
         s["accuracy_points_vs_first"] = 100 * (s["test_accuracy"] - base["test_accuracy"])
         pairs = zip(s["test_accuracies"], base["test_accuracies"], strict=True)
         diffs = [100 * (a - b) for a, b in pairs]
@@ -176,7 +178,8 @@ def main(argv=None):
         print(
             f"  {reg.name + '/' + mode:28s} {s['samples_per_s']:7.0f} samples/s  "
             f"{s['samples_per_cpu_s']:6.0f} per CPU-s  {s['cores_busy']:4.2f} cores busy  "
-            f"x{s['speedup']:.2f}  {s['gflops']:5.1f} GFLOP/s  test accuracy "
+            f"x{s['speedup']:.2f} (per CPU-s x{s['cpu_speedup']:.2f})  {s['gflops']:5.1f} GFLOP/s "
+            f"({s['gflop_per_cpu_s']:.1f} per CPU-s)  test accuracy "
             f"{s['test_accuracy']:.4f} ({s['accuracy_points_vs_first']:+.2f} pt{span})"
         )
     result = {

@@ -25,8 +25,8 @@ PRUNED = "PRUNED"  # a pruned trial's status in trials.csv (KerasTuner's STOPPED
 
 
 class EpochReport(keras.callbacks.Callback):
-    """Reports each epoch's val_accuracy and seconds (all of it, and without its validation)
-    to the oracle; stops the training when the oracle says so.
+    """Reports each epoch's val_accuracy and seconds (all of it, and its training batches
+    alone: up to its validation) to the oracle; stops the training when the oracle says so.
 
     Args:
         oracle: the tuner's oracle (in a worker, the chief's client).
@@ -42,8 +42,7 @@ class EpochReport(keras.callbacks.Callback):
         self.trial_id = trial_id
         self.pruned_epoch = None
         self._start = None
-        self._validating = 0.0
-        self._validation_start = None
+        self._trained = None  # seconds from the epoch's start to its validation
 
     def __deepcopy__(self, memo):
         # KerasTuner deep-copies a trial's callbacks: this one must report to the oracle
@@ -52,22 +51,19 @@ class EpochReport(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.monotonic()
-        self._validating = 0.0
+        self._trained = None
 
     def on_test_begin(self, logs=None):
-        self._validation_start = time.monotonic()
-
-    def on_test_end(self, logs=None):
-        if self._validation_start is not None:
-            self._validating += time.monotonic() - self._validation_start
-            self._validation_start = None
+        if self._start is not None and self._trained is None:
+            self._trained = time.monotonic() - self._start
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get("val_accuracy")
         if value is None or not math.isfinite(float(value)) or self._start is None:
             return
         seconds = time.monotonic() - self._start
-        report = {ACCURACY: float(value), SECONDS: seconds, TRAINING: seconds - self._validating}
+        trained = seconds if self._trained is None else self._trained
+        report = {ACCURACY: float(value), SECONDS: seconds, TRAINING: trained}
         answer = self.oracle.update_trial(self.trial_id, report, step=epoch + 1)
         if getattr(answer, "status", None) == "STOPPED":
             self.pruned_epoch = epoch + 1
