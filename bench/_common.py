@@ -45,6 +45,13 @@ def interval(values):
     return mean, mean - half, mean + half
 
 
+def mean_std(values):
+    """`(mean, standard deviation)` of `values` (0 for one value)."""
+    import statistics
+
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 def machine():
     """CPU model, core count, Python and TensorFlow versions, and the date."""
     cpu = platform.processor() or platform.machine()

@@ -36,7 +36,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import command_line, machine, write_result  # noqa: E402
+from _common import command_line, machine, mean_std, write_result  # noqa: E402
 
 PEAK = 2e-3  # the careful model's peak learning rate
 
@@ -234,12 +234,6 @@ def _compile_careful(model, steps, epochs):
     )
 
 
-def _mean_std(values):
-    import statistics
-
-    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="quick")
@@ -270,7 +264,7 @@ def main(argv=None):
             flush=True,
         )
     summary = {
-        name: {key: _mean_std([r[key] for r in rs]) for key in ("test_accuracy", "wall_s", "cpu_s")}
+        name: {key: mean_std([r[key] for r in rs]) for key in ("test_accuracy", "wall_s", "cpu_s")}
         for name, rs in runs.items()
     }
     print(f"accuracy: Fashion-MNIST, {args.seeds} seeds, each method given the kregs run's time")

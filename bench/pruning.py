@@ -12,21 +12,16 @@ Usage: python bench/pruning.py [--preset quick] [--seeds 3] [--kregs-args "..."]
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import command_line, machine, write_result  # noqa: E402
+from _common import command_line, machine, mean_std, write_result  # noqa: E402
 from accuracy import run_kregs  # noqa: E402
 
 SETTINGS = ("median", "none")
-
-
-def _mean_std(values):
-    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def main(argv=None):
@@ -52,7 +47,7 @@ def main(argv=None):
             )
     summary = {
         setting: {
-            key: _mean_std([r[key] for r in rs])
+            key: mean_std([r[key] for r in rs])
             for key in ("test_accuracy", "wall_s", "trials_run", "pruned")
         }
         for setting, rs in runs.items()

@@ -24,7 +24,6 @@ Usage: python bench/tuning.py [--quick] [--seeds N] [--limit N] [--epochs E]
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from _common import command_line, machine, write_result  # noqa: E402
+from _common import command_line, machine, mean_std, write_result  # noqa: E402
 
 
 def cnn(l2, dropout, batch_norm):
@@ -192,10 +191,6 @@ def run_optuna(seed, limit, epochs, seconds):
     }
 
 
-def _mean_std(values):
-    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 PEERS = (
     ("kregs", "kregs tune --preset quick"),
     ("usual", "KerasTuner RandomSearch"),
@@ -235,7 +230,7 @@ def main(argv=None):
             )
     summary = {
         name: {
-            key: _mean_std([r[key] for r in rs])
+            key: mean_std([r[key] for r in rs])
             for key in ("best_val_accuracy", "test_accuracy", "trials", "pruned", "seconds")
         }
         for name, rs in runs.items()
