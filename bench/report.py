@@ -422,6 +422,15 @@ def _accuracy(r):
             f"| {label} | {s['test_accuracy'][0]:.4f} +- {s['test_accuracy'][1]:.4f} "
             f"| {s['wall_s'][0]:.0f} +- {s['wall_s'][1]:.0f} | {s['cpu_s'][0]:.0f} | {seeds} |"
         )
+    lines += [""]
+    for seed, k in enumerate(r["runs"]["kregs"]):
+        trials = ", ".join(f"{n} {status.lower()}" for status, n in k["trials"].items())
+        lines.append(
+            f"- kregs, seed {seed}: search {k['search_s']:.0f} s ({trials}), refit "
+            f"{k['refit_s']:.0f} s ({(k.get('refit') or {}).get('epochs', '-')} epochs); the "
+            f"search's best model (trained on its trial subset) tests at "
+            f"{k['search_best_test_accuracy']:.4f}"
+        )
     t = r["targets"]
     lines += [
         "",
