@@ -401,8 +401,6 @@ def _backends(r):
 
 
 def _accuracy(r):
-    if "runs" not in r:
-        return _accuracy_one_run(r)
     labels = {
         "kregs": f"`kregs tune --preset {r['preset']}`, refit model (exported)",
         "hand_written": "hand-written Keras CNN (Adam, float32, early stopping)",
@@ -438,29 +436,6 @@ def _accuracy(r):
         f"{t['quick_wall_s']} s of wall time, above the careful model.",
     ]
     return lines
-
-
-def _accuracy_one_run(r):
-    k, h = r["kregs"], r["hand_written"]
-    refit = k.get("refit") or {}
-    return [
-        "Fashion-MNIST, one run each, side by side. The hand-written CNN has the same layers "
-        "(Keras' own L2 1e-4, BatchNormalization, Dropout 0.25), Adam 1e-3, early stopping "
-        "patience 5, float32, and the kregs run's wall time.",
-        "",
-        "| model | test accuracy | wall s | CPU s |",
-        "|---|---|---|---|",
-        f"| `kregs tune --preset {r['preset']}`, refit model (exported) | "
-        f"{k['test_accuracy']:.4f} | {k['wall_s']:.0f} (search {k['search_s']:.0f}, refit "
-        f"{k['refit_s']:.0f}: {refit.get('epochs', '-')} epochs) | {k['cpu_s']:.0f} |",
-        f"| the search's best model (trained on its trial subset) | "
-        f"{k['search_best_test_accuracy']:.4f} | | |",
-        f"| hand-written Keras CNN ({h['epochs']} epochs) | {h['test_accuracy']:.4f} "
-        f"| {h['wall_s']:.0f} | {h['cpu_s']:.0f} |",
-        "",
-        f"Targets: quick >= {r['targets']['quick_test_accuracy']:.3f} test accuracy, search "
-        f"<= {r['targets']['quick_search_s']} s.",
-    ]
 
 
 def _pruning(r):
