@@ -183,20 +183,19 @@ class TimeBudget:
         if self.search_ended is None:
             self.search_ended = self.elapsed()
 
-    def report(self, rows, refit, search_seconds, pruning):
+    def report(self, rows, refit, pruning):
         """How the run's time was spent, for summary.md's "Time" section (saved first).
 
         Args:
             rows: list of trials.csv rows.
             refit: dict or None, the refit's record.
-            search_seconds: float or None, the search's time.
             pruning: str, the run's pruning.
         """
         self.save()
         return {
             "budget": self.seconds,
             "clock": self.get_config(),
-            "search": search_seconds,
+            "search": self.search_ended,
             "trials": sum(float(r.get("seconds") or 0) for r in rows),
             "refit": refit["seconds"] if refit else None,
             "total": self.elapsed(),

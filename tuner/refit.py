@@ -10,6 +10,7 @@ from kregs import data
 from kregs.run.files import new_folder, read_json, replace_folder, write_json
 from kregs.run.progress import ProgressCallback, Tracker
 from kregs.run.train import evaluate
+from kregs.tuner.best import best_completed
 
 REFIT_DIR = "refit"
 MODEL_FILE = "model.keras"
@@ -33,8 +34,6 @@ def refit_scale(search):
 
 def planned_refit(search, tuner):
     """The refit's epochs if the search ended now (the best trial's), or None."""
-    from kregs.tuner.best import best_completed
-
     best = best_completed(tuner.oracle, 1)
     extras = tuner.read_extras(best[0].trial_id) if best else None
     return refit_epochs(extras) if extras and extras.get("best_epoch") else None

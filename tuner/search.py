@@ -155,8 +155,7 @@ class Search:
 
         self.config = config
         self.folder = folder
-        self.clock = None  # the time budget's (`make_tuner`)
-        self.search_seconds = None
+        self.clock = None  # the run's `TimeBudget` (`make_tuner`; a worker has none)
         self.device = device_setup.configure(config.device)
         self.strategy = device_setup.make_strategy(config.strategy)
         self.replicas = self.strategy.num_replicas_in_sync if self.strategy else 1
@@ -267,13 +266,10 @@ class Search:
             verbose=1 if config.verbose else 0,
             batch_size=self.batch_size,
         )
-        start = time.monotonic()
         try:
             tuner.search(kwargs.pop("x"), **kwargs)
-            self.search_seconds = time.monotonic() - start
-            if self.clock is not None:  # the run's, across processes and sessions
+            if self.clock is not None:  # the run's time, across processes and sessions
                 self.clock.search_stopped()
-                self.search_seconds = self.clock.search_ended
         except RuntimeError as err:
             # KerasTuner stops a search after max_consecutive_failed_trials failures in a row.
             if not str(err).startswith("Number of consecutive failures exceeded"):
@@ -361,7 +357,7 @@ class Search:
                 refitted,
                 ranked,
                 deployed,
-                self.clock.report(rows, refitted, self.search_seconds, budget.pruning),
+                self.clock.report(rows, refitted, budget.pruning),
             ),  # fmt: skip
         )
         unfinished = sorted(
