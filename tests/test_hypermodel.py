@@ -237,8 +237,9 @@ def test_every_combination_of_fixed_dimensions_in_every_space_builds_its_config(
     checked = 0
     for space_name, arch, fixed in _combinations():
         space = SearchSpace(space_name, Fixed(**fixed), flips=True)
-        # the first configuration (defaults), and the control (every technique off)
-        for values in ({}, space.baseline_values(arch)):
+        # the first configuration (defaults), the control (every technique off), the recipe
+        control = space.baseline_values(arch)
+        for values in ({}, control, space.recipe_values(arch)):
             hp = keras_tuner.HyperParameters()
             space.reg_config(hp, arch)  # declares the space
             hp.values.update(values)
@@ -248,7 +249,7 @@ def test_every_combination_of_fixed_dimensions_in_every_space_builds_its_config(
                     assert getattr(reg, name) == value, (space_name, arch, fixed)
             searched = {p.name for p in hp.space}
             assert not searched & set(fixed), (space_name, fixed, searched)
-            if values:  # the control: nothing searched is on
+            if values is control:  # nothing searched is on
                 assert not any(
                     reg.uses(n)
                     for n in ("l2", "weight_decay", "dropout", "augment")
@@ -269,3 +270,42 @@ def test_a_fixed_dropout_in_the_extended_space_still_searches_its_placement():
     assert SearchSpace("extended", Fixed(dropout=0.0)).reg_config(
         keras_tuner.HyperParameters()
     ) == RegConfig(l2=1e-4, batch_norm="after_activation")
+
+
+@pytest.mark.parametrize(
+    "space_name, flips, expected",
+    [
+        ("extended", True, RegConfig(weight_decay=0.01, dropout=0.3, dropout_placement="head",
+                                     batch_norm="before_activation", augment="flip+shift")),
+        ("extended", False, RegConfig(weight_decay=0.01, dropout=0.3, dropout_placement="head",
+                                      batch_norm="before_activation", augment="shift")),
+        ("default", True, RegConfig(dropout=0.3, batch_norm="before_activation")),
+    ],
+)  # fmt: skip
+def test_the_recipe_is_the_well_tried_setting_as_far_as_the_space_searches_it(
+    space_name, flips, expected
+):
+    space = SearchSpace(space_name, flips=flips)
+    hp = keras_tuner.HyperParameters()
+    space.reg_config(hp)
+    hp.values.update(space.recipe_values())
+    assert space.reg_config(hp) == expected
+    assert space.learning_rate(hp) == 2e-3
+    # a dimension the user fixed stays fixed; so does a fixed learning rate
+    fixed = SearchSpace(space_name, Fixed(dropout=0.5, learning_rate=1e-3), flips=flips)
+    values = fixed.recipe_values()
+    assert "dropout" not in values and "learning_rate" not in values
+
+
+def test_a_search_tries_the_control_then_the_recipe_then_its_own(tmp_path):
+    hypermodel = RegularizationHyperModel((8, 8, 1), 3, space=SearchSpace("extended", flips=True))
+    firsts = [hypermodel.baseline_values(), hypermodel.recipe_values()]
+    tuner = make_tuner("random", hypermodel, str(tmp_path), 5, 1, first=firsts)
+    tried = []
+    for i in range(4):
+        trial = tuner.oracle.create_trial(f"w{i}")
+        tried.append(hypermodel.reg_config(trial.hyperparameters))
+    assert tried[0] == RegConfig()
+    assert tried[1] == RegConfig(weight_decay=0.01, dropout=0.3, dropout_placement="head",
+                                 batch_norm="before_activation", augment="flip+shift")  # fmt: skip
+    assert RegConfig() not in tried[2:] and tried[1] not in tried[2:]

@@ -30,6 +30,10 @@ SESSION_VAR = "KREGS_STARTED"
 
 # Seconds set aside after the refit for the test, best/ and the SavedModel export.
 FINISH_SECONDS = 30.0
+# A refit epoch is planned at this many times the trials' pace per image: its
+# configuration is the best trial's, not the median one, and a shared host's speed
+# drifts over minutes. The refit also stops at the deadline (`refit_may_go_on`).
+REFIT_MARGIN = 1.25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +149,8 @@ class TimeBudget:
         if self.refit_scale is None:
             return 0.0
         tracing = max(0.0, estimate.first - estimate.epoch)
-        return tracing + estimate.training * self.refit_scale * epochs + FINISH_SECONDS
+        per_epoch = estimate.training * self.refit_scale * REFIT_MARGIN
+        return tracing + per_epoch * epochs + FINISH_SECONDS
 
     def may_start(self, seconds, refit_epochs, training=None):
         """Whether one more trial, then the refit, fits before the deadline.
@@ -174,9 +179,14 @@ class TimeBudget:
         estimate = self.estimate(seconds, training)
         if estimate is None or self.refit_scale is None or self.seconds is None:
             return planned
-        per_epoch = estimate.training * self.refit_scale
+        per_epoch = estimate.training * self.refit_scale * REFIT_MARGIN
         left = self.left() - FINISH_SECONDS - max(0.0, estimate.first - estimate.epoch)
         return max(1, min(max(planned, self.max_epochs), math.floor(left / per_epoch)))
+
+    def refit_may_go_on(self, epoch_seconds):
+        """Whether the refit may train one more epoch of `epoch_seconds` (its last one's)
+        and still leave the test and export their time before the deadline."""
+        return self.seconds is None or epoch_seconds + FINISH_SECONDS <= self.left()
 
     def search_stopped(self):
         """The search has ended (whatever the reason): its time is recorded once."""

@@ -139,6 +139,10 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         """The hyperparameter values of the unregularized model (`SearchSpace.baseline_values`)."""
         return self.space.baseline_values(self.arch)
 
+    def recipe_values(self):
+        """The hyperparameter values of the well-tried setting (`SearchSpace.recipe_values`)."""
+        return self.space.recipe_values(self.arch)
+
     def learning_rate(self, hp):
         """Returns Adam's (peak) learning rate for the hyperparameters `hp`."""
         return self.space.learning_rate(hp)

@@ -1,5 +1,6 @@
 """The refit: the best configuration trained again on every training image, tested once."""
 
+import logging
 import math
 import os
 import time
@@ -11,6 +12,8 @@ from kregs.run.files import new_folder, read_json, replace_folder, write_json
 from kregs.run.progress import ProgressCallback, Tracker
 from kregs.run.train import evaluate
 from kregs.tuner.best import best_completed
+
+logger = logging.getLogger(__name__)
 
 REFIT_DIR = "refit"
 MODEL_FILE = "model.keras"
@@ -91,12 +94,14 @@ def refit(search, trial, extras, listener, epochs=None):
         callbacks=[
             keras.callbacks.TerminateOnNaN(),
             ProgressCallback(listener, "refit", Tracker(1)),
+            *([_deadline(keras, search.clock)] if search.clock is not None else []),
         ],
         verbose=1 if search.config.verbose else 0,
     )
+    trained = len(model.history.history.get("loss", [])) or epochs
     record = {
         "trial_id": trial.trial_id,
-        "epochs": epochs,
+        "epochs": trained,
         "planned_epochs": planned,
         "images": int(len(y)),
         "seconds": round(time.monotonic() - start, 1),
@@ -104,6 +109,23 @@ def refit(search, trial, extras, listener, epochs=None):
     }
     _save(model, record, folder)
     return model, record
+
+
+def _deadline(keras, clock):
+    """A callback that ends the refit when its next epoch would not end before the time
+    budget's deadline, with the test and export's time left (`TimeBudget.refit_may_go_on`):
+    the refit's epochs are planned with a margin; this holds when the host slows more."""
+
+    class Deadline(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.began = time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if not clock.refit_may_go_on(time.monotonic() - self.began):
+                logger.warning("refit stopped after epoch %d: the time budget ends", epoch + 1)
+                self.model.stop_training = True
+
+    return Deadline()
 
 
 def _save(model, record, folder):

@@ -198,6 +198,12 @@ class Search:
             "notes": self.notes(),
         }
 
+    def first_configurations(self):
+        """The configurations the search tries first: its control (with `baseline`), then
+        the well-tried recipe (`SearchSpace.recipe_values`)."""
+        control = [self.hypermodel.baseline_values()] if self.config.budget.baseline else []
+        return [*control, self.hypermodel.recipe_values()]
+
     def make_tuner(self, listener):
         """KerasTuner's tuner over the run folder (resuming what is there).
 
@@ -213,7 +219,7 @@ class Search:
             budget.max_trials,
             budget.epochs,
             seed=self.config.seed,
-            first=self.hypermodel.baseline_values() if budget.baseline else None,
+            first=self.first_configurations(),
             **extra,
         )
         worker = self.config.cluster is not None and self.config.cluster.role == "worker"

@@ -28,6 +28,17 @@ from kregs.tuner.config import Fixed
 # Adam's peak learning rate: searched in the default and extended spaces, fixed in the paper's.
 LEARNING_RATE = FloatRange(1e-4, 1e-2, default=DEFAULT_LEARNING_RATE, log=True, step=10)
 PAPER_LEARNING_RATE = 1e-3
+# The well-tried setting a search tries right after its control (`recipe_values`): BN
+# before each activation, dropout 0.3 in the dense head, decoupled weight decay, flips
+# (where the labels allow them) and shifts, a peak learning rate of 2e-3.
+RECIPE = {
+    "weight_decay": 0.01,
+    "dropout": 0.3,
+    "dropout_placement": "head",
+    "batch_norm": "before_activation",
+    "augment": "flip+shift",
+}
+RECIPE_LEARNING_RATE = 2e-3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,17 +131,54 @@ class SearchSpace:
         Returns:
             dict, hyperparameter name -> value (searched dimensions only).
         """
+        return self.values_of({}, arch)
+
+    def recipe_values(self, arch="cnn"):
+        """The hyperparameter values of `RECIPE`, the well-tried setting, as far as this
+        space searches its dimensions (flips only where the data allows them).
+
+        A search that tries it right after the control starts from what a careful
+        engineer would train by hand; the rest of the search has that to beat.
+
+        Returns:
+            dict, hyperparameter name -> value.
+        """
+        recipe = dict(RECIPE)
+        if not self.flips:
+            recipe["augment"] = recipe["augment"].replace("flip+", "")
+        values = self.values_of(recipe, arch)
+        if self.name != "paper" and self.fixed.get("learning_rate") is None:
+            values["learning_rate"] = RECIPE_LEARNING_RATE
+        return values
+
+    def values_of(self, config, arch="cnn"):
+        """The hyperparameter values of the technique values `config` (a dict of `RegConfig`
+        fields; a technique not named is off, a searched choice not named at its default).
+
+        Returns:
+            dict, hyperparameter name -> value (searched dimensions only).
+        """
         values = {}
         for dim in DIMENSIONS:
-            if not dim.technique or not self.searched(dim, arch):
+            if not self.searched(dim, arch):
                 continue
+            value = config.get(dim.name, dim.off if dim.technique else None)
             spec = dim.search[self.name]
             if isinstance(spec, Choices):
-                values[dim.name] = dim.off
+                if value is not None and value in spec.values:
+                    values[dim.name] = value
             elif spec.group is not None:
-                values[spec.group[0]] = "none"
+                if value == dim.off:
+                    values.setdefault(spec.group[0], "none")
+                else:
+                    values[spec.group[0]] = spec.group[1]
+                    values[dim.name] = value
             elif spec.toggle:
-                values[f"use_{dim.name}"] = False
+                values[f"use_{dim.name}"] = value != dim.off
+                if value != dim.off:
+                    values[dim.name] = value
+            elif value is not None:
+                values[dim.name] = value
         return values
 
     def _groups(self, arch):

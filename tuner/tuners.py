@@ -354,10 +354,10 @@ def make_tuner(algorithm, hypermodel, directory, max_trials, epochs, seed=0, fir
         algorithm, max_trials, epochs, seed: see `make_oracle`.
         hypermodel: a `keras_tuner.HyperModel`.
         directory: str, the folder that holds the KerasTuner project.
-        first: dict or None, hyperparameter values the first fresh
-            configuration takes (e.g. `RegularizationHyperModel.baseline_values()`:
-            the unregularized model, the search's control), the rest at their
-            defaults; later ones are the algorithm's own.
+        first: list of dicts or None, hyperparameter values the first fresh
+            configurations take in order (e.g. `RegularizationHyperModel.baseline_values()`,
+            the unregularized model, the search's control; then `recipe_values()`), the
+            rest at their defaults; later ones are the algorithm's own.
         **kwargs: passed to the tuner (e.g. `distribution_strategy`).
 
     Returns:

@@ -207,9 +207,9 @@ def cap_hyperband_trials(oracle, max_trials):
     oracle.max_trials = max_trials
 
 
-def try_first(oracle, values):
-    """The oracle's first fresh configuration is `values` (other hyperparameters at their
-    defaults), unless a trial already tried it; then KerasTuner's random ones.
+def try_first(oracle, firsts):
+    """The oracle's first fresh configurations are `firsts`, in order (other hyperparameters
+    at their defaults), each unless a trial already tried it; then KerasTuner's random ones.
 
     Random search, Bayesian optimization's initial points and Hyperband's new
     brackets all draw fresh configurations from `Oracle._random_values`
@@ -217,31 +217,38 @@ def try_first(oracle, values):
 
     Args:
         oracle: a `keras_tuner.Oracle`.
-        values: dict, hyperparameter name -> value, e.g. every regularizer off.
+        firsts: list of dicts, hyperparameter name -> value, e.g. every regularizer off.
     """
     import keras_tuner
 
     random_values = oracle._random_values
-    offered = []
+    offered = set()  # each once (Hyperband draws a whole bracket before its trials)
 
-    def tried(first):
-        return offered or any(
-            all(t.hyperparameters.values.get(k) == v for k, v in first.items())
+    def tried(values):
+        return any(
+            all(t.hyperparameters.values.get(k) == v for k, v in values.items())
             for t in oracle.trials.values()
         )
 
-    def first_then_random():
+    def complete(values):
         hps = keras_tuner.HyperParameters()
         for hp in oracle.hyperparameters.space:
             hps.merge([hp])
             if hps.is_active(hp):
                 hps.values[hp.name] = values.get(hp.name, hp.default)
-        if hps.values and not tried(hps.values):
-            offered.append(True)  # once (Hyperband draws a whole bracket before its trials)
-            return hps.values
+        return hps.values
+
+    def firsts_then_random():
+        for i, values in enumerate(firsts):
+            if i in offered:
+                continue
+            offered.add(i)
+            hps = complete(values)
+            if hps and not tried(hps):
+                return hps
         return random_values()
 
-    oracle._random_values = first_then_random
+    oracle._random_values = firsts_then_random
 
 
 def save_trial(oracle, trial):
