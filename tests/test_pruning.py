@@ -124,25 +124,29 @@ def test_no_trial_starts_that_cannot_end_before_the_deadline_with_the_refit():
     assert (estimate.epoch, estimate.first, estimate.overhead, estimate.trial) == (4, 8, 5, 49)
     assert estimate.training == 3
     # The refit of 5 epochs, without validation: 4 s of tracing, 5 * 6 * 3 s at the margin
-    # of 1.25 (22.5 s an epoch), 30 s to test and export.
-    assert budget.refit_seconds(estimate, 5) == 4 + 112.5 + 30
-    clock.now += 600 - 45 - (49 + 146.5)  # exactly enough left for a trial and the refit
+    # of 1.15 (20.7 s an epoch), 30 s to test and export.
+    assert budget.refit_seconds(estimate, 5) == pytest.approx(4 + 103.5 + 30)
+    clock.now += 600 - 45 - (49 + 137.5)  # exactly enough left for a trial and the refit
     assert budget.may_start(seconds, 5, training) and budget.refused == 0
     clock.now += 1.0
     assert not budget.may_start(seconds, 5, training) and budget.refused == 1
-    assert budget.search_ended == pytest.approx(600 - 49 - 146.5 + 1)
-    # The refit's epochs fill what is left after the test and the export, at 22.5 s each:
-    # (194.5 - 30 - 4) // 22.5 = 7, more than the best trial's 5 (at most max_epochs, 10).
+    assert budget.search_ended == pytest.approx(600 - 49 - 137.5 + 1)
+    # The refit's epochs fill what is left after the test and the export, at 20.7 s each:
+    # (185.5 - 30 - 4) // 20.7 = 7, more than the best trial's 5 (at most 1.5 x 10).
     assert budget.refit_epochs(seconds, 5, training) == 7
     clock.now += 100.0
-    assert budget.refit_epochs(seconds, 5, training) == 2  # (94.5 - 34) // 22.5
+    assert budget.refit_epochs(seconds, 5, training) == 2  # (85.5 - 34) // 20.7
     # The refit goes on while its next epoch (as long as its last) ends 30 s before the end.
-    assert budget.refit_may_go_on(64.5) and not budget.refit_may_go_on(65.0)
+    assert budget.refit_may_go_on(55.5) and not budget.refit_may_go_on(56.0)
     clock.now += 60.0
     assert budget.refit_epochs(seconds, 5, training) == 1  # past the deadline: at least 1
     assert TimeBudget(None, 10, clock=clock).may_start(seconds, 5)  # no deadline
     assert TimeBudget(None, 10, refit_scale=6.0, clock=clock).refit_epochs(seconds, 5) == 5
     assert TimeBudget(None, 10, clock=clock).refit_may_go_on(1e9)
+    # With time to spare the refit fills it, up to 1.5 times the epochs (10 here).
+    roomy = TimeBudget(6000, 10, refit_scale=6.0, clock=clock)
+    assert roomy.refit_epochs(seconds, 5, training) == 15
+    assert roomy.refit_epochs(seconds, 12, training) == 18
 
 
 def test_the_time_spent_survives_fresh_processes_and_resumes(tmp_path, monkeypatch):

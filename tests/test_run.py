@@ -15,7 +15,7 @@ from kregs.run.folder import RunFolder, check_writable
 
 def test_presets_resolve_with_overrides_and_validate_once():
     quick = budget.resolve(budget.SEARCH_PRESETS, "quick", epochs=5)
-    assert (quick.algorithm, quick.epochs, quick.batch_size) == ("random", 5, 128)
+    assert (quick.algorithm, quick.epochs, quick.batch_size) == ("random", 5, 64)
     assert (quick.trial_images, quick.refit, quick.baseline) == (10000, True, True)
     assert not budget.SEARCH_PRESETS["smoke"].refit  # refit everywhere but smoke
     assert all(b.refit for name, b in budget.SEARCH_PRESETS.items() if name != "smoke")

@@ -33,7 +33,10 @@ FINISH_SECONDS = 30.0
 # A refit epoch is planned at this many times the trials' pace per image: its
 # configuration is the best trial's, not the median one, and a shared host's speed
 # drifts over minutes. The refit also stops at the deadline (`refit_may_go_on`).
-REFIT_MARGIN = 1.25
+REFIT_MARGIN = 1.15
+# A search that ends with time to spare gives it to the refit: up to this many times the
+# best trial's epochs (or the epochs per trial, if more).
+REFIT_FILL = 1.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,14 +177,15 @@ class TimeBudget:
 
     def refit_epochs(self, seconds, planned, training=None):
         """The refit's epochs: as many as the time left allows, at least 1, at most
-        `planned` (the best trial's) or `max_epochs`, whichever is more: a search that
-        ends early leaves its time to the refit, on all the images."""
+        `REFIT_FILL` times `planned` (the best trial's) or `max_epochs`, whichever is
+        more: a search that ends early leaves its time to the refit, on all the images."""
         estimate = self.estimate(seconds, training)
         if estimate is None or self.refit_scale is None or self.seconds is None:
             return planned
         per_epoch = estimate.training * self.refit_scale * REFIT_MARGIN
         left = self.left() - FINISH_SECONDS - max(0.0, estimate.first - estimate.epoch)
-        return max(1, min(max(planned, self.max_epochs), math.floor(left / per_epoch)))
+        most = math.floor(REFIT_FILL * max(planned, self.max_epochs))
+        return max(1, min(most, math.floor(left / per_epoch)))
 
     def refit_may_go_on(self, epoch_seconds):
         """Whether the refit may train one more epoch of `epoch_seconds` (its last one's)
