@@ -13,15 +13,19 @@ from its graph's convolutions and matrix products, forward and twice that
 backward, times samples/s) beside what one large float32 and bfloat16 matrix
 product reach on this machine; and after the last round the mean test
 accuracy over the seeds on the whole test set, with the difference to the
-first mode and its 95% interval. Targets here: bfloat16 >= 1.8 x float32
-wall, accuracy within 0.3 points.
+first mode and its 95% interval. Then what the regularization costs: the CPU
+milliseconds of one conv block's operations alone (convolution, BN, ReLU,
+dropout's random bytes and mask, a multiply) in float32 and bfloat16, and the
+CPU per image the regularized configuration adds to the plain one in each
+mode. Targets here: bfloat16 >= 1.8 x float32 wall, accuracy within 0.3
+points.
 
 Each configuration (default: the plain CNN, and L2 + dropout + BN) is compared
 with itself: speed-ups and accuracy differences are against its first mode.
 
 Usage: python bench/precision.py [--quick] [--limit N] [--epochs E] [--batch-size B]
        [--modes float32,bfloat16,float32+xla,bfloat16+xla] [--reg none,l2+dropout+bn]
-       [--seeds S] [--threads T] [--out FILE]
+       [--seeds S] [--threads T] [--ops-batch B] [--out FILE]
 """
 
 import argparse
@@ -86,6 +90,53 @@ def matmul_gflops(dtype, n=2048, repeats=10):
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
+# The operations of one conv block's training step, timed alone on its activations.
+OPS = (
+    "conv 3x3 (forward)",
+    "fused BN (forward)",
+    "ReLU (forward)",
+    "dropout: random bytes (Philox)",
+    "dropout: mask (compare, cast)",
+    "multiply (one pass)",
+)
+
+
+def op_costs(batch, dtype, repeats=20):
+    """CPU milliseconds of each of `OPS` on a `batch` x 28 x 28 x 32 activation in `dtype`
+    (median of `repeats` calls of a traced function; the random bytes are the same work
+    in every dtype)."""
+    import tensorflow as tf
+
+    shape = (batch, 28, 28, 32)
+    x = tf.cast(tf.random.normal(shape), dtype)
+    kernel = tf.cast(tf.random.normal((3, 3, 32, 32)), dtype)
+    seed = tf.constant([1, 2], "int64")
+    words = (batch, 28, 28, 8)
+    noise = tf.reshape(tf.bitcast(tf.random.stateless_uniform(
+        words, seed, minval=None, maxval=None, dtype="uint32"), "uint8"), shape)  # fmt: skip
+    ones = tf.ones((32,))
+    calls = {
+        "conv 3x3 (forward)": lambda: tf.nn.conv2d(x, kernel, 1, "SAME"),
+        "fused BN (forward)": lambda: tf.compat.v1.nn.fused_batch_norm(x, ones, ones)[0],
+        "ReLU (forward)": lambda: tf.nn.relu(x),
+        "dropout: random bytes (Philox)": lambda: tf.random.stateless_uniform(
+            words, seed, minval=None, maxval=None, dtype="uint32"),
+        "dropout: mask (compare, cast)": lambda: tf.cast(noise >= 64, dtype),
+        "multiply (one pass)": lambda: x * x,
+    }  # fmt: skip
+    costs = {}
+    for name in OPS:
+        fn = tf.function(calls[name])
+        fn()
+        times = []
+        for _ in range(repeats):
+            cpu = time.process_time()
+            fn()
+            times.append(time.process_time() - cpu)
+        costs[name] = 1e3 * statistics.median(times)
+    return costs
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3200 images, 3 epochs")
@@ -101,6 +152,9 @@ def main(argv=None):
         "BN before), ...",
     )
     parser.add_argument("--seeds", type=int, default=1, help="models per mode (seeds 0..S-1)")
+    parser.add_argument(
+        "--ops-batch", type=int, default=128, help="images in the operations' timing"
+    )
     parser.add_argument("--out", default=None, help="JSON output file")
     args = parser.parse_args(argv)
     limit = args.limit or (3200 if args.quick else 12800)
@@ -182,6 +236,14 @@ def main(argv=None):
             f"({s['gflop_per_cpu_s']:.1f} per CPU-s)  test accuracy "
             f"{s['test_accuracy']:.4f} ({s['accuracy_points_vs_first']:+.2f} pt{span})"
         )
+    ops = {dtype: op_costs(args.ops_batch, dtype) for dtype in ("float32", "bfloat16")}
+    print(f"  one conv block's operations on {args.ops_batch} x 28 x 28 x 32, CPU ms:")
+    for name in OPS:
+        f32, bf16 = ops["float32"][name], ops["bfloat16"][name]
+        print(f"    {name:32s} float32 {f32:6.2f}  bfloat16 {bf16:6.2f}  x{f32 / bf16:.2f}")
+    overhead = _overhead(summary, regs, modes)
+    for mode, ms in overhead.items():
+        print(f"  regularization's CPU per image in {mode}: {ms:.3f} ms")
     result = {
         "benchmark": "precision",
         "command": command_line(),
@@ -195,11 +257,28 @@ def main(argv=None):
         "matmul_gflops": peaks,
         "rounds": {f"{key}/seed{seed}": r for (key, seed), r in rates.items()},
         "summary": summary,
+        "ops_batch": args.ops_batch,
+        "ops_cpu_ms": ops,
+        "regularization_cpu_ms_per_image": overhead,
         "target_speedup": 1.8,
         "target_accuracy_points": 0.3,
     }
     print(f"  written to {write_result('precision', result, args.out)}")
     return result
+
+
+def _overhead(summary, regs, modes):
+    """CPU ms per image the regularized configuration costs beyond the plain one, per mode
+    (empty unless both were measured)."""
+    names = [reg.name for reg in regs]
+    if "none" not in names or len(names) < 2:
+        return {}
+    reg = next(n for n in names if n != "none")
+    return {
+        mode: 1e3 / summary[f"{reg}/{mode}"]["samples_per_cpu_s"]
+        - 1e3 / summary[f"none/{mode}"]["samples_per_cpu_s"]
+        for mode in modes
+    }
 
 
 if __name__ == "__main__":

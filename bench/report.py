@@ -171,6 +171,28 @@ def _distributed(r):
     return lines
 
 
+def _precision_ops(r):
+    """The operations' CPU table and the regularization's CPU per image, when measured."""
+    ops = r.get("ops_cpu_ms")
+    if not ops:
+        return []
+    lines = [
+        f"One conv block's operations alone on {r['ops_batch']} x 28 x 28 x 32 activations "
+        "(CPU ms, median of 20 calls):",
+        "",
+        "| operation | float32 | bfloat16 | float32 / bfloat16 |",
+        "|---|---|---|---|",
+    ]
+    for name, f32 in ops["float32"].items():
+        bf16 = ops["bfloat16"][name]
+        lines.append(f"| {name} | {f32:.2f} | {bf16:.2f} | x{f32 / bf16:.2f} |")
+    overhead = r.get("regularization_cpu_ms_per_image") or {}
+    if overhead:
+        each = ", ".join(f"{m} {ms:.3f} ms" for m, ms in overhead.items())
+        lines += ["", f"CPU per image the regularization adds to the plain CNN: {each}."]
+    return [*lines, ""]
+
+
 def _precision(r):
     seeds = len(r.get("seeds") or [0])
     peaks = r.get("matmul_gflops")
@@ -201,6 +223,7 @@ def _precision(r):
             f"| {s['test_accuracy']:.4f} ({s['accuracy_points_vs_first']:+.2f} pt{span}) |"
         )
     lines += [""]
+    lines += _precision_ops(r)
     rounds = [x for rs in (r.get("rounds") or {}).values() for x in rs if isinstance(x, dict)]
     snapped = [
         x for x in rounds if abs(r["images"] / x["wall"] / 10.24 - round(r["images"] / x["wall"]

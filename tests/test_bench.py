@@ -30,7 +30,8 @@ FIELDS = {
     "tuning": COMMON | {"summary", "runs", "time_budget"},
     "pruning": COMMON | {"summary", "runs", "seeds"},
     "distributed": COMMON | {"summary", "runs", "speedup", "threads"},
-    "precision": COMMON | {"summary", "rounds", "threads", "target_speedup", "matmul_gflops"},
+    "precision": COMMON
+    | {"summary", "rounds", "threads", "target_speedup", "matmul_gflops", "ops_cpu_ms"},
     "schedule": COMMON | {"summary", "histories", "precision"},
     "threads": COMMON | {"summary", "rounds", "precision"},
     "accuracy": COMMON | {"runs", "summary", "seeds", "targets"},
@@ -78,9 +79,11 @@ SMALLEST = {
         "--modes",
         "float32,bfloat16",
         "--reg",
-        "none",
+        "none,l2+dropout+bn",
         "--seeds",
         "2",
+        "--ops-batch",
+        "8",
     ],  # fmt: skip
     "schedule": ["--quick", "--limit", "300", "--epochs", "1", "--configs", "none"],
     "threads": ["--quick", "--limit", "256", "--settings", "2:1:64"],
@@ -213,6 +216,12 @@ def _check_ratios(name, r):
             assert s["test_accuracy"] == approx(statistics.mean(s["test_accuracies"]))
             assert s["gflops"] == approx(s["training_flops_per_image"] * s["samples_per_s"] / 1e9)
         assert set(r["matmul_gflops"]) == {"float32", "bfloat16"}
+        assert set(r["ops_cpu_ms"]) == {"float32", "bfloat16"}
+        assert all(ms > 0 for costs in r["ops_cpu_ms"].values() for ms in costs.values())
+        for mode, ms in r["regularization_cpu_ms_per_image"].items():
+            reg = next(k for k in summary if k.endswith(f"/{mode}") and not k.startswith("none"))
+            expected = 1e3 / summary[reg]["samples_per_cpu_s"]
+            assert ms == approx(expected - 1e3 / summary[f"none/{mode}"]["samples_per_cpu_s"])
     elif name == "bn_time":
         bn, none = r["summary"]["bn"], r["summary"]["none"]
         for key, ratio in r["ratios"].items():

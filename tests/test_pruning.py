@@ -256,3 +256,23 @@ def test_a_run_with_a_time_budget_says_how_its_time_was_spent(tmp_path):
     assert (record["pruning"], record["time_budget"]) == ("median", 1.0)
     spent = json.loads((tmp_path / "run" / "time.json").read_text())["spent"]
     assert spent > 0
+
+
+def test_the_refit_stops_when_its_next_epoch_would_end_past_the_deadline():
+    from kregs.tuner.refit import deadline
+
+    clock = FakeClock()
+    budget = TimeBudget(100, max_epochs=10, clock=clock)
+
+    class TenSecondEpochs(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            clock.now += 10.0
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x = np.zeros((8, 2), "float32")
+    history = model.fit(
+        x, x[:, :1], epochs=10, verbose=0, callbacks=[TenSecondEpochs(), deadline(keras, budget)]
+    )
+    # After epoch 7, 30 s are left: the test and export's, none for an eighth epoch.
+    assert len(history.history["loss"]) == 7

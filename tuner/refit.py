@@ -94,7 +94,7 @@ def refit(search, trial, extras, listener, epochs=None):
         callbacks=[
             keras.callbacks.TerminateOnNaN(),
             ProgressCallback(listener, "refit", Tracker(1)),
-            *([_deadline(keras, search.clock)] if search.clock is not None else []),
+            *([deadline(keras, search.clock)] if search.clock is not None else []),
         ],
         verbose=1 if search.config.verbose else 0,
     )
@@ -111,7 +111,7 @@ def refit(search, trial, extras, listener, epochs=None):
     return model, record
 
 
-def _deadline(keras, clock):
+def deadline(keras, clock):
     """A callback that ends the refit when its next epoch would not end before the time
     budget's deadline, with the test and export's time left (`TimeBudget.refit_may_go_on`):
     the refit's epochs are planned with a margin; this holds when the host slows more."""
@@ -121,7 +121,8 @@ def _deadline(keras, clock):
             self.began = time.monotonic()
 
         def on_epoch_end(self, epoch, logs=None):
-            if not clock.refit_may_go_on(time.monotonic() - self.began):
+            last = epoch + 1 >= self.params.get("epochs", 0)
+            if not last and not clock.refit_may_go_on(time.monotonic() - self.began):
                 logger.warning("refit stopped after epoch %d: the time budget ends", epoch + 1)
                 self.model.stop_training = True
 
