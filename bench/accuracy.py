@@ -69,6 +69,7 @@ def run_kregs(preset, output, extra, seed=0):
         "refit": refit,
         "trials": _trial_counts(os.path.join(output, "trials.csv")),
         "test_accuracy": (refit or {"test": search_test})["test"]["accuracy"],
+        "printed": proc.stdout.splitlines(),  # what the user saw (--quiet)
     }
 
 

@@ -149,6 +149,14 @@ def test_no_trial_starts_that_cannot_end_before_the_deadline_with_the_refit():
     assert roomy.refit_epochs(seconds, 12, training) == 18
 
 
+def test_an_epoch_stretched_by_a_busy_host_does_not_stretch_the_estimate():
+    budget = TimeBudget(600, max_epochs=10, refit_scale=6.0, clock=FakeClock())
+    # Two of five later epochs took 10.24 s of wall time (the process was descheduled).
+    seconds = {"0": {1: 8.0, 2: 4.0, 3: 10.24, 4: 4.0, 5: 4.1, 6: 10.24}}
+    assert budget.estimate(seconds).epoch == 4.0
+    assert budget.estimate({"0": {1: 8.0, 2: 4.5, 3: 10.24}}).epoch == 4.5  # few: the least
+
+
 def test_the_time_spent_survives_fresh_processes_and_resumes(tmp_path, monkeypatch):
     path = str(tmp_path / "time.json")
     assert spent_before(path, session=1.0) == 0.0

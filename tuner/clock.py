@@ -44,7 +44,8 @@ class Estimate:
     """What a trial and a refit epoch are expected to take, in seconds.
 
     Attributes:
-        epoch: float, a trial's epoch after its first (the median reported).
+        epoch: float, a trial's epoch after its first (the lower quartile reported:
+            `_typical`).
         first: float, a trial's first epoch (tracing and compilation included).
         overhead: float, a trial's seconds outside its epochs.
         trial: float, a whole trial of `max_epochs` epochs.
@@ -134,7 +135,7 @@ class TimeBudget:
             return None
         later = [s for c in seconds.values() for e, s in c.items() if e != min(c)]
         first = statistics.median(firsts)
-        epoch = statistics.median(later) if later else first
+        epoch = _typical(later) if later else first
         outside = [
             max(0.0, wall - sum(seconds.get(t, {}).values()))
             for t, wall in self.trial_seconds.items()
@@ -144,7 +145,7 @@ class TimeBudget:
         trained = [s for c in (training or {}).values() for e, s in c.items() if e != min(c)]
         return Estimate(
             epoch=epoch, first=first, overhead=overhead, trial=trial,
-            training=statistics.median(trained) if trained else epoch,
+            training=_typical(trained) if trained else epoch,
         )  # fmt: skip
 
     def refit_seconds(self, estimate, epochs):
@@ -258,3 +259,14 @@ def session_clock(path, environ=None):
     session = session_started(environ)
     spent = spent_before(path, session)
     return spent, time.monotonic() - max(0.0, time.time() - session), session
+
+
+def _typical(seconds):
+    """What an epoch takes: the lower quartile of the epochs' seconds. On a shared host an
+    epoch's wall time is sometimes stretched (a process descheduled for seconds), never
+    shortened: the median of a few epochs can be such a stretched one. An estimate a little
+    short costs nothing: the trials are judged per epoch, the refit's epochs are planned
+    when it starts (with `REFIT_MARGIN`) and it stops at the deadline."""
+    if len(seconds) < 4:
+        return min(seconds)
+    return statistics.quantiles(seconds, n=4, method="inclusive")[0]
