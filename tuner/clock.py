@@ -176,10 +176,16 @@ class TimeBudget:
             self.search_ended = self.elapsed()
         return False
 
-    def refit_epochs(self, seconds, planned, training=None):
+    def refit_epochs(self, seconds, planned, training=None, trial_id=None):
         """The refit's epochs: as many as the time left allows, at least 1, at most
         `REFIT_FILL` times `planned` (the best trial's) or `max_epochs`, whichever is
-        more: a search that ends early leaves its time to the refit, on all the images."""
+        more: a search that ends early leaves its time to the refit, on all the images.
+
+        `trial_id`: the trial whose configuration the refit trains; where it reported
+        epochs, the refit is planned at its pace alone."""
+        if seconds.get(trial_id):
+            seconds = {trial_id: seconds[trial_id]}
+            training = {trial_id: (training or {}).get(trial_id, {})}
         estimate = self.estimate(seconds, training)
         if estimate is None or self.refit_scale is None or self.seconds is None:
             return planned

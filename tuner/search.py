@@ -331,15 +331,12 @@ class Search:
             extras = tuner.read_extras(trial.trial_id)
             planned = refit_epochs(extras)
             if self.clock is not None:  # what the time left allows (a time budget)
-                # at the pace of the configuration it trains, where its trial reported one
-                seconds, training = (
-                    epochs.seconds_by_trial(tuner.oracle, metric) for metric in (
-                        epochs.SECONDS, epochs.TRAINING)
-                )  # fmt: skip
-                if seconds.get(trial.trial_id):
-                    seconds = {trial.trial_id: seconds[trial.trial_id]}
-                    training = {trial.trial_id: training.get(trial.trial_id, {})}
-                epochs_left = self.clock.refit_epochs(seconds, planned, training)
+                epochs_left = self.clock.refit_epochs(
+                    epochs.seconds_by_trial(tuner.oracle),
+                    planned,
+                    epochs.seconds_by_trial(tuner.oracle, epochs.TRAINING),
+                    trial_id=trial.trial_id,
+                )
                 return refit(self, trial, extras, listener, epochs=epochs_left)
             return refit(self, trial, extras, listener)
 
