@@ -274,7 +274,8 @@ def test_a_search_with_every_new_dimension_fixed_refits_and_records_them(tiny_mn
     assert len(rows) == 1 and rows[0]["status"] == "COMPLETED"
     for name, value in fixed.items():
         assert rows[0][name] == str(value)
-    assert rows[0]["config"] == "aug+ls+mix+ema"
+    # Without the control, the first trial is the recipe (weight decay, dropout) and the fixed.
+    assert rows[0]["config"] == "wd+dropout+aug+ls+mix+ema"
     extras = json.loads(
         next((tmp_path / "run").glob("keras_tuner/trial_*/kregs_trial.json")).read_text()
     )
