@@ -149,6 +149,21 @@ def test_no_trial_starts_that_cannot_end_before_the_deadline_with_the_refit():
     assert roomy.refit_epochs(seconds, 12, training) == 18
 
 
+def test_the_refit_is_planned_at_the_pace_of_the_trial_it_trains():
+    clock = FakeClock()
+    budget = TimeBudget(600, max_epochs=10, refit_scale=6.0, clock=clock)
+    seconds = {"0": {e: 4.0 for e in range(1, 11)}, "1": {e: 8.0 for e in range(1, 11)}}
+    training = {"0": {e: 3.0 for e in range(1, 11)}, "1": {e: 7.0 for e in range(1, 11)}}
+    clock.now += 400.0  # 200 s left, 170 s once the test and the export have theirs
+    # Trial 0's 3 s of training an epoch: 3 * 6 * 1.15 = 20.7 s a refit epoch, 170 // 20.7.
+    assert budget.refit_epochs(seconds, 5, training, trial_id="0") == 8
+    # Trial 1's (BN, augmentation: slower) 7 s: 48.3 s a refit epoch.
+    assert budget.refit_epochs(seconds, 5, training, trial_id="1") == 3
+    # A trial that reported no epochs here (resumed from elsewhere): every trial's pace.
+    everyone = budget.refit_epochs(seconds, 5, training)
+    assert budget.refit_epochs(seconds, 5, training, trial_id="2") == everyone
+
+
 def test_an_epoch_stretched_by_a_busy_host_does_not_stretch_the_estimate():
     budget = TimeBudget(600, max_epochs=10, refit_scale=6.0, clock=FakeClock())
     # Two of five later epochs took 10.24 s of wall time (the process was descheduled).
