@@ -31,6 +31,8 @@ from kregs.tuner.distributed.health import (
     hand_back_held_trials,
     heartbeat_path,
 )
+from kregs.tuner.epochs import ACCURACY
+from kregs.tuner.pruning import MedianPruner
 from kregs.tuner.tuners import ChiefUnreachable, FailFastOracle, make_tuner
 
 # A smoke-sized search: 600 Fashion-MNIST images, random search (the real end-to-end run).
@@ -281,6 +283,39 @@ def test_a_trial_reported_ended_twice_counts_once(tmp_path):
     again = keras_tuner.engine.trial.Trial.from_state(oracle.trials[held].get_state())
     oracle.end_trial(again)
     assert oracle.end_order == [held] and oracle.trials[held].status == "COMPLETED"
+
+
+def _report(oracle, trial_id, accuracies):
+    """A worker's epoch reports (`EpochReport`), each answer as it crosses gRPC (a proto)."""
+    answers = []
+    for epoch, accuracy in enumerate(accuracies, 1):
+        answer = oracle.update_trial(trial_id, {ACCURACY: accuracy}, step=epoch)
+        answers.append(keras_tuner.engine.trial.Trial.from_proto(answer.to_proto()).status)
+    return answers
+
+
+def test_the_chief_prunes_a_worker_trial_from_the_other_workers_reports(tmp_path):
+    oracle = _oracle_with_trials(tmp_path, max_trials=5)
+    oracle.pruner = MedianPruner(warmup=2, min_trials=2)
+    for worker, accuracies in (("worker-0", [0.80, 0.85, 0.88]), ("worker-1", [0.70, 0.80, 0.86])):
+        trial = oracle.create_trial(worker).trial_id
+        assert _report(oracle, trial, accuracies) == ["RUNNING"] * 3
+        _end(oracle, worker)
+    # worker-2 is judged against what worker-0 and worker-1 reported (median 0.87 by epoch 3).
+    behind = oracle.create_trial("worker-2").trial_id
+    assert _report(oracle, behind, [0.30, 0.40, 0.44]) == ["RUNNING", "RUNNING", "STOPPED"]
+    ahead = oracle.create_trial("worker-0").trial_id
+    assert _report(oracle, ahead, [0.82, 0.86, 0.90]) == ["RUNNING"] * 3
+    # The stopped worker ends its trial as every trial ends; the chief records it pruned.
+    report = keras_tuner.engine.trial.Trial.from_state(oracle.trials[behind].get_state())
+    report.status = "COMPLETED"
+    oracle.end_trial(report)
+    assert oracle.trials[behind].status == "STOPPED"
+    assert oracle.trials[behind].message == (
+        "pruned at epoch 3: val_accuracy 0.4400 by epoch 3, below the median 0.8700 "
+        "of 2 completed trials"
+    )
+    assert oracle.trials[ahead].status == "RUNNING"
 
 
 class _LostChief:
