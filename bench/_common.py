@@ -53,7 +53,8 @@ def mean_std(values):
 
 
 def machine():
-    """CPU model, core count, Python and TensorFlow versions, and the date."""
+    """CPU model (and whether it has bfloat16 units), core count, Python and TensorFlow
+    versions, and the date."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -77,6 +78,10 @@ def machine():
         except importlib.metadata.PackageNotFoundError:
             pass
     info["gpus"] = gpus()
+    # What precision "auto" takes on this CPU: a host without bfloat16 units trains in float32.
+    from kregs.run.device import BF16_FLAGS, cpu_flags
+
+    info["cpu_bf16"] = any(flag in cpu_flags() for flag in BF16_FLAGS)
     try:
         info["kregs_commit"] = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],

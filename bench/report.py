@@ -15,8 +15,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _machine(m):
+    units = {True: " (bfloat16 units)", False: " (no bfloat16 units: float32)"}.get(
+        m.get("cpu_bf16"), ""
+    )  # recorded since 2026-12-01
     return (
-        f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, TensorFlow {m.get('tensorflow', '?')}, "
+        f"{m.get('cpu', '?')}{units}, {m.get('cores', '?')} cores, "
+        f"TensorFlow {m.get('tensorflow', '?')}, "
         f"Python {m.get('python', '?')}, {m.get('date', '?')}, commit {m.get('kregs_commit', '?')}"
     )
 
@@ -123,8 +127,11 @@ def _tuning(r):
         "kregs": "kregs tune --preset quick (refit model)",
         "usual": "KerasTuner RandomSearch, the usual way",
         "optuna": "Optuna: TPE, MedianPruner (KerasPruningCallback)",
+        "optuna_kregs": "Optuna the same way, over kregs' space, model and training",
     }
     for name, label in labels.items():
+        if name not in r["summary"]:  # a result from before that peer
+            continue
         s = r["summary"][name]
         lines.append(
             f"| {label} | {s['best_val_accuracy'][0]:.4f} +- {s['best_val_accuracy'][1]:.4f} "

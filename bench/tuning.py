@@ -12,9 +12,16 @@ On the same stratified Fashion-MNIST subset, for each of `--seeds` seeds:
 (c) Optuna, as its documentation shows: an objective with `trial.suggest_*`
     over the same knobs and model, the TPE sampler, the `MedianPruner` through
     `optuna_integration.KerasPruningCallback` on val_accuracy, and
-    `study.optimize(timeout=...)` with (a)'s wall time.
+    `study.optimize(timeout=...)` with (a)'s wall time;
+(d) the same Optuna set-up (TPE, MedianPruner, KerasPruningCallback, the
+    timeout) over kregs' own search space, model and training: each trial's
+    hyperparameters are drawn by TPE where kregs' HyperModel asks for them
+    (`OptunaHyperParameters`), the model is built and trained as a kregs
+    trial is (its precision, batch, early stopping, mixing and EMA). (b) and
+    (c) compare kregs with what a user would write instead; (d) compares the
+    search alone, on the same space, model and training.
 
-For (b) and (c) the best trial (by validation accuracy) is tested. It prints
+For (b), (c) and (d) the best trial (by validation accuracy) is tested. It prints
 mean +- std over the seeds of the best validation accuracy, the test accuracy,
 the trials and the wall time.
 
@@ -23,6 +30,7 @@ Usage: python bench/tuning.py [--quick] [--seeds N] [--limit N] [--epochs E]
 """
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -191,10 +199,106 @@ def run_optuna(seed, limit, epochs, seconds):
     }
 
 
+def optuna_hyperparameters(trial):
+    """KerasTuner `HyperParameters` whose active values TPE draws from Optuna's `trial`.
+
+    Each `Float`, `Int`, `Choice` or `Boolean` is declared as KerasTuner
+    declares it (its conditional scope decides whether it is active); an
+    active one takes the value `trial.suggest_*` draws for it.
+    """
+    import keras_tuner
+
+    class OptunaHyperParameters(keras_tuner.HyperParameters):
+        def _drawn(self, name, value, draw):
+            if value is None:  # inactive: its parent's condition does not hold
+                return None
+            self.values[name] = draw()
+            return self.values[name]
+
+        def Float(self, name, min_value, max_value, step=None, sampling="linear", **kw):  # noqa: N802
+            value = super().Float(name, min_value, max_value, step, sampling, **kw)
+            log = sampling == "log"
+            return self._drawn(
+                name, value, lambda: trial.suggest_float(name, min_value, max_value, log=log)
+            )
+
+        def Int(self, name, min_value, max_value, step=None, sampling="linear", **kw):  # noqa: N802
+            value = super().Int(name, min_value, max_value, step, sampling, **kw)
+            log = sampling == "log"
+            return self._drawn(
+                name, value, lambda: trial.suggest_int(name, min_value, max_value, log=log)
+            )
+
+        def Choice(self, name, values, **kw):  # noqa: N802
+            value = super().Choice(name, values, **kw)
+            return self._drawn(name, value, lambda: trial.suggest_categorical(name, values))
+
+        def Boolean(self, name, **kw):  # noqa: N802
+            value = super().Boolean(name, **kw)
+            return self._drawn(name, value, lambda: trial.suggest_categorical(name, [False, True]))
+
+    return OptunaHyperParameters()
+
+
+def run_optuna_kregs(seed, limit, epochs, seconds):
+    """Optuna (TPE, MedianPruner, KerasPruningCallback) over kregs' space, model and training."""
+    import keras
+    import optuna
+    from optuna_integration import KerasPruningCallback
+
+    from kregs.data import load_dataset
+    from kregs.run.budget import SEARCH_PRESETS
+    from kregs.run.device import configure
+    from kregs.run.train import evaluate, fit_arguments
+    from kregs.tuner.hypermodel import RegularizationHyperModel
+    from kregs.tuner.space import SearchSpace
+
+    budget = dataclasses.replace(SEARCH_PRESETS["quick"], epochs=epochs)
+    keras.utils.set_random_seed(seed)
+    ds = load_dataset("fashion_mnist", limit=limit, seed=seed)
+    device = configure()
+    steps = -(-len(ds.train[1]) // budget.batch_size)
+    hypermodel = RegularizationHyperModel(
+        ds.info.input_shape,
+        ds.info.num_classes,
+        space=SearchSpace(budget.space, flips=True),
+        precision=device.precision,
+        schedule=(budget.epochs, steps),
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def objective(trial):
+        keras.backend.clear_session()
+        hp = optuna_hyperparameters(trial)
+        model = hypermodel.build(hp)
+        kwargs = fit_arguments(ds, budget, seed, [KerasPruningCallback(trial, "val_accuracy")])
+        history = hypermodel.fit(hp, model, **kwargs)
+        test = evaluate(model, *ds.test, budget.batch_size)
+        trial.set_user_attr("test_accuracy", test["accuracy"])
+        return max(history.history["val_accuracy"])
+
+    start = time.perf_counter()
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(),
+    )
+    study.optimize(objective, timeout=seconds)
+    states = [t.state for t in study.trials]
+    return {
+        "best_val_accuracy": study.best_value,
+        "test_accuracy": study.best_trial.user_attrs["test_accuracy"],
+        "trials": len(study.trials),
+        "pruned": states.count(optuna.trial.TrialState.PRUNED),
+        "seconds": time.perf_counter() - start,
+    }
+
+
 PEERS = (
     ("kregs", "kregs tune --preset quick"),
     ("usual", "KerasTuner RandomSearch"),
     ("optuna", "Optuna TPE + MedianPruner"),
+    ("optuna_kregs", "Optuna over kregs' space"),
 )
 
 
@@ -218,14 +322,15 @@ def main(argv=None):
             k = run_kregs(seed, limit, epochs, time_budget, work)
             u = run_usual(seed, limit, epochs, k["seconds"], work)
             o = run_optuna(seed, limit, epochs, k["seconds"])
-            for name, r in zip(runs, (k, u, o), strict=True):
+            s = run_optuna_kregs(seed, limit, epochs, k["seconds"])
+            for name, r in zip(runs, (k, u, o, s), strict=True):
                 runs[name].append(r)
             print(
                 f"seed {seed}: "
                 + "; ".join(
                     f"{name} test {r['test_accuracy']:.4f}, {r['trials']} trials "
                     f"({r['pruned']} pruned), {r['seconds']:.0f}s"
-                    for name, r in zip(runs, (k, u, o), strict=True)
+                    for name, r in zip(runs, (k, u, o, s), strict=True)
                 )
             )
     summary = {

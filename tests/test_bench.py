@@ -238,6 +238,11 @@ def _check_ratios(name, r):
         for x in r["rows"]:
             assert x["drop_points"] == approx(100 * (r["keras_accuracy"] - x["accuracy"]))
             assert x["latency_ms"] == approx(statistics.median(x["rounds"]["latency_ms"]))
+    elif name == "tuning":  # every peer searched, each seed, and at most its trials pruned
+        assert set(r["runs"]) == {"kregs", "usual", "optuna", "optuna_kregs"}
+        for runs in r["runs"].values():
+            assert len(runs) == r["seeds"]
+            assert all(0 <= run["pruned"] <= run["trials"] >= 1 for run in runs)
     elif name == "distributed":
         first = next(m for m in r["summary"] if m.startswith("workers="))
         base = r["summary"][first]["trials_per_minute"]
@@ -252,7 +257,7 @@ def _check_result(name, out, stdout):
     _check_ratios(name, result)
     assert result["benchmark"] == name
     assert result["command"] == shlex.join(["python", f"bench/{name}.py", *SMALLEST[name]])
-    assert {"cpu", "cores", "date", "tensorflow"} <= set(result["machine"])
+    assert {"cpu", "cpu_bf16", "cores", "date", "tensorflow"} <= set(result["machine"])
     assert str(out) in stdout  # it says where the figures went
 
 
