@@ -638,18 +638,17 @@ def render(results_dir):
         "each section names the command that produced it.",
         "",
     ]
-    results = {}
+    results = {}  # benchmark -> its results (several: e.g. one per kind of host), by file name
     for path in sorted(glob.glob(os.path.join(results_dir, "*.json"))):
         with open(path) as f:
             r = json.load(f)
-        results[r["benchmark"]] = r
+        results.setdefault(r["benchmark"], []).append(r)
     for key, (title, fn) in SECTIONS.items():
-        if key not in results:
-            continue
-        r = results[key]
-        out += [f"## {title}", "", f"`{r['command']}` on {_machine(r['machine'])}", "", *fn(r), ""]
-    if "defaults" in results:
-        out += _defaults(results["defaults"])
+        out += [f"## {title}", ""] if key in results else []
+        for r in results.get(key, ()):
+            out += [f"`{r['command']}` on {_machine(r['machine'])}", "", *fn(r), ""]
+    for r in results.get("defaults", ()):
+        out += _defaults(r)
     return "\n".join(out + GPU_CHECK)
 
 

@@ -301,18 +301,22 @@ def test_report_renders_every_result(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
     machine = {"cpu": "x", "cores": 2, "tensorflow": "2", "python": "3", "date": "d"}
-    (results / "startup.json").write_text(
-        json.dumps(
-            {
-                "benchmark": "startup",
-                "command": "python bench/startup.py",
-                "machine": machine,
-                "runs": 10,
-                "median_seconds": {"kregs --help": 0.123},
-                "target_seconds": 0.5,
-            }
+    for name, host, seconds in (
+        ("startup.json", machine, 0.123),
+        ("startup.no-bf16.json", {**machine, "cpu": "y", "cpu_bf16": False}, 0.456),
+    ):  # a second host's result of the same benchmark: its own lines under the same heading
+        (results / name).write_text(
+            json.dumps(
+                {
+                    "benchmark": "startup",
+                    "command": "python bench/startup.py",
+                    "machine": host,
+                    "runs": 10,
+                    "median_seconds": {"kregs --help": seconds},
+                    "target_seconds": 0.5,
+                }
+            )
         )
-    )
     proc = subprocess.run(
         [
             sys.executable,
@@ -328,5 +332,7 @@ def test_report_renders_every_result(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "B.md").read_text()
-    assert "## Start-up" in text and "| `kregs --help` | 0.123 |" in text
+    assert text.count("## Start-up") == 1 and "| `kregs --help` | 0.123 |" in text
     assert "`python bench/startup.py` on x, 2 cores, TensorFlow 2" in text
+    second = "`python bench/startup.py` on y (no bfloat16 units: float32), 2 cores"
+    assert text.index("| 0.123 |") < text.index(second) < text.index("| 0.456 |")
