@@ -17,7 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def _machine(m):
     units = {True: " (bfloat16 units)", False: " (no bfloat16 units: float32)"}.get(
         m.get("cpu_bf16"), ""
-    )  # recorded since 2026-12-01
+    )  # older results do not record it
     return (
         f"{m.get('cpu', '?')}{units}, {m.get('cores', '?')} cores, "
         f"TensorFlow {m.get('tensorflow', '?')}, "

@@ -152,17 +152,38 @@ def run_usual(seed, limit, epochs, seconds, work):
     }
 
 
+def optimize(objective, seed, seconds):
+    """Optuna's study as its documentation shows (TPE, MedianPruner) for `seconds`; the best
+    trial's figures (its objective reports the test accuracy as `test_accuracy`)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    start = time.perf_counter()
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(),
+    )
+    study.optimize(objective, timeout=seconds)
+    states = [t.state for t in study.trials]
+    return {
+        "best_val_accuracy": study.best_value,
+        "test_accuracy": study.best_trial.user_attrs["test_accuracy"],
+        "trials": len(study.trials),
+        "pruned": states.count(optuna.trial.TrialState.PRUNED),
+        "seconds": time.perf_counter() - start,
+    }
+
+
 def run_optuna(seed, limit, epochs, seconds):
     """Optuna as its documentation shows: TPE, MedianPruner, KerasPruningCallback."""
     import keras
-    import optuna
     from optuna_integration import KerasPruningCallback
 
     from kregs.data import load_dataset
 
     keras.utils.set_random_seed(seed)
     ds = load_dataset("fashion_mnist", limit=limit, seed=seed)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     def objective(trial):
         keras.backend.clear_session()
@@ -182,21 +203,7 @@ def run_optuna(seed, limit, epochs, seconds):
         trial.set_user_attr("test_accuracy", float(model.evaluate(*ds.test, verbose=0)[1]))
         return max(history.history["val_accuracy"])
 
-    start = time.perf_counter()
-    study = optuna.create_study(
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.MedianPruner(),
-    )
-    study.optimize(objective, timeout=seconds)
-    states = [t.state for t in study.trials]
-    return {
-        "best_val_accuracy": study.best_value,
-        "test_accuracy": study.best_trial.user_attrs["test_accuracy"],
-        "trials": len(study.trials),
-        "pruned": states.count(optuna.trial.TrialState.PRUNED),
-        "seconds": time.perf_counter() - start,
-    }
+    return optimize(objective, seed, seconds)
 
 
 def optuna_hyperparameters(trial):
@@ -243,7 +250,6 @@ def optuna_hyperparameters(trial):
 def run_optuna_kregs(seed, limit, epochs, seconds):
     """Optuna (TPE, MedianPruner, KerasPruningCallback) over kregs' space, model and training."""
     import keras
-    import optuna
     from optuna_integration import KerasPruningCallback
 
     from kregs.data import load_dataset
@@ -265,7 +271,6 @@ def run_optuna_kregs(seed, limit, epochs, seconds):
         precision=device.precision,
         schedule=(budget.epochs, steps),
     )
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     def objective(trial):
         keras.backend.clear_session()
@@ -277,21 +282,7 @@ def run_optuna_kregs(seed, limit, epochs, seconds):
         trial.set_user_attr("test_accuracy", test["accuracy"])
         return max(history.history["val_accuracy"])
 
-    start = time.perf_counter()
-    study = optuna.create_study(
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.MedianPruner(),
-    )
-    study.optimize(objective, timeout=seconds)
-    states = [t.state for t in study.trials]
-    return {
-        "best_val_accuracy": study.best_value,
-        "test_accuracy": study.best_trial.user_attrs["test_accuracy"],
-        "trials": len(study.trials),
-        "pruned": states.count(optuna.trial.TrialState.PRUNED),
-        "seconds": time.perf_counter() - start,
-    }
+    return optimize(objective, seed, seconds)
 
 
 PEERS = (
