@@ -25,7 +25,7 @@ For (b), (c) and (d) the best trial (by validation accuracy) is tested. It print
 mean +- std over the seeds of the best validation accuracy, the test accuracy,
 the trials and the wall time.
 
-Usage: python bench/tuning.py [--quick] [--seeds N] [--limit N] [--epochs E]
+Usage: python bench/tuning.py [--quick] [--seeds N] [--first-seed S] [--limit N] [--epochs E]
        [--time-budget 5m] [--out FILE]
 """
 
@@ -297,6 +297,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 seed, 1000 images, 2 epochs")
     parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--first-seed", type=int, default=0, help="the seeds start here")
     parser.add_argument("--limit", type=int, default=None, help="training images")
     parser.add_argument("--epochs", type=int, default=None, help="epochs per trial at most")
     parser.add_argument("--time-budget", default=None, help="kregs' (e.g. 5m); the peers' time")
@@ -309,7 +310,7 @@ def main(argv=None):
 
     runs = {name: [] for name, _ in PEERS}
     with tempfile.TemporaryDirectory() as work:
-        for seed in range(seeds):
+        for seed in range(args.first_seed, args.first_seed + seeds):
             k = run_kregs(seed, limit, epochs, time_budget, work)
             u = run_usual(seed, limit, epochs, k["seconds"], work)
             o = run_optuna(seed, limit, epochs, k["seconds"])
