@@ -8,6 +8,12 @@ import platform
 import subprocess
 import sys
 
+from kregs.run.device import prefer_onednn
+
+# The benchmarks measure what kregs' command line runs: TensorFlow's oneDNN kernels on
+# (where the variable is not set), decided before any script imports TensorFlow.
+prefer_onednn()
+
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 

@@ -231,19 +231,8 @@ def _precision(r):
         )
     lines += [""]
     lines += _precision_ops(r)
-    rounds = [x for rs in (r.get("rounds") or {}).values() for x in rs if isinstance(x, dict)]
-    snapped = [
-        x for x in rounds if abs(r["images"] / x["wall"] / 10.24 - round(r["images"] / x["wall"]
-        / 10.24)) < 0.005 and r["images"] / x["wall"] > 5
-    ]  # fmt: skip
-    if rounds and len(snapped) >= len(rounds) / 3:
-        lines += [
-            f"{len(snapped)} of the {len(rounds)} epochs took a multiple of 10.24 s of wall time "
-            "to 0.05 s (10.24 or 20.48 s) while their CPU time varied: on this host a busy "
-            "process' wall time moves in steps of 10.24 s, so the wall columns do not compare "
-            "the modes here; the CPU-second ones do.",
-            "",
-        ]
+    stepped = _stepped_wall_times(r)
+    lines += [*stepped, ""] if stepped else []
     if peaks:
         lines += [
             f"A 2048x2048 matrix product on the same machine: {peaks['float32']:.0f} GFLOP/s in "
@@ -257,6 +246,57 @@ def _precision(r):
         f"{r['target_accuracy_points']} points.",
     ]
     return lines
+
+
+def _stepped_wall_times(r):
+    """A note where a third or more of the epochs took a multiple of 10.24 s of wall time."""
+    rounds = [x for rs in (r.get("rounds") or {}).values() for x in rs if isinstance(x, dict)]
+    snapped = [
+        x for x in rounds if abs(r["images"] / x["wall"] / 10.24 - round(r["images"] / x["wall"]
+        / 10.24)) < 0.005 and r["images"] / x["wall"] > 5
+    ]  # fmt: skip
+    if not rounds or len(snapped) < len(rounds) / 3:
+        return []
+    return [
+        f"{len(snapped)} of the {len(rounds)} epochs took a multiple of 10.24 s of wall time "
+        "to 0.05 s (10.24 or 20.48 s) while their CPU time varied: on this host a busy "
+        "process' wall time moves in steps of 10.24 s, so the wall columns do not compare "
+        "the settings here; the CPU-second ones do.",
+    ]
+
+
+def _onednn(r):
+    seeds = len(r["seeds"])
+    default = "on" if r["onednn_default"] else "off"
+    lines = [
+        f"kregs' CNN ({', '.join(r['configs'])}), {r['images']} Fashion-MNIST images, batch "
+        f"{r['batch_size']}, {r['precision']}, a child process per setting "
+        "(`TF_ENABLE_ONEDNN_OPTS=0` and `=1`) and seed, alive side by side and trained in "
+        f"{r['epochs']} alternated rounds (median of the rounds after the first, over "
+        f"{seeds} seeds); test accuracy on all 10,000 test images after the last round, "
+        "mean over the seeds, difference on - off with its 95% t interval. TensorFlow's "
+        f"own default on this CPU (the variable unset): oneDNN {default}.",
+        "",
+        "| configuration | oneDNN | samples/s | samples per CPU-second | cores busy "
+        "| on vs off (wall) | on vs off (CPU) | test accuracy |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, s in r["summary"].items():
+        config, setting = key.split("/onednn=")
+        on = setting == "1"
+        low, high = s.get("accuracy_points_interval_vs_off") or (None, None)
+        span = f" [{low:+.2f}, {high:+.2f}]" if low is not None else ""
+        accuracy = f"{statistics.mean(s['test_accuracies']):.4f}"
+        if on:
+            accuracy += f" ({s['accuracy_points_vs_off']:+.2f} pt{span})"
+        wall, cpu = (f"x{s['speedup']:.2f}", f"x{s['cpu_speedup']:.2f}") if on else ("-", "-")
+        lines.append(
+            f"| {config} | {'on' if on else 'off'} | {s['samples_per_s']:.0f} "
+            f"| {s['samples_per_cpu_s']:.0f} | {s['cores_busy']:.2f} | {wall} | {cpu} "
+            f"| {accuracy} |"
+        )
+    stepped = _stepped_wall_times(r)
+    return [*lines, "", *stepped] if stepped else lines
 
 
 def _threads(r):
@@ -566,6 +606,7 @@ def _export(r):
 SECTIONS = {
     "accuracy": ("Quick search against a hand-written CNN", _accuracy),
     "precision": ("Precision: float32, bfloat16, XLA", _precision),
+    "onednn": ("TensorFlow's oneDNN kernels on a CPU without VNNI or bfloat16 units", _onednn),
     "threads": ("Thread settings", _threads),
     "schedule": ("Learning-rate schedule", _schedule),
     "regularizers": (

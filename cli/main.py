@@ -13,6 +13,7 @@ from kregs.cli.export import export
 from kregs.cli.predict import predict
 from kregs.cli.study import study
 from kregs.cli.tune import tune
+from kregs.run.device import prefer_onednn
 
 
 @click.group(
@@ -22,6 +23,8 @@ from kregs.cli.tune import tune
 @click.version_option(kregs.__version__, prog_name="kregs")
 def main():
     """kregs: search and study L2, dropout and batch normalization for Keras models."""
+    # Before any command imports TensorFlow; the processes a command starts inherit it.
+    prefer_onednn()
 
 
 for command in (tune, study, export, predict):

@@ -5,6 +5,10 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from kregs.run.device import prefer_onednn  # noqa: E402
+
+prefer_onednn()  # as kregs' command line runs (before TensorFlow is imported)
+
 import pytest  # noqa: E402
 
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"

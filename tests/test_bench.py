@@ -33,6 +33,7 @@ FIELDS = {
     "precision": COMMON
     | {"summary", "rounds", "threads", "target_speedup", "matmul_gflops", "ops_cpu_ms"},
     "schedule": COMMON | {"summary", "histories", "precision"},
+    "onednn": COMMON | {"summary", "rounds", "onednn_default", "children_onednn", "seeds"},
     "threads": COMMON | {"summary", "rounds", "precision"},
     "accuracy": COMMON | {"runs", "summary", "seeds", "targets"},
     "regularizers": COMMON | {"summary", "histories", "precision", "seeds", "equal_time_seconds"},
@@ -98,6 +99,7 @@ SMALLEST = {
         "8",
     ],  # fmt: skip
     "schedule": ["--quick", "--limit", "300", "--epochs", "1", "--configs", "none"],
+    "onednn": ["--limit", "256", "--epochs", "2", "--seeds", "1"],
     "threads": ["--quick", "--limit", "256", "--settings", "2:1:64"],
     "regularizers": [
         "--quick",
@@ -234,6 +236,14 @@ def _check_ratios(name, r):
             reg = next(k for k in summary if k.endswith(f"/{mode}") and not k.startswith("none"))
             expected = 1e3 / summary[reg]["samples_per_cpu_s"]
             assert ms == approx(expected - 1e3 / summary[f"none/{mode}"]["samples_per_cpu_s"])
+    elif name == "onednn":  # each child ran as its variable said
+        assert r["children_onednn"] == {"0": False, "1": True}
+        for config in r["configs"]:
+            off, on = r["summary"][f"{config}/onednn=0"], r["summary"][f"{config}/onednn=1"]
+            assert on["speedup"] == approx(on["samples_per_s"] / off["samples_per_s"])
+            assert on["cpu_speedup"] == approx(on["samples_per_cpu_s"] / off["samples_per_cpu_s"])
+            rounds = r["rounds"][f"{config}/onednn=1/seed0"]
+            assert len(rounds) == r["epochs"] and on["samples_per_s"] == rounds[1]["wall"]
     elif name == "bn_time":
         bn, none = r["summary"]["bn"], r["summary"]["none"]
         for key, ratio in r["ratios"].items():

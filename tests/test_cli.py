@@ -39,6 +39,30 @@ def test_help_does_not_import_tensorflow(args, tmp_path):
     assert proc.stdout.strip() == "[]"
 
 
+@pytest.mark.parametrize("given, expected", [(None, True), ("0", False)])
+def test_commands_run_tensorflow_with_onednn_unless_told_otherwise(given, expected, tmp_path):
+    # `kregs tune --help` runs the group's set-up (not `kregs --help`); TensorFlow imported
+    # afterwards, as a command imports it, runs its oneDNN kernels on an x86 CPU.
+    code = (
+        "import os, platform, sys\n"
+        "os.environ.pop('TF_ENABLE_ONEDNN_OPTS', None)\n"
+        f"given = {given!r}\n"
+        "if given is not None:\n"
+        "    os.environ['TF_ENABLE_ONEDNN_OPTS'] = given\n"
+        "from click.testing import CliRunner\n"
+        "from kregs.cli.main import main\n"
+        "assert CliRunner().invoke(main, ['tune', '--help']).exit_code == 0\n"
+        "assert 'tensorflow' not in sys.modules\n"
+        "from kregs.compat.tensorflow import onednn_enabled\n"
+        "print(platform.machine().lower() in ('x86_64', 'amd64'), onednn_enabled())\n"
+    )
+    proc = run_python(code, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    x86, onednn = proc.stdout.split()[-2:]
+    assert x86 == "True", "kregs' CI runs on x86: this checks oneDNN's switch there"
+    assert onednn == str(expected)
+
+
 def test_console_script_help():
     proc = subprocess.run(
         [venv_script("kregs"), "--help"], capture_output=True, text=True, timeout=60

@@ -199,6 +199,26 @@ def test_auto_precision_takes_the_fastest_the_hardware_has(gpus, flags, backend,
     assert auto_precision(gpus, flags, backend) == expected
 
 
+@pytest.mark.parametrize(
+    "environ, machine, modules, expected",
+    [
+        ({}, "x86_64", {}, "1"),  # an x86 CPU: oneDNN on
+        ({}, "AMD64", {}, "1"),  # Windows' name for it
+        ({"TF_ENABLE_ONEDNN_OPTS": "0"}, "x86_64", {}, "0"),  # the user's choice stays
+        ({}, "aarch64", {}, None),  # not x86: TensorFlow's own default
+        ({}, "x86_64", {"tensorflow": object()}, None),  # too late: TensorFlow read it
+    ],
+)
+def test_prefer_onednn_turns_onednn_on_only_where_it_is_still_undecided(
+    environ, machine, modules, expected
+):
+    from kregs.run.device import prefer_onednn
+
+    unset = "TF_ENABLE_ONEDNN_OPTS" not in environ
+    assert prefer_onednn(environ, machine, modules) is (expected == "1" and unset)
+    assert environ.get("TF_ENABLE_ONEDNN_OPTS") == expected
+
+
 def test_device_options_are_validated():
     from kregs.run.device import DeviceOptions
 

@@ -95,6 +95,7 @@ def _device_line(device):
     return (
         f"- precision: {device.precision}{mixed if device.precision != 'float32' else ''}; "
         f"XLA {'on' if device.jit_compile else 'off'}; {device.threads} TensorFlow threads"
+        + ("; oneDNN kernels" if device.onednn and not device.gpus else "")
         + (f"; {device.gpus} GPU{'s' if device.gpus != 1 else ''}" if device.gpus else "")
     )
 

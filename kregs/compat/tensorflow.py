@@ -21,3 +21,14 @@ def disable_op_determinism():
     from tensorflow.python.framework import config
 
     config.disable_op_determinism()
+
+
+def onednn_enabled():
+    """Whether this process' TensorFlow runs its oneDNN kernels (imports TensorFlow).
+
+    Why: TensorFlow decides it once, when it is imported (`TF_ENABLE_ONEDNN_OPTS`, or by
+    itself from the CPU's features), and says so only in a log line.
+    """
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())

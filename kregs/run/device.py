@@ -11,12 +11,22 @@ layers compute in the low precision and keep float32 weights; batch
 normalization's statistics, the softmax and the loss stay float32 (kregs'
 model keeps its classifier in float32, and Keras' BatchNormalization computes
 in float32 under a mixed policy). float16 also scales the loss.
+
+TensorFlow's oneDNN kernels: on Linux, TensorFlow turns them on by itself only on
+x86 CPUs with AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX units; on the others (AVX2 only:
+many laptops and cloud hosts) it trains with its Eigen kernels, with which kregs'
+CNN trains slower (`bench/onednn.py` measures by how much).
+`prefer_onednn` turns them on for a process that has not imported TensorFlow yet
+(kregs' command line, its benchmarks and tests) unless `TF_ENABLE_ONEDNN_OPTS` says
+otherwise.
 """
 
 import contextlib
 import dataclasses
 import logging
 import os
+import platform
+import sys
 
 from kregs.checks import check_positive_int
 from kregs.errors import invalid_value
@@ -27,6 +37,10 @@ PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 POLICIES = {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 # CPU flags (Linux /proc/cpuinfo) of units that compute in bfloat16.
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+# TensorFlow's switch for its oneDNN kernels, read once, when TensorFlow is imported.
+ONEDNN_VAR = "TF_ENABLE_ONEDNN_OPTS"
+# `platform.machine()` of the CPUs whose TensorFlow builds carry oneDNN's x86 kernels.
+X86_MACHINES = ("x86_64", "amd64")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +99,8 @@ class Device:
         jit_compile: bool, whether train steps are XLA-compiled.
         threads: int, the cores the backend's thread pools use.
         backend: str, the Keras backend, one of `BACKENDS`.
+        onednn: bool or None, whether TensorFlow runs its oneDNN kernels (None: another
+            backend).
     """
 
     gpus: int
@@ -92,6 +108,7 @@ class Device:
     jit_compile: bool
     threads: int
     backend: str = "tensorflow"
+    onednn: bool | None = None
 
     @property
     def dtype_policy(self):
@@ -130,6 +147,36 @@ def auto_precision(gpus, flags, backend="tensorflow"):
     if backend == "tensorflow" and any(flag in flags for flag in BF16_FLAGS):
         return "bfloat16"
     return "float32"
+
+
+def prefer_onednn(environ=None, machine=None, modules=None):
+    """Turns TensorFlow's oneDNN kernels on for this process and the processes it starts.
+
+    Sets `TF_ENABLE_ONEDNN_OPTS=1` on an x86 CPU, where TensorFlow on Linux leaves the
+    kernels off unless the CPU has AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX units
+    (where it has, or on Windows, they are on already and it changes nothing). It leaves the variable alone where it is
+    set (the user's choice, `=0` included) and does nothing once TensorFlow is imported
+    (TensorFlow read the variable then). Call it before anything imports TensorFlow.
+
+    Args:
+        environ: dict or None, the environment to set (None: `os.environ`).
+        machine: str or None, the CPU architecture (None: `platform.machine()`).
+        modules: dict or None, the imported modules (None: `sys.modules`).
+
+    Returns:
+        bool, whether it set the variable.
+
+    Example:
+    >>> prefer_onednn({}, machine="x86_64", modules={})
+    True
+    """
+    environ = os.environ if environ is None else environ
+    modules = sys.modules if modules is None else modules
+    machine = (platform.machine() if machine is None else machine).lower()
+    if ONEDNN_VAR in environ or "tensorflow" in modules or machine not in X86_MACHINES:
+        return False
+    environ[ONEDNN_VAR] = "1"
+    return True
 
 
 def available_cores():
@@ -174,7 +221,22 @@ def configure(options=None):
         precision = auto_precision(gpus, cpu_flags(), name)
     default_jit = {"tensorflow": bool(gpus), "jax": True, "torch": False}[name]
     jit = default_jit if options.jit_compile is None else options.jit_compile
-    return Device(gpus, precision, bool(jit), threads, name)
+    onednn = None
+    if name == "tensorflow":
+        from kregs.compat.tensorflow import onednn_enabled
+
+        onednn = onednn_enabled()
+        if (
+            not onednn
+            and not gpus
+            and prefer_onednn({}, modules={})
+            and ONEDNN_VAR not in os.environ
+        ):
+            logger.info(
+                "TensorFlow's oneDNN kernels are off on this CPU; %s=1 set before TensorFlow "
+                "is imported turns them on (kregs' command line does)", ONEDNN_VAR,
+            )  # fmt: skip
+    return Device(gpus, precision, bool(jit), threads, name, onednn)
 
 
 def _tensorflow(threads):
