@@ -149,6 +149,9 @@ def test_smoke_preset_on_real_fashion_mnist(fashion_mnist, tmp_path):
     assert test["accuracy"] > 0.5 and test["images"] == 10000  # chance is 0.1
     summary = (out / "summary.md").read_text()
     assert f"- trial {best_row['trial_id']}: {best_row['config']}" in summary
+    from kregs.compat.tensorflow import onednn_enabled
+
+    assert ("; oneDNN kernels" in summary) is onednn_enabled()  # what this process ran
 
     keras_file = out / "best" / f"rank1-trial{best_row['trial_id']}.keras"
     model = keras.models.load_model(keras_file)

@@ -154,9 +154,10 @@ def prefer_onednn(environ=None, machine=None, modules=None):
 
     Sets `TF_ENABLE_ONEDNN_OPTS=1` on an x86 CPU, where TensorFlow on Linux leaves the
     kernels off unless the CPU has AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX units
-    (where it has, or on Windows, they are on already and it changes nothing). It leaves the variable alone where it is
-    set (the user's choice, `=0` included) and does nothing once TensorFlow is imported
-    (TensorFlow read the variable then). Call it before anything imports TensorFlow.
+    (where it has, or on Windows, they are on already and it changes nothing). It leaves
+    the variable alone where it is set (the user's choice, `=0` included) and does
+    nothing once TensorFlow is imported (TensorFlow read the variable then). Call it
+    before anything imports TensorFlow.
 
     Args:
         environ: dict or None, the environment to set (None: `os.environ`).
