@@ -219,6 +219,26 @@ def test_prefer_onednn_turns_onednn_on_only_where_it_is_still_undecided(
     assert environ.get("TF_ENABLE_ONEDNN_OPTS") == expected
 
 
+def test_configure_says_how_to_turn_onednn_on_where_tensorflow_left_it_off(tmp_path):
+    # A script of the user's: TensorFlow imported first, the variable unset. On a CPU where
+    # TensorFlow turned oneDNN on by itself (VNNI or bfloat16 units) there is nothing to say.
+    from _helpers import run_python
+
+    code = (
+        "import logging, os\n"
+        "os.environ.pop('TF_ENABLE_ONEDNN_OPTS', None)\n"
+        "import tensorflow\n"
+        "logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
+        "from kregs.run.device import configure\n"
+        "print('onednn', configure().onednn)\n"
+    )
+    proc = run_python(code, cwd=tmp_path, env={"KERAS_BACKEND": "tensorflow"})
+    assert proc.returncode == 0, proc.stderr
+    onednn = proc.stdout.split()[-1] == "True"
+    hinted = "TF_ENABLE_ONEDNN_OPTS=1 set before TensorFlow is imported" in proc.stderr
+    assert hinted is not onednn
+
+
 def test_device_options_are_validated():
     from kregs.run.device import DeviceOptions
 
