@@ -303,11 +303,13 @@ def _print_result(config, result):
     click.echo("")
     click.echo(result.top_table)
     click.echo("")
-    from kregs.tuner.summary_md import control_verdict
+    from kregs.tuner.summary_md import ONLY_THE_CONTROL, control_verdict
 
     verdict = control_verdict(result.rows)
     if verdict is not None:
         click.echo(verdict["text"])
+        if len(result.rows) == 1 and config.budget.time_budget and config.budget.max_trials > 1:
+            click.echo(ONLY_THE_CONTROL)
     click.echo(
         f"best: trial {best['trial_id']} ({best['config']}), test accuracy "
         f"{result.test['accuracy']:.4f} on {result.test['images']} test images"

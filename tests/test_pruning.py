@@ -17,6 +17,7 @@ from kregs.tuner.best import best_completed
 from kregs.tuner.clock import TimeBudget, session_clock, spent_before
 from kregs.tuner.epochs import ACCURACY, SECONDS, curve
 from kregs.tuner.pruning import MedianPruner, SuccessiveHalvingPruner, best_so_far
+from kregs.tuner.summary_md import ONLY_THE_CONTROL
 from kregs.tuner.trials_csv import trial_row
 from kregs.tuner.tuners import make_tuner
 
@@ -271,10 +272,12 @@ def test_a_run_with_a_time_budget_says_how_its_time_was_spent(tmp_path):
         patience=1, refit=False, time_budget="1s", pruning="median",
     )  # fmt: skip
     result = tune(config)
-    assert 1 <= len(result.rows) < 20  # the budget ended the search, not max_trials
+    # The budget ended the search, not max_trials: after the control, nothing else fitted.
+    assert [r["config"] for r in result.rows] == ["none"]
     summary = (tmp_path / "run" / "summary.md").read_text()
     assert "- pruning: median; time budget: 1s" in summary
     assert "## Time" in summary and "- the search stopped at " in summary
+    assert f"- {ONLY_THE_CONTROL}" in summary  # and what to do about it
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     assert (record["pruning"], record["time_budget"]) == ("median", 1.0)
     spent = json.loads((tmp_path / "run" / "time.json").read_text())["spent"]
@@ -299,3 +302,21 @@ def test_the_refit_stops_when_its_next_epoch_would_end_past_the_deadline():
     )
     # After epoch 7, 30 s are left: the test and export's, none for an eighth epoch.
     assert len(history.history["loss"]) == 7
+
+
+def test_the_command_says_what_to_do_when_the_budget_held_only_the_control(tmp_path):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    write_idx_dataset(folder, n_train=300, n_test=50)
+    args = ["tune", "--dataset", "mnist", "--data-dir", str(folder), "--arch", "mlp",
+            "--algorithm", "random", "--max-trials", "5", "--epochs", "1", "--batch-size", "32",
+            "--no-refit", "--output", str(tmp_path / "run")]  # fmt: skip
+    short = CliRunner().invoke(main, [*args, "--time-budget", "1s"])
+    assert short.exit_code == 0, short.output
+    assert ONLY_THE_CONTROL in short.output
+    # Run again with a longer budget: it resumes, the control kept, and goes on searching.
+    longer = CliRunner().invoke(main, [*args, "--time-budget", "10m"])
+    assert longer.exit_code == 0, longer.output
+    assert ONLY_THE_CONTROL not in longer.output
+    rows = (tmp_path / "run" / "trials.csv").read_text().splitlines()[1:]
+    assert len(rows) == 5 and rows[0].startswith("0,COMPLETED,none,")

@@ -181,6 +181,14 @@ def duration(seconds):
     return f"{minutes}m {rest}s" if minutes else f"{rest}s"
 
 
+# What to do when a time budget held the control alone (summary.md and `kregs tune`).
+ONLY_THE_CONTROL = (
+    "no regularized configuration fitted in the time budget, only the control: run the same "
+    "command with a longer --time-budget to go on (its trials are kept), or start afresh "
+    "with fewer --trial-images"
+)
+
+
 def time_lines(timing, rows):
     """summary.md's "Time" section: the budget, and how the run's time was spent."""
     if not timing:
@@ -200,6 +208,8 @@ def time_lines(timing, rows):
                 f"- the search stopped at {duration(clock['search_ended'])}: one more trial "
                 "and the refit would not have ended in time"
             )
+            if all(r["config"] == "none" for r in rows):
+                lines.append(f"- {ONLY_THE_CONTROL}")
     if timing.get("search") is not None:
         lines.append(
             f"- search: {duration(timing['search'])} ({len(rows)} trials, "
