@@ -128,11 +128,12 @@ def main(argv=None):
     for process in children.values():  # started side by side, then waited for
         process.ready = process.read()
     states = {s: children[(configs[0], 0, s)].ready for s in SETTINGS}
+    default = _default_state()
     print(
         f"onednn: kregs' CNN ({', '.join(configs)}), {args.limit} images, batch {BATCH}, "
         f"{args.epochs} alternated rounds, {len(seeds)} seeds, {states['1']['precision']}; "
         f"TensorFlow's own choice here (TF_ENABLE_ONEDNN_OPTS unset): "
-        f"oneDNN {'on' if _default_state() else 'off'}; "
+        f"oneDNN {'on' if default else 'off'}; "
         f"children: =0 {states['0']['onednn']}, =1 {states['1']['onednn']}"
     )
     rounds = {key: [] for key in children}
@@ -175,7 +176,7 @@ def main(argv=None):
         "benchmark": "onednn",
         "command": command_line(),
         "machine": machine(),
-        "onednn_default": _default_state(),
+        "onednn_default": default,
         "children_onednn": {setting: states[setting]["onednn"] for setting in SETTINGS},
         "images": args.limit,
         "epochs": args.epochs,

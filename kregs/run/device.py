@@ -149,6 +149,11 @@ def auto_precision(gpus, flags, backend="tensorflow"):
     return "float32"
 
 
+def x86_cpu(machine=None):
+    """Whether `machine` (None: `platform.machine()`) is an x86 CPU (`X86_MACHINES`)."""
+    return (platform.machine() if machine is None else machine).lower() in X86_MACHINES
+
+
 def prefer_onednn(environ=None, machine=None, modules=None):
     """Turns TensorFlow's oneDNN kernels on for this process and the processes it starts.
 
@@ -173,8 +178,7 @@ def prefer_onednn(environ=None, machine=None, modules=None):
     """
     environ = os.environ if environ is None else environ
     modules = sys.modules if modules is None else modules
-    machine = (platform.machine() if machine is None else machine).lower()
-    if ONEDNN_VAR in environ or "tensorflow" in modules or machine not in X86_MACHINES:
+    if ONEDNN_VAR in environ or "tensorflow" in modules or not x86_cpu(machine):
         return False
     environ[ONEDNN_VAR] = "1"
     return True
@@ -227,12 +231,7 @@ def configure(options=None):
         from kregs.compat.tensorflow import onednn_enabled
 
         onednn = onednn_enabled()
-        if (
-            not onednn
-            and not gpus
-            and prefer_onednn({}, modules={})
-            and ONEDNN_VAR not in os.environ
-        ):
+        if not onednn and not gpus and x86_cpu() and ONEDNN_VAR not in os.environ:
             logger.info(
                 "TensorFlow's oneDNN kernels are off on this CPU; %s=1 set before TensorFlow "
                 "is imported turns them on (kregs' command line does)", ONEDNN_VAR,
