@@ -14,7 +14,9 @@ Same layers, same variables, same results (up to rounding), faster training:
   each element is kept or dropped by one random byte (one 32-bit draw of
   TensorFlow's counter-based Philox generator serves four elements); the
   rate is rounded to a multiple of 1/256 (at most 0.002 off) and the
-  survivors are scaled by 1 / (1 - that rate), so the expectation is exact.
+  survivors are scaled by 1 / (1 - that rate), so the expectation is exact;
+  the mask holds that scale or 0, so applying it (and its gradient) is one
+  multiply.
   Elsewhere it draws float32 uniforms (bfloat16 ones are slower to draw).
 
 How much each saves: BENCHMARKS.md, "Figures behind the defaults".
@@ -150,5 +152,8 @@ def _byte_dropout(inputs, rate, seed_generator):
             [(size + 3) // 4], seed, minval=None, maxval=None, dtype="uint32"
         )
         noise = tf.reshape(tf.reshape(tf.bitcast(draw, "uint8"), [-1])[:size], shape)
-    keep = tf.cast(noise >= threshold, inputs.dtype)
-    return inputs * keep * tf.cast(LEVELS / (LEVELS - threshold), inputs.dtype)
+    # One pass makes the mask (the survivors' scale, 0 elsewhere), one applies it, and the
+    # gradient is one multiply by it: a 0/1 mask then a scale took two of each.
+    scale = tf.constant(LEVELS / (LEVELS - threshold), inputs.dtype)
+    mask = tf.where(noise >= threshold, scale, tf.zeros((), inputs.dtype))
+    return inputs * mask
