@@ -301,6 +301,7 @@ def test_a_search_tries_the_control_then_the_recipe_then_its_own(tmp_path):
     hypermodel = RegularizationHyperModel((8, 8, 1), 3, space=SearchSpace("extended", flips=True))
     firsts = [hypermodel.baseline_values(), hypermodel.recipe_values()]
     tuner = make_tuner("random", hypermodel, str(tmp_path), 5, 1, first=firsts)
+    assert tuner.oracle.first_trials == 2  # the time budget's reserve waits for them
     tried = []
     for i in range(4):
         trial = tuner.oracle.create_trial(f"w{i}")

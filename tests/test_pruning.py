@@ -1,6 +1,7 @@
 """Pruning and the time budget: the rules, the oracle's decisions, their records, resume."""
 
 import json
+import types
 
 import keras
 import keras_tuner
@@ -14,8 +15,8 @@ from kregs.errors import ConfigError
 from kregs.run.budget import SEARCH_PRESETS, SearchBudget, parse_duration
 from kregs.tuner import TuneConfig, tune
 from kregs.tuner.best import best_completed
-from kregs.tuner.clock import TimeBudget, session_clock, spent_before
-from kregs.tuner.epochs import ACCURACY, SECONDS, curve
+from kregs.tuner.clock import REFIT_RESERVE, TimeBudget, session_clock, spent_before
+from kregs.tuner.epochs import ACCURACY, SECONDS, curve, time_for_a_trial
 from kregs.tuner.pruning import MedianPruner, SuccessiveHalvingPruner, best_so_far
 from kregs.tuner.summary_md import ONLY_THE_CONTROL
 from kregs.tuner.trials_csv import trial_row
@@ -148,6 +149,43 @@ def test_no_trial_starts_that_cannot_end_before_the_deadline_with_the_refit():
     roomy = TimeBudget(6000, 10, refit_scale=6.0, clock=clock)
     assert roomy.refit_epochs(seconds, 5, training) == 15
     assert roomy.refit_epochs(seconds, 12, training) == 18
+
+
+def test_after_the_control_and_the_recipe_a_trial_must_leave_the_refit_a_reserve():
+    clock = FakeClock()
+    budget = TimeBudget(600, max_epochs=10, refit_scale=6.0, clock=clock)
+    budget.began("0")
+    clock.now += 45.0
+    budget.ended("0")
+    seconds = {"0": {1: 8.0, **{e: 4.0 for e in range(2, 10)}}}
+    training = {"0": {1: 7.0, **{e: 3.0 for e in range(2, 10)}}}
+    # A 49 s trial; the refit of 5 epochs 137.5 s, of ceil(1.2 * 5) = 6 epochs 158.2 s.
+    clock.now += 600 - 45 - (49 + 137.5)
+    assert budget.may_start(seconds, 5, training)
+    assert not budget.may_start(seconds, 5, training, reserve=REFIT_RESERVE)
+    clock.now -= 158.2 - 137.5
+    assert budget.may_start(seconds, 5, training, reserve=REFIT_RESERVE)
+    assert REFIT_RESERVE == 1.2
+
+
+def test_the_oracle_asks_for_the_reserve_only_after_its_first_configurations():
+    asked = []
+
+    class Clock:
+        def may_start(self, seconds, planned, training, reserve):
+            asked.append((planned, reserve))
+            return True
+
+    def trial(trial_id):
+        return keras_tuner.engine.trial.Trial(keras_tuner.HyperParameters(), trial_id=trial_id)
+
+    oracle = types.SimpleNamespace(
+        trials={}, first_trials=2, clock=Clock(), refit_plan=lambda: 7
+    )  # fmt: skip
+    for n in range(4):
+        assert time_for_a_trial(oracle)
+        oracle.trials[f"{n:02d}"] = trial(f"{n:02d}")
+    assert asked == [(7, 1.0), (7, 1.0), (7, REFIT_RESERVE), (7, REFIT_RESERVE)]
 
 
 def test_the_refit_is_planned_at_the_pace_of_the_trial_it_trains():

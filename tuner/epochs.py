@@ -17,6 +17,7 @@ import time
 import keras
 
 from kregs import compat
+from kregs.tuner.clock import REFIT_RESERVE
 
 ACCURACY = "epoch_val_accuracy"
 SECONDS = "epoch_seconds"
@@ -137,8 +138,13 @@ def settle(oracle, trial):
 
 
 def time_for_a_trial(oracle):
-    """Whether the oracle's time budget lets one more trial start (then the refit)."""
+    """Whether the oracle's time budget lets one more trial start (then the refit).
+
+    The first configurations (`oracle.first_trials`: the control, the recipe) start
+    whenever the refit of the best trial's epochs still fits; later ones only where it
+    fits with `REFIT_RESERVE` times those epochs."""
     plan = oracle.refit_plan() if oracle.refit_plan is not None else None
+    reserve = 1.0 if len(oracle.trials) < oracle.first_trials else REFIT_RESERVE
     return oracle.clock.may_start(
-        seconds_by_trial(oracle), plan, seconds_by_trial(oracle, TRAINING)
+        seconds_by_trial(oracle), plan, seconds_by_trial(oracle, TRAINING), reserve
     )

@@ -4,6 +4,7 @@ import json
 
 from kregs.config import BY_NAME, DIMENSIONS
 from kregs.tuner import explain
+from kregs.tuner.clock import REFIT_RESERVE
 from kregs.tuner.trials_csv import format_value
 
 
@@ -205,8 +206,9 @@ def time_lines(timing, rows):
         )  # fmt: skip
         if clock.get("refused"):
             lines.append(
-                f"- the search stopped at {duration(clock['search_ended'])}: one more trial "
-                "and the refit would not have ended in time"
+                f"- the search stopped at {duration(clock['search_ended'])}: after one more "
+                f"trial the refit would not have had its epochs ({REFIT_RESERVE:g}x the best "
+                "trial's, once the control and the recipe have run) before the deadline"
             )
             if all(r["config"] == "none" for r in rows):
                 lines.append(f"- {ONLY_THE_CONTROL}")

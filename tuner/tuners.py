@@ -254,6 +254,7 @@ class _Reporting(compat.AtomicOracleState):
     pruned = None  # trial id -> why the pruner stopped it, until it ends
     clock = None  # kregs.tuner.clock.TimeBudget: no trial starts that cannot end in time
     refit_plan = None  # callable: the refit's planned epochs (the best trial's), or None
+    first_trials = 0  # how many first configurations (`make_tuner`'s `first`) it hands out
 
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
@@ -370,6 +371,7 @@ def make_tuner(algorithm, hypermodel, directory, max_trials, epochs, seed=0, fir
     oracle = make_oracle(algorithm, max_trials, epochs, seed)
     if first:
         compat.try_first(oracle, first)
+        oracle.first_trials = len(first)
     cls = KregsHyperband if algorithm == "hyperband" else KregsTuner
     printed = io.StringIO()
     # KerasTuner prints "Reloading Tuner from ..." on resume (the main thread only).
