@@ -208,7 +208,10 @@ def _precision(r):
         f"Fashion-MNIST images, batch "
         f"{r['batch_size']}, {r['threads']} TensorFlow threads, {r['epochs']} alternated rounds "
         f"in one process, {seeds} seed{'s' if seeds != 1 else ''} per mode (median of the "
-        "rounds after the first); test accuracy on all 10,000 test images after the last round"
+        "rounds after the first)"
+        + {"cosine": "; Adam warms up then decays to 0 along a cosine over the rounds",
+           "constant": "; Adam at 1e-3 throughout"}.get(r.get("schedule"), "")
+        + "; test accuracy on all 10,000 test images after the last round"
         + (", mean over the seeds, difference to float32 with its 95% t interval" if seeds > 1
            else "") + ".",
         "",
@@ -689,7 +692,8 @@ def render(results_dir):
     for key, (title, fn) in SECTIONS.items():
         out += [f"## {title}", ""] if key in results else []
         for r in results.get(key, ()):
-            out += [f"`{r['command']}` on {_machine(r['machine'])}", "", *fn(r), ""]
+            note = [r["note"], ""] if r.get("note") else []
+            out += [f"`{r['command']}` on {_machine(r['machine'])}", "", *fn(r), *note, ""]
     for r in results.get("defaults", ()):
         out += _defaults(r)
     return "\n".join(out + GPU_CHECK)
