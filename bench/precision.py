@@ -188,10 +188,9 @@ def main(argv=None):
     ]
     seeds = list(range(args.seeds))
     runs = [(reg, mode) for reg in regs for mode in modes]
+    rate = _learning_rate(args, limit, epochs)
     models = {
-        (f"{reg.name}/{mode}", seed): build(
-            mode, reg, device, seed=seed, learning_rate=_learning_rate(args, limit, epochs)
-        )
+        (f"{reg.name}/{mode}", seed): build(mode, reg, device, seed=seed, learning_rate=rate)
         for reg, mode in runs
         for seed in seeds
     }

@@ -39,7 +39,8 @@ REFIT_MARGIN = 1.15
 REFIT_FILL = 1.5
 # Once the first configurations (the control, the recipe) have had their trials, a trial
 # starts only if the refit still gets this many times the best trial's epochs: in a short
-# budget, two more epochs on every image buy more than a trial the pruner mostly stops.
+# budget the time goes to the refit on every image rather than to a trial the pruner
+# mostly stops at its first rung.
 REFIT_RESERVE = 1.2
 
 
