@@ -308,8 +308,8 @@ def _print_result(config, result):
     verdict = control_verdict(result.rows)
     if verdict is not None:
         click.echo(verdict["text"])
-        if len(result.rows) == 1 and config.budget.time_budget and config.budget.max_trials > 1:
-            click.echo(ONLY_THE_CONTROL)
+    if result.only_the_control:
+        click.echo(ONLY_THE_CONTROL)
     click.echo(
         f"best: trial {best['trial_id']} ({best['config']}), test accuracy "
         f"{result.test['accuracy']:.4f} on {result.test['images']} test images"

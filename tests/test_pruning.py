@@ -18,7 +18,7 @@ from kregs.tuner.best import best_completed
 from kregs.tuner.clock import REFIT_RESERVE, TimeBudget, session_clock, spent_before
 from kregs.tuner.epochs import ACCURACY, SECONDS, curve, time_for_a_trial
 from kregs.tuner.pruning import MedianPruner, SuccessiveHalvingPruner, best_so_far
-from kregs.tuner.summary_md import ONLY_THE_CONTROL
+from kregs.tuner.summary_md import ONLY_THE_CONTROL, held_only_the_control
 from kregs.tuner.trials_csv import trial_row
 from kregs.tuner.tuners import make_tuner
 
@@ -320,6 +320,18 @@ def test_a_run_with_a_time_budget_says_how_its_time_was_spent(tmp_path):
     assert (record["pruning"], record["time_budget"]) == ("median", 1.0)
     spent = json.loads((tmp_path / "run" / "time.json").read_text())["spent"]
     assert spent > 0
+
+
+def test_only_the_control_means_the_budget_refused_every_trial_after_it():
+    control, other = {"config": "none"}, {"config": "dropout+bn"}
+    refused = {"budget": 60.0, "clock": {"refused": 1}}
+    assert held_only_the_control(refused, [control])
+    # Another configuration ran, the search ended by its trial count, or no budget at all.
+    assert not held_only_the_control(refused, [control, other])
+    assert not held_only_the_control({"budget": 60.0, "clock": {"refused": 0}}, [control])
+    assert not held_only_the_control({"budget": None, "clock": {"refused": 1}}, [control])
+    assert not held_only_the_control(None, [control])
+    assert not held_only_the_control(refused, [])
 
 
 def test_the_refit_stops_when_its_next_epoch_would_end_past_the_deadline():

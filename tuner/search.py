@@ -28,7 +28,7 @@ from kregs.tuner.hypermodel import RegularizationHyperModel
 from kregs.tuner.pruning import make_pruner
 from kregs.tuner.refit import planned_refit, refit, refit_epochs, refit_scale
 from kregs.tuner.space import SearchSpace
-from kregs.tuner.summary_md import summary_markdown, top_table
+from kregs.tuner.summary_md import held_only_the_control, summary_markdown, top_table
 from kregs.tuner.trials_csv import effective_values, trial_order, trial_row, write_trials_csv
 from kregs.tuner.tuners import make_tuner
 
@@ -59,6 +59,8 @@ class TuneResult:
             `test`): then the exported model is the refit one.
         deployed: `kregs.deploy.DeployResult` or None: the other formats written
             (`--export-format`), their checks and refusals.
+        only_the_control: bool, the time budget held the control alone
+            (`kregs.tuner.summary_md.held_only_the_control`).
     """
 
     output: str
@@ -74,6 +76,7 @@ class TuneResult:
     requeued: list = dataclasses.field(default_factory=list)
     refit: dict | None = None
     deployed: object = None
+    only_the_control: bool = False
 
 
 # What a tune run writes (all that --overwrite deletes; see kregs.run.folder.owned):
@@ -350,23 +353,14 @@ class Search:
             refit=refit_best if budget.refit else None,
             deployment=self.config.deployment,
         )
+        timing = self.clock.report(rows, refitted, budget.pruning)
         ranked = explain.importance(rows, seed=self.config.seed)
         explain.write_plots(self.folder.path, rows, ranked, best["trial_id"] if best else None)
-        write_atomic(
-            self.folder.file("summary.md"),
-            summary_markdown(
-                self.record(),
-                rows,
-                best,
-                test,
-                self.replicas,
-                self.device,
-                refitted,
-                ranked,
-                deployed,
-                self.clock.report(rows, refitted, budget.pruning),
-            ),  # fmt: skip
-        )
+        summary = summary_markdown(
+            self.record(), rows, best, test, self.replicas, self.device, refitted, ranked,
+            deployed, timing,
+        )  # fmt: skip
+        write_atomic(self.folder.file("summary.md"), summary)
         unfinished = sorted(
             t.trial_id for t in tuner.oracle.trials.values() if t.status in ("RUNNING", "IDLE")
         )
@@ -382,6 +376,7 @@ class Search:
             unfinished=unfinished,
             refit=refitted,
             deployed=deployed,
+            only_the_control=held_only_the_control(timing, rows),
             **result,
         )
 

@@ -190,6 +190,20 @@ ONLY_THE_CONTROL = (
 )
 
 
+def held_only_the_control(timing, rows):
+    """Whether a time budget stopped the search with the control as its only trial (then
+    `ONLY_THE_CONTROL` says what to do): summary.md and `kregs tune` ask this one rule.
+
+    Args:
+        timing: dict or None, how the time was spent (`TimeBudget.report`).
+        rows: list of trials.csv rows.
+    """
+    refused = ((timing or {}).get("clock") or {}).get("refused")
+    return bool(timing and timing.get("budget") and refused and rows) and all(
+        r["config"] == "none" for r in rows
+    )
+
+
 def time_lines(timing, rows):
     """summary.md's "Time" section: the budget, and how the run's time was spent."""
     if not timing:
@@ -208,9 +222,9 @@ def time_lines(timing, rows):
             lines.append(
                 f"- the search stopped at {duration(clock['search_ended'])}: after one more "
                 f"trial the refit would not have had its epochs ({REFIT_RESERVE:g}x the best "
-                "trial's, once the control and the recipe have run) before the deadline"
+                "trial's, once the recipe and any control have run) before the deadline"
             )
-            if all(r["config"] == "none" for r in rows):
+            if held_only_the_control(timing, rows):
                 lines.append(f"- {ONLY_THE_CONTROL}")
     if timing.get("search") is not None:
         lines.append(
