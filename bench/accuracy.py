@@ -240,6 +240,14 @@ def _compile_careful(model, steps, epochs):
     )
 
 
+# The peers kregs is compared with: name -> (train(seconds, seed, limit), the option
+# limiting its images, its label in the seed lines).
+PEERS = {
+    "hand_written": (hand_written_cnn, "hand_limit", "hand-written"),
+    "careful": (careful_model, "careful_limit", "careful"),
+}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="quick")
@@ -259,7 +267,7 @@ def main(argv=None):
     parser.add_argument("--out", default=None, help="JSON output file")
     args = parser.parse_args(argv)
     methods = args.methods.split(",")
-    if methods[0] != "kregs" or not set(methods) <= {"kregs", "hand_written", "careful"}:
+    if methods[0] != "kregs" or not set(methods[1:]) <= set(PEERS):
         parser.error(
             f"--methods {args.methods!r}: expected kregs first, then hand_written or careful"
         )
@@ -274,16 +282,12 @@ def main(argv=None):
             f"(search {ours['search_s']:.0f} s, refit {ours['refit_s']:.0f} s, trials "
             f"{ours['trials']})"
         )
-        if "hand_written" in runs:
-            hand = hand_written_cnn(budget, seed=seed, limit=args.hand_limit)
-            runs["hand_written"].append(hand)
-            line += f"; hand-written {hand['test_accuracy']:.4f} ({hand['epochs']} epochs, "
-            line += f"{hand['wall_s']:.0f} s)"
-        if "careful" in runs:
-            careful = careful_model(budget, seed=seed, limit=args.careful_limit)
-            runs["careful"].append(careful)
-            line += f"; careful {careful['test_accuracy']:.4f} ({careful['epochs']} epochs, "
-            line += f"{careful['wall_s']:.0f} s)"
+        for name in list(runs)[1:]:
+            train, limit, label = PEERS[name]
+            peer = train(budget, seed=seed, limit=getattr(args, limit))
+            runs[name].append(peer)
+            line += f"; {label} {peer['test_accuracy']:.4f} ({peer['epochs']} epochs, "
+            line += f"{peer['wall_s']:.0f} s)"
         print(line, flush=True)
     summary = {
         name: {key: mean_std([r[key] for r in rs]) for key in ("test_accuracy", "wall_s", "cpu_s")}

@@ -56,9 +56,7 @@ def build(mode, reg, device, seed, learning_rate=1e-3):
     precision = mode.split("+")[0]
     keras.utils.set_random_seed(seed)
     model = build_model((28, 28, 1), 10, reg, dtype_policy=POLICIES[precision])
-    return compile_model(
-        model, learning_rate, precision == "float16", jit_compile="xla" in mode
-    )  # fmt: skip
+    return compile_model(model, learning_rate, precision == "float16", jit_compile="xla" in mode)
 
 
 def training_flops(model, input_shape):
