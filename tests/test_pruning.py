@@ -334,24 +334,54 @@ def test_only_the_control_means_the_budget_refused_every_trial_after_it():
     assert not held_only_the_control(refused, [])
 
 
-def test_the_refit_stops_when_its_next_epoch_would_end_past_the_deadline():
-    from kregs.tuner.refit import deadline
+def _paced_fit(budget, plan, epoch_seconds):
+    """Fits a tiny model under `paced` while the fake clock moves epoch_seconds(epoch)."""
+    from kregs.tuner.refit import paced
 
-    clock = FakeClock()
-    budget = TimeBudget(100, max_epochs=10, clock=clock)
-
-    class TenSecondEpochs(keras.callbacks.Callback):
+    class Epochs(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            clock.now += 10.0
+            budget._clock.now += epoch_seconds(epoch)
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
     x = np.zeros((8, 2), "float32")
-    history = model.fit(
-        x, x[:, :1], epochs=10, verbose=0, callbacks=[TenSecondEpochs(), deadline(keras, budget)]
-    )
-    # After epoch 7, 30 s are left: the test and export's, none for an eighth epoch.
-    assert len(history.history["loss"]) == 7
+    callbacks = [Epochs(), paced(keras, budget, plan)]
+    return model.fit(x, x[:, :1], epochs=plan.most, verbose=0, callbacks=callbacks)
+
+
+def test_the_refit_stops_when_its_next_epoch_would_end_past_the_deadline():
+    from kregs.tuner.refit import RefitPlan
+
+    budget = TimeBudget(100, max_epochs=10, clock=FakeClock())
+    # The host slows: 10 s an epoch, then 20 from the third; 10 planned, 15 at most.
+    plan = RefitPlan(10, 15, steps=1)
+    history = _paced_fit(budget, plan, lambda epoch: 10.0 if epoch < 2 else 20.0)
+    # After epoch 2, 50 s are left once the test and export have theirs: 7 epochs in
+    # all; epoch 3 took 20 s: 30 s left, for one more. 4 epochs, 60 s: the deadline holds.
+    assert len(history.history["loss"]) == plan.epochs == 4
+
+
+def test_the_refit_takes_the_time_the_trials_estimate_left_over():
+    from kregs.tuner.refit import RefitPlan
+
+    budget = TimeBudget(200, max_epochs=10, clock=FakeClock())
+    plan = RefitPlan(5, 12, steps=1)  # planned at 5 from the trials' pace; 10 s epochs
+    history = _paced_fit(budget, plan, lambda epoch: 10.0)
+    # After epoch 2: 150 s left once the test and export have theirs: 13 more epochs at
+    # 11 s (the margin), capped at 12 in all.
+    assert len(history.history["loss"]) == plan.epochs == 12
+
+
+def test_the_refit_re_plans_only_past_its_margin():
+    budget = TimeBudget(100, max_epochs=10, clock=FakeClock())
+    budget._clock.now += 40.0  # 60 s left, 30 once the test and export have theirs
+    assert budget.refit_replan(4, 10.0, plan=7, most=20) == 7  # 3 more fit: as planned
+    assert budget.refit_replan(4, 9.5, plan=6, most=20) == 6  # a 4th only with 5% spare
+    assert budget.refit_replan(4, 9.0, plan=6, most=20) == 7  # 33 s at the margin: fits
+    assert budget.refit_replan(4, 11.0, plan=7, most=20) == 6  # slower: 2 more fit
+    assert budget.refit_replan(4, 40.0, plan=7, most=20) == 4  # none: it stops
+    assert budget.refit_replan(4, 1.0, plan=7, most=9) == 9  # never past the most
+    assert TimeBudget(None, 10).refit_replan(4, 1.0, plan=7, most=9) == 7  # no deadline
 
 
 def test_the_command_says_what_to_do_when_the_budget_held_only_the_control(tmp_path):
@@ -370,3 +400,17 @@ def test_the_command_says_what_to_do_when_the_budget_held_only_the_control(tmp_p
     assert ONLY_THE_CONTROL not in longer.output
     rows = (tmp_path / "run" / "trials.csv").read_text().splitlines()[1:]
     assert len(rows) == 5 and rows[0].startswith("0,COMPLETED,none,")
+
+
+def test_summary_says_why_the_refit_trained_the_epochs_it_did():
+    from kregs.tuner.summary_md import refit_epochs_note
+
+    assert refit_epochs_note({"epochs": 10, "planned_epochs": 10, "first_plan": 10}) == ""
+    assert refit_epochs_note({"epochs": 10}) == ""  # a record from before re-planning
+    cut = refit_epochs_note({"epochs": 7, "planned_epochs": 10, "first_plan": 7})
+    assert cut == " (the best trial's 10; the time budget gave it 7)"
+    paced = refit_epochs_note({"epochs": 13, "planned_epochs": 10, "first_plan": 11})
+    assert (
+        paced
+        == " (the best trial's 10; 11 planned for the time left, 13 once its own pace was known)"
+    )

@@ -267,6 +267,49 @@ def test_warmup_cosine_rises_peaks_and_decays_over_the_budget():
         WarmupCosine(1e-3, total_steps=10, warmup_steps=10)
 
 
+def test_a_replanned_decay_goes_on_from_where_it_was_and_ends_at_the_new_total():
+    import numpy as np
+
+    from kregs.run.schedule import WarmupCosine
+
+    s = WarmupCosine(1e-3, total_steps=100, warmup_steps=10)
+    before = float(s(40))
+    s.replan(40, 200)
+    assert float(s(40)) == pytest.approx(before)  # no jump
+    # A third of the decay was done at step 40 (30 of 90 steps): the rest spans 160 steps.
+    assert float(s(120)) == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * 2 / 3)), rel=1e-5)
+    assert float(s(200)) == pytest.approx(0.0, abs=1e-9)
+    again = WarmupCosine(**s.get_config())  # what a saved model's optimizer is rebuilt with
+    assert float(again(120)) == pytest.approx(float(s(120)))
+    with pytest.raises(ConfigError, match="total_steps"):
+        s.replan(150, 150)
+
+
+def test_a_compiled_train_step_follows_the_replanned_decay():
+    import keras
+    import numpy as np
+
+    from kregs.compat import learning_rate_schedule
+    from kregs.run.schedule import WarmupCosine
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
+    model.layers[0].set_weights([np.ones((2, 1), "float32")])
+    model.compile(keras.optimizers.SGD(WarmupCosine(0.1, total_steps=4)), "mse")
+    x, y = np.ones((1, 2), "float32"), np.zeros((1, 1), "float32")
+
+    class Replan(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:  # one step taken: the decay now ends after two more, not three
+                learning_rate_schedule(self.model.optimizer).replan(1, 3)
+
+    model.fit(x, y, epochs=3, verbose=0, callbacks=[Replan()])
+    # The prediction p = w1 + w2 of loss p^2 shrinks by (1 - 4 lr) a step; lr(2) is the
+    # new plan's (a quarter of the decay done at step 1, the rest over 2 steps).
+    rates = [0.1, 0.05 * (1 + np.cos(np.pi / 4)), 0.05 * (1 + np.cos(np.pi * 0.625))]
+    expected = 2.0 * np.prod([1 - 4 * r for r in rates])
+    assert float(model.predict(x, verbose=0)[0, 0]) == pytest.approx(expected, rel=1e-5)
+
+
 def test_check_writable_creates_nothing_and_names_the_reason(tmp_path):
     check_writable(str(tmp_path / "new" / "run"))
     assert not (tmp_path / "new").exists()

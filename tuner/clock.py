@@ -42,6 +42,9 @@ REFIT_FILL = 1.5
 # budget the time goes to the refit on every image rather than to a trial the pruner
 # mostly stops at its first rung.
 REFIT_RESERVE = 1.2
+# The refit re-plans its epochs from its own pace (`refit_replan`); it adds one only where
+# the epoch fits this many times over.
+REPLAN_MARGIN = 1.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,8 +203,39 @@ class TimeBudget:
             return planned
         per_epoch = estimate.training * self.refit_scale * REFIT_MARGIN
         left = self.left() - FINISH_SECONDS - max(0.0, estimate.first - estimate.epoch)
-        most = math.floor(REFIT_FILL * max(planned, self.max_epochs))
-        return max(1, min(most, math.floor(left / per_epoch)))
+        return max(1, min(self.most_refit_epochs(planned), math.floor(left / per_epoch)))
+
+    def most_refit_epochs(self, planned):
+        """The refit's epochs at most: `REFIT_FILL` times `planned` (the best trial's) or
+        `max_epochs`, whichever is more."""
+        return math.floor(REFIT_FILL * max(planned, self.max_epochs))
+
+    def refit_replan(self, done, epoch_seconds, plan, most):
+        """The refit's epochs re-planned after `done` of them, at the pace of its last epoch
+        (`epoch_seconds`): what the refit learns of its own speed replaces the estimate
+        from the trials, so its decay ends at rest as the time runs out.
+
+        Fewer than `plan` when the rest no longer fits (at least `done`: none left);
+        more, up to `most`, only when they fit with `REPLAN_MARGIN` to spare (the pace
+        of one epoch is noisy: a plan that went back and forth would not help).
+
+        Args:
+            done: int, the epochs trained.
+            epoch_seconds: float, the last epoch's seconds.
+            plan: int, the epochs planned so far.
+            most: int, the refit's epochs at most (`REFIT_FILL`).
+
+        Returns:
+            int, the epochs to train in all.
+        """
+        if self.seconds is None:
+            return plan
+        left = self.left() - FINISH_SECONDS
+        fits = done + math.floor(max(left, 0.0) / epoch_seconds)
+        if fits < plan:
+            return max(done, fits)
+        roomy = done + math.floor(max(left, 0.0) / (epoch_seconds * REPLAN_MARGIN))
+        return min(max(plan, most), max(plan, roomy))
 
     def refit_may_go_on(self, epoch_seconds):
         """Whether the refit may train one more epoch of `epoch_seconds` (its last one's)

@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from kregs import data
+from kregs.compat import learning_rate_schedule
 from kregs.run.files import new_folder, read_json, replace_folder, write_json
 from kregs.run.progress import ProgressCallback, Tracker
 from kregs.run.train import evaluate
@@ -46,11 +47,12 @@ def refit(search, trial, extras, listener, epochs=None):
     """Trains `trial`'s configuration on training + validation images; tests it once.
 
     The model trains for `epochs` (None: `refit_epochs(extras)`, the best trial's; a
-    time budget may give fewer: `kregs.tuner.clock`) epochs with the learning-rate
-    schedule over exactly those epochs, without validation (nothing is held
-    out) or early stopping. It is saved as `refit/model.keras` with its record
-    (`refit/model.json`); calling again with the same trial and epochs loads
-    it instead of training (a resumed run).
+    time budget may give fewer or more: `kregs.tuner.clock`) epochs with the
+    learning-rate schedule over exactly those epochs, without validation (nothing
+    is held out) or early stopping. Under a time budget the epochs are re-planned
+    from the refit's own pace as it trains (`paced`), its decay with them. It is
+    saved as `refit/model.keras` with its record (`refit/model.json`); calling
+    again with the same trial and epochs loads it instead of training (a resumed run).
 
     Args:
         search: the run's `kregs.tuner.search.Search`.
@@ -84,17 +86,20 @@ def refit(search, trial, extras, listener, epochs=None):
     keras.backend.clear_session()
     keras.utils.set_random_seed(search.config.seed)
     model = hypermodel.build(hp)
+    clock = search.clock if search.clock is not None and search.clock.seconds else None
+    most = max(epochs, clock.most_refit_epochs(planned)) if clock is not None else epochs
+    plan = RefitPlan(epochs, most, steps, learning_rate_schedule(model.optimizer))
     start = time.monotonic()
     hypermodel.fit(
         hp,
         model,
         data.pipeline(x, y, search.batch_size, training=True, seed=search.config.seed),
-        epochs=epochs,
+        epochs=most,
         shuffle=False,
         callbacks=[
             keras.callbacks.TerminateOnNaN(),
-            ProgressCallback(listener, "refit", Tracker(1)),
-            *([deadline(keras, search.clock)] if search.clock is not None else []),
+            *([paced(keras, clock, plan)] if clock is not None else []),
+            ProgressCallback(listener, "refit", Tracker(1), planned=lambda: plan.epochs),
         ],
         verbose=1 if search.config.verbose else 0,
     )
@@ -103,6 +108,7 @@ def refit(search, trial, extras, listener, epochs=None):
         "trial_id": trial.trial_id,
         "epochs": trained,
         "planned_epochs": planned,
+        "first_plan": epochs,
         "images": int(len(y)),
         "seconds": round(time.monotonic() - start, 1),
         "test": evaluate(model, *ds.test, search.config.budget.batch_size),
@@ -111,22 +117,72 @@ def refit(search, trial, extras, listener, epochs=None):
     return model, record
 
 
-def deadline(keras, clock):
-    """A callback that ends the refit when its next epoch would not end before the time
-    budget's deadline, with the test and export's time left (`TimeBudget.refit_may_go_on`):
-    the refit's epochs are planned with a margin; this holds when the host slows more."""
+class RefitPlan:
+    """The refit's epochs as it trains: planned before it starts, re-planned from its pace.
 
-    class Deadline(keras.callbacks.Callback):
+    Args:
+        epochs: int, the epochs planned before training.
+        most: int >= `epochs`, the epochs it may grow to (`fit`'s `epochs`).
+        steps: int, the steps of one epoch.
+        schedule: the model's `WarmupCosine` (its decay follows the plan), or None.
+    """
+
+    def __init__(self, epochs, most, steps, schedule=None):
+        self.epochs = epochs
+        self.most = most
+        self.steps = steps
+        self.schedule = schedule if hasattr(schedule, "replan") else None
+
+    def replan(self, done, epochs, model):
+        """Trains `epochs` epochs in all, `done` of them trained: the learning rate's decay
+        is stretched or compressed from where it is to end with them."""
+        import keras
+
+        if self.schedule is not None:
+            self.schedule.replan(done * self.steps, epochs * self.steps)
+            if keras.config.backend() == "jax":  # its traced step holds the old plan
+                model.make_train_function(force=True)
+        self.epochs = epochs
+
+
+def paced(keras, clock, plan):
+    """A callback that paces the refit to the time budget's deadline, epoch by epoch.
+
+    After every epoch it re-plans the epochs from the last one's seconds
+    (`TimeBudget.refit_replan`): more where the estimate from the trials was cautious,
+    fewer where the host has slowed, the learning rate's decay re-planned with them
+    (`RefitPlan.replan`), so the refit ends at rest rather than cut in the middle of
+    its decay. The first epoch also traces the step: its pace may add epochs, never
+    take them away; it only stops the refit if another epoch of its length would not
+    end before the deadline with the test and export's time left
+    (`TimeBudget.refit_may_go_on`).
+
+    Args:
+        keras: the keras module.
+        clock: the run's `kregs.tuner.clock.TimeBudget`.
+        plan: the refit's `RefitPlan` (`fit` runs `plan.most` epochs at most).
+    """
+
+    class Paced(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
-            self.began = time.monotonic()
+            self.began = clock.elapsed()
 
         def on_epoch_end(self, epoch, logs=None):
-            last = epoch + 1 >= self.params.get("epochs", 0)
-            if not last and not clock.refit_may_go_on(time.monotonic() - self.began):
-                logger.warning("refit stopped after epoch %d: the time budget ends", epoch + 1)
+            done, seconds = epoch + 1, clock.elapsed() - self.began
+            if done >= plan.epochs:
                 self.model.stop_training = True
+                return
+            epochs = clock.refit_replan(done, seconds, plan.epochs, plan.most)
+            if epoch == 0 and epochs < plan.epochs:  # its tracing: a pace to add by only
+                epochs = plan.epochs if clock.refit_may_go_on(seconds) else done
+            if epochs <= done:
+                logger.warning("refit stopped after epoch %d: the time budget ends", done)
+                self.model.stop_training = True
+            elif epochs != plan.epochs:
+                logger.info("refit re-planned after epoch %d: %d epochs", done, epochs)
+                plan.replan(done, epochs, self.model)
 
-    return Deadline()
+    return Paced()
 
 
 def _save(model, record, folder):

@@ -308,11 +308,9 @@ def summary_markdown(
             )
         if refit is not None:
             t = refit["test"]
-            planned = refit.get("planned_epochs", refit["epochs"])
-            cut = f" (the best trial's {planned}; the time budget gave it {refit['epochs']})"
             lines.append(
                 f"- refit on {refit['images']} images (training and validation) for "
-                f"{refit['epochs']} epochs{cut if planned != refit['epochs'] else ''} "
+                f"{refit['epochs']} epochs{refit_epochs_note(refit)} "
                 f"({refit['seconds']:.0f} s): test accuracy "
                 f"{t['accuracy']:.4f} (loss {t['loss']:.4f}); this is the model exported"
             )
@@ -323,3 +321,17 @@ def summary_markdown(
         lines += [*report_section(deployed), ""]
     lines += [*time_lines(timing, rows), *explain.markdown(rows, importance), ""]
     return "\n".join(lines)
+
+
+def refit_epochs_note(refit):
+    """Why the refit trained the epochs it did, where they are not the best trial's."""
+    planned = refit.get("planned_epochs", refit["epochs"])
+    first = refit.get("first_plan", refit["epochs"])
+    if first != refit["epochs"]:  # re-planned from its own pace (`kregs.tuner.refit.paced`)
+        return (
+            f" (the best trial's {planned}; {first} planned for the time left, "
+            f"{refit['epochs']} once its own pace was known)"
+        )
+    if planned != refit["epochs"]:
+        return f" (the best trial's {planned}; the time budget gave it {refit['epochs']})"
+    return ""

@@ -12,7 +12,8 @@ and tuner classes override what they need (`state.AtomicOracleState`).
 
 - `state`: KerasTuner's state files (atomic writes, named errors, repairs after a kill);
 - `distributed`: the chief/worker engine (timeouts, waiting workers, taken-back trials);
-- `tensorflow`: TensorFlow's op determinism.
+- `tensorflow`: TensorFlow's op determinism;
+- `optimizers`: the learning-rate schedule a compiled Keras optimizer holds.
 """
 
 from kregs.compat.distributed import (
@@ -26,6 +27,7 @@ from kregs.compat.distributed import (
     wait_instead_of_leaving,
     workers_known,
 )
+from kregs.compat.optimizers import learning_rate_schedule
 from kregs.compat.state import (
     AtomicOracleState,
     AtomicTunerState,
@@ -54,6 +56,7 @@ __all__ = [
     "skip_ended_retries",
     "failed_trials_quiet",
     "keras_tuner_warning",
+    "learning_rate_schedule",
     "op_determinism_enabled",
     "prompt_chief",
     "repair_after_reload",

@@ -80,13 +80,20 @@ class ProgressCallback(keras.callbacks.Callback):
         listener: a `Listener`.
         unit: str, what trains ("trial 3").
         tracker: a `Tracker`.
+        planned: callable() -> int, or None: the epochs the unit plans to train, where
+            they may change as it trains (a refit paced by a time budget); None: the
+            `epochs` given to `fit`.
     """
 
-    def __init__(self, listener, unit, tracker):
+    def __init__(self, listener, unit, tracker, planned=None):
         super().__init__()
         self.listener = listener
         self.unit = unit
         self.tracker = tracker
+        self.planned = planned
+
+    def _epochs(self):
+        return self.planned() if self.planned is not None else self.params["epochs"]
 
     def __deepcopy__(self, memo):
         # KerasTuner deep-copies a trial's callbacks; this one must keep reporting to the
@@ -96,7 +103,7 @@ class ProgressCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._start = time.monotonic()
         self._times = []
-        self.listener.unit_started(self.unit, self.params["epochs"])
+        self.listener.unit_started(self.unit, self._epochs())
 
     def on_epoch_begin(self, epoch, logs=None):
         check_interrupt()
@@ -105,7 +112,7 @@ class ProgressCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         check_interrupt()
         self._times.append(time.monotonic() - self._epoch_start)
-        epochs = self.params["epochs"]
+        epochs = self._epochs()
         per_epoch = statistics.mean(self._times)
         unit_left = (epochs - epoch - 1) * per_epoch
         estimate = epochs * per_epoch  # a whole unit at this pace, until one has finished
