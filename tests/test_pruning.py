@@ -357,8 +357,21 @@ def test_the_refit_stops_when_its_next_epoch_would_end_past_the_deadline():
     plan = RefitPlan(10, 15, steps=1)
     history = _paced_fit(budget, plan, lambda epoch: 10.0 if epoch < 2 else 20.0)
     # After epoch 2, 50 s are left once the test and export have theirs: 7 epochs in
-    # all; epoch 3 took 20 s: 30 s left, for one more. 4 epochs, 60 s: the deadline holds.
+    # all; after epoch 3 (the pace: 15 s), 30 s: 5; after epoch 4 (20 s), 10 s: none.
     assert len(history.history["loss"]) == plan.epochs == 4
+
+
+def test_one_stretched_epoch_does_not_cut_the_refit():
+    from kregs.tuner.refit import RefitPlan, refit_pace
+
+    assert refit_pace([30.0]) == 30.0  # the first epoch alone
+    assert refit_pace([30.0, 10.0, 10.0, 40.0]) == 10.0
+    assert refit_pace([30.0, 10.0, 10.0, 40.0, 40.0]) == 40.0  # a host that stays slower
+    budget = TimeBudget(130, max_epochs=10, clock=FakeClock())
+    plan = RefitPlan(10, 10, steps=1)  # 100 s for 10 epochs of 10 s, one of them takes 25
+    history = _paced_fit(budget, plan, lambda epoch: 25.0 if epoch == 3 else 10.0)
+    # Planned at the last epoch's 25 s alone, the refit would have ended after 5 epochs.
+    assert len(history.history["loss"]) == 8
 
 
 def test_the_refit_takes_the_time_the_trials_estimate_left_over():

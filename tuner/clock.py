@@ -211,17 +211,18 @@ class TimeBudget:
         return math.floor(REFIT_FILL * max(planned, self.max_epochs))
 
     def refit_replan(self, done, epoch_seconds, plan, most):
-        """The refit's epochs re-planned after `done` of them, at the pace of its last epoch
+        """The refit's epochs re-planned after `done` of them, at its own pace
         (`epoch_seconds`): what the refit learns of its own speed replaces the estimate
         from the trials, so its decay ends at rest as the time runs out.
 
         Fewer than `plan` when the rest no longer fits (at least `done`: none left);
-        more, up to `most`, only when they fit with `REPLAN_MARGIN` to spare (the pace
-        of one epoch is noisy: a plan that went back and forth would not help).
+        more, up to `most`, only when they fit with `REPLAN_MARGIN` to spare (a plan
+        that went back and forth on a noisy pace would not help).
 
         Args:
             done: int, the epochs trained.
-            epoch_seconds: float, the last epoch's seconds.
+            epoch_seconds: float, the refit's seconds an epoch (`kregs.tuner.refit
+                .refit_pace`).
             plan: int, the epochs planned so far.
             most: int, the refit's epochs at most (`REFIT_FILL`).
 
