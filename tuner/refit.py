@@ -198,6 +198,7 @@ def paced(keras, clock, plan):
             if epochs <= done:
                 logger.warning("refit stopped after epoch %d: the time budget ends", done)
                 self.model.stop_training = True
+                plan.epochs = done
             elif epochs != plan.epochs:
                 logger.info("refit re-planned after epoch %d: %d epochs", done, epochs)
                 plan.replan(done, epochs, self.model)
