@@ -357,16 +357,14 @@ def test_the_refit_stops_when_its_next_epoch_would_end_past_the_deadline():
     plan = RefitPlan(10, 15, steps=1)
     history = _paced_fit(budget, plan, lambda epoch: 10.0 if epoch < 2 else 20.0)
     # After epoch 2, 50 s are left once the test and export have theirs: 7 epochs in
-    # all; after epoch 3 (the pace: 15 s), 30 s: 5; after epoch 4 (20 s), 10 s: none.
+    # all; after epoch 3 (10 and 20 s: at 10), 30 s: 6; after epoch 4 (20 s twice),
+    # 10 s: none. 4 epochs in 60 s.
     assert len(history.history["loss"]) == plan.epochs == 4
 
 
 def test_one_stretched_epoch_does_not_cut_the_refit():
-    from kregs.tuner.refit import RefitPlan, refit_pace
+    from kregs.tuner.refit import RefitPlan
 
-    assert refit_pace([30.0]) == 30.0  # the first epoch alone
-    assert refit_pace([30.0, 10.0, 10.0, 40.0]) == 10.0
-    assert refit_pace([30.0, 10.0, 10.0, 40.0, 40.0]) == 40.0  # a host that stays slower
     budget = TimeBudget(130, max_epochs=10, clock=FakeClock())
     plan = RefitPlan(10, 10, steps=1)  # 100 s for 10 epochs of 10 s, one of them takes 25
     history = _paced_fit(budget, plan, lambda epoch: 25.0 if epoch == 3 else 10.0)
@@ -388,13 +386,14 @@ def test_the_refit_takes_the_time_the_trials_estimate_left_over():
 def test_the_refit_re_plans_only_past_its_margin():
     budget = TimeBudget(100, max_epochs=10, clock=FakeClock())
     budget._clock.now += 40.0  # 60 s left, 30 once the test and export have theirs
-    assert budget.refit_replan(4, 10.0, plan=7, most=20) == 7  # 3 more fit: as planned
-    assert budget.refit_replan(4, 9.5, plan=6, most=20) == 6  # a 4th only with 5% spare
-    assert budget.refit_replan(4, 9.0, plan=6, most=20) == 7  # 33 s at the margin: fits
-    assert budget.refit_replan(4, 11.0, plan=7, most=20) == 6  # slower: 2 more fit
-    assert budget.refit_replan(4, 40.0, plan=7, most=20) == 4  # none: it stops
-    assert budget.refit_replan(4, 1.0, plan=7, most=9) == 9  # never past the most
-    assert TimeBudget(None, 10).refit_replan(4, 1.0, plan=7, most=9) == 7  # no deadline
+    assert budget.refit_replan(4, [9.0, 10.0], plan=7, most=20) == 7  # 3 more fit: as planned
+    assert budget.refit_replan(4, [9.5, 9.5], plan=6, most=20) == 6  # a 4th: not 10% spare
+    assert budget.refit_replan(4, [9.0, 9.0], plan=6, most=20) == 7  # 29.7 s with it: fits
+    assert budget.refit_replan(4, [11.0, 11.0], plan=7, most=20) == 6  # slower: 2 more fit
+    assert budget.refit_replan(4, [10.0, 40.0], plan=7, most=20) == 7  # one stretched epoch
+    assert budget.refit_replan(4, [40.0, 40.0], plan=7, most=20) == 4  # slower: it stops
+    assert budget.refit_replan(4, [1.0, 1.0], plan=7, most=9) == 9  # never past the most
+    assert TimeBudget(None, 10).refit_replan(4, [1.0], plan=7, most=9) == 7  # no deadline
 
 
 def test_the_command_says_what_to_do_when_the_budget_held_only_the_control(tmp_path):

@@ -210,32 +210,38 @@ class TimeBudget:
         `max_epochs`, whichever is more."""
         return math.floor(REFIT_FILL * max(planned, self.max_epochs))
 
-    def refit_replan(self, done, epoch_seconds, plan, most):
-        """The refit's epochs re-planned after `done` of them, at its own pace
-        (`epoch_seconds`): what the refit learns of its own speed replaces the estimate
+    def refit_replan(self, done, seconds, plan, most):
+        """The refit's epochs re-planned after `done` of them, at its own pace (`seconds`,
+        its epochs' so far): what the refit learns of its own speed replaces the estimate
         from the trials, so its decay ends at rest as the time runs out.
 
-        Fewer than `plan` when the rest no longer fits (at least `done`: none left);
-        more, up to `most`, only when they fit with `REPLAN_MARGIN` to spare (a plan
-        that went back and forth on a noisy pace would not help).
+        Fewer than `plan` when the rest no longer fits at the faster of its last two
+        epochs (at least `done`: none left): a shared host sometimes stretches one
+        epoch (the process descheduled) and goes on at its pace, and one such epoch
+        must not cut the refit; a host that stays slower does within two. More, up to
+        `most`, only when they fit at the slower of the two with `REPLAN_MARGIN` to
+        spare (a plan that went back and forth would not help).
 
         Args:
             done: int, the epochs trained.
-            epoch_seconds: float, the refit's seconds an epoch (`kregs.tuner.refit
-                .refit_pace`).
+            seconds: list of float, the refit's epochs' seconds (the first also traced).
             plan: int, the epochs planned so far.
             most: int, the refit's epochs at most (`REFIT_FILL`).
 
         Returns:
             int, the epochs to train in all.
+
+        Example:
+        >>> budget.refit_replan(4, [41.0, 88.0], plan=8, most=15)  # paced at 41 s, not 88
         """
         if self.seconds is None:
             return plan
-        left = self.left() - FINISH_SECONDS
-        fits = done + math.floor(max(left, 0.0) / epoch_seconds)
+        recent = seconds[-2:]
+        left = max(self.left() - FINISH_SECONDS, 0.0)
+        fits = done + math.floor(left / min(recent))
         if fits < plan:
             return max(done, fits)
-        roomy = done + math.floor(max(left, 0.0) / (epoch_seconds * REPLAN_MARGIN))
+        roomy = done + math.floor(left / (max(recent) * REPLAN_MARGIN))
         return min(max(plan, most), max(plan, roomy))
 
     def refit_may_go_on(self, epoch_seconds):

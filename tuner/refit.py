@@ -3,7 +3,6 @@
 import logging
 import math
 import os
-import statistics
 import time
 
 import numpy as np
@@ -146,25 +145,11 @@ class RefitPlan:
         self.epochs = epochs
 
 
-def refit_pace(seconds):
-    """The refit's seconds an epoch so far: the median of its last 3 epochs after the first
-    (which also traces the step; alone, it is all there is). A shared host sometimes
-    stretches one epoch (the process descheduled) and then goes on at its pace: one
-    such epoch does not move the plan, a host that stays slower does within two.
-
-    Example:
-    >>> refit_pace([45.0, 41.0, 42.0, 88.0])
-    42.0
-    """
-    later = seconds[1:] or seconds
-    return statistics.median(later[-3:])
-
-
 def paced(keras, clock, plan):
     """A callback that paces the refit to the time budget's deadline, epoch by epoch.
 
-    After every epoch it re-plans the epochs at the refit's pace (`refit_pace`:
-    `TimeBudget.refit_replan`): more where the estimate from the trials was cautious,
+    After every epoch it re-plans the epochs at the refit's own pace
+    (`TimeBudget.refit_replan`): more where the estimate from the trials was cautious,
     fewer where the host has slowed, the learning rate's decay re-planned with them
     (`RefitPlan.replan`), so the refit ends at rest rather than cut in the middle of
     its decay. The first epoch also traces the step: its pace may add epochs, never
@@ -191,10 +176,9 @@ def paced(keras, clock, plan):
             if done >= plan.epochs:
                 self.model.stop_training = True
                 return
-            pace = refit_pace(self.seconds)
-            epochs = clock.refit_replan(done, pace, plan.epochs, plan.most)
+            epochs = clock.refit_replan(done, self.seconds, plan.epochs, plan.most)
             if epoch == 0 and epochs < plan.epochs:  # its tracing: a pace to add by only
-                epochs = plan.epochs if clock.refit_may_go_on(pace) else done
+                epochs = plan.epochs if clock.refit_may_go_on(self.seconds[0]) else done
             if epochs <= done:
                 logger.warning("refit stopped after epoch %d: the time budget ends", done)
                 self.model.stop_training = True
