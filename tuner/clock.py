@@ -32,7 +32,7 @@ SESSION_VAR = "KREGS_STARTED"
 FINISH_SECONDS = 30.0
 # A refit epoch is planned at this many times the trials' pace per image: its
 # configuration is the best trial's, not the median one, and a shared host's speed
-# drifts over minutes. The refit also stops at the deadline (`refit_may_go_on`).
+# drifts over minutes. The refit then re-plans at its own pace (`refit_replan`).
 REFIT_MARGIN = 1.15
 # A search that ends with time to spare gives it to the refit: up to this many times the
 # best trial's epochs (or the epochs per trial, if more).

@@ -106,8 +106,9 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         `step`: the rest of the cosine is stretched or compressed, with no jump.
 
         A run that learns its real pace as it trains (a refit under a time budget) gives
-        its decay the epochs that fit, and still ends at rest. On TensorFlow and PyTorch
-        the train step reads the new plan at once; a JAX train step must be traced again.
+        its decay the epochs that fit, and still ends at rest. A TensorFlow train step
+        reads the new plan at once (it reads variables); a JAX one holds the values it
+        was traced with and must be traced again (`kregs.tuner.refit.RefitPlan` does).
 
         Args:
             step: int >= 0, the optimizer's step now.
