@@ -11,7 +11,7 @@ from kregs.cli import options as opt
 from kregs.cli.output import trial_line
 from kregs.cli.progress import Display
 from kregs.cli.quiet import quiet_tensorflow
-from kregs.run.budget import ALGORITHMS, PRUNINGS, SEARCH_PRESETS, SPACES
+from kregs.run.budget import ALGORITHMS, PRUNINGS, REFIT_STARTS, SEARCH_PRESETS, SPACES
 from kregs.run.interrupt import catching_interrupts
 from kregs.run.processes import freeze_imports
 from kregs.tuner.config import STRATEGIES, ClusterOptions, TuneConfig
@@ -59,6 +59,13 @@ TUNE_OPTIONS = [
         help="After the search, train the best configuration on every training image "
         "(validation split included) for its best number of epochs, and export that "
         "model.  [default: on, except in the smoke preset]",
+    ),
+    _budget(
+        "refit-from",
+        click.Choice(REFIT_STARTS),
+        "Where the refit starts: from the best trial's trained weights (trial: a head start "
+        "worth the trial's epochs), or from fresh initial weights (scratch; the paper "
+        "preset's).",
     ),
     click.option(
         "--baseline/--no-baseline",

@@ -172,8 +172,9 @@ def finish(tuner, hypermodel, ds, output, top_k, batch_size, refit=None, deploym
         output: str, the run folder.
         top_k: int, models kept in best/.
         batch_size: int, for the test measurement.
-        refit: callable(trial) -> `(model, record)` or None: the model exported
-            is then the refit one (see `kregs.tuner.refit`), else the search's best.
+        refit: callable(trial, model) -> `(model, record)` or None, given the best trial
+            and its trained model: the model exported is then the refit one (see
+            `kregs.tuner.refit`), else the search's best.
         deployment: `kregs.deploy.DeployOptions` or None: the formats written beside
             the SavedModel (each checked on the test images), or the SavedModel alone.
 
@@ -194,7 +195,7 @@ def finish(tuner, hypermodel, ds, output, top_k, batch_size, refit=None, deploym
     test = test_once(model, best["trial_id"], ds.test, batch_size, output)
     record = None
     if refit is not None:
-        model, record = refit(trials[0])
+        model, record = refit(trials[0], model)
         extra = {"refit": True, "refit_epochs": record["epochs"]}
         final_test = record["test"]["accuracy"]
     else:

@@ -31,10 +31,10 @@ RUN_FILE = "run.json"
 # run.json fields that may change between a run and its resumption (the precision is
 # what this machine has: each trial records its own).
 # The time budget and pruning may change too: they decide which trials start or go on, not
-# what a trial is.
+# what a trial is; and where the refit starts from (the refit is trained again if it changes).
 RESUMABLE = (
     "max_trials", "kregs_version", "precision", "max_memory", "data_info", "notes",
-    "pruning", "time_budget",
+    "pruning", "time_budget", "refit_from",
 )  # fmt: skip
 STRATEGIES = ("mirrored",)
 # Options of `create` that say how the data is read (`kregs.data.Options`).
@@ -264,8 +264,8 @@ class TuneConfig:
         """Builds a `TuneConfig` from flat options, as `kregs tune` takes them.
 
         Budget options (`algorithm`, `max_trials`, `epochs`, `batch_size`,
-        `space`, `limit`, `patience`, `trial_images`, `refit`, `baseline`, `pruning`,
-        `time_budget`: seconds or a duration such as "10m") left at None
+        `space`, `limit`, `patience`, `trial_images`, `refit`, `refit_from`, `baseline`,
+        `pruning`, `time_budget`: seconds or a duration such as "10m") left at None
         take the preset's values;
         `learning_rate` and every field of `kregs.RegConfig` (`l2`, `dropout`,
         ...: `Fixed.NAMES`) fix a dimension;
@@ -301,6 +301,7 @@ class TuneConfig:
                 "patience",
                 "trial_images",
                 "refit",
+                "refit_from",
                 "baseline",
                 "pruning",
                 "time_budget",

@@ -43,16 +43,19 @@ def planned_refit(search, tuner):
     return refit_epochs(extras) if extras and extras.get("best_epoch") else None
 
 
-def refit(search, trial, extras, listener, epochs=None):
+def refit(search, trial, extras, listener, epochs=None, start=None):
     """Trains `trial`'s configuration on training + validation images; tests it once.
 
     The model trains for `epochs` (None: `refit_epochs(extras)`, the best trial's; a
     time budget may give fewer or more: `kregs.tuner.clock`) epochs with the
     learning-rate schedule over exactly those epochs, without validation (nothing
     is held out) or early stopping. Under a time budget the epochs are re-planned
-    from the refit's own pace as it trains (`paced`), its decay with them. It is
-    saved as `refit/model.keras` with its record (`refit/model.json`); calling
-    again with the same trial and epochs loads it instead of training (a resumed run).
+    from the refit's own pace as it trains (`paced`), its decay with them. With
+    `start`, it begins from the trial's trained weights (`start_from`), a head
+    start worth the trial's epochs on its images, its optimizer fresh and its
+    learning rate warmed up again. It is saved as `refit/model.keras` with its
+    record (`refit/model.json`); calling again with the same trial, epochs and
+    start loads it instead of training (a resumed run).
 
     Args:
         search: the run's `kregs.tuner.search.Search`.
@@ -60,19 +63,22 @@ def refit(search, trial, extras, listener, epochs=None):
         extras: dict, the trial's kregs_trial.json.
         listener: a `Listener` told the refit's epochs.
         epochs: int or None, the epochs to train.
+        start: the trial's trained `keras.Model`, or None (fresh initial weights).
 
     Returns:
         `(model, record)`: the refit `keras.Model` and a dict with `trial_id`,
-        `epochs`, `planned_epochs` (the best trial's), `images`, `seconds` and `test`
-        (`accuracy`, `loss`, `images`).
+        `epochs`, `planned_epochs` (the best trial's), `start` ("trial" or
+        "scratch"), `images`, `seconds` and `test` (`accuracy`, `loss`, `images`).
     """
     import keras
 
     folder = search.folder.file(REFIT_DIR)
     planned = refit_epochs(extras)
     epochs = planned if epochs is None else epochs
+    wanted = "trial" if start is not None else "scratch"
     record = read_json(os.path.join(folder, RECORD_FILE))
     done = record and record.get("planned_epochs", record.get("epochs")) == planned
+    done = done and record.get("start", "scratch") == wanted  # (kregs 0.1: from scratch)
     if done and record.get("trial_id") == trial.trial_id:
         return keras.models.load_model(os.path.join(folder, MODEL_FILE)), record
 
@@ -83,9 +89,11 @@ def refit(search, trial, extras, listener, epochs=None):
     hypermodel = search.hypermodel_for(schedule=(epochs, steps))
     hp = trial.hyperparameters.copy()
     hp.values = {k: v for k, v in hp.values.items() if not k.startswith("tuner/")}
+    weights = start.get_weights() if start is not None else None
     keras.backend.clear_session()
     keras.utils.set_random_seed(search.config.seed)
     model = hypermodel.build(hp)
+    started_from = start_from(model, weights)
     clock = search.clock if search.clock is not None and search.clock.seconds else None
     most = max(epochs, clock.most_refit_epochs(planned)) if clock is not None else epochs
     plan = RefitPlan(epochs, most, steps, learning_rate_schedule(model.optimizer))
@@ -109,12 +117,31 @@ def refit(search, trial, extras, listener, epochs=None):
         "epochs": trained,
         "planned_epochs": planned,
         "first_plan": epochs,
+        "start": started_from,
         "images": int(len(y)),
         "seconds": round(time.monotonic() - start, 1),
         "test": evaluate(model, *ds.test, search.config.budget.batch_size),
     }
     _save(model, record, folder)
     return model, record
+
+
+def start_from(model, weights):
+    """Sets `model`'s weights to the trial's `weights` (its `get_weights()`), if given.
+
+    Returns:
+        "trial" where the model now holds the trial's weights; "scratch" where
+        `weights` is None or does not fit the model (logged: it then trains from
+        its initial weights).
+    """
+    if weights is None:
+        return "scratch"
+    try:
+        model.set_weights(weights)
+    except ValueError as err:
+        logger.warning("refit starts from scratch: the trial's weights do not fit (%s)", err)
+        return "scratch"
+    return "trial"
 
 
 class RefitPlan:

@@ -330,8 +330,9 @@ class Search:
             raise self.failed(tuner, f"every trial failed ({len(rows)})")
         budget = self.config.budget
 
-        def refit_best(trial):
+        def refit_best(trial, trained):
             extras = tuner.read_extras(trial.trial_id)
+            start = trained if budget.refit_from == "trial" else None
             planned = refit_epochs(extras)
             if self.clock is not None:  # what the time left allows (a time budget)
                 epochs_left = self.clock.refit_epochs(
@@ -340,8 +341,8 @@ class Search:
                     epochs.seconds_by_trial(tuner.oracle, epochs.TRAINING),
                     trial_id=trial.trial_id,
                 )
-                return refit(self, trial, extras, listener, epochs=epochs_left)
-            return refit(self, trial, extras, listener)
+                return refit(self, trial, extras, listener, epochs=epochs_left, start=start)
+            return refit(self, trial, extras, listener, start=start)
 
         best, test, export_path, refitted, deployed = best_models.finish(
             tuner,

@@ -149,6 +149,13 @@ def model_lines(record):
     return [*lines, ""]
 
 
+def refit_start_note(refit):
+    """Where the refit's weights started: its trial's trained ones, or fresh ones."""
+    if refit.get("start") == "trial":
+        return f", starting from trial {refit['trial_id']}'s trained weights"
+    return ", from fresh initial weights"
+
+
 def _budget_lines(record, replicas):
     lines = [
         f"- algorithm: {record['algorithm']}, space: {record['space']}, arch: {record['arch']}",
@@ -158,7 +165,7 @@ def _budget_lines(record, replicas):
         + (f" ({record['trial_images']} per trial)" if record.get("trial_images") else ""),
         f"- learning rate: warm-up and cosine decay over each trial's epoch budget; "
         f"control first: {'yes' if record.get('baseline') else 'no'}; "
-        f"refit: {'yes' if record.get('refit') else 'no'}",
+        f"refit: {refit_line(record)}",
         f"- seed: {record['seed']}",
         f"- pruning: {record.get('pruning') or 'none'}; time budget: "
         + (duration(record["time_budget"]) if record.get("time_budget") else "none"),
@@ -310,8 +317,8 @@ def summary_markdown(
             t = refit["test"]
             lines.append(
                 f"- refit on {refit['images']} images (training and validation) for "
-                f"{refit['epochs']} epochs{refit_epochs_note(refit)} "
-                f"({refit['seconds']:.0f} s): test accuracy "
+                f"{refit['epochs']} epochs{refit_epochs_note(refit)}"
+                f"{refit_start_note(refit)} ({refit['seconds']:.0f} s): test accuracy "
                 f"{t['accuracy']:.4f} (loss {t['loss']:.4f}); this is the model exported"
             )
         lines.append("")
@@ -335,3 +342,12 @@ def refit_epochs_note(refit):
     if planned != refit["epochs"]:
         return f" (the best trial's {planned}; the time budget gave it {refit['epochs']})"
     return ""
+
+
+def refit_line(record):
+    """The budget's refit: none, or where it starts from."""
+    if not record.get("refit"):
+        return "no"
+    return (
+        "from the best trial's weights" if record.get("refit_from") == "trial" else "from scratch"
+    )

@@ -13,6 +13,7 @@ from kregs.errors import invalid_value
 
 ALGORITHMS = ("hyperband", "bayesian", "random", "grid")
 PRUNINGS = ("none", "median", "asha")  # kregs.tuner.pruning
+REFIT_STARTS = ("trial", "scratch")  # kregs.tuner.refit
 # Algorithms that do not take pruning, and why.
 UNPRUNED = {
     "hyperband": "which stops trials by its own rule (successive halving)",
@@ -88,6 +89,9 @@ class SearchBudget(TrainingBudget):
         refit: bool, after the search, train the best configuration again on
             every training image (validation split included) for its best
             number of epochs; that model is tested and exported.
+        refit_from: str, one of `REFIT_STARTS`: the refit starts from the best
+            trial's trained weights ("trial": a head start worth the trial's
+            epochs on its images) or from fresh initial weights ("scratch").
         baseline: bool, the first configuration the search tries is the
             unregularized model (no L2, no dropout, no BN): its control.
         pruning: str, one of `PRUNINGS`: stop a trial whose validation accuracy falls
@@ -103,6 +107,7 @@ class SearchBudget(TrainingBudget):
     space: str = "default"
     trial_images: int | None = None
     refit: bool = True
+    refit_from: str = "trial"
     baseline: bool = True
     pruning: str = "none"
     time_budget: float | None = None
@@ -123,6 +128,8 @@ class SearchBudget(TrainingBudget):
                 isinstance(self.time_budget, (int, float)) and self.time_budget > 0
             ):
                 raise invalid_value("time_budget", self.time_budget, "seconds > 0, or None")
+        if self.refit_from not in REFIT_STARTS:
+            raise invalid_value("refit_from", self.refit_from, f"one of {', '.join(REFIT_STARTS)}")
         if self.algorithm not in ALGORITHMS:
             raise invalid_value("algorithm", self.algorithm, f"one of {', '.join(ALGORITHMS)}")
         if self.space not in SPACES:
@@ -178,9 +185,11 @@ SEARCH_PRESETS = {
         algorithm="random", max_trials=20, epochs=10, batch_size=64, patience=3,
         trial_images=10000, space="extended", pruning="median", time_budget=600.0,
     ),
-    # The study's protocol: its grid, batch 64, up to 50 epochs, patience 5.
+    # The study's protocol: its grid, batch 64, up to 50 epochs, patience 5; the refit
+    # trains the best configuration again from scratch, as its trial did.
     "paper": SearchBudget(
-        algorithm="grid", max_trials=40, epochs=50, batch_size=64, patience=5, space="paper"
+        algorithm="grid", max_trials=40, epochs=50, batch_size=64, patience=5, space="paper",
+        refit_from="scratch",
     ),
 }  # fmt: skip
 
