@@ -75,11 +75,8 @@ def refit(search, trial, extras, listener, epochs=None, start=None):
     folder = search.folder.file(REFIT_DIR)
     planned = refit_epochs(extras)
     epochs = planned if epochs is None else epochs
-    wanted = "trial" if start is not None else "scratch"
     record = read_json(os.path.join(folder, RECORD_FILE))
-    done = record and record.get("planned_epochs", record.get("epochs")) == planned
-    done = done and record.get("start", "scratch") == wanted  # (kregs 0.1: from scratch)
-    if done and record.get("trial_id") == trial.trial_id:
+    if _finished(record, trial.trial_id, planned, "trial" if start is not None else "scratch"):
         return keras.models.load_model(os.path.join(folder, MODEL_FILE)), record
 
     ds = search.ds
@@ -124,6 +121,14 @@ def refit(search, trial, extras, listener, epochs=None, start=None):
     }
     _save(model, record, folder)
     return model, record
+
+
+def _finished(record, trial_id, planned, start):
+    """Whether refit/'s `record` is the refit asked for: its trial, plan and start."""
+    if not record or record.get("trial_id") != trial_id:
+        return False
+    same_plan = record.get("planned_epochs", record.get("epochs")) == planned
+    return same_plan and record.get("start", "scratch") == start  # (earlier: from scratch)
 
 
 def start_from(model, weights):
