@@ -382,6 +382,7 @@ def test_first_trial_is_the_unregularized_control_and_the_refit_is_what_is_expor
     assert record["trial_id"] == best["trial_id"]
     assert record["planned_epochs"] == int(best["best_epoch"]) and record["epochs"] == 4
     assert record["images"] == 300  # every training image: the 270 trained on and 30 held out
+    assert record["start"] == "trial"  # from the best trial's trained weights (the default)
     assert result.refit == record
     meta_file = next((out / "export").glob("*/*/assets/kregs.json"))
     assert json.loads(meta_file.read_text())["refit"] is True
