@@ -31,7 +31,7 @@ RUN_FILE = "run.json"
 # run.json fields that may change between a run and its resumption (the precision is
 # what this machine has: each trial records its own).
 # The time budget and pruning may change too: they decide which trials start or go on, not
-# what a trial is; and where the refit starts from (the refit is trained again if it changes).
+# what a trial is; so may the refit's start (a changed one trains the refit again).
 RESUMABLE = (
     "max_trials", "kregs_version", "precision", "max_memory", "data_info", "notes",
     "pruning", "time_budget", "refit_from",

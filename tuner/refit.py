@@ -94,7 +94,7 @@ def refit(search, trial, extras, listener, epochs=None, start=None):
     clock = search.clock if search.clock is not None and search.clock.seconds else None
     most = max(epochs, clock.most_refit_epochs(planned)) if clock is not None else epochs
     plan = RefitPlan(epochs, most, steps, learning_rate_schedule(model.optimizer))
-    start = time.monotonic()
+    began = time.monotonic()
     hypermodel.fit(
         hp,
         model,
@@ -116,7 +116,7 @@ def refit(search, trial, extras, listener, epochs=None, start=None):
         "first_plan": epochs,
         "start": started_from,
         "images": int(len(y)),
-        "seconds": round(time.monotonic() - start, 1),
+        "seconds": round(time.monotonic() - began, 1),
         "test": evaluate(model, *ds.test, search.config.budget.batch_size),
     }
     _save(model, record, folder)
