@@ -49,6 +49,17 @@ def fashion_mnist():
     return DEBIAN_FASHION_MNIST
 
 
+@pytest.fixture(scope="module")
+def tiny_mnist(tmp_path_factory):
+    """A tiny MNIST-like set in the IDX files' format (300 training, 50 test images), once
+    per module: the searches of the machinery's tests train on it."""
+    from _helpers import write_idx_dataset
+
+    folder = tmp_path_factory.mktemp("mnist")
+    write_idx_dataset(folder, n_train=300, n_test=50)
+    return str(folder)
+
+
 # The two test workers take tests one by one, so that they end together; but the tests of
 # a file whose module fixture is an expensive run (a study, an exported search) stay
 # together on one worker, which builds the fixture once. (xdist's own `--dist loadgroup`

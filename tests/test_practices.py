@@ -6,7 +6,7 @@ import json
 import keras
 import numpy as np
 import pytest
-from _helpers import read_csv, run_python, write_idx_dataset
+from _helpers import read_csv, run_python
 from click.testing import CliRunner
 
 from kregs import RegConfig, build_model, regularize
@@ -252,13 +252,6 @@ def test_none_of_them_changes_the_served_signature_or_inference(tmp_path):
 
 
 # --- the search and the study ----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tiny_mnist(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("mnist")
-    write_idx_dataset(folder, n_train=300, n_test=50)
-    return str(folder)
 
 
 def test_a_search_with_every_new_dimension_fixed_refits_and_records_them(tiny_mnist, tmp_path):

@@ -6,7 +6,6 @@ import shutil
 import keras
 import numpy as np
 import pytest
-from _helpers import write_idx_dataset
 from click.testing import CliRunner
 
 from kregs.cli.main import main
@@ -43,13 +42,6 @@ def test_the_refit_start_is_checked_at_the_door_and_the_paper_preset_starts_fres
     assert SEARCH_PRESETS["paper"].refit_from == "scratch"  # the study's protocol
     result = CliRunner().invoke(main, ["tune", "--refit-from", "warm"])
     assert result.exit_code == 2 and "'warm' is not one of 'trial', 'scratch'" in result.output
-
-
-@pytest.fixture(scope="module")
-def tiny_mnist(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("mnist")
-    write_idx_dataset(folder, n_train=200, n_test=40)
-    return str(folder)
 
 
 def _config(data_dir, output, **kwargs):

@@ -7,7 +7,7 @@ import keras
 import keras_tuner
 import numpy as np
 import pytest
-from _helpers import read_csv, write_idx_dataset
+from _helpers import read_csv
 
 import kregs.export
 from kregs.data import Splits, load_dataset
@@ -21,13 +21,6 @@ from kregs.tuner.space import SearchSpace
 from kregs.tuner.summary_md import control_verdict
 from kregs.tuner.trials_csv import effective_values, trial_row, write_trials_csv
 from kregs.tuner.tuners import make_tuner
-
-
-@pytest.fixture(scope="module")
-def tiny_mnist(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("mnist")
-    write_idx_dataset(folder, n_train=300, n_test=50)
-    return str(folder)
 
 
 def _config(data_dir, output, **kwargs):
