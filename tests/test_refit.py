@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from types import SimpleNamespace
 
 import keras
 import keras_tuner
@@ -14,7 +15,7 @@ from kregs.compat import learning_rate_schedule
 from kregs.errors import ConfigError
 from kregs.run.budget import SEARCH_PRESETS, SearchBudget
 from kregs.tuner import RegularizationHyperModel, TuneConfig, tune
-from kregs.tuner.refit import WARM_PEAK, start_from
+from kregs.tuner.refit import WARM_PEAK, refit_model, start_from
 
 
 def _mlp(seed, units=8):
@@ -60,6 +61,23 @@ def test_a_refit_that_continues_a_trial_warms_up_to_a_share_of_its_peak():
     for bad in (0, 1.5, "half", True):
         with pytest.raises(ConfigError, match="`peak_scale`: expected a float in"):
             RegularizationHyperModel((8, 8, 1), 3, peak_scale=bad)
+
+
+def test_a_refit_whose_trial_weights_do_not_fit_starts_fresh_at_the_whole_peak():
+    hypermodel = RegularizationHyperModel((8, 8, 1), 3, arch="mlp")
+    hp = keras_tuner.HyperParameters()
+    trial_model = hypermodel.build(hp)
+    search = SimpleNamespace(
+        hypermodel_for=hypermodel.with_schedule, config=SimpleNamespace(seed=0)
+    )
+    _, model, start, scale = refit_model(search, hp, (4, 10), trial_model.get_weights())
+    assert (start, scale) == ("trial", WARM_PEAK)
+    for got, want in zip(model.get_weights(), trial_model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    _, model, start, scale = refit_model(search, hp, (4, 10), _mlp(0).get_weights())
+    assert (start, scale) == ("scratch", 1.0)
+    peak = learning_rate_schedule(model.optimizer).peak
+    assert peak == pytest.approx(hypermodel.learning_rate(hp))
 
 
 def _config(data_dir, output, **kwargs):

@@ -91,7 +91,7 @@ def refit(search, trial, extras, listener, epochs=None, start=None):
     hp = trial.hyperparameters.copy()
     hp.values = {k: v for k, v in hp.values.items() if not k.startswith("tuner/")}
     weights = start.get_weights() if start is not None else None
-    hypermodel, model, started_from, scale = _built(search, hp, (epochs, steps), weights)
+    hypermodel, model, started_from, scale = refit_model(search, hp, (epochs, steps), weights)
     clock = search.clock if search.clock is not None and search.clock.seconds else None
     most = max(epochs, clock.most_refit_epochs(planned)) if clock is not None else epochs
     plan = RefitPlan(epochs, most, steps, learning_rate_schedule(model.optimizer))
@@ -125,8 +125,14 @@ def refit(search, trial, extras, listener, epochs=None, start=None):
     return model, record
 
 
-def _built(search, hp, schedule, weights):
+def refit_model(search, hp, schedule, weights):
     """The refit's HyperModel and model, built (the run's seed) and started from `weights`.
+
+    Args:
+        search: the run's `kregs.tuner.search.Search` (its `hypermodel_for`, `config.seed`).
+        hp: the best trial's `HyperParameters`.
+        schedule: `(epochs, steps_per_epoch)` of the refit's learning rate.
+        weights: the trial's trained weights (`get_weights()`), or None.
 
     Returns:
         `(hypermodel, model, start, peak_scale)`: `start` as `start_from` says; a model
