@@ -63,7 +63,7 @@ def test_a_refit_that_continues_a_trial_warms_up_to_a_share_of_its_peak():
             RegularizationHyperModel((8, 8, 1), 3, peak_scale=bad)
 
 
-def test_a_refit_whose_trial_weights_do_not_fit_starts_fresh_at_the_whole_peak():
+def test_a_refit_whose_trial_weights_do_not_fit_starts_fresh_at_the_whole_peak(monkeypatch):
     hypermodel = RegularizationHyperModel((8, 8, 1), 3, arch="mlp")
     hp = keras_tuner.HyperParameters()
     trial_model = hypermodel.build(hp)
@@ -78,6 +78,11 @@ def test_a_refit_whose_trial_weights_do_not_fit_starts_fresh_at_the_whole_peak()
     assert (start, scale) == ("scratch", 1.0)
     peak = learning_rate_schedule(model.optimizer).peak
     assert peak == pytest.approx(hypermodel.learning_rate(hp))
+    # A share of 1.0 still continues the trial's weights.
+    monkeypatch.setattr("kregs.tuner.refit.WARM_PEAK", 1.0)
+    _, model, start, scale = refit_model(search, hp, (4, 10), trial_model.get_weights())
+    assert (start, scale) == ("trial", 1.0)
+    np.testing.assert_array_equal(model.get_weights()[0], trial_model.get_weights()[0])
 
 
 def _config(data_dir, output, **kwargs):

@@ -140,13 +140,15 @@ def refit_model(search, hp, schedule, weights):
     """
     import keras
 
-    for scale in (WARM_PEAK, 1.0) if weights is not None else (1.0,):
+    # Weights that do not fit the model: built again, to start fresh at the whole peak.
+    tries = [(WARM_PEAK, weights), (1.0, None)] if weights is not None else [(1.0, None)]
+    for scale, first in tries:
         hypermodel = search.hypermodel_for(schedule, scale)
         keras.backend.clear_session()
         keras.utils.set_random_seed(search.config.seed)
         model = hypermodel.build(hp)
-        start = start_from(model, weights if scale != 1.0 else None)
-        if start == "trial" or scale == 1.0:  # weights that do not fit: a fresh start
+        start = start_from(model, first)
+        if start == "trial" or first is None:
             return hypermodel, model, start, scale
 
 
