@@ -2,20 +2,17 @@
 
 import json
 import shutil
-from types import SimpleNamespace
 
 import keras
-import keras_tuner
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from kregs.cli.main import main
-from kregs.compat import learning_rate_schedule
 from kregs.errors import ConfigError
 from kregs.run.budget import SEARCH_PRESETS, SearchBudget
-from kregs.tuner import RegularizationHyperModel, TuneConfig, tune
-from kregs.tuner.refit import WARM_PEAK, refit_model, start_from
+from kregs.tuner import TuneConfig, tune
+from kregs.tuner.refit import start_from
 
 
 def _mlp(seed, units=8):
@@ -47,44 +44,6 @@ def test_the_refit_start_is_checked_at_the_door_and_the_paper_preset_starts_fres
     assert result.exit_code == 2 and "'warm' is not one of 'trial', 'scratch'" in result.output
 
 
-def test_a_refit_that_continues_a_trial_warms_up_to_a_share_of_its_peak():
-    hypermodel = RegularizationHyperModel((8, 8, 1), 3, arch="mlp")
-    hp = keras_tuner.HyperParameters()
-    hypermodel.build(hp)  # declares the space's hyperparameters at their defaults
-    peak = hypermodel.learning_rate(hp)
-    for scale in (1.0, WARM_PEAK):
-        model = hypermodel.with_schedule((4, 10), scale).build(hp)
-        schedule = learning_rate_schedule(model.optimizer)
-        assert schedule.peak == pytest.approx(scale * peak)
-        assert float(schedule(0)) == pytest.approx(0.1 * scale * peak)  # its warm-up's start
-    assert 0 < WARM_PEAK < 1
-    for bad in (0, 1.5, "half", True):
-        with pytest.raises(ConfigError, match="`peak_scale`: expected a float in"):
-            RegularizationHyperModel((8, 8, 1), 3, peak_scale=bad)
-
-
-def test_a_refit_whose_trial_weights_do_not_fit_starts_fresh_at_the_whole_peak(monkeypatch):
-    hypermodel = RegularizationHyperModel((8, 8, 1), 3, arch="mlp")
-    hp = keras_tuner.HyperParameters()
-    trial_model = hypermodel.build(hp)
-    search = SimpleNamespace(
-        hypermodel_for=hypermodel.with_schedule, config=SimpleNamespace(seed=0)
-    )
-    _, model, start, scale = refit_model(search, hp, (4, 10), trial_model.get_weights())
-    assert (start, scale) == ("trial", WARM_PEAK)
-    for got, want in zip(model.get_weights(), trial_model.get_weights(), strict=True):
-        np.testing.assert_array_equal(got, want)
-    _, model, start, scale = refit_model(search, hp, (4, 10), _mlp(0).get_weights())
-    assert (start, scale) == ("scratch", 1.0)
-    peak = learning_rate_schedule(model.optimizer).peak
-    assert peak == pytest.approx(hypermodel.learning_rate(hp))
-    # A share of 1.0 still continues the trial's weights.
-    monkeypatch.setattr("kregs.tuner.refit.WARM_PEAK", 1.0)
-    _, model, start, scale = refit_model(search, hp, (4, 10), trial_model.get_weights())
-    assert (start, scale) == ("trial", 1.0)
-    np.testing.assert_array_equal(model.get_weights()[0], trial_model.get_weights()[0])
-
-
 def _config(data_dir, output, **kwargs):
     return TuneConfig.create(
         "mnist", data_dir=data_dir, output=str(output), arch="mlp", space="default",
@@ -101,10 +60,9 @@ def test_a_resumed_run_trains_its_refit_again_only_when_its_start_changes(tiny_m
     first = tune(_config(tiny_mnist, out))
     record = _record(out)
     assert record["start"] == "trial" and first.refit == record
-    assert record["peak_scale"] == WARM_PEAK
     trial = record["trial_id"]
     summary = (out / "summary.md").read_text()
-    assert f"starting from trial {trial}'s trained weights at {WARM_PEAK:g} of its peak" in summary
+    assert f"starting from trial {trial}'s trained weights" in summary
     assert "refit: from the best trial's weights" in summary
     # The same command again: the finished refit is loaded, not trained again.
     assert tune(_config(tiny_mnist, out)).refit == record
@@ -114,6 +72,5 @@ def test_a_resumed_run_trains_its_refit_again_only_when_its_start_changes(tiny_m
     again = tune(_config(tiny_mnist, copy, refit_from="scratch"))
     assert again.rows == first.rows
     assert _record(copy)["start"] == "scratch" == again.refit["start"]
-    assert again.refit["peak_scale"] == 1.0
     summary = (copy / "summary.md").read_text()
     assert "from fresh initial weights" in summary and "refit: from scratch" in summary

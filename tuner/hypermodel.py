@@ -76,9 +76,6 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
             `steps_per_epoch` steps; a Hyperband trial that continues its
             parent's training goes on from where the parent's schedule stopped.
             None: a constant learning rate.
-        peak_scale: float in (0, 1], the share of the searched learning rate the
-            model trains at (a refit that continues a trial's trained weights
-            trains at a lower peak). Default 1.0.
 
     Example:
     >>> space = SearchSpace("extended", Fixed(batch_norm="before_activation"), flips=True)
@@ -99,13 +96,8 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         schedule=None,
         name=None,
         tunable=True,
-        peak_scale=1.0,
     ):
         super().__init__(name=name, tunable=tunable)
-        if isinstance(peak_scale, bool) or not isinstance(peak_scale, (int, float)):
-            raise invalid_value("peak_scale", peak_scale, "a float in (0, 1]")
-        if not 0 < peak_scale <= 1:
-            raise invalid_value("peak_scale", peak_scale, "a float in (0, 1]")
         if isinstance(space, str):
             space = SearchSpace(space)
         if not isinstance(space, SearchSpace):
@@ -125,11 +117,9 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         self.jit_compile = bool(jit_compile)
         self.precision = precision
         self.schedule = tuple(schedule) if schedule is not None else None
-        self.peak_scale = float(peak_scale)
 
-    def with_schedule(self, schedule, peak_scale=1.0):
-        """A copy of this HyperModel whose learning rate follows `schedule` `(epochs, steps)`,
-        its peak `peak_scale` times the searched one."""
+    def with_schedule(self, schedule):
+        """A copy of this HyperModel whose learning rate follows `schedule` `(epochs, steps)`."""
         return RegularizationHyperModel(
             self.input_shape,
             self.num_classes,
@@ -139,7 +129,6 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
             self.jit_compile,
             self.precision,
             schedule,
-            peak_scale=peak_scale,
         )
 
     def reg_config(self, hp):
@@ -176,7 +165,7 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
                 arch=self.arch,
                 dtype_policy=POLICIES[self.precision],
             )
-        rate = self.learning_rate(hp) * self.peak_scale
+        rate = self.learning_rate(hp)
         if self.schedule is not None:
             epochs, steps = self.schedule
             # Hyperband's continued trials start at its "tuner/initial_epoch".

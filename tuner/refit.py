@@ -19,10 +19,6 @@ logger = logging.getLogger(__name__)
 REFIT_DIR = "refit"
 MODEL_FILE = "model.keras"
 RECORD_FILE = "model.json"
-# A refit that starts from its trial's trained weights continues training: its learning
-# rate warms up to this share of the trial's peak, not to the whole of it, which would
-# first undo much of what the trial learned (the fresh start's peak suits fresh weights).
-WARM_PEAK = 0.5
 
 
 def refit_epochs(extras):
@@ -72,8 +68,7 @@ def refit(search, trial, extras, listener, epochs=None, start=None):
     Returns:
         `(model, record)`: the refit `keras.Model` and a dict with `trial_id`,
         `epochs`, `planned_epochs` (the best trial's), `start` ("trial" or
-        "scratch"), `peak_scale` (its peak learning rate's share of the trial's),
-        `images`, `seconds` and `test` (`accuracy`, `loss`, `images`).
+        "scratch"), `images`, `seconds` and `test` (`accuracy`, `loss`, `images`).
     """
     import keras
 
@@ -88,10 +83,16 @@ def refit(search, trial, extras, listener, epochs=None, start=None):
     x = data.concat(ds.train[0], ds.validation[0])
     y = np.concatenate([ds.train[1], ds.validation[1]])
     steps = math.ceil(len(y) / search.batch_size)
+    hypermodel = search.hypermodel_for(schedule=(epochs, steps))
     hp = trial.hyperparameters.copy()
     hp.values = {k: v for k, v in hp.values.items() if not k.startswith("tuner/")}
     weights = start.get_weights() if start is not None else None
-    hypermodel, model, started_from, scale = refit_model(search, hp, (epochs, steps), weights)
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(search.config.seed)
+    model = hypermodel.build(hp)
+    # From the trial's weights too the learning rate warms up to the trial's whole peak:
+    # half of it tested lower on every seed of an A/B (README, "Since then the refit").
+    started_from = start_from(model, weights)
     clock = search.clock if search.clock is not None and search.clock.seconds else None
     most = max(epochs, clock.most_refit_epochs(planned)) if clock is not None else epochs
     plan = RefitPlan(epochs, most, steps, learning_rate_schedule(model.optimizer))
@@ -116,40 +117,12 @@ def refit(search, trial, extras, listener, epochs=None, start=None):
         "planned_epochs": planned,
         "first_plan": epochs,
         "start": started_from,
-        "peak_scale": scale,
         "images": int(len(y)),
         "seconds": round(time.monotonic() - began, 1),
         "test": evaluate(model, *ds.test, search.config.budget.batch_size),
     }
     _save(model, record, folder)
     return model, record
-
-
-def refit_model(search, hp, schedule, weights):
-    """The refit's HyperModel and model, built (the run's seed) and started from `weights`.
-
-    Args:
-        search: the run's `kregs.tuner.search.Search` (its `hypermodel_for`, `config.seed`).
-        hp: the best trial's `HyperParameters`.
-        schedule: `(epochs, steps_per_epoch)` of the refit's learning rate.
-        weights: the trial's trained weights (`get_weights()`), or None.
-
-    Returns:
-        `(hypermodel, model, start, peak_scale)`: `start` as `start_from` says; a model
-        that holds the trial's weights trains at `WARM_PEAK` of its peak learning rate.
-    """
-    import keras
-
-    # Weights that do not fit the model: built again, to start fresh at the whole peak.
-    tries = [(WARM_PEAK, weights), (1.0, None)] if weights is not None else [(1.0, None)]
-    for scale, first in tries:
-        hypermodel = search.hypermodel_for(schedule, scale)
-        keras.backend.clear_session()
-        keras.utils.set_random_seed(search.config.seed)
-        model = hypermodel.build(hp)
-        start = start_from(model, first)
-        if start == "trial" or first is None:
-            return hypermodel, model, start, scale
 
 
 def _finished(record, trial_id, planned, start):

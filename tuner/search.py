@@ -175,10 +175,9 @@ class Search:
         self.hypermodel = make_hypermodel(config, self.ds.info, self.device, steps)
         self._notes = None
 
-    def hypermodel_for(self, schedule, peak_scale=1.0):
-        """The run's HyperModel with another learning-rate schedule `(epochs, steps)` and
-        peak (`peak_scale` times the searched one)."""
-        return self.hypermodel.with_schedule(schedule, peak_scale)
+    def hypermodel_for(self, schedule):
+        """The run's HyperModel with another learning-rate schedule `(epochs, steps)`."""
+        return self.hypermodel.with_schedule(schedule)
 
     def notes(self):
         """What the run adapts to the data (one line each; your model's classifier...)."""

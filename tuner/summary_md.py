@@ -152,9 +152,7 @@ def model_lines(record):
 def refit_start_note(refit):
     """Where the refit's weights started: its trial's trained ones, or fresh ones."""
     if refit.get("start") == "trial":
-        scale = refit.get("peak_scale", 1.0)
-        peak = f" at {scale:g} of its peak learning rate" if scale != 1.0 else ""
-        return f", starting from trial {refit['trial_id']}'s trained weights{peak}"
+        return f", starting from trial {refit['trial_id']}'s trained weights"
     return ", from fresh initial weights"
 
 
