@@ -91,7 +91,7 @@ def refit(search, trial, extras, listener, epochs=None, start=None):
     keras.utils.set_random_seed(search.config.seed)
     model = hypermodel.build(hp)
     # From the trial's weights too the learning rate warms up to the trial's whole peak:
-    # half of it tested lower on every seed of an A/B (README, "Since then the refit").
+    # half of it tested lower on every seed of an A/B (README: "Then a refit that warms up").
     started_from = start_from(model, weights)
     clock = search.clock if search.clock is not None and search.clock.seconds else None
     most = max(epochs, clock.most_refit_epochs(planned)) if clock is not None else epochs
