@@ -214,7 +214,8 @@ def _fill_time(keras, deadline, schedule, steps):
     After every epoch it plans the epochs that fit at the pace of the last two
     (fewer when the rest no longer fits at the faster one, more when it fits at the
     slower one) and stretches or compresses the learning rate's decay to end with
-    them (`WarmupCosine.replan`), as a kregs refit under a time budget does.
+    them (`WarmupCosine.replan`), as a kregs refit under a time budget does; it
+    stops once they are trained (the decay at its end) or none fits.
     """
 
     class FillTime(keras.callbacks.Callback):
@@ -227,6 +228,9 @@ def _fill_time(keras, deadline, schedule, steps):
             now = time.perf_counter()
             self.seconds = [*self.seconds, now - self.began]
             self.done = epoch + 1
+            if self.done >= self.plan:  # its decay has ended: at rest
+                self.model.stop_training = True
+                return
             recent, left = self.seconds[-2:], max(deadline - now, 0.0)
             plan = self.done + int(left // min(recent))
             if plan >= self.plan:
