@@ -205,7 +205,13 @@ def careful_model(seconds, seed=0, limit=None):
     model.fit(batches, epochs=10_000, callbacks=[fill], verbose=0)
     _, accuracy = model.evaluate(pipeline(*ds.test, 256, training=False), verbose=0)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return {"wall_s": wall, "cpu_s": cpu, "epochs": fill.done, "test_accuracy": float(accuracy)}
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "epochs": fill.done,
+        "epoch_s": [round(t, 1) for t in fill.seconds],
+        "test_accuracy": float(accuracy),
+    }
 
 
 def _fill_time(keras, deadline, schedule, steps):
