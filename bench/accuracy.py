@@ -225,27 +225,33 @@ def _fill_time(keras, deadline, schedule, steps):
     """
 
     class FillTime(keras.callbacks.Callback):
-        done, plan, seconds = 0, 2, []
+        """`seconds`: its epochs' seconds; the plan is the schedule's, in epochs."""
+
+        def on_train_begin(self, logs=None):
+            self.seconds = []
+
+        @property
+        def done(self):
+            return len(self.seconds)
 
         def on_epoch_begin(self, epoch, logs=None):
             self.began = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
             now = time.perf_counter()
-            self.seconds = [*self.seconds, now - self.began]
-            self.done = epoch + 1
-            if self.done >= self.plan:  # its decay has ended: at rest
+            self.seconds.append(now - self.began)
+            done, planned = self.done, schedule.total_steps // steps
+            if done >= planned:  # its decay has ended: at rest
                 self.model.stop_training = True
                 return
             recent, left = self.seconds[-2:], max(deadline - now, 0.0)
-            plan = self.done + int(left // min(recent))
-            if plan >= self.plan:
-                plan = max(self.plan, self.done + int(left // max(recent)))
-            if plan <= self.done:
+            plan = done + int(left // min(recent))
+            if plan >= planned:
+                plan = max(planned, done + int(left // max(recent)))
+            if plan <= done:
                 self.model.stop_training = True
-            elif plan != self.plan:
-                schedule.replan(self.done * steps, plan * steps)
-            self.plan = plan
+            elif plan != planned:
+                schedule.replan(done * steps, plan * steps)
 
     return FillTime()
 
