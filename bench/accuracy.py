@@ -18,9 +18,10 @@ methods alternate seed by seed, so a host that changes speed slows all alike):
    bfloat16 is emulated), batch 64, on the 54,000 training images, no search at
    all. Its epochs fill the kregs run's wall time, from loading the data to the
    test: re-planned from its own pace after every epoch, its cosine decay
-   stretched or compressed to end with them (as a kregs refit under a time
-   budget does; a timing of the first steps, used until 2026-12-06, misjudged
-   an epoch's time on a shared host by a third either way).
+   stretched or compressed to end with them, by the callback that paces a kregs
+   refit under a time budget (`kregs.tuner.refit.paced`; a timing of the first
+   steps, used until 2026-12-06, misjudged an epoch's time on a shared host by a
+   third either way).
 
 Each prints its test accuracy and wall time; then mean +- std over the seeds.
 Targets on 2 CPU cores: quick >= 93.5% mean test accuracy in <= 10 minutes,
@@ -47,6 +48,7 @@ from _common import command_line, machine, mean_std, write_result  # noqa: E402
 
 PEAK = 2e-3  # the careful model's peak learning rate
 TEST_SECONDS = 5.0  # its time kept for the test, after its last epoch
+MOST_EPOCHS = 1000  # its epochs at most: as many as fit
 
 
 def run_kregs(preset, output, extra, seed=0):
@@ -173,6 +175,8 @@ def careful_model(seconds, seed=0, limit=None):
     from kregs.data import load_dataset, pipeline
     from kregs.run.device import POLICIES, auto_precision, cpu_flags
     from kregs.run.schedule import WarmupCosine
+    from kregs.tuner.clock import FINISH_SECONDS, TimeBudget
+    from kregs.tuner.refit import RefitPlan, paced
 
     start, cpu = time.perf_counter(), time.process_time()
     ds = load_dataset("fashion_mnist", validation_split=0.1, seed=seed)
@@ -194,66 +198,32 @@ def careful_model(seconds, seed=0, limit=None):
         lambda a, b: (augment(a, training=True), b)
     )
     # One epoch of warm-up, then a cosine decay over the epochs that fit, re-planned
-    # from the model's own pace after every epoch (`FillTime`).
+    # from the model's own pace after every epoch.
     schedule = WarmupCosine(PEAK, total_steps=2 * steps, warmup_steps=steps)
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=5e-4),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    fill = _fill_time(keras, start + seconds - TEST_SECONDS, schedule, steps)
-    model.fit(batches, epochs=10_000, callbacks=[fill], verbose=0)
+    # kregs' own pacing of a refit under a time budget (`kregs.tuner.refit.paced`): the
+    # budget keeps `FINISH_SECONDS` for a refit's test and export after its last epoch,
+    # where this model needs `TEST_SECONDS` for its test: its deadline is the same.
+    clock = TimeBudget(
+        seconds - TEST_SECONDS + FINISH_SECONDS, max_epochs=1, started=start,
+        clock=time.perf_counter,
+    )  # fmt: skip
+    plan = RefitPlan(2, MOST_EPOCHS, steps, schedule)
+    fill = paced(keras, clock, plan)
+    model.fit(batches, epochs=plan.most, callbacks=[fill], verbose=0)
     _, accuracy = model.evaluate(pipeline(*ds.test, 256, training=False), verbose=0)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     return {
         "wall_s": wall,
         "cpu_s": cpu,
-        "epochs": fill.done,
+        "epochs": len(fill.seconds),
         "epoch_s": [round(t, 1) for t in fill.seconds],
         "test_accuracy": float(accuracy),
     }
-
-
-def _fill_time(keras, deadline, schedule, steps):
-    """A callback that ends training by `deadline` (a `time.perf_counter()` value) at rest.
-
-    After every epoch it plans the epochs that fit at the pace of the last two
-    (fewer when the rest no longer fits at the faster one, more when it fits at the
-    slower one) and stretches or compresses the learning rate's decay to end with
-    them (`WarmupCosine.replan`), as a kregs refit under a time budget does; it
-    stops once they are trained (the decay at its end) or none fits.
-    """
-
-    class FillTime(keras.callbacks.Callback):
-        """`seconds`: its epochs' seconds; the plan is the schedule's, in epochs."""
-
-        def on_train_begin(self, logs=None):
-            self.seconds = []
-
-        @property
-        def done(self):
-            return len(self.seconds)
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.began = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            now = time.perf_counter()
-            self.seconds.append(now - self.began)
-            done, planned = self.done, schedule.total_steps // steps
-            if done >= planned:  # its decay has ended: at rest
-                self.model.stop_training = True
-                return
-            recent, left = self.seconds[-2:], max(deadline - now, 0.0)
-            plan = done + int(left // min(recent))
-            if plan >= planned:
-                plan = max(planned, done + int(left // max(recent)))
-            if plan <= done:
-                self.model.stop_training = True
-            elif plan != planned:
-                schedule.replan(done * steps, plan * steps)
-
-    return FillTime()
 
 
 def _careful_cnn(keras):
