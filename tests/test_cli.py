@@ -44,7 +44,7 @@ def test_commands_run_tensorflow_with_onednn_unless_told_otherwise(given, expect
     # `kregs tune --help` runs the group's set-up (not `kregs --help`); TensorFlow imported
     # afterwards, as a command imports it, runs its oneDNN kernels on an x86 CPU.
     code = (
-        "import os, platform, sys\n"
+        "import os, sys\n"
         "os.environ.pop('TF_ENABLE_ONEDNN_OPTS', None)\n"
         f"given = {given!r}\n"
         "if given is not None:\n"
@@ -54,7 +54,8 @@ def test_commands_run_tensorflow_with_onednn_unless_told_otherwise(given, expect
         "assert CliRunner().invoke(main, ['tune', '--help']).exit_code == 0\n"
         "assert 'tensorflow' not in sys.modules\n"
         "from kregs.compat.tensorflow import onednn_enabled\n"
-        "print(platform.machine().lower() in ('x86_64', 'amd64'), onednn_enabled())\n"
+        "from kregs.run.device import x86_cpu\n"
+        "print(x86_cpu(), onednn_enabled())\n"
     )
     proc = run_python(code, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
