@@ -46,8 +46,7 @@ def interval(values):
     mean = statistics.mean(values)
     if len(values) < 2:
         return mean, None, None
-    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(
-        len(values))  # fmt: skip
+    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
     return mean, mean - half, mean + half
 
 

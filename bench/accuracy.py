@@ -189,9 +189,11 @@ def careful_model(seconds, seed=0, limit=None):
     finally:
         keras.config.set_dtype_policy(previous)
     augment = keras.Sequential(
-        [keras.layers.RandomFlip("horizontal", seed=seed),
-         keras.layers.RandomTranslation(2 / 28, 2 / 28, fill_mode="constant", seed=seed)]
-    )  # fmt: skip
+        [
+            keras.layers.RandomFlip("horizontal", seed=seed),
+            keras.layers.RandomTranslation(2 / 28, 2 / 28, fill_mode="constant", seed=seed),
+        ]
+    )
     x, y = ds.train[0][:limit], ds.train[1][:limit]
     steps = int(np.ceil(len(y) / 64))
     batches = pipeline(x, y, 64, training=True, seed=seed).map(
@@ -209,9 +211,11 @@ def careful_model(seconds, seed=0, limit=None):
     # budget keeps `FINISH_SECONDS` for a refit's test and export after its last epoch,
     # where this model needs `TEST_SECONDS` for its test: its deadline is the same.
     clock = TimeBudget(
-        seconds - TEST_SECONDS + FINISH_SECONDS, max_epochs=1, started=start,
+        seconds - TEST_SECONDS + FINISH_SECONDS,
+        max_epochs=1,
+        started=start,
         clock=time.perf_counter,
-    )  # fmt: skip
+    )
     plan = RefitPlan(2, MOST_EPOCHS, steps, schedule)
     fill = paced(keras, clock, plan)
     model.fit(batches, epochs=plan.most, callbacks=[fill], verbose=0)
@@ -238,8 +242,12 @@ def _careful_cnn(keras):
         [
             keras.Input((28, 28, 1)),
             keras.layers.Rescaling(1 / 255),
-            *conv(32), *conv(32), keras.layers.MaxPooling2D(),
-            *conv(64), *conv(64), keras.layers.MaxPooling2D(),
+            *conv(32),
+            *conv(32),
+            keras.layers.MaxPooling2D(),
+            *conv(64),
+            *conv(64),
+            keras.layers.MaxPooling2D(),
             keras.layers.Flatten(),
             keras.layers.Dense(128, use_bias=False),
             keras.layers.BatchNormalization(),
@@ -247,7 +255,7 @@ def _careful_cnn(keras):
             keras.layers.Dropout(0.3),
             keras.layers.Dense(10, activation="softmax", dtype="float32"),
         ]
-    )  # fmt: skip
+    )
 
 
 # The peers kregs is compared with: name -> (train(seconds, seed, limit), the option

@@ -37,8 +37,15 @@ def tiny_run(folder):
     """A one-trial MLP search on 600 Fashion-MNIST images (for --quick), in this process."""
     from kregs.tuner import TuneConfig, tune
 
-    config = TuneConfig.create("fashion_mnist", preset="smoke", limit=600, max_trials=1,
-                               epochs=1, arch="mlp", output=folder)  # fmt: skip
+    config = TuneConfig.create(
+        "fashion_mnist",
+        preset="smoke",
+        limit=600,
+        max_trials=1,
+        epochs=1,
+        arch="mlp",
+        output=folder,
+    )
     tune(config)
     return folder
 
@@ -122,12 +129,16 @@ def main(argv=None):
         rows = timed_rounds(written, ref, images, rounds)
     keras_accuracy = rows[0]["keras_accuracy"]
     print(f"{len(ref.labels)} test images; Keras model's test accuracy {keras_accuracy:.4f}")
-    print(f"{'artifact':<18} {'accuracy':>8} {'drop':>6} {'max diff':>9} {'MB':>6} "
-          f"{'ms/img b1':>9} {'img/s b64':>9} {'CPU ms/img':>10}")  # fmt: skip
+    print(
+        f"{'artifact':<18} {'accuracy':>8} {'drop':>6} {'max diff':>9} {'MB':>6} "
+        f"{'ms/img b1':>9} {'img/s b64':>9} {'CPU ms/img':>10}"
+    )
     for r in rows:
-        print(f"{label(r):<18} {r['accuracy']:>8.4f} {r['drop_points']:>+6.2f} "
-              f"{r['max_difference']:>9.2g} {r['size_bytes'] / 1e6:>6.2f} {r['latency_ms']:>9.3f} "
-              f"{r['throughput']:>9.0f} {r['cpu_per_image_ms']:>10.3f}")  # fmt: skip
+        print(
+            f"{label(r):<18} {r['accuracy']:>8.4f} {r['drop_points']:>+6.2f} "
+            f"{r['max_difference']:>9.2g} {r['size_bytes'] / 1e6:>6.2f} {r['latency_ms']:>9.3f} "
+            f"{r['throughput']:>9.0f} {r['cpu_per_image_ms']:>10.3f}"
+        )
     result = {
         "benchmark": "export",
         "command": command_line(),

@@ -57,9 +57,11 @@ def pretrain(path, epochs, device, limit=None):
         keep = keep[stratified_sample(y[keep], min(limit, len(keep)), np.random.default_rng(0))]
     keras.utils.set_random_seed(0)
     model = kregs.build_model(
-        (28, 28, 1), 5, kregs.RegConfig(batch_norm="before_activation"),
+        (28, 28, 1),
+        5,
+        kregs.RegConfig(batch_norm="before_activation"),
         dtype_policy=device.dtype_policy,
-    )  # fmt: skip
+    )
     compile_model(model, 1e-3)
     model.fit(pipeline(x[keep], y[keep], 128, training=True, seed=0), epochs=epochs, verbose=0)
     xt, yt = ds.test
@@ -103,8 +105,10 @@ def finetune(pretrained, data, reg, epochs, seed, device):
     model.fit(
         pipeline(*splits.train, 64, training=True, seed=seed),
         validation_data=pipeline(*splits.validation, 256, training=False),
-        epochs=epochs, verbose=0, callbacks=[BestEpoch(patience=4)],
-    )  # fmt: skip
+        epochs=epochs,
+        verbose=0,
+        callbacks=[BestEpoch(patience=4)],
+    )
     return float(model.evaluate(pipeline(x_test, y_test, 256, training=False), verbose=0)[1])
 
 
@@ -116,10 +120,18 @@ def search(pretrained, data, epochs, trials, seed, work):
     x, y, x_test, y_test = data
     config = TuneConfig.create(
         Dataset.from_arrays(x, y, x_test, y_test, name=f"target{seed}"),
-        model=pretrained, weights="keep", space="extended", algorithm="random",
-        max_trials=trials, epochs=epochs, batch_size=64, patience=4, seed=seed,
-        output=os.path.join(work, f"search-{seed}"), top_k=1,
-    )  # fmt: skip
+        model=pretrained,
+        weights="keep",
+        space="extended",
+        algorithm="random",
+        max_trials=trials,
+        epochs=epochs,
+        batch_size=64,
+        patience=4,
+        seed=seed,
+        output=os.path.join(work, f"search-{seed}"),
+        top_k=1,
+    )
     result = tune(config)
     return result.refit["test"]["accuracy"], result.best["config"]
 
@@ -164,8 +176,10 @@ def main(argv=None):
         pretrained = os.path.join(work, "pretrained.keras")
         start = time.perf_counter()
         source_accuracy, ds = pretrain(pretrained, pretrain_epochs, device, pretrain_limit)
-        print(f"pre-trained on classes 0-4 in {time.perf_counter() - start:.0f} s: test "
-              f"accuracy {source_accuracy:.4f} on them")  # fmt: skip
+        print(
+            f"pre-trained on classes 0-4 in {time.perf_counter() - start:.0f} s: test "
+            f"accuracy {source_accuracy:.4f} on them"
+        )
         for seed in range(seeds):
             data = target(ds, per_class, seed)
             for method in methods:
@@ -176,17 +190,30 @@ def main(argv=None):
                 else:
                     accuracy = finetune(pretrained, data, regs[method], epochs, seed, device)
                 seconds = time.perf_counter() - start
-                runs.append({"method": method, "seed": seed, "test_accuracy": accuracy,
-                             "seconds": seconds, "pick": pick})  # fmt: skip
-                print(f"  seed {seed} {method:6s} test accuracy {accuracy:.4f} ({seconds:.0f} s)"
-                      + (f": picked {pick}" if pick else ""))  # fmt: skip
+                runs.append(
+                    {
+                        "method": method,
+                        "seed": seed,
+                        "test_accuracy": accuracy,
+                        "seconds": seconds,
+                        "pick": pick,
+                    }
+                )
+                print(
+                    f"  seed {seed} {method:6s} test accuracy {accuracy:.4f} ({seconds:.0f} s)"
+                    + (f": picked {pick}" if pick else "")
+                )
     summary = {}
     for method in methods:
         values = [r["test_accuracy"] for r in runs if r["method"] == method]
         mean, low, high = interval(values)
-        summary[method] = {"mean": mean, "low": low, "high": high, "n": len(values),
-                           "seconds": statistics.mean(r["seconds"] for r in runs
-                                                      if r["method"] == method)}  # fmt: skip
+        summary[method] = {
+            "mean": mean,
+            "low": low,
+            "high": high,
+            "n": len(values),
+            "seconds": statistics.mean(r["seconds"] for r in runs if r["method"] == method),
+        }
     print(f"fine-tuning: {per_class} images per class, {epochs} epochs, {seeds} seeds")
     for method, s in summary.items():
         ci = f"[{s['low']:.4f}, {s['high']:.4f}]" if s["low"] is not None else "(one seed)"
@@ -206,7 +233,7 @@ def main(argv=None):
             "weight_decay": args.weight_decay,
             "alpha": args.alpha,
             "trials": trials,
-        },  # fmt: skip
+        },
         "runs": runs,
         "summary": summary,
     }

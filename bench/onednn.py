@@ -85,9 +85,20 @@ class Child:
 
     def __init__(self, setting, config, seed, args):
         env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=setting, TF_CPP_MIN_LOG_LEVEL="3")
-        command = [sys.executable, os.path.abspath(__file__), "--child", config, "--seed",
-                   str(seed), "--limit", str(args.limit), "--epochs", str(args.epochs),
-                   "--precision", args.precision]  # fmt: skip
+        command = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--child",
+            config,
+            "--seed",
+            str(seed),
+            "--limit",
+            str(args.limit),
+            "--epochs",
+            str(args.epochs),
+            "--precision",
+            args.precision,
+        ]
         self.process = subprocess.Popen(
             command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -196,9 +207,12 @@ def _default_state():
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     code = "from kregs.compat.tensorflow import onednn_enabled; print(onednn_enabled())"
     out = subprocess.run(
-        [sys.executable, "-c", code], env=dict(env, TF_CPP_MIN_LOG_LEVEL="3"),
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [sys.executable, "-c", code],
+        env=dict(env, TF_CPP_MIN_LOG_LEVEL="3"),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.strip().splitlines()[-1] == "True"
 
 

@@ -116,19 +116,26 @@ def op_costs(batch, dtype, repeats=20):
     kernel = tf.cast(tf.random.normal((3, 3, 32, 32)), dtype)
     seed = tf.constant([1, 2], "int64")
     words = (batch, 28, 28, 8)
-    noise = tf.reshape(tf.bitcast(tf.random.stateless_uniform(
-        words, seed, minval=None, maxval=None, dtype="uint32"), "uint8"), shape)  # fmt: skip
+    noise = tf.reshape(
+        tf.bitcast(
+            tf.random.stateless_uniform(words, seed, minval=None, maxval=None, dtype="uint32"),
+            "uint8",
+        ),
+        shape,
+    )
     ones = tf.ones((32,))
     calls = {
         "conv 3x3 (forward)": lambda: tf.nn.conv2d(x, kernel, 1, "SAME"),
         "fused BN (forward)": lambda: tf.compat.v1.nn.fused_batch_norm(x, ones, ones)[0],
         "ReLU (forward)": lambda: tf.nn.relu(x),
         "dropout: random bytes (Philox)": lambda: tf.random.stateless_uniform(
-            words, seed, minval=None, maxval=None, dtype="uint32"),
+            words, seed, minval=None, maxval=None, dtype="uint32"
+        ),
         "dropout: mask (compare, scale or 0)": lambda: tf.where(
-            noise >= 64, tf.constant(4 / 3, dtype), tf.zeros((), dtype)),
+            noise >= 64, tf.constant(4 / 3, dtype), tf.zeros((), dtype)
+        ),
         "multiply (one pass)": lambda: x * x,
-    }  # fmt: skip
+    }
     costs = {}
     for name in OPS:
         fn = tf.function(calls[name])
@@ -216,12 +223,10 @@ def main(argv=None):
         steady = [r for seed in seeds for r in (rates[(key, seed)][1:] or rates[(key, seed)])]
         accuracies = [
             float(
-                models[(key, seed)].evaluate(
-                    pipeline(*ds.test, 256, training=False), verbose=0
-                )[1]
+                models[(key, seed)].evaluate(pipeline(*ds.test, 256, training=False), verbose=0)[1]
             )
             for seed in seeds
-        ]  # fmt: skip
+        ]
         flops = training_flops(models[(key, 0)], x.shape[1:])
         summary[key] = {
             "samples_per_s": statistics.median(r["wall"] for r in steady),

@@ -112,8 +112,12 @@ def step_seconds(names, data, batch_size, device, steps=25, rounds=3):
     for round_ in range(rounds + 1):
         for name in names:
             reg, model = models[name]
-            kwargs = {"x": pipeline(x, y, batch_size, training=True, seed=round_),
-                      "epochs": 1, "verbose": 0, "shuffle": False}  # fmt: skip
+            kwargs = {
+                "x": pipeline(x, y, batch_size, training=True, seed=round_),
+                "epochs": 1,
+                "verbose": 0,
+                "shuffle": False,
+            }
             start = time.process_time()
             model.fit(**fit_for(reg, kwargs, 10, round_))
             if round_:  # the first traces the graphs
@@ -138,8 +142,14 @@ def train(name, seed, epochs, data, batch_size, device):
     steps = math.ceil(len(y) / batch_size)
     compile_model(model, warmup_cosine(1e-3, epochs, steps), device.loss_scale, reg=reg)
     callbacks = [GeneralizationGap(), BestEpoch("val_loss"), EpochTime()]
-    kwargs = {"x": pipeline(x, y, batch_size, training=True, seed=seed), "validation_data": val,
-              "epochs": epochs, "callbacks": callbacks, "verbose": 0, "shuffle": False}  # fmt: skip
+    kwargs = {
+        "x": pipeline(x, y, batch_size, training=True, seed=seed),
+        "validation_data": val,
+        "epochs": epochs,
+        "callbacks": callbacks,
+        "verbose": 0,
+        "shuffle": False,
+    }
     cpu = time.process_time()
     h = model.fit(**fit_for(reg, kwargs, 10, seed)).history
     cpu = time.process_time() - cpu

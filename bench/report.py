@@ -209,16 +209,22 @@ def _precision(r):
         f"{r['batch_size']}, {r['threads']} TensorFlow threads, {r['epochs']} alternated rounds "
         f"in one process, {seeds} seed{'s' if seeds != 1 else ''} per mode (median of the "
         "rounds after the first)"
-        + {"cosine": "; Adam warms up then decays to 0 along a cosine over the rounds",
-           "constant": "; Adam at 1e-3 throughout"}.get(r.get("schedule"), "")
+        + {
+            "cosine": "; Adam warms up then decays to 0 along a cosine over the rounds",
+            "constant": "; Adam at 1e-3 throughout",
+        }.get(r.get("schedule"), "")
         + "; test accuracy on all 10,000 test images after the last round"
-        + (", mean over the seeds, difference to float32 with its 95% t interval" if seeds > 1
-           else "") + ".",
+        + (
+            ", mean over the seeds, difference to float32 with its 95% t interval"
+            if seeds > 1
+            else ""
+        )
+        + ".",
         "",
         "| configuration/mode | samples/s | samples per CPU-second | cores busy "
         "| vs float32 (wall) | vs float32 (CPU) | GFLOP/s (per CPU-second) | test accuracy |",
         "|---|---|---|---|---|---|---|---|",
-    ]  # fmt: skip
+    ]
     for mode, s in r["summary"].items():
         base = r["summary"][f"{mode.split('/')[0]}/float32"]
         low, high = s.get("accuracy_points_interval_vs_first") or (None, None)
@@ -255,9 +261,11 @@ def _stepped_wall_times(r):
     """A note where a third or more of the epochs took a multiple of 10.24 s of wall time."""
     rounds = [x for rs in (r.get("rounds") or {}).values() for x in rs if isinstance(x, dict)]
     snapped = [
-        x for x in rounds if abs(r["images"] / x["wall"] / 10.24 - round(r["images"] / x["wall"]
-        / 10.24)) < 0.005 and r["images"] / x["wall"] > 5
-    ]  # fmt: skip
+        x
+        for x in rounds
+        if abs(r["images"] / x["wall"] / 10.24 - round(r["images"] / x["wall"] / 10.24)) < 0.005
+        and r["images"] / x["wall"] > 5
+    ]
     if not rounds or len(snapped) < len(rounds) / 3:
         return []
     return [
@@ -366,16 +374,18 @@ def _regularizers(r):
         "|---|---|---|---|---|---|---|---|---|",
     ]
     summary = r["summary"]
-    order = sorted(summary, key=lambda n: (summary[n].get("model") == "resnet",
-                                           n not in ("bn", "resnet"), n))  # fmt: skip
+    order = sorted(
+        summary, key=lambda n: (summary[n].get("model") == "resnet", n not in ("bn", "resnet"), n)
+    )
     for name in order:
         s = summary[name]
         reference = "resnet" if s.get("model") == "resnet" else "bn"
         base = summary.get(reference)
         versus = ""
         if base is not None and name != reference:
-            d = _welch([x["test_accuracy"] for x in s["runs"]],
-                       [x["test_accuracy"] for x in base["runs"]])  # fmt: skip
+            d = _welch(
+                [x["test_accuracy"] for x in s["runs"]], [x["test_accuracy"] for x in base["runs"]]
+            )
             versus = f"{100 * d[0]:+.2f} [{100 * d[1]:+.2f}, {100 * d[2]:+.2f}]"
         ci = (
             f" [{100 * s['test_low']:.2f}, {100 * s['test_high']:.2f}]"

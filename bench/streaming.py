@@ -75,8 +75,11 @@ def _setup(size, batch_size):
     model = kregs.build_model((size, size, 3), 10, dtype_policy=device.dtype_policy)
     compile_model(model, 1e-3)
     zeros = np.zeros((batch_size, size, size, 3), np.uint8)
-    model.fit(pipeline(zeros, np.zeros(batch_size, np.int64), batch_size, training=True),
-              epochs=1, verbose=0)  # fmt: skip
+    model.fit(
+        pipeline(zeros, np.zeros(batch_size, np.int64), batch_size, training=True),
+        epochs=1,
+        verbose=0,
+    )
     return model
 
 
@@ -130,8 +133,14 @@ def run_speed(folder, images, rounds, batch_size, size):
             wall, cpu = time.perf_counter(), time.process_time()
             model.fit(pipeline(x, y, batch_size, training=True, seed=round_), epochs=1, verbose=0)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            runs.append({"round": round_, "mode": mode, "samples_per_s": len(y) / wall,
-                         "samples_per_cpu_s": len(y) / cpu})  # fmt: skip
+            runs.append(
+                {
+                    "round": round_,
+                    "mode": mode,
+                    "samples_per_s": len(y) / wall,
+                    "samples_per_cpu_s": len(y) / cpu,
+                }
+            )
     return runs
 
 
@@ -179,9 +188,22 @@ def main(argv=None):
             start = time.perf_counter()
             make_folder(folder, images, size)
             print(f"wrote {images} PNGs of {size}x{size} in {time.perf_counter() - start:.0f} s")
-        common = ["--folder", folder, "--images", str(images), "--size", str(size),
-                  "--budget", str(budget), "--batch-size", str(args.batch_size),
-                  "--speed-images", str(speed_images), "--rounds", str(rounds)]  # fmt: skip
+        common = [
+            "--folder",
+            folder,
+            "--images",
+            str(images),
+            "--size",
+            str(size),
+            "--budget",
+            str(budget),
+            "--batch-size",
+            str(args.batch_size),
+            "--speed-images",
+            str(speed_images),
+            "--rounds",
+            str(rounds),
+        ]
         memory = {mode: _child(common, mode) for mode in MODES}
         speed = _child(common, "speed")
     summary = {
@@ -189,26 +211,32 @@ def main(argv=None):
             **{
                 k: memory[mode][k]
                 for k in ("baseline_rss_mib", "peak_rss_mib", "above_baseline_mib", "streamed")
-            },  # fmt: skip
+            },
             **{
                 k: statistics.median(r[k] for r in speed if r["mode"] == mode)
                 for k in ("samples_per_s", "samples_per_cpu_s")
-            },  # fmt: skip
+            },
         }
         for mode in MODES
     }
     ratio = summary["stream"]["samples_per_s"] / summary["memory"]["samples_per_s"]
     within = summary["stream"]["above_baseline_mib"] <= budget
-    print(f"streaming: {images} images of {size}x{size} RGB, {data_mib:.0f} MiB decoded, "
-          f"budget {budget:.0f} MiB (x{data_mib / budget:.1f}); speed: {rounds} alternated "
-          f"round(s) of {speed_images} images")  # fmt: skip
+    print(
+        f"streaming: {images} images of {size}x{size} RGB, {data_mib:.0f} MiB decoded, "
+        f"budget {budget:.0f} MiB (x{data_mib / budget:.1f}); speed: {rounds} alternated "
+        f"round(s) of {speed_images} images"
+    )
     for mode in MODES:
         s = summary[mode]
-        print(f"  {mode:6s} {s['samples_per_s']:7.0f} samples/s  {s['samples_per_cpu_s']:6.0f} per "
-              f"CPU-s  peak RSS {s['peak_rss_mib']:6.0f} MiB, {s['above_baseline_mib']:+6.0f} "
-              f"over its baseline")  # fmt: skip
-    print(f"  stream / memory samples/s: {ratio:.2f} (target >= 0.8); streamed memory over the "
-          f"baseline {'within' if within else 'OVER'} the budget")  # fmt: skip
+        print(
+            f"  {mode:6s} {s['samples_per_s']:7.0f} samples/s  {s['samples_per_cpu_s']:6.0f} per "
+            f"CPU-s  peak RSS {s['peak_rss_mib']:6.0f} MiB, {s['above_baseline_mib']:+6.0f} "
+            f"over its baseline"
+        )
+    print(
+        f"  stream / memory samples/s: {ratio:.2f} (target >= 0.8); streamed memory over the "
+        f"baseline {'within' if within else 'OVER'} the budget"
+    )
     result = {
         "benchmark": "streaming",
         "command": command_line(),

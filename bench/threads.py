@@ -66,10 +66,20 @@ def main(argv=None):
     for _ in range(rounds):
         for intra, inter, batch in settings:
             proc = subprocess.run(
-                [sys.executable, "-c", CHILD, str(intra), str(inter), str(batch), str(limit),
-                 args.precision],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-c",
+                    CHILD,
+                    str(intra),
+                    str(inter),
+                    str(batch),
+                    str(limit),
+                    args.precision,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             runs[(intra, inter, batch)] += json.loads(proc.stdout.strip().splitlines()[-1])
     print(
         f"threads: kregs' CNN in {args.precision}, {limit} images, {rounds} round(s), "

@@ -35,13 +35,15 @@ def _deployment(export_formats, **options):
 @click.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--trial", "trial_id", default=None, help="Export this trial instead of the best.")
-@opt.deploy_options("--format", "--precision", format_help="A format to write (repeatable; "
-                    "default: savedmodel)")  # fmt: skip
+@opt.deploy_options(
+    "--format", "--precision", format_help="A format to write (repeatable; default: savedmodel)"
+)
 @opt.data_dir
 @click.option(
-    "--no-check", is_flag=True,
+    "--no-check",
+    is_flag=True,
     help="Write without checking each format on the run's test images (no data needed here).",
-)  # fmt: skip
+)
 @opt.verbose
 def export(run_dir, trial_id, data_dir, no_check, verbose, **deploy):
     """Export the best model (or --trial ID) of a finished run: the SavedModel for TF

@@ -203,7 +203,7 @@ def deploy_options(format_flag, precision_flag, formats=tuple(FORMATS), format_h
             default=None,
             help="LiteRT's quantization: dynamic (int8 weights) or int8 (full-integer, "
             "calibrated on 300 validation images).  [default: none]",
-        ),  # fmt: skip
+        ),
         click.option(
             precision_flag,
             "export_precision",
@@ -211,7 +211,7 @@ def deploy_options(format_flag, precision_flag, formats=tuple(FORMATS), format_h
             default=None,
             help="float32: a model trained in bfloat16 or float16 is exported "
             "as a float32 copy; trained: as it computes.  [default: float32]",
-        ),  # fmt: skip
+        ),
         click.option(
             "--max-accuracy-drop",
             type=click.FloatRange(min=0),
@@ -219,13 +219,13 @@ def deploy_options(format_flag, precision_flag, formats=tuple(FORMATS), format_h
             metavar="POINTS",
             help="Refuse a format whose test accuracy is more than this many points below "
             "the Keras model's.  [default: 0.5]",
-        ),  # fmt: skip
+        ),
         click.option(
             "--accept-accuracy-drop",
             is_flag=True,
             default=None,
             help="Keep a format whatever its accuracy drop (it is still measured and reported).",
-        ),  # fmt: skip
+        ),
     )
 
 

@@ -121,7 +121,7 @@ TUNE_OPTIONS = [
         "--export-precision",
         ("litert", "onnx", "openvino"),
         "Also write the exported model in this format, as the SavedModel's version (repeatable)",
-    ),  # fmt: skip
+    ),
     opt.verbose,
     opt.quiet,
 ]
@@ -281,8 +281,9 @@ def _print_deployed(deployed):
         figures = (
             f" (test accuracy {r['accuracy']:.4f}, {r['drop_points']:+.2f} points from Keras; "
             f"{r['size_bytes'] / 1e6:.2f} MB; {r['latency_ms']:.2f} ms per image)"
-            if r else ""
-        )  # fmt: skip
+            if r
+            else ""
+        )
         click.echo(f"{FORMATS[fmt].label}: {folder}{figures}")
     for text in deployed.refused.values():
         click.echo(f"Warning: refused {text}", err=True)

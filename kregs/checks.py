@@ -50,9 +50,10 @@ def check_residual_model(name, value, model, arch):
     networks have no residual connection."""
     if value and model is None:
         raise invalid_value(
-            name, value,
+            name,
+            value,
             f"a model with residual connections (--model): the built-in {arch} has none",
-        )  # fmt: skip
+        )
 
 
 def check_lambda(lam, name="lam"):

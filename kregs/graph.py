@@ -12,14 +12,25 @@ import keras
 
 # Weight layers and the regularizer arguments of their kernels (biases never get one).
 KERNELS = (
-    ((keras.layers.SeparableConv1D, keras.layers.SeparableConv2D),
-     ("depthwise_regularizer", "pointwise_regularizer")),
+    (
+        (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D),
+        ("depthwise_regularizer", "pointwise_regularizer"),
+    ),
     ((keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D), ("depthwise_regularizer",)),
-    ((keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
-      keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
-      keras.layers.Conv3DTranspose, keras.layers.Dense, keras.layers.EinsumDense),
-     ("kernel_regularizer",)),
-)  # fmt: skip
+    (
+        (
+            keras.layers.Conv1D,
+            keras.layers.Conv2D,
+            keras.layers.Conv3D,
+            keras.layers.Conv1DTranspose,
+            keras.layers.Conv2DTranspose,
+            keras.layers.Conv3DTranspose,
+            keras.layers.Dense,
+            keras.layers.EinsumDense,
+        ),
+        ("kernel_regularizer",),
+    ),
+)
 # The weight each regularizer argument is the penalty of.
 KERNEL_WEIGHTS = {
     "kernel_regularizer": "kernel",
@@ -28,10 +39,14 @@ KERNEL_WEIGHTS = {
 }
 # The layers after which BN and dropout go: convolutions and dense layers.
 BLOCKS = tuple(cls for classes, _ in KERNELS[:2] for cls in classes) + (
-    keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
-    keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
-    keras.layers.Conv3DTranspose, keras.layers.Dense,
-)  # fmt: skip
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
+    keras.layers.Dense,
+)
 NORMALIZATIONS = (
     keras.layers.BatchNormalization,
     keras.layers.LayerNormalization,
@@ -47,13 +62,19 @@ ACTIVATIONS = (
     keras.layers.Softmax,
 )
 POOLING = (
-    keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.MaxPooling3D,
-    keras.layers.AveragePooling1D, keras.layers.AveragePooling2D,
-    keras.layers.AveragePooling3D, keras.layers.GlobalMaxPooling1D,
-    keras.layers.GlobalMaxPooling2D, keras.layers.GlobalMaxPooling3D,
-    keras.layers.GlobalAveragePooling1D, keras.layers.GlobalAveragePooling2D,
+    keras.layers.MaxPooling1D,
+    keras.layers.MaxPooling2D,
+    keras.layers.MaxPooling3D,
+    keras.layers.AveragePooling1D,
+    keras.layers.AveragePooling2D,
+    keras.layers.AveragePooling3D,
+    keras.layers.GlobalMaxPooling1D,
+    keras.layers.GlobalMaxPooling2D,
+    keras.layers.GlobalMaxPooling3D,
+    keras.layers.GlobalAveragePooling1D,
+    keras.layers.GlobalAveragePooling2D,
     keras.layers.GlobalAveragePooling3D,
-)  # fmt: skip
+)
 SPATIAL_DROPOUT = {
     3: keras.layers.SpatialDropout1D,
     4: keras.layers.SpatialDropout2D,

@@ -277,5 +277,4 @@ class ResidualDrop(keras.layers.Layer):
         return input_shape[0]
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "branch": self.branch,
-                "seed": self.seed}  # fmt: skip
+        return {**super().get_config(), "rate": self.rate, "branch": self.branch, "seed": self.seed}

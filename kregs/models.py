@@ -130,10 +130,14 @@ def augmentation_layers(augment, seed=None):
     if "randaugment" in parts:
         layers.append(
             keras.layers.RandAugment(
-                value_range=(0, 255), num_ops=RANDAUGMENT_OPS, factor=RANDAUGMENT_MAGNITUDE,
-                seed=seed, dtype="float32", name="randaugment",
+                value_range=(0, 255),
+                num_ops=RANDAUGMENT_OPS,
+                factor=RANDAUGMENT_MAGNITUDE,
+                seed=seed,
+                dtype="float32",
+                name="randaugment",
             )
-        )  # fmt: skip
+        )
     if "augmix" in parts:
         layers.append(
             keras.layers.AugMix(value_range=(0, 255), seed=seed, dtype="float32", name="augmix")

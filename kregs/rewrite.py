@@ -31,8 +31,17 @@ REFUSAL = (
 )
 
 
-def regularize(model, reg, *, exclude=(), penalty=None, num_classes=None, dtype_policy=None,
-               say=None, _nested=False):  # fmt: skip
+def regularize(
+    model,
+    reg,
+    *,
+    exclude=(),
+    penalty=None,
+    num_classes=None,
+    dtype_policy=None,
+    say=None,
+    _nested=False,
+):
     """A new model: `model` with the regularization `reg`, its weights copied.
 
     - the L2 penalty (`kregs.L2Penalty(reg.l2)`; `penalty(layer, argument, new)` instead
@@ -165,9 +174,14 @@ class _Rewriter:
 
     def clone(self, layer):
         if isinstance(layer, keras.Model):
-            new = regularize(layer, self._inner_reg(), exclude=self.exclude,
-                             penalty=self.penalty, dtype_policy=self.dtype,
-                             _nested=True)  # fmt: skip
+            new = regularize(
+                layer,
+                self._inner_reg(),
+                exclude=self.exclude,
+                penalty=self.penalty,
+                dtype_policy=self.dtype,
+                _nested=True,
+            )
             self.original[id(new)] = layer
             return new
         if (
@@ -188,8 +202,9 @@ class _Rewriter:
             config["activation"] = "softmax"
         elif self.top and layer in self.graph.classifiers and self._gives_scores(layer):
             config["activation"] = "softmax"
-            self._say(f"the model's output {layer.name!r} gave scores: a softmax makes them "
-                      "probabilities")  # fmt: skip
+            self._say(
+                f"the model's output {layer.name!r} gave scores: a softmax makes them probabilities"
+            )
         if layer.name not in self.exclude:
             for argument in kernel_arguments(layer):
                 config[argument] = self._penalty(layer, argument, fresh)
@@ -205,8 +220,9 @@ class _Rewriter:
         from kregs.layers import ResidualDrop
 
         dtype = self.dtype or add.dtype_policy
-        new = ResidualDrop(self.drop_rates[add], branch=self.graph.residuals[add][0],
-                           dtype=dtype, name=add.name)  # fmt: skip
+        new = ResidualDrop(
+            self.drop_rates[add], branch=self.graph.residuals[add][0], dtype=dtype, name=add.name
+        )
         self.original[id(new)] = add
         return new
 
@@ -220,8 +236,10 @@ class _Rewriter:
                 f"another number of classes than the data ({self.num_classes}), and only a "
                 f"Dense classifier can be replaced; {REFUSAL}"
             )
-        self._say(f"the model's classifier {classifier.name!r} has {units} classes, the data "
-                  f"{self.num_classes}: a new one (fresh weights) replaces it")  # fmt: skip
+        self._say(
+            f"the model's classifier {classifier.name!r} has {units} classes, the data "
+            f"{self.num_classes}: a new one (fresh weights) replaces it"
+        )
         return True
 
     def _gives_scores(self, classifier):
@@ -368,14 +386,17 @@ class _Rewriter:
             from kregs.layers import BN_MOMENTUM
 
             return keras.layers.BatchNormalization(
-                axis=axis, momentum=BN_MOMENTUM, dtype=self.dtype or owner.dtype_policy,
+                axis=axis,
+                momentum=BN_MOMENTUM,
+                dtype=self.dtype or owner.dtype_policy,
                 name=self._name(owner, "bn"),
-            )  # fmt: skip
+            )
         if role == "activation":
             return keras.layers.Activation(
-                self._fused(owner), dtype=self.dtype or owner.dtype_policy,
+                self._fused(owner),
+                dtype=self.dtype or owner.dtype_policy,
                 name=self._name(owner, "act"),
-            )  # fmt: skip
+            )
         return self._dropout(tensor, owner)
 
     def _layer(self, owner, role, make):

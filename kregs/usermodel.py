@@ -99,8 +99,13 @@ class ModelSource:
 
     def record(self):
         """What run.json holds of it."""
-        return {"kind": self.kind, "location": self.location, "weights": self.weights,
-                "input_range": self.input_range, "fingerprint": self.fingerprint}  # fmt: skip
+        return {
+            "kind": self.kind,
+            "location": self.location,
+            "weights": self.weights,
+            "input_range": self.input_range,
+            "fingerprint": self.fingerprint,
+        }
 
     @property
     def finetune(self):
@@ -139,8 +144,16 @@ class ModelSource:
             import keras
 
             model = keras.models.clone_model(model)  # a new initialization
-        return adapt(model, input_shape, num_classes, reg, dtype_policy, self.input_range,
-                     finetune=self.finetune, say=say)  # fmt: skip
+        return adapt(
+            model,
+            input_shape,
+            num_classes,
+            reg,
+            dtype_policy,
+            self.input_range,
+            finetune=self.finetune,
+            say=say,
+        )
 
     def has_residuals(self, input_shape, num_classes):
         """Whether the model (as built for the data) has residual connections, whose
@@ -176,12 +189,12 @@ class ModelSource:
         kwargs = {k: v for k, v in kwargs.items() if k in accepted}
         model = fn(**kwargs)
         if not _is_keras_model(model):
-            raise ConfigError(f"--model {self.location} returned {type(model).__name__}, "
-                              "not a keras.Model")  # fmt: skip
+            raise ConfigError(
+                f"--model {self.location} returned {type(model).__name__}, not a keras.Model"
+            )
         if "reg" in accepted:
             return model
-        return adapt(model, input_shape, num_classes, reg, dtype_policy, self.input_range,
-                     say=say)  # fmt: skip
+        return adapt(model, input_shape, num_classes, reg, dtype_policy, self.input_range, say=say)
 
 
 def model_options(options, default_arch="cnn"):
@@ -207,8 +220,16 @@ def model_options(options, default_arch="cnn"):
     return {"model": ModelSource.create(model, weights or "keep", input_range)}
 
 
-def adapt(model, input_shape, num_classes, reg, dtype_policy=None, input_range=None,
-          finetune=False, say=None):  # fmt: skip
+def adapt(
+    model,
+    input_shape,
+    num_classes,
+    reg,
+    dtype_policy=None,
+    input_range=None,
+    finetune=False,
+    say=None,
+):
     """`model` regularized by `reg` behind an input of uint8 pixels, `num_classes` outputs.
 
     Args:
@@ -249,9 +270,13 @@ def adapt(model, input_shape, num_classes, reg, dtype_policy=None, input_range=N
     input_range = input_range or ("0-255" if uint8 else "0-1")
     penalty = _penalty(reg, finetune)
     inner = regularize(
-        model, dataclasses.replace(reg, augment="none"), penalty=penalty,
-        num_classes=num_classes, dtype_policy=dtype_policy, say=say,
-    )  # fmt: skip
+        model,
+        dataclasses.replace(reg, augment="none"),
+        penalty=penalty,
+        num_classes=num_classes,
+        dtype_policy=dtype_policy,
+        say=say,
+    )
     images = keras.Input(shape=tuple(input_shape), dtype="uint8", name="images")
     x = images
     if reg.uses_augmentation:

@@ -179,8 +179,16 @@ def _pixels(label, size, channels, rng):
     return (base + noise).clip(0, 255).astype(np.uint8)
 
 
-def make_folder(root, classes=("cats", "dogs", "owls"), per_class=30, size=(12, 10), mode="L",
-                split=False, seed=0, suffix=".png"):  # fmt: skip
+def make_folder(
+    root,
+    classes=("cats", "dogs", "owls"),
+    per_class=30,
+    size=(12, 10),
+    mode="L",
+    split=False,
+    seed=0,
+    suffix=".png",
+):
     """A folder of class subfolders (inside train/ and test/ with `split`); returns it."""
     import numpy as np
     from PIL import Image

@@ -7,7 +7,6 @@ import os
 import pkgutil
 import re
 
-import pytest
 from _helpers import REPO
 
 import kregs
@@ -70,17 +69,23 @@ def test_every_name_in_every_all_resolves():
     assert missing == []
 
 
-@pytest.mark.parametrize("limit_lines, limit_function", [(400, 80)])
-def test_no_source_file_over_400_lines_no_function_over_80(limit_lines, limit_function):
+# A module holds one concept, as long as that concept needs: a file past this many lines
+# usually holds two (then split it by concept, never by size). One that is longer says why.
+LINES = 500
+LONGER = {}  # "path": "why this one concept needs more"
+FUNCTION_LINES = 80
+
+
+def test_no_source_file_past_its_concept_no_function_over_80_lines():
     too_long = []
     for rel in _python_files(*SOURCE_DIRS):
         with open(os.path.join(REPO, rel)) as f:
             text = f.read()
-        if text.count("\n") > limit_lines:
+        if text.count("\n") > LINES and rel not in LONGER:
             too_long.append(f"{rel}: {text.count(chr(10))} lines")
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = node.end_lineno - node.lineno + 1
-                if length > limit_function:
+                if length > FUNCTION_LINES:
                     too_long.append(f"{rel}:{node.lineno} {node.name}: {length} lines")
     assert too_long == []

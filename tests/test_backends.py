@@ -42,8 +42,24 @@ def tiny(tmp_path_factory):
     return str(folder)
 
 
-TUNE = ["--dataset", "mnist", "--arch", "mlp", "--preset", "smoke", "--max-trials", "2",
-        "--epochs", "2", "--limit", "400", "--batch-size", "32", "--top-k", "1"]  # fmt: skip
+TUNE = [
+    "--dataset",
+    "mnist",
+    "--arch",
+    "mlp",
+    "--preset",
+    "smoke",
+    "--max-trials",
+    "2",
+    "--epochs",
+    "2",
+    "--limit",
+    "400",
+    "--batch-size",
+    "32",
+    "--top-k",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -138,10 +154,29 @@ def test_study_runs_under_jax_without_tensorflow(tiny, tmp_path):
     # configurations' JAX compilations (tests/test_study.py runs those under TensorFlow).
     out = tmp_path / "study"
     proc = _jax(
-        ["study", "--dataset", "mnist", "--data-dir", tiny, "--arch", "mlp", "--preset", "smoke",
-         "--limit", "400", "--epochs", "1", "--seeds", "1", "--sweep", "l2=0,0.001",
-         "--output", str(out), "--quiet"]
-    )  # fmt: skip
+        [
+            "study",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            tiny,
+            "--arch",
+            "mlp",
+            "--preset",
+            "smoke",
+            "--limit",
+            "400",
+            "--epochs",
+            "1",
+            "--seeds",
+            "1",
+            "--sweep",
+            "l2=0,0.001",
+            "--output",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     rows = read_csv(out / "study.csv")
     assert [r["config"] for r in rows] == ["none", "l2=0.001"]

@@ -64,14 +64,14 @@ SMALLEST = {
         "1",
         "--time-budget",
         "5s",
-    ],  # fmt: skip
+    ],
     "pruning": [
         "--preset",
         "smoke",
         "--seeds",
         "1",
         "--kregs-args=--limit=600 --max-trials=3 --epochs=3 --arch=mlp",
-    ],  # fmt: skip
+    ],
     "distributed": [
         "--quick",
         "--limit",
@@ -82,7 +82,7 @@ SMALLEST = {
         "1",
         "--arch",
         "mlp",
-    ],  # fmt: skip
+    ],
     "precision": [
         "--quick",
         "--limit",
@@ -97,7 +97,7 @@ SMALLEST = {
         "2",
         "--ops-batch",
         "8",
-    ],  # fmt: skip
+    ],
     "schedule": ["--quick", "--limit", "300", "--epochs", "1", "--configs", "none"],
     "onednn": ["--limit", "256", "--epochs", "2", "--seeds", "1"],
     "threads": ["--quick", "--limit", "256", "--settings", "2:1:64"],
@@ -111,7 +111,7 @@ SMALLEST = {
         "2",
         "--configs",
         "bn,ema",
-    ],  # fmt: skip
+    ],
     "bn_time": ["--quick", "--limit", "300", "--epochs", "1"],
     "backends": ["--quick", "--limit", "300", "--epochs", "1", "--backends", "jax"],
     "streaming": ["--quick", "--images", "300", "--size", "16"],
@@ -127,7 +127,7 @@ SMALLEST = {
         "1",
         "--methods",
         "none,l2sp,search",
-    ],  # fmt: skip
+    ],
     "export": ["--quick"],
     "accuracy": [
         "--preset",
@@ -141,7 +141,7 @@ SMALLEST = {
         "300",
         "--seeds",
         "1",
-    ],  # fmt: skip
+    ],
 }
 
 
@@ -286,14 +286,19 @@ def _check_result(name, out, stdout):
 def test_single_process_scripts_write_expected_json(fashion_mnist, tmp_path):
     runs = [(name, SMALLEST[name]) for name in IN_ONE_INTERPRETER]
     proc = subprocess.run(
-        [sys.executable, "-c", RUN_IN_ONE_INTERPRETER.replace("{bench}", BENCH),
-         json.dumps(runs), str(tmp_path)],
+        [
+            sys.executable,
+            "-c",
+            RUN_IN_ONE_INTERPRETER.replace("{bench}", BENCH),
+            json.dumps(runs),
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
         timeout=900,
         cwd=tmp_path,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-    )  # fmt: skip
+    )
     if proc.returncode != 0:  # the last script that started is the one that failed
         ran = [n for n in IN_ONE_INTERPRETER if (tmp_path / f"{n}.out").exists()]
         said = (tmp_path / f"{ran[-1]}.out").read_text() if ran else ""

@@ -99,9 +99,13 @@ def test_a_trial_keeps_and_scores_its_best_epoch_without_early_stopping_given(tm
     hypermodel = RegularizationHyperModel((8, 8, 1), 2, arch="mlp", space=space)
     tuner = make_tuner("random", hypermodel, str(tmp_path), max_trials=1, epochs=4, seed=0)
     tuner.search(
-        x[:64], y[:64], validation_data=(x[64:], y[64:]), epochs=4, verbose=0,
+        x[:64],
+        y[:64],
+        validation_data=(x[64:], y[64:]),
+        epochs=4,
+        verbose=0,
         callbacks=[_Scramble(last=3)],
-    )  # fmt: skip
+    )
     (trial,) = tuner.oracle.trials.values()
     history = tuner.read_extras(trial.trial_id)["history"]  # (KerasTuner copies callbacks)
     best = metrics.best_epoch(history)

@@ -95,8 +95,14 @@ def test_float_arrays_are_scaled_to_uint8_and_the_scaling_is_said(tmp_path):
 
 def test_an_npz_in_keras_layout_with_its_own_test_split(tmp_path):
     x, y = _arrays()
-    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_test=x[:9], y_test=y[:9],
-             class_names=np.array(["low", "mid", "high"]))  # fmt: skip
+    np.savez(
+        tmp_path / "d.npz",
+        x_train=x,
+        y_train=y,
+        x_test=x[:9],
+        y_test=y[:9],
+        class_names=np.array(["low", "mid", "high"]),
+    )
     splits = Dataset.from_path(tmp_path / "d.npz").load(validation_split=0.2)
     assert splits.info.source == f"npz:{tmp_path / 'd.npz'}" and splits.info.held_out is None
     assert splits.info.class_names == ("low", "mid", "high") and len(splits.test[1]) == 9
@@ -173,9 +179,26 @@ def test_data_and_dataset_together_are_refused_in_one_line(tmp_path):
 
 
 def _tune(data, out, *extra):
-    return _kregs(["tune", "--data", str(data), "--arch", "mlp", "--max-trials", "1",
-                   "--epochs", "1", "--no-refit", "--quiet", "--recycle-after", "0",
-                   "--output", str(out), *extra])  # fmt: skip
+    return _kregs(
+        [
+            "tune",
+            "--data",
+            str(data),
+            "--arch",
+            "mlp",
+            "--max-trials",
+            "1",
+            "--epochs",
+            "1",
+            "--no-refit",
+            "--quiet",
+            "--recycle-after",
+            "0",
+            "--output",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 def _npz(path, **arrays):
@@ -193,7 +216,7 @@ BAD_FOLDERS = {
     "no images": (
         lambda root: (
             (root / "cats").mkdir(parents=True) or (root / "cats" / "a.txt").write_text("x")
-        ),  # fmt: skip
+        ),
         "no images in its class folders (cats); kregs reads .bmp, .gif, .jpeg, .jpg, .png; "
         "ignored 1 file that is not an image (.txt 1)",
     ),
@@ -205,7 +228,7 @@ BAD_FOLDERS = {
         lambda root: (
             make_folder(root, per_class=30)
             and make_folder(root, classes=("bats",), per_class=1, seed=1)
-        ),  # fmt: skip
+        ),
         "class 'bats' has 1 image: too few for a test split of 0.1 (none is left for its "
         "test split",
     ),
@@ -216,7 +239,7 @@ BAD_FOLDERS = {
     "corrupt images": (
         lambda root: (
             make_folder(root) and [_truncate(root / "cats" / f"00{i}.png") for i in range(3)]
-        ),  # fmt: skip
+        ),
         "cats/000.png: cannot be decoded (",
     ),
 }
@@ -268,7 +291,7 @@ BAD_ARRAYS = {
             x_train=np.zeros((6, 8, 8), np.uint8),
             y_train=np.array([0, 1, 2, 0, 1, 7]),
             class_names=np.array(["a", "b", "c"]),
-        ),  # fmt: skip
+        ),
         "labels: label 7 at index 5 is outside 0..2 (1 such labels of 6)",
     ),
     "labels not integers": (
@@ -289,7 +312,7 @@ BAD_ARRAYS = {
             y_train=np.arange(6) % 2,
             x_test=np.zeros((2, 9, 9), np.uint8),
             y_test=np.arange(2),
-        ),  # fmt: skip
+        ),
         "test images of shape (9, 9, 1), training images of (8, 8, 1): they must be the same",
     ),
 }
@@ -308,9 +331,26 @@ def test_a_bad_npz_is_one_line_and_nothing_trains(case, tmp_path):
 
 def test_a_study_on_your_own_folder(tmp_path):
     root = make_folder(tmp_path / "d", per_class=40)
-    result = _kregs(["study", "--data", root, "--arch", "mlp", "--seeds", "1", "--epochs", "1",
-                     "--validation-split", "0.25", "--sweep", "dropout=0,0.5", "--quiet",
-                     "--output", str(tmp_path / "s")])  # fmt: skip
+    result = _kregs(
+        [
+            "study",
+            "--data",
+            root,
+            "--arch",
+            "mlp",
+            "--seeds",
+            "1",
+            "--epochs",
+            "1",
+            "--validation-split",
+            "0.25",
+            "--sweep",
+            "dropout=0,0.5",
+            "--quiet",
+            "--output",
+            str(tmp_path / "s"),
+        ]
+    )
     assert result.exit_code == 0, result.output[-3000:]
     assert result.output.startswith("kregs study: d (preset: none, 1 seeds, 2 configurations")
     md = (tmp_path / "s" / "study.md").read_text()

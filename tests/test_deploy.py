@@ -61,14 +61,30 @@ def test_every_format_round_trips_in_its_own_runtime(trained, tmp_path):
     """Written, checked on the test images, put in place; kregs predict reads each."""
     model, (xv, _), test = trained
     options = DeployOptions(formats=("savedmodel", "litert", "onnx", "openvino"))
-    result = deploy(model, str(tmp_path), "toy", NAMES, options, test=test, calibration=xv,
-                    metadata={"trial_id": "4"})  # fmt: skip
+    result = deploy(
+        model,
+        str(tmp_path),
+        "toy",
+        NAMES,
+        options,
+        test=test,
+        calibration=xv,
+        metadata={"trial_id": "4"},
+    )
     assert result.version == 1 and result.refused == {}
-    folders = {"savedmodel": "toy", "litert": "toy-litert", "onnx": "toy-onnx",
-               "openvino": "toy-openvino"}  # fmt: skip
+    folders = {
+        "savedmodel": "toy",
+        "litert": "toy-litert",
+        "onnx": "toy-onnx",
+        "openvino": "toy-openvino",
+    }
     assert result.written == {f: str(tmp_path / d / "1") for f, d in folders.items()}
-    files = {"savedmodel": "saved_model.pb", "litert": "model.tflite", "onnx": "model.onnx",
-             "openvino": "model.xml"}  # fmt: skip
+    files = {
+        "savedmodel": "saved_model.pb",
+        "litert": "model.tflite",
+        "onnx": "model.onnx",
+        "openvino": "model.xml",
+    }
     f32, _ = float32_model(model)
     expected = f32.predict(test[0], verbose=0)
     keras_accuracy = np.mean(model.predict(test[0], verbose=0).argmax(1) == test[1])
@@ -111,19 +127,26 @@ def test_int8_is_calibrated_on_validation_images_and_keeps_uint8_in_float_out(tr
     assert runner.get_output_details()["probabilities"]["dtype"] == np.float32
     (row,) = result.rows
     assert row["quantize"] == "int8" and row["accuracy"] >= row["keras_accuracy"] - 0.05
-    dynamic = deploy(model, str(tmp_path), "toy", NAMES,
-                     DeployOptions(formats=("litert",), quantize="dynamic"), test=test)  # fmt: skip
+    dynamic = deploy(
+        model,
+        str(tmp_path),
+        "toy",
+        NAMES,
+        DeployOptions(formats=("litert",), quantize="dynamic"),
+        test=test,
+    )
     assert dynamic.version == 2  # one number per call, across formats
     float_size = os.path.getsize(
-        deploy(model, str(tmp_path), "toy", NAMES, DeployOptions(formats=("litert",)))
-        .written["litert"] + "/model.tflite"
-    )  # fmt: skip
+        deploy(model, str(tmp_path), "toy", NAMES, DeployOptions(formats=("litert",))).written[
+            "litert"
+        ]
+        + "/model.tflite"
+    )
     assert os.path.getsize(folder / "model.tflite") < float_size / 2
     assert next_version(str(tmp_path), "toy") == 4
 
 
-def test_an_artifact_that_loses_accuracy_is_refused_unless_accepted(trained, tmp_path,
-                                                                    monkeypatch):  # fmt: skip
+def test_an_artifact_that_loses_accuracy_is_refused_unless_accepted(trained, tmp_path, monkeypatch):
     model, _, test = trained
     import kregs.deploy
 
@@ -142,8 +165,14 @@ def test_an_artifact_that_loses_accuracy_is_refused_unless_accepted(trained, tmp
         "(--accept-accuracy-drop keeps it)"
     }
     assert os.listdir(tmp_path / "toy-onnx") == []  # nothing in place, no temporary left
-    kept = deploy(model, str(tmp_path), "toy", NAMES,
-                  DeployOptions(formats=("onnx",), accept_drop=True), test=test)  # fmt: skip
+    kept = deploy(
+        model,
+        str(tmp_path),
+        "toy",
+        NAMES,
+        DeployOptions(formats=("onnx",), accept_drop=True),
+        test=test,
+    )
     assert kept.refused == {} and os.path.isfile(kept.written["onnx"] + "/model.onnx")
 
 
@@ -165,13 +194,17 @@ def test_a_missing_runtime_is_one_line_naming_its_extra(monkeypatch, tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["export", ".", "--quantize", "int8"],
-         "--quantize int8 is for --format litert (LiteRT's quantization)"),
-        (["tune", "--quantize", "dynamic"],
-         "Invalid value for argument `quantize`: expected none without --export-format litert "
-         "(it quantizes LiteRT). Received: quantize='dynamic'"),
+        (
+            ["export", ".", "--quantize", "int8"],
+            "--quantize int8 is for --format litert (LiteRT's quantization)",
+        ),
+        (
+            ["tune", "--quantize", "dynamic"],
+            "Invalid value for argument `quantize`: expected none without --export-format litert "
+            "(it quantizes LiteRT). Received: quantize='dynamic'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_quantization_without_litert_is_refused(args, message):
     result = _kregs(args)
     assert result.exit_code == 2 and f"Error: {message}" in result.stderr, result.output
@@ -182,11 +215,13 @@ def test_int8_without_calibration_images_is_refused(trained, tmp_path):
     --no-check` (which loads no data) cannot quantize to int8."""
     model, _, _ = trained
     with pytest.raises(ConfigError, match="^int8 quantization needs calibration images"):
-        deploy(model, str(tmp_path), "toy", NAMES, DeployOptions(formats=("litert",),
-                                                                 quantize="int8"))  # fmt: skip
+        deploy(
+            model, str(tmp_path), "toy", NAMES, DeployOptions(formats=("litert",), quantize="int8")
+        )
     assert not (tmp_path / "toy-litert-int8" / "1").exists()
-    result = _kregs(["export", str(tmp_path), "--format", "litert", "--quantize", "int8",
-                     "--no-check"])  # fmt: skip
+    result = _kregs(
+        ["export", str(tmp_path), "--format", "litert", "--quantize", "int8", "--no-check"]
+    )
     assert result.exit_code == 2
     assert result.stderr.startswith(
         "Error: int8 is calibrated on the run's validation images: drop --no-check"
@@ -206,11 +241,36 @@ def deployed_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("deployed")
     write_idx_dataset(root / "data", n_train=300, n_test=60)
     out = root / "run"
-    result = _kregs(["tune", "--dataset", "mnist", "--data-dir", str(root / "data"),
-                     "--arch", "mlp", "--max-trials", "1", "--epochs", "1", "--batch-size", "32",
-                     "--no-refit", "--quiet", "--recycle-after", "0", "--output", str(out),
-                     "--export-format", "litert", "--export-format", "onnx",
-                     "--quantize", "int8", "--accept-accuracy-drop"])  # fmt: skip
+    result = _kregs(
+        [
+            "tune",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            str(root / "data"),
+            "--arch",
+            "mlp",
+            "--max-trials",
+            "1",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--no-refit",
+            "--quiet",
+            "--recycle-after",
+            "0",
+            "--output",
+            str(out),
+            "--export-format",
+            "litert",
+            "--export-format",
+            "onnx",
+            "--quantize",
+            "int8",
+            "--accept-accuracy-drop",
+        ]
+    )
     return root, out, result
 
 
@@ -218,8 +278,13 @@ def test_tune_writes_the_formats_beside_its_savedmodel(deployed_run):
     root, out, result = deployed_run
     assert result.exit_code == 0, result.output[-3000:]
     export = out / "export"
-    assert sorted(os.listdir(export)) == ["REPORT.md", "mnist", "mnist-litert-int8",
-                                          "mnist-onnx", "report.json"]  # fmt: skip
+    assert sorted(os.listdir(export)) == [
+        "REPORT.md",
+        "mnist",
+        "mnist-litert-int8",
+        "mnist-onnx",
+        "report.json",
+    ]
     assert f"LiteRT: {export / 'mnist-litert-int8' / '1'} (test accuracy" in result.output
     summary = (out / "summary.md").read_text()
     section = summary.split("## Deploy")[1]
@@ -246,8 +311,9 @@ def test_predict_reads_every_exported_format(deployed_run, tmp_path):
         result = _kregs(["predict", str(out / "export" / folder), str(tmp_path / "x.npy")])
         assert result.exit_code == 0 and "scores" not in result.output, result.output
         lines = result.output.strip().splitlines()
-        assert [line.split(": ")[0] for line in lines] == [f"{tmp_path / 'x.npy'}[{i}]"
-                                                           for i in range(4)]  # fmt: skip
+        assert [line.split(": ")[0] for line in lines] == [
+            f"{tmp_path / 'x.npy'}[{i}]" for i in range(4)
+        ]
         classes[folder] = [line.split(": ")[1].split(" ")[0] for line in lines]
     assert classes["mnist"] == classes["mnist-onnx/1/model.onnx"]
     assert all(c in [str(i) for i in range(10)] for v in classes.values() for c in v)

@@ -264,8 +264,14 @@ def test_a_restarted_chief_gives_a_trial_back_to_the_worker_that_trains_it(tmp_p
     oracle.save()
     write_json(tmp_path / "keras_tuner" / "tuner0.json", {})  # the chief's, as it saves it
     (tmp_path / "workers").mkdir()
-    beat = {"tuner_id": "worker-0", "beat": 3, "pid": os.getpid(), "host": socket.gethostname(),
-            "trial_id": held, "done": False}  # fmt: skip
+    beat = {
+        "tuner_id": "worker-0",
+        "beat": 3,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "trial_id": held,
+        "done": False,
+    }
     write_json(heartbeat_path(str(tmp_path), "worker-0"), beat)
     restarted = _oracle_with_trials(tmp_path, max_trials=3)  # reloads oracle.json
     assert hand_back_held_trials(restarted, str(tmp_path)) == [("worker-0", held)]

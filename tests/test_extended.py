@@ -395,11 +395,21 @@ def test_importance_ranks_the_hyperparameter_that_decides_first():
 
 def test_pareto_front_keeps_exactly_the_undominated_trials():
     rows = [
-        {"trial_id": t, "status": "COMPLETED", "config": "x", "best_val_accuracy": a,
-         "generalization_gap": g}
-        for t, a, g in [("0", 0.90, 0.05), ("1", 0.91, 0.08), ("2", 0.89, 0.06),
-                        ("3", 0.88, 0.01), ("4", 0.91, 0.09)]
-    ]  # fmt: skip
+        {
+            "trial_id": t,
+            "status": "COMPLETED",
+            "config": "x",
+            "best_val_accuracy": a,
+            "generalization_gap": g,
+        }
+        for t, a, g in [
+            ("0", 0.90, 0.05),
+            ("1", 0.91, 0.08),
+            ("2", 0.89, 0.06),
+            ("3", 0.88, 0.01),
+            ("4", 0.91, 0.09),
+        ]
+    ]
     assert explain.pareto_front(rows) == ["1", "0", "3"]  # 2 and 4 are beaten on both
 
 

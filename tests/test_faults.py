@@ -57,7 +57,7 @@ def _tune_args(data_dir, out, *extra, trials=3, epochs=2):
         "0",
         "--no-refit",
         *extra,
-    ]  # fmt: skip  (one process: the tests reach into it, or name it as the folder's holder;
+    ]  # (one process: the tests reach into it, or name it as the folder's holder;
     #               no refit: these tests are about the search's records)
 
 

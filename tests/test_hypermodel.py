@@ -83,9 +83,12 @@ def test_jit_compile_is_passed_to_compile(jit):
 
 @pytest.mark.parametrize(
     "precision, policy, scaled",
-    [("float32", "float32", False), ("bfloat16", "mixed_bfloat16", False),
-     ("float16", "mixed_float16", True)],
-)  # fmt: skip
+    [
+        ("float32", "float32", False),
+        ("bfloat16", "mixed_bfloat16", False),
+        ("float16", "mixed_float16", True),
+    ],
+)
 def test_precision_sets_the_layers_policy_and_scales_only_float16(precision, policy, scaled):
     model = RegularizationHyperModel((8, 8, 1), 3, precision=precision).build(
         keras_tuner.HyperParameters()
@@ -275,13 +278,31 @@ def test_a_fixed_dropout_in_the_extended_space_still_searches_its_placement():
 @pytest.mark.parametrize(
     "space_name, flips, expected",
     [
-        ("extended", True, RegConfig(weight_decay=0.01, dropout=0.3, dropout_placement="head",
-                                     batch_norm="before_activation", augment="flip+shift")),
-        ("extended", False, RegConfig(weight_decay=0.01, dropout=0.3, dropout_placement="head",
-                                      batch_norm="before_activation", augment="shift")),
+        (
+            "extended",
+            True,
+            RegConfig(
+                weight_decay=0.01,
+                dropout=0.3,
+                dropout_placement="head",
+                batch_norm="before_activation",
+                augment="flip+shift",
+            ),
+        ),
+        (
+            "extended",
+            False,
+            RegConfig(
+                weight_decay=0.01,
+                dropout=0.3,
+                dropout_placement="head",
+                batch_norm="before_activation",
+                augment="shift",
+            ),
+        ),
         ("default", True, RegConfig(dropout=0.3, batch_norm="before_activation")),
     ],
-)  # fmt: skip
+)
 def test_the_recipe_is_the_well_tried_setting_as_far_as_the_space_searches_it(
     space_name, flips, expected
 ):
@@ -307,6 +328,11 @@ def test_a_search_tries_the_control_then_the_recipe_then_its_own(tmp_path):
         trial = tuner.oracle.create_trial(f"w{i}")
         tried.append(hypermodel.reg_config(trial.hyperparameters))
     assert tried[0] == RegConfig()
-    assert tried[1] == RegConfig(weight_decay=0.01, dropout=0.3, dropout_placement="head",
-                                 batch_norm="before_activation", augment="flip+shift")  # fmt: skip
+    assert tried[1] == RegConfig(
+        weight_decay=0.01,
+        dropout=0.3,
+        dropout_placement="head",
+        batch_norm="before_activation",
+        augment="flip+shift",
+    )
     assert RegConfig() not in tried[2:] and tried[1] not in tried[2:]

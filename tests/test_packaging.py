@@ -195,9 +195,23 @@ def test_tune_from_a_source_checkout_runs_its_children_on_the_installed_kregs(wh
     py, _ = wheel_venv
     write_idx_dataset(tmp_path / "data", n_train=200, n_test=20)
     console_script = "from kregs.cli.main import main; main(prog_name='kregs')"  # as pip's
-    args = ["tune", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"), "--arch", "mlp",
-            "--max-trials", "1", "--epochs", "1", "--no-refit", "--quiet",
-            "--output", str(tmp_path / "run")]  # fmt: skip
+    args = [
+        "tune",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--arch",
+        "mlp",
+        "--max-trials",
+        "1",
+        "--epochs",
+        "1",
+        "--no-refit",
+        "--quiet",
+        "--output",
+        str(tmp_path / "run"),
+    ]
     proc = subprocess.run(
         [py, "-I", "-c", console_script, *args],  # -I: no current folder on the path
         cwd=REPO,

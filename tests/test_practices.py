@@ -133,8 +133,12 @@ def test_without_validation_training_ends_on_the_averaged_weights():
     for reg, averaged in ((RegConfig(weight_averaging="ema"), True), (RegConfig(), False)):
         model = compile_model(build_model((8, 8, 1), 2, reg, arch="mlp"), 1e-2, reg=reg)
         last = LastRaw()
-        kwargs = {"x": kdata.pipeline(x, y, 16, True, 0), "epochs": 2, "callbacks": [last],
-                  "verbose": 0}  # fmt: skip
+        kwargs = {
+            "x": kdata.pipeline(x, y, 16, True, 0),
+            "epochs": 2,
+            "callbacks": [last],
+            "verbose": 0,
+        }
         model.fit(**fit_for(reg, kwargs, 2))
         same = all(np.array_equal(a, b) for a, b in zip(model.get_weights(), last.raw, strict=True))
         assert same is not averaged
@@ -198,10 +202,17 @@ def test_stochastic_depth_without_residual_connections_is_one_line(tmp_path):
         regularize(build_model((8, 8, 1), 3), RegConfig(stochastic_depth=0.1))
     result = CliRunner().invoke(
         main,
-        ["tune", "--dataset", "mnist", "--stochastic-depth", "0.1", "--output",
-         str(tmp_path / "r")],
+        [
+            "tune",
+            "--dataset",
+            "mnist",
+            "--stochastic-depth",
+            "0.1",
+            "--output",
+            str(tmp_path / "r"),
+        ],
         prog_name="kregs",
-    )  # fmt: skip
+    )
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         "Error: Invalid value for argument `stochastic_depth`: expected a model with residual "
@@ -255,13 +266,29 @@ def test_none_of_them_changes_the_served_signature_or_inference(tmp_path):
 
 
 def test_a_search_with_every_new_dimension_fixed_refits_and_records_them(tiny_mnist, tmp_path):
-    fixed = dict(label_smoothing=0.1, mix="mixup", mix_alpha=0.4, weight_averaging="ema",
-                 augment="randaugment", batch_norm="none")  # fmt: skip
+    fixed = dict(
+        label_smoothing=0.1,
+        mix="mixup",
+        mix_alpha=0.4,
+        weight_averaging="ema",
+        augment="randaugment",
+        batch_norm="none",
+    )
     config = TuneConfig.create(
-        "mnist", data_dir=tiny_mnist, output=str(tmp_path / "run"), arch="mlp",
-        algorithm="random", max_trials=1, epochs=2, batch_size=32, patience=2, top_k=1,
-        refit=True, baseline=False, **fixed,
-    )  # fmt: skip
+        "mnist",
+        data_dir=tiny_mnist,
+        output=str(tmp_path / "run"),
+        arch="mlp",
+        algorithm="random",
+        max_trials=1,
+        epochs=2,
+        batch_size=32,
+        patience=2,
+        top_k=1,
+        refit=True,
+        baseline=False,
+        **fixed,
+    )
     result = tune(config)
     rows = read_csv(tmp_path / "run" / "trials.csv")
     assert len(rows) == 1 and rows[0]["status"] == "COMPLETED"
@@ -291,16 +318,38 @@ def test_a_mix_sweep_study_runs_end_to_end(tiny_mnist, tmp_path):
     out = tmp_path / "sweep"
     result = CliRunner().invoke(
         main,
-        ["study", "--dataset", "mnist", "--data-dir", tiny_mnist, "--arch", "mlp",
-         "--seeds", "1", "--epochs", "1", "--batch-size", "32", "--sweep", "mix",
-         "--sweep", "label_smoothing=0,0.2", "--output", str(out), "--quiet"],
+        [
+            "study",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            tiny_mnist,
+            "--arch",
+            "mlp",
+            "--seeds",
+            "1",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--sweep",
+            "mix",
+            "--sweep",
+            "label_smoothing=0,0.2",
+            "--output",
+            str(out),
+            "--quiet",
+        ],
         prog_name="kregs",
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     rows = read_csv(out / "study.csv")
     assert [r["config"] for r in rows] == [
-        "none", "mix=mixup", "mix=cutmix", "label_smoothing=0.2",
-    ]  # fmt: skip
+        "none",
+        "mix=mixup",
+        "mix=cutmix",
+        "label_smoothing=0.2",
+    ]
     assert [r["mix"] for r in rows] == ["none", "mixup", "cutmix", "none"]
     assert sorted(p.name for p in (out / "plots").iterdir()) == [
         "sweep-label_smoothing.png",

@@ -82,8 +82,9 @@ def test_mixing_on_backends_without_tf_data_gives_the_same_kind_of_batches():
     batches = mixed_batches(kdata.array_batches(x, y, 16, training=True, seed=0), "mixup", 1.0, 4)
     images, labels = batches[0]
     assert len(batches) == 2 and images.dtype == np.uint8 and labels.shape == (16, 4)
-    np.testing.assert_allclose(images.mean(axis=(1, 2, 3)), labels @ (40.0 * np.arange(1, 5)),
-                               atol=0.51)  # fmt: skip
+    np.testing.assert_allclose(
+        images.mean(axis=(1, 2, 3)), labels @ (40.0 * np.arange(1, 5)), atol=0.51
+    )
 
 
 def test_a_residual_drop_keeps_or_skips_each_images_branch_scaled():

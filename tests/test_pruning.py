@@ -179,9 +179,7 @@ def test_the_oracle_asks_for_the_reserve_only_after_its_first_configurations():
     def trial(trial_id):
         return keras_tuner.engine.trial.Trial(keras_tuner.HyperParameters(), trial_id=trial_id)
 
-    oracle = types.SimpleNamespace(
-        trials={}, first_trials=2, clock=Clock(), refit_plan=lambda: 7
-    )  # fmt: skip
+    oracle = types.SimpleNamespace(trials={}, first_trials=2, clock=Clock(), refit_plan=lambda: 7)
     for n in range(4):
         assert time_for_a_trial(oracle)
         oracle.trials[f"{n:02d}"] = trial(f"{n:02d}")
@@ -277,8 +275,10 @@ def test_a_trial_behind_the_median_is_pruned_recorded_and_never_best(tmp_path):
     # Resumed: the pruned trial stays pruned, nothing runs again, its records are kept.
     again = _search(tmp_path, pruner=MedianPruner())
     assert [again.oracle.trials[t].status for t in ("0", "1", "2")] == [
-        "COMPLETED", "COMPLETED", "STOPPED",
-    ]  # fmt: skip
+        "COMPLETED",
+        "COMPLETED",
+        "STOPPED",
+    ]
     assert sorted(curve(again.oracle.trials["2"], ACCURACY)) == [1, 2, 3]
     assert again.read_extras("2")["pruned_epoch"] == 3
 
@@ -305,10 +305,20 @@ def test_a_run_with_a_time_budget_says_how_its_time_was_spent(tmp_path):
     folder.mkdir()
     write_idx_dataset(folder, n_train=300, n_test=50)
     config = TuneConfig.create(
-        "mnist", data_dir=str(folder), output=str(tmp_path / "run"), arch="mlp",
-        space="default", algorithm="random", max_trials=20, epochs=2, batch_size=32,
-        patience=1, refit=False, time_budget="1s", pruning="median",
-    )  # fmt: skip
+        "mnist",
+        data_dir=str(folder),
+        output=str(tmp_path / "run"),
+        arch="mlp",
+        space="default",
+        algorithm="random",
+        max_trials=20,
+        epochs=2,
+        batch_size=32,
+        patience=1,
+        refit=False,
+        time_budget="1s",
+        pruning="median",
+    )
     result = tune(config)
     # The budget ended the search, not max_trials: after the control, nothing else fitted.
     assert [r["config"] for r in result.rows] == ["none"]
@@ -400,9 +410,26 @@ def test_the_command_says_what_to_do_when_the_budget_held_only_the_control(tmp_p
     folder = tmp_path / "mnist"
     folder.mkdir()
     write_idx_dataset(folder, n_train=300, n_test=50)
-    args = ["tune", "--dataset", "mnist", "--data-dir", str(folder), "--arch", "mlp",
-            "--algorithm", "random", "--max-trials", "5", "--epochs", "1", "--batch-size", "32",
-            "--no-refit", "--output", str(tmp_path / "run")]  # fmt: skip
+    args = [
+        "tune",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(folder),
+        "--arch",
+        "mlp",
+        "--algorithm",
+        "random",
+        "--max-trials",
+        "5",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--no-refit",
+        "--output",
+        str(tmp_path / "run"),
+    ]
     short = CliRunner().invoke(main, [*args, "--time-budget", "1s"])
     assert short.exit_code == 0, short.output
     assert ONLY_THE_CONTROL in short.output

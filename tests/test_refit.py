@@ -46,9 +46,18 @@ def test_the_refit_start_is_checked_at_the_door_and_the_paper_preset_starts_fres
 
 def _config(data_dir, output, **kwargs):
     return TuneConfig.create(
-        "mnist", data_dir=data_dir, output=str(output), arch="mlp", space="default",
-        algorithm="random", max_trials=1, epochs=2, batch_size=32, patience=2, **kwargs,
-    )  # fmt: skip
+        "mnist",
+        data_dir=data_dir,
+        output=str(output),
+        arch="mlp",
+        space="default",
+        algorithm="random",
+        max_trials=1,
+        epochs=2,
+        batch_size=32,
+        patience=2,
+        **kwargs,
+    )
 
 
 def _record(out):

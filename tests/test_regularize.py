@@ -33,23 +33,29 @@ def _residual():
 
 
 def _sequential():
-    return keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
-        keras.layers.Flatten(name="flat"),
-        keras.layers.Dense(8, activation="relu", name="hidden"),
-        keras.layers.Dense(3, activation="softmax", name="classifier"),
-    ], name="seq")  # fmt: skip
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(8, activation="relu", name="hidden"),
+            keras.layers.Dense(3, activation="softmax", name="classifier"),
+        ],
+        name="seq",
+    )
 
 
 def _nested():
-    inner = keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(4, 3, padding="same", name="inner_conv"),
-        keras.layers.BatchNormalization(name="inner_bn"),
-        keras.layers.ReLU(name="inner_relu"),
-        keras.layers.SeparableConv2D(4, 3, padding="same", activation="relu", name="sep"),
-    ], name="backbone")  # fmt: skip
+    inner = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(4, 3, padding="same", name="inner_conv"),
+            keras.layers.BatchNormalization(name="inner_bn"),
+            keras.layers.ReLU(name="inner_relu"),
+            keras.layers.SeparableConv2D(4, 3, padding="same", activation="relu", name="sep"),
+        ],
+        name="backbone",
+    )
     x = keras.Input((8, 8, 1))
     h = keras.layers.GlobalAveragePooling2D(name="gap")(inner(x))
     return keras.Model(x, keras.layers.Dense(3, activation="softmax", name="classifier")(h))
@@ -93,13 +99,22 @@ def test_one_penalty_per_kernel_none_on_biases_or_bn():
 def test_bn_before_the_activation_splits_a_fused_one_and_dropout_ends_each_block():
     reg = regularize(_residual(), REG)
     names = [layer.name for layer in _layers(reg)]
-    assert names.index("c1") < names.index("c1_bn") < names.index("c1_act") < names.index(
-        "c1_dropout") < names.index("add")  # fmt: skip
+    assert (
+        names.index("c1")
+        < names.index("c1_bn")
+        < names.index("c1_act")
+        < names.index("c1_dropout")
+        < names.index("add")
+    )
     assert reg.get_layer("c1").get_config()["activation"] == "linear"
     # c2 is linear and a ReLU layer follows: BN between them, dropout after the ReLU
     assert names.index("c2_bn") < names.index("r2") < names.index("c2_dropout")
-    assert _kinds(reg, keras.layers.BatchNormalization) == ["c1_bn", "c2_bn", "shared_bn",
-                                                             "hidden_bn"]  # fmt: skip
+    assert _kinds(reg, keras.layers.BatchNormalization) == [
+        "c1_bn",
+        "c2_bn",
+        "shared_bn",
+        "hidden_bn",
+    ]
     # the shared conv stays one layer, and so do its BN and dropout
     assert names.count("shared") == 1 and names.count("shared_bn") == 1
     # never after the classifier
@@ -133,7 +148,7 @@ def dataclasses_replace(reg, **changes):
                 "shared_dropout": keras.layers.SpatialDropout2D,
                 "hidden_dropout": keras.layers.Dropout,
             },
-        ),  # fmt: skip
+        ),
         (
             "stages",
             "elementwise",
@@ -142,15 +157,15 @@ def dataclasses_replace(reg, **changes):
                 "gap_dropout": keras.layers.Dropout,
                 "hidden_dropout": keras.layers.Dropout,
             },
-        ),  # fmt: skip
+        ),
         ("head", "elementwise", {"classifier_head": keras.layers.Dropout}),
     ],
 )
 def test_dropout_goes_where_the_placement_says(placement, kind, expected):
-    reg = regularize(_residual(), RegConfig(dropout=0.3, dropout_placement=placement,
-                                            dropout_kind=kind))  # fmt: skip
-    found = {layer.name: type(layer) for layer in _layers(reg) if "Dropout" in type(
-        layer).__name__}  # fmt: skip
+    reg = regularize(
+        _residual(), RegConfig(dropout=0.3, dropout_placement=placement, dropout_kind=kind)
+    )
+    found = {layer.name: type(layer) for layer in _layers(reg) if "Dropout" in type(layer).__name__}
     assert found == expected
 
 
@@ -159,8 +174,9 @@ def test_the_weights_are_copied_and_the_original_is_untouched():
     before = [w.copy() for w in model.get_weights()]
     reg = regularize(model, REG)
     for name in ("c1", "c2", "shared", "hidden", "classifier"):
-        for a, b in zip(model.get_layer(name).get_weights(), reg.get_layer(name).get_weights(),
-                        strict=True):  # fmt: skip
+        for a, b in zip(
+            model.get_layer(name).get_weights(), reg.get_layer(name).get_weights(), strict=True
+        ):
             np.testing.assert_array_equal(a, b)
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
     assert model.losses == [] and model.get_layer("c1").get_config()["activation"] == "relu"

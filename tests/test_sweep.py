@@ -80,21 +80,57 @@ def _tune_run(folder, rows, dataset="mnist", arch="mlp"):
     return str(folder)
 
 
-BEST = ("02", "COMPLETED", "wd+dropout+bn+aug", "0", "0.01", "0.3", "head", "spatial",
-        "after_activation", "shift", "0.0005", "0.93")  # fmt: skip
+BEST = (
+    "02",
+    "COMPLETED",
+    "wd+dropout+bn+aug",
+    "0",
+    "0.01",
+    "0.3",
+    "head",
+    "spatial",
+    "after_activation",
+    "shift",
+    "0.0005",
+    "0.93",
+)
 
 
 def test_an_ablation_takes_the_best_trial_and_removes_each_regularizer(tmp_path):
     run = _tune_run(
         tmp_path / "run",
         [
-            ("00", "COMPLETED", "none", "0", "0", "0", "blocks", "elementwise", "none", "none",
-             "0.001", "0.90"),
+            (
+                "00",
+                "COMPLETED",
+                "none",
+                "0",
+                "0",
+                "0",
+                "blocks",
+                "elementwise",
+                "none",
+                "none",
+                "0.001",
+                "0.90",
+            ),
             BEST,
-            ("03", "FAILED", "l2", "0.1", "0", "0", "blocks", "elementwise", "none", "none",
-             "0.001", ""),
+            (
+                "03",
+                "FAILED",
+                "l2",
+                "0.1",
+                "0",
+                "0",
+                "blocks",
+                "elementwise",
+                "none",
+                "none",
+                "0.001",
+                "",
+            ),
         ],
-    )  # fmt: skip
+    )
     config = StudyConfig.create(from_run=run, preset="smoke")
     a = config.ablation
     assert (a.trial, a.learning_rate, config.dataset.name, config.arch) == (
@@ -121,9 +157,12 @@ def test_an_ablation_takes_the_best_trial_and_removes_each_regularizer(tmp_path)
         "without augmentation",
     ]
     assert configs["without dropout"] == RegConfig(
-        weight_decay=0.01, batch_norm="after_activation", augment="shift",
-        dropout_placement="head", dropout_kind="spatial",
-    )  # fmt: skip
+        weight_decay=0.01,
+        batch_norm="after_activation",
+        augment="shift",
+        dropout_placement="head",
+        dropout_kind="spatial",
+    )
     assert configs["without BN"].name == "wd+dropout+aug"
     # Explicit options win over the run's.
     explicit = StudyConfig.create(from_run=run, learning_rate=0.01, dataset="fashion_mnist")
@@ -134,9 +173,23 @@ def test_an_ablation_takes_the_best_trial_and_removes_each_regularizer(tmp_path)
 def test_an_ablation_of_an_unregularized_best_is_refused(tmp_path):
     run = _tune_run(
         tmp_path / "run",
-        [("00", "COMPLETED", "none", "0", "0", "0", "blocks", "elementwise", "none", "none",
-          "0.001", "0.95")],
-    )  # fmt: skip
+        [
+            (
+                "00",
+                "COMPLETED",
+                "none",
+                "0",
+                "0",
+                "0",
+                "blocks",
+                "elementwise",
+                "none",
+                "none",
+                "0.001",
+                "0.95",
+            )
+        ],
+    )
     with pytest.raises(ConfigError, match="uses no regularization: there is nothing to ablate"):
         StudyConfig.create(from_run=run)
     with pytest.raises(ConfigError, match="`from_run`: expected the output folder"):
@@ -181,8 +234,16 @@ def test_sweep_report_checks_the_studys_lambda_and_compares_l2_with_decay():
 
     l2 = plan.Sweep("l2", (0, 1e-4, 0.01, 0.1, 1, 10))
     wd = plan.Sweep("weight_decay", (0, 0.01, 0.1))
-    means = {"none": 0.88, "l2=0.0001": 0.90, "l2=0.01": 0.89, "l2=0.1": 0.87, "l2=1": 0.80,
-             "l2=10": 0.50, "weight_decay=0.01": 0.895, "weight_decay=0.1": 0.91}  # fmt: skip
+    means = {
+        "none": 0.88,
+        "l2=0.0001": 0.90,
+        "l2=0.01": 0.89,
+        "l2=0.1": 0.87,
+        "l2=1": 0.80,
+        "l2=10": 0.50,
+        "weight_decay=0.01": 0.895,
+        "weight_decay=0.1": 0.91,
+    }
     rows = [_row(name, s, m + 0.002 * s) for s in range(3) for name, m in means.items()]
     md = sweep_md.markdown(_record([l2, wd]), rows, dataset_info("fashion_mnist"))
     table = {r[0]: r for r in md_table(md, "## Test accuracy against the L2 lambda")[2:]}
@@ -286,17 +347,37 @@ def test_cli_ablates_a_runs_best_configuration(tiny_mnist, tmp_path):
     run = _tune_run(tmp_path / "run", [BEST])
     out = tmp_path / "ablation"
     result = _kregs(
-        ["study", "--from-run", run, "--data-dir", tiny_mnist, "--preset", "smoke",
-         "--limit", "300", "--epochs", "1", "--seeds", "1", "--output", str(out), "--quiet"]
-    )  # fmt: skip
+        [
+            "study",
+            "--from-run",
+            run,
+            "--data-dir",
+            tiny_mnist,
+            "--preset",
+            "smoke",
+            "--limit",
+            "300",
+            "--epochs",
+            "1",
+            "--seeds",
+            "1",
+            "--output",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert f"ablation of {run} trial 02: wd+dropout+bn+aug (learning rate 0.0005)" in result.output
     assert "## Which regularizer earned its place" in result.output
     rows = read_csv(out / "study.csv")
     assert len(rows) == 5
     assert {r["config"] for r in rows} == {
-        "best", "without weight decay", "without dropout", "without BN", "without augmentation",
-    }  # fmt: skip
+        "best",
+        "without weight decay",
+        "without dropout",
+        "without BN",
+        "without augmentation",
+    }
     assert (out / "plots" / "ablation.png").stat().st_size > 1000
     assert (out / "runs" / "without-BN-seed0.json").exists()
 

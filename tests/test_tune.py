@@ -179,9 +179,13 @@ def test_plain_kerastuner_behaves_as_upstream_after_a_kregs_search(tiny_run, tmp
 
     assert scoped.active() == []  # the search is over (tiny_run): nothing replaced
     tuner = keras_tuner.RandomSearch(
-        _Failing(), objective="val_loss", max_trials=1, directory=str(tmp_path), seed=0,
+        _Failing(),
+        objective="val_loss",
+        max_trials=1,
+        directory=str(tmp_path),
+        seed=0,
         max_consecutive_failed_trials=1,
-    )  # fmt: skip
+    )
     with pytest.raises(RuntimeError, match="Number of consecutive failures exceeded"):
         tuner.search(np.zeros((4, 2)), np.zeros(4), epochs=1, verbose=0)
     assert "ValueError: this model cannot be trained" in capsys.readouterr().err  # upstream

@@ -139,10 +139,28 @@ def test_tune_a_build_function_end_to_end(module, tmp_path):
     x = (rng.integers(0, 40, (300, 12, 12)) + 50 * y[:, None, None]).astype(np.uint8)
     np.savez(tmp_path / "d.npz", x_train=x, y_train=y)
     out = tmp_path / "run"
-    args = ["tune", "--data", str(tmp_path / "d.npz"), "--model", "mymodels:small",
-            "--space", "extended", "--algorithm", "random",
-            "--max-trials", "2", "--epochs", "2", "--batch-size", "32", "--quiet",
-            "--recycle-after", "0", "--output", str(out)]  # fmt: skip
+    args = [
+        "tune",
+        "--data",
+        str(tmp_path / "d.npz"),
+        "--model",
+        "mymodels:small",
+        "--space",
+        "extended",
+        "--algorithm",
+        "random",
+        "--max-trials",
+        "2",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--quiet",
+        "--recycle-after",
+        "0",
+        "--output",
+        str(out),
+    ]
     env = {"PYTHONPATH": module + os.pathsep + os.environ.get("PYTHONPATH", "")}
     result = CliRunner(env=env).invoke(main, args, prog_name="kregs")
     assert result.exit_code == 0, result.output[-3000:]
@@ -150,9 +168,13 @@ def test_tune_a_build_function_end_to_end(module, tmp_path):
         result.output
     )
     record = json.loads((out / "run.json").read_text())
-    assert record["model"] == {"kind": "function", "location": "mymodels:small",
-                               "weights": "keep", "input_range": None,
-                               "fingerprint": None}  # fmt: skip
+    assert record["model"] == {
+        "kind": "function",
+        "location": "mymodels:small",
+        "weights": "keep",
+        "input_range": None,
+        "fingerprint": None,
+    }
     assert [r["status"] for r in read_csv(out / "trials.csv")] == ["COMPLETED", "COMPLETED"]
     summary = (out / "summary.md").read_text()
     assert "## Model" in summary and "- function: mymodels:small" in summary
@@ -177,9 +199,23 @@ def test_a_study_sweeps_l2sp_on_a_pretrained_model(pretrained, tmp_path):
     x = (rng.integers(0, 40, (300, 12, 12)) + 60 * y[:, None, None]).astype(np.uint8)
     np.savez(tmp_path / "d.npz", x_train=x, y_train=y)
     out = tmp_path / "study"
-    args = ["study", "--data", str(tmp_path / "d.npz"), "--model", pretrained,
-            "--sweep", "l2sp=0,0.1", "--seeds", "1", "--epochs", "1", "--batch-size", "32",
-            "--output", str(out)]  # fmt: skip
+    args = [
+        "study",
+        "--data",
+        str(tmp_path / "d.npz"),
+        "--model",
+        pretrained,
+        "--sweep",
+        "l2sp=0,0.1",
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--output",
+        str(out),
+    ]
     result = CliRunner().invoke(main, args, prog_name="kregs")
     assert result.exit_code == 0, result.output[-3000:]
     rows = read_csv(out / "study.csv")

@@ -129,8 +129,9 @@ def export(model, summary, info, output, deployment=None, data=None, **extra):
     precision = deployment.precision if deployment is not None else "float32"
     path = version = None
     if "savedmodel" in formats:
-        path = export_for_serving(model, os.path.join(output, "export", info.name),
-                                  info.class_names, metadata, precision)  # fmt: skip
+        path = export_for_serving(
+            model, os.path.join(output, "export", info.name), info.class_names, metadata, precision
+        )
         version = int(os.path.basename(path))
     if deployment is None:
         return path, None
@@ -141,9 +142,17 @@ def _deploy(model, info, output, deployment, data, version, metadata):
     """The other formats of `deployment` as `version`, checked on `data`'s test images."""
     from kregs.deploy import deploy
 
-    return deploy(model, os.path.join(output, "export"), info.name, info.class_names,
-                  deployment, version=version, test=data.test if data else None,
-                  calibration=data.validation[0] if data else None, metadata=metadata)  # fmt: skip
+    return deploy(
+        model,
+        os.path.join(output, "export"),
+        info.name,
+        info.class_names,
+        deployment,
+        version=version,
+        test=data.test if data else None,
+        calibration=data.validation[0] if data else None,
+        metadata=metadata,
+    )
 
 
 def export_once(model, summary, info, output, deployment=None, data=None, **extra):
@@ -202,8 +211,9 @@ def finish(tuner, hypermodel, ds, output, top_k, batch_size, refit=None, deploym
         extra, final_test = {}, test["accuracy"]
     path = deployed = None
     if can_export():
-        path, deployed = export_once(model, best, ds.info, output, deployment, ds,
-                                     test_accuracy=final_test, **extra)  # fmt: skip
+        path, deployed = export_once(
+            model, best, ds.info, output, deployment, ds, test_accuracy=final_test, **extra
+        )
     else:
         logger.info("no SavedModel: %s", export_missing(output))
     return best, test, path, record, deployed
@@ -311,8 +321,11 @@ def _export_run(run_dir, trial_id, deployment, data_dir, check):
     extra = {}
     if refitted is not None:  # the model a run exports: the best configuration, refit
         model, refit_record = refitted
-        extra = {"test_accuracy": refit_record["test"]["accuracy"], "refit": True,
-                 "refit_epochs": refit_record["epochs"]}  # fmt: skip
+        extra = {
+            "test_accuracy": refit_record["test"]["accuracy"],
+            "refit": True,
+            "refit_epochs": refit_record["epochs"],
+        }
     else:
         model = load_trial_model(tuner, trial)
     ds = config.load_data() if check else None

@@ -90,9 +90,15 @@ class TimeBudget:
     """
 
     def __init__(
-        self, seconds, max_epochs, refit_scale=None, spent=0.0, started=None, record=None,
+        self,
+        seconds,
+        max_epochs,
+        refit_scale=None,
+        spent=0.0,
+        started=None,
+        record=None,
         clock=time.monotonic,
-    ):  # fmt: skip
+    ):
         self.seconds = None if seconds is None else float(seconds)
         self.max_epochs = int(max_epochs)
         self.refit_scale = refit_scale
@@ -152,9 +158,12 @@ class TimeBudget:
         trial = overhead + first + epoch * (self.max_epochs - 1)
         trained = [s for c in (training or {}).values() for e, s in c.items() if e != min(c)]
         return Estimate(
-            epoch=epoch, first=first, overhead=overhead, trial=trial,
+            epoch=epoch,
+            first=first,
+            overhead=overhead,
+            trial=trial,
             training=_typical(trained) if trained else epoch,
-        )  # fmt: skip
+        )
 
     def refit_seconds(self, estimate, epochs):
         """The refit's seconds for `epochs` epochs, the test and the export included."""

@@ -33,9 +33,16 @@ RUN_FILE = "run.json"
 # The time budget and pruning may change too: they decide which trials start or go on, not
 # what a trial is; so may the refit's start (a changed one trains the refit again).
 RESUMABLE = (
-    "max_trials", "kregs_version", "precision", "max_memory", "data_info", "notes",
-    "pruning", "time_budget", "refit_from",
-)  # fmt: skip
+    "max_trials",
+    "kregs_version",
+    "precision",
+    "max_memory",
+    "data_info",
+    "notes",
+    "pruning",
+    "time_budget",
+    "refit_from",
+)
 STRATEGIES = ("mirrored",)
 # Options of `create` that say how the data is read (`kregs.data.Options`).
 DATA_OPTIONS = ("image_size", "color_mode", "test_split", "skip_bad_images", "pixel_range", "flips")
@@ -221,10 +228,11 @@ class TuneConfig:
             object.__setattr__(self, "model", ModelSource.create(self.model))
         if self.fixed.get("l2sp") and not (self.model is not None and self.model.finetune):
             raise invalid_value(
-                "l2sp", self.fixed.get("l2sp"),
+                "l2sp",
+                self.fixed.get("l2sp"),
                 "a model whose weights the trials start from (--model with --weights keep): "
                 "L2-SP pulls them towards those weights",
-            )  # fmt: skip
+            )
         check_residual_model(
             "stochastic_depth", self.fixed.get("stochastic_depth"), self.model, self.arch
         )
@@ -319,8 +327,15 @@ class TuneConfig:
         cluster = take("role", "oracle", "worker_id", "worker_timeout", "oracle_timeout")
         role = cluster.get("role")
         cluster = ClusterOptions(**cluster) if role is not None else None
-        return cls(dataset=dataset, budget=budget, fixed=fixed, device=device, cluster=cluster,
-                   deployment=deployment_options(take), **options)  # fmt: skip
+        return cls(
+            dataset=dataset,
+            budget=budget,
+            fixed=fixed,
+            device=device,
+            cluster=cluster,
+            deployment=deployment_options(take),
+            **options,
+        )
 
     def record(self):
         """What run.json holds: the search's identity (compared on resume)."""

@@ -173,9 +173,12 @@ def write_plots(folder, rows, ranked, chosen_id):
             zorder=3,
         )
         ax.annotate(
-            r["config"], (100 * r["generalization_gap"], 100 * r["best_val_accuracy"]),
-            fontsize=7, xytext=(4, 3), textcoords="offset points",
-        )  # fmt: skip
+            r["config"],
+            (100 * r["generalization_gap"], 100 * r["best_val_accuracy"]),
+            fontsize=7,
+            xytext=(4, 3),
+            textcoords="offset points",
+        )
     edge = sorted(
         (r for r in done if r["trial_id"] in front), key=lambda r: r["generalization_gap"]
     )

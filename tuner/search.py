@@ -121,10 +121,11 @@ def make_hypermodel(config, info, device=None, steps_per_epoch=None):
     )
     if config.fixed.get("stochastic_depth") and not residual:
         raise invalid_value(
-            "stochastic_depth", config.fixed.get("stochastic_depth"),
+            "stochastic_depth",
+            config.fixed.get("stochastic_depth"),
             "a model with residual connections (an Add of a block's input and its output): "
             f"{config.model.location if config.model else 'the built-in ' + config.arch} has none",
-        )  # fmt: skip
+        )
     space = SearchSpace(
         budget.space,
         config.fixed,
@@ -358,9 +359,17 @@ class Search:
         ranked = explain.importance(rows, seed=self.config.seed)
         explain.write_plots(self.folder.path, rows, ranked, best["trial_id"] if best else None)
         summary = summary_markdown(
-            self.record(), rows, best, test, self.replicas, self.device, refitted, ranked,
-            deployed, timing,
-        )  # fmt: skip
+            self.record(),
+            rows,
+            best,
+            test,
+            self.replicas,
+            self.device,
+            refitted,
+            ranked,
+            deployed,
+            timing,
+        )
         write_atomic(self.folder.file("summary.md"), summary)
         unfinished = sorted(
             t.trial_id for t in tuner.oracle.trials.values() if t.status in ("RUNNING", "IDLE")

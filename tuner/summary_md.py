@@ -222,9 +222,12 @@ def time_lines(timing, rows):
         lines.append(
             f"- budget: {duration(timing['budget'])} for the search, the refit, the test "
             "and the export"
-            + (f" ({duration(clock['spent_before'])} spent before a resume)"
-               if clock.get("spent_before") else "")
-        )  # fmt: skip
+            + (
+                f" ({duration(clock['spent_before'])} spent before a resume)"
+                if clock.get("spent_before")
+                else ""
+            )
+        )
         if clock.get("refused"):
             lines.append(
                 f"- the search stopped at {duration(clock['search_ended'])}: after one more "
@@ -251,9 +254,17 @@ def time_lines(timing, rows):
 
 
 def summary_markdown(
-    record, rows, best, test, replicas=1, device=None, refit=None, importance=None, deployed=None,
+    record,
+    rows,
+    best,
+    test,
+    replicas=1,
+    device=None,
+    refit=None,
+    importance=None,
+    deployed=None,
     timing=None,
-):  # fmt: skip
+):
     """The text of summary.md.
 
     Args:

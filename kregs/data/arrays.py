@@ -126,8 +126,11 @@ def read_npz(path):
             found = set(data.files)
             missing = [k for k in NPZ_REQUIRED if k not in found]
             if missing or (("x_test" in found) != ("y_test" in found)):
-                missing += [k for k in ("x_test", "y_test") if k not in found and found & {
-                    "x_test", "y_test"}]  # fmt: skip
+                missing += [
+                    k
+                    for k in ("x_test", "y_test")
+                    if k not in found and found & {"x_test", "y_test"}
+                ]
                 raise DataError(
                     f"{path}: missing {', '.join(missing)}; it holds {', '.join(sorted(found))}"
                     f" (expected {', '.join(NPZ_REQUIRED)}, and x_test with y_test, as "
@@ -169,17 +172,32 @@ def checked_arrays(x, y, x_test, y_test, class_names, what, options):
     k = class_count(labels, class_names, f"{what}: labels")
     if class_names is not None and len(set(map(str, class_names))) != len(class_names):
         raise DataError(f"{what}: class_names repeat a name: {list(class_names)}")
-    names = tuple(str(c) for c in class_names) if class_names is not None else tuple(
-        str(i) for i in range(k))  # fmt: skip
-    return {"x": x, "y": y, "x_test": x_test, "y_test": y_test, "class_names": names,
-            "pixels": pixels, "source": f"arrays:{what}"}  # fmt: skip
+    names = (
+        tuple(str(c) for c in class_names)
+        if class_names is not None
+        else tuple(str(i) for i in range(k))
+    )
+    return {
+        "x": x,
+        "y": y,
+        "x_test": x_test,
+        "y_test": y_test,
+        "class_names": names,
+        "pixels": pixels,
+        "source": f"arrays:{what}",
+    }
 
 
 def from_npz(path, options):
     found = read_npz(path)
     loaded = checked_arrays(
-        found["x_train"], found["y_train"], found.get("x_test"), found.get("y_test"),
-        found.get("class_names"), path, options,
-    )  # fmt: skip
+        found["x_train"],
+        found["y_train"],
+        found.get("x_test"),
+        found.get("y_test"),
+        found.get("class_names"),
+        path,
+        options,
+    )
     loaded["source"] = f"npz:{path}"
     return loaded

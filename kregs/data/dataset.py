@@ -133,9 +133,13 @@ class Dataset:
         options = Options(**options)
         loaded = arrays_module.from_npz(path, options)
         return cls(
-            "npz", path, _safe_name(os.path.splitext(os.path.basename(path))[0]), options,
-            arrays=loaded, fingerprint=file_hash(path),
-        )  # fmt: skip
+            "npz",
+            path,
+            _safe_name(os.path.splitext(os.path.basename(path))[0]),
+            options,
+            arrays=loaded,
+            fingerprint=file_hash(path),
+        )
 
     @classmethod
     def from_path(cls, path, **options):
@@ -150,8 +154,9 @@ class Dataset:
         raise DataNotFoundError(f"{path}: no such folder or file")
 
     @classmethod
-    def from_arrays(cls, x, y, x_test=None, y_test=None, class_names=None, name="arrays",
-                    **options):  # fmt: skip
+    def from_arrays(
+        cls, x, y, x_test=None, y_test=None, class_names=None, name="arrays", **options
+    ):
         """Images and labels in memory (numpy or anything `np.asarray` takes).
 
         Args:
@@ -164,8 +169,14 @@ class Dataset:
         """
         options = Options(**options)
         loaded = arrays_module.checked_arrays(x, y, x_test, y_test, class_names, name, options)
-        return cls("arrays", name, _safe_name(name), options, arrays=loaded,
-                   fingerprint=arrays_module.arrays_hash(loaded))  # fmt: skip
+        return cls(
+            "arrays",
+            name,
+            _safe_name(name),
+            options,
+            arrays=loaded,
+            fingerprint=arrays_module.arrays_hash(loaded),
+        )
 
     @classmethod
     def from_tf_dataset(cls, train, test=None, class_names=None, name="tf.data", **options):
@@ -213,12 +224,18 @@ class Dataset:
         if record["kind"] == "tfds":
             return cls.from_name(f"tfds:{record['location']}", data_dir=data_dir, **options)
         location = record["location"]
-        name = os.path.splitext(os.path.basename(location))[0] if record["kind"] != "arrays" else (
-            location)  # fmt: skip
+        name = (
+            os.path.splitext(os.path.basename(location))[0]
+            if record["kind"] != "arrays"
+            else (location)
+        )
         return cls(
-            record["kind"], location, _safe_name(name), Options(**options),
+            record["kind"],
+            location,
+            _safe_name(name),
+            Options(**options),
             fingerprint=record.get("fingerprint"),
-        )  # fmt: skip
+        )
 
     def check_at_the_door(self):
         """What `load` would refuse first, found without reading pixels (a built-in's files)."""

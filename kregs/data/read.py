@@ -55,12 +55,19 @@ def _tfds(dataset, max_memory, download):
     if size > max_memory:
         logger.warning(
             "tfds:%s takes %.0f MiB, more than --max-memory (%.0f MiB): TFDS data sets are read "
-            "into memory", dataset.location, size / 2**20, max_memory / 2**20,
-        )  # fmt: skip
+            "into memory",
+            dataset.location,
+            size / 2**20,
+            max_memory / 2**20,
+        )
     info = DatasetInfo(
-        dataset.name, tuple(train[0].shape[1:]), len(class_names), class_names,
-        f"tfds:{dataset.location}", notes=notes,
-    )  # fmt: skip
+        dataset.name,
+        tuple(train[0].shape[1:]),
+        len(class_names),
+        class_names,
+        f"tfds:{dataset.location}",
+        notes=notes,
+    )
     return train, test, info
 
 
@@ -117,9 +124,15 @@ def read_folder(root, options, max_memory):
         index = n_train + np.flatnonzero(keep[n_train:])
         test_pair = (pixels[index], test[1][keep[n_train:]])
     info = DatasetInfo(
-        folder_name(root), shape, len(class_names), class_names, f"folder:{root}",
-        pixels=f"{mode} images", streamed=streamed, notes=tuple(notes),
-    )  # fmt: skip
+        folder_name(root),
+        shape,
+        len(class_names),
+        class_names,
+        f"folder:{root}",
+        pixels=f"{mode} images",
+        streamed=streamed,
+        notes=tuple(notes),
+    )
     if len(train[1]) == 0:
         raise DataError(f"{root}: no training image left")
     return train, test_pair, info

@@ -107,8 +107,10 @@ def dataset_arrays(dataset, what, image_size=None, color_mode=None):
         raise DataError(f"{what}: no elements")
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise DataError(f"{what}: labels of shape {labels.shape[1:]} and dtype {labels.dtype}; "
-                        "expected one integer class per image")  # fmt: skip
+        raise DataError(
+            f"{what}: labels of shape {labels.shape[1:]} and dtype {labels.dtype}; "
+            "expected one integer class per image"
+        )
     return _same_size(images, what, image_size, color_mode), labels.astype(np.int64)
 
 

@@ -106,8 +106,18 @@ def next_version(export_dir, name):
     return max(found) + 1
 
 
-def deploy(model, export_dir, name, class_names, options=None, *, version=None, test=None,
-           calibration=None, metadata=None):  # fmt: skip
+def deploy(
+    model,
+    export_dir,
+    name,
+    class_names,
+    options=None,
+    *,
+    version=None,
+    test=None,
+    calibration=None,
+    metadata=None,
+):
     """Writes `model` in each of `options.formats` as one version, checking each in its runtime.
 
     Args:
@@ -139,13 +149,20 @@ def deploy(model, export_dir, name, class_names, options=None, *, version=None, 
         quant = options.quantize if fmt == "litert" else "none"
         rel = f"{folder_name(name, fmt, quant)}/{version}"
         target = os.path.join(export_dir, rel)
-        check = functools.partial(_check, test=test, ref=ref, quantize=quant, precision=used,
-                                  label=rel)  # fmt: skip
+        check = functools.partial(
+            _check, test=test, ref=ref, quantize=quant, precision=used, label=rel
+        )
         if os.path.isdir(target):
             row = report.get(rel) or check(target)
         else:
-            meta = {**(metadata or {}), "format": fmt, "quantize": quant, "precision": used,
-                    "version": version, "class_names": list(class_names)}  # fmt: skip
+            meta = {
+                **(metadata or {}),
+                "format": fmt,
+                "quantize": quant,
+                "precision": used,
+                "version": version,
+                "class_names": list(class_names),
+            }
             row, refusal = _write(exported, target, calibration, meta, check, options)
             if refusal:
                 result.refused[fmt] = refusal
@@ -244,14 +261,16 @@ def _write_report(export_dir, report):
     )
     rows = [report[rel] for rel in order]
     any_row = rows[0]
-    text = "\n".join([
-        "# Deployed models",
-        "",
-        f"Each artifact run in its own runtime on the same {any_row['images']:,} test images as "
-        "the Keras model (`kregs export`, `kregs tune --export-format`); latency: the median of "
-        "50 single images; throughput: batches of 64, every core.",
-        "",
-        table(rows),
-        "",
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            "# Deployed models",
+            "",
+            f"Each artifact run in its own runtime on the same {any_row['images']:,} test "
+            "images as the Keras model (`kregs export`, `kregs tune --export-format`); "
+            "latency: the median of 50 single images; throughput: batches of 64, every core.",
+            "",
+            table(rows),
+            "",
+        ]
+    )
     write_atomic(os.path.join(export_dir, REPORT_MD), text)

@@ -261,8 +261,9 @@ def write_artifact(model, fmt, folder, class_names, quantize="none", calibration
         return os.path.join(folder, "saved_model.pb")
     path = os.path.join(folder, FORMATS[fmt].file)
     options = _litert_options(quantize, calibration) if fmt == "litert" else {}
-    _deployed(model).export(path, format=fmt, input_signature=_input_spec(model), verbose=False,
-                            **options)  # fmt: skip
+    _deployed(model).export(
+        path, format=fmt, input_signature=_input_spec(model), verbose=False, **options
+    )
     if fmt == "onnx":
         _name_batch_axis(path)
     with open(os.path.join(folder, CLASS_NAMES_FILE), "w") as f:

@@ -152,7 +152,7 @@ def table(rows):
                 f" ({r['computes_in']})"
                 if r.get("computes_in", r["precision"]) != r["precision"]
                 else ""
-            )  # fmt: skip
+            )
             + " | "
             f"{100 * r['accuracy']:.2f}% | {100 * r['keras_accuracy']:.2f}% | "
             f"{r['drop_points']:+.2f} | {r['max_difference']:.2g} | "

@@ -51,8 +51,9 @@ def open_artifact(path, threads=None):
     runtime = RUNTIMES[name](model_file(path, name), threads)
     shape = tuple(runtime.input_shape)
     if len(shape) != 4 or runtime.input_dtype != np.uint8:
-        raise DataError(f"{path}: takes {runtime.input_dtype} {shape}, not uint8 images; "
-                        "not a kregs export")  # fmt: skip
+        raise DataError(
+            f"{path}: takes {runtime.input_dtype} {shape}, not uint8 images; not a kregs export"
+        )
     return runtime
 
 
@@ -120,8 +121,9 @@ class LiteRTRuntime(Runtime):
         self.input_dtype = detail["dtype"]
 
     def predict(self, images):
-        return np.asarray(self._runner(images=np.ascontiguousarray(images))["probabilities"],
-                          dtype=np.float32)  # fmt: skip
+        return np.asarray(
+            self._runner(images=np.ascontiguousarray(images))["probabilities"], dtype=np.float32
+        )
 
 
 class ONNXRuntime(Runtime):

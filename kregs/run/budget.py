@@ -118,9 +118,10 @@ class SearchBudget(TrainingBudget):
             raise invalid_value("pruning", self.pruning, f"one of {', '.join(PRUNINGS)}")
         if self.pruning != "none" and self.algorithm in UNPRUNED:
             raise invalid_value(
-                "pruning", self.pruning,
+                "pruning",
+                self.pruning,
                 f"none with --algorithm {self.algorithm}, {UNPRUNED[self.algorithm]}",
-            )  # fmt: skip
+            )
         if self.time_budget is not None:
             if isinstance(self.time_budget, str):
                 object.__setattr__(self, "time_budget", parse_duration(self.time_budget))
@@ -169,12 +170,24 @@ SEARCH_PRESETS = {
     # control to over-fit), trials behind the median pruned, then the refit on all
     # 60,000. The extended space: why, BENCHMARKS.md ("Figures behind the defaults").
     None: SearchBudget(
-        algorithm="random", max_trials=30, epochs=15, batch_size=128, patience=4,
-        trial_images=20000, space="extended", pruning="median", time_budget=2400.0,
+        algorithm="random",
+        max_trials=30,
+        epochs=15,
+        batch_size=128,
+        patience=4,
+        trial_images=20000,
+        space="extended",
+        pruning="median",
+        time_budget=2400.0,
     ),
     # Seconds: proves the machinery end to end on a small subset.
     "smoke": SearchBudget(
-        algorithm="random", max_trials=3, epochs=3, batch_size=64, limit=3000, patience=2,
+        algorithm="random",
+        max_trials=3,
+        epochs=3,
+        batch_size=64,
+        limit=3000,
+        patience=2,
         refit=False,
     ),
     # Ten minutes on a CPU: the control, the well-tried recipe and as many configurations
@@ -182,16 +195,28 @@ SEARCH_PRESETS = {
     # (the unregularized model over-fits within them) in batches of 64 (the recipe's),
     # trials behind the median pruned, then the refit.
     "quick": SearchBudget(
-        algorithm="random", max_trials=20, epochs=10, batch_size=64, patience=3,
-        trial_images=10000, space="extended", pruning="median", time_budget=600.0,
+        algorithm="random",
+        max_trials=20,
+        epochs=10,
+        batch_size=64,
+        patience=3,
+        trial_images=10000,
+        space="extended",
+        pruning="median",
+        time_budget=600.0,
     ),
     # The study's protocol: its grid, batch 64, up to 50 epochs, patience 5; the refit
     # trains the best configuration again from scratch, as its trial did.
     "paper": SearchBudget(
-        algorithm="grid", max_trials=40, epochs=50, batch_size=64, patience=5, space="paper",
+        algorithm="grid",
+        max_trials=40,
+        epochs=50,
+        batch_size=64,
+        patience=5,
+        space="paper",
         refit_from="scratch",
     ),
-}  # fmt: skip
+}
 
 STUDY_PRESETS = {
     # No preset: the study's protocol with a shorter epoch cap.

@@ -234,8 +234,9 @@ def configure(options=None):
         if not onednn and not gpus and x86_cpu() and ONEDNN_VAR not in os.environ:
             logger.info(
                 "TensorFlow's oneDNN kernels are off on this CPU; %s=1 set before TensorFlow "
-                "is imported turns them on (kregs' command line does)", ONEDNN_VAR,
-            )  # fmt: skip
+                "is imported turns them on (kregs' command line does)",
+                ONEDNN_VAR,
+            )
     return Device(gpus, precision, bool(jit), threads, name, onednn)
 
 

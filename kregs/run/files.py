@@ -207,8 +207,11 @@ def full_disk(err, default):
     return None
 
 
-_UNWRITABLE = {errno.EACCES: "Permission denied", errno.EPERM: "Operation not permitted",
-               errno.EROFS: "Read-only file system"}  # fmt: skip
+_UNWRITABLE = {
+    errno.EACCES: "Permission denied",
+    errno.EPERM: "Operation not permitted",
+    errno.EROFS: "Read-only file system",
+}
 
 
 @contextlib.contextmanager

@@ -73,8 +73,11 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         self.floor = float(floor)
         # Where the decay ends, and where (and how far along) its last plan took over:
         # variables, so that `replan` reaches a train step already traced.
-        self._plan = {"total_steps": total_steps, "decay_start": decay_start,
-                      "decay_begun": float(decay_begun)}  # fmt: skip
+        self._plan = {
+            "total_steps": total_steps,
+            "decay_start": decay_start,
+            "decay_begun": float(decay_begun),
+        }
         self._variables = {
             name: keras.Variable(float(value), dtype="float32", trainable=False, name=name)
             for name, value in self._plan.items()

@@ -63,8 +63,9 @@ EMA_MOMENTUM = 0.99
 GAP_BATCHES = 32
 
 
-def compile_model(model, learning_rate=1e-3, loss_scale=False, jit_compile=False,
-                  weight_decay=0.0, reg=None):  # fmt: skip
+def compile_model(
+    model, learning_rate=1e-3, loss_scale=False, jit_compile=False, weight_decay=0.0, reg=None
+):
     """Compiles `model` as kregs trains it: Adam, categorical cross-entropy, accuracy.
 
     Args:

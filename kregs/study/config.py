@@ -104,10 +104,11 @@ class StudyConfig:
             needs = BY_NAME[sweep.parameter].requires
             if needs == "finetune" and not (self.model is not None and self.model.finetune):
                 raise invalid_value(
-                    "sweep", sweep.parameter,
+                    "sweep",
+                    sweep.parameter,
                     "a model whose weights every run starts from (--model with --weights "
                     "keep): L2-SP pulls them towards those weights",
-                )  # fmt: skip
+                )
             if sweep.parameter in self.values.common:
                 raise invalid_value(
                     sweep.parameter,
