@@ -43,7 +43,6 @@ tune: install data  ## the main job: a quick search on Fashion-MNIST
 
 test: install data  ## lint, the test suite, and its JAX leg
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
 	$(BIN)/pytest -m "not bench"
 	$(MAKE) --no-print-directory test-jax
 

@@ -53,7 +53,7 @@ def tiny_run(folder):
 def export_all(run):
     """Each plan's `kregs export` on `run`; returns the artifacts' folders and rows."""
     from kregs.deploy import DeployOptions
-    from kregs.tuner.best import export_run
+    from kregs.tuner.export import export_run
 
     written = []
     for formats, quantize in PLAN:

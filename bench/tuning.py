@@ -253,9 +253,9 @@ def run_optuna_kregs(seed, limit, epochs, seconds):
     from optuna_integration import KerasPruningCallback
 
     from kregs.data import load_dataset
-    from kregs.run.budget import SEARCH_PRESETS
     from kregs.run.device import configure
     from kregs.run.train import evaluate, fit_arguments
+    from kregs.tuner.budget import SEARCH_PRESETS
     from kregs.tuner.hypermodel import RegularizationHyperModel
     from kregs.tuner.space import SearchSpace
 

@@ -60,7 +60,7 @@ def export(run_dir, trial_id, data_dir, no_check, verbose, **deploy):
     quiet_tensorflow(verbose)
     from kregs.deploy import FORMATS, table
     from kregs.errors import ConfigError
-    from kregs.tuner.best import export_run
+    from kregs.tuner.export import export_run
 
     result = export_run(run_dir, trial_id, deployment, data_dir, check=not no_check)
     if result.rows:

@@ -9,12 +9,12 @@ from kregs.config import DIMENSIONS
 from kregs.data import DATASETS
 from kregs.data.arrays import PIXEL_RANGES
 from kregs.data.dataset import parse_image_size, parse_size
-from kregs.data.folder import COLOR_MODES
+from kregs.data.images import COLOR_MODES
 from kregs.deploy.formats import FORMATS, QUANTIZATIONS
 from kregs.deploy.formats import PRECISIONS as EXPORT_PRECISIONS
 from kregs.errors import ConfigError
-from kregs.run.budget import PRESET_NAMES
 from kregs.run.device import PRECISIONS, DeviceOptions
+from kregs.tuner.budget import PRESET_NAMES
 from kregs.tuner.config import TuneConfig
 from kregs.usermodel import INPUT_RANGES, WEIGHTS
 

@@ -6,7 +6,7 @@ import click
 
 from kregs.cli import options as opt
 from kregs.cli.quiet import quiet_tensorflow
-from kregs.images import MAX_PIXELS
+from kregs.data.images import MAX_PIXELS
 
 
 @click.command()
@@ -27,13 +27,14 @@ def predict(model, inputs, top_k, as_json, max_pixels, verbose):
     MODEL is what kregs exports: a SavedModel folder, a LiteRT .tflite, ONNX
     .onnx or OpenVINO .xml file (or its version folder), a model folder whose
     highest version is used, or a .keras file; each runs in its own runtime
-    (LiteRT, ONNX Runtime, OpenVINO: the kregs extras). INPUTS are PNG/JPEG files or
-    .npy batches of uint8 images; images of another size or colour mode are
-    converted when that is safe.
+    (LiteRT, ONNX Runtime, OpenVINO: the kregs extras). INPUTS are image files (PNG,
+    JPEG, BMP, GIF) or .npy batches of uint8 images; an image file becomes the model's
+    input as training made its images: decoded to RGB (alpha dropped), to grayscale for
+    a one-channel model, resized bilinearly to the model's size.
     """
     quiet_tensorflow(verbose)
-    from kregs.images import read_inputs
-    from kregs.serving import Predictor
+    from kregs.data.images import read_inputs
+    from kregs.deploy.predictor import Predictor
 
     predictor = Predictor(model)
     images, labels = read_inputs(inputs, predictor.input_shape, max_pixels)

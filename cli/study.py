@@ -8,9 +8,9 @@ from kregs.cli.output import run_line, values_lines
 from kregs.cli.progress import Display
 from kregs.cli.quiet import quiet_tensorflow
 from kregs.config import CONFIG_NAMES
-from kregs.run.budget import STUDY_PRESET_NAMES, STUDY_PRESETS
 from kregs.run.interrupt import catching_interrupts
 from kregs.run.processes import freeze_imports
+from kregs.study.budget import STUDY_PRESET_NAMES, STUDY_PRESETS
 from kregs.study.config import StudyConfig
 from kregs.study.plan import SWEEP_GRIDS, value_text
 from kregs.study.protocol import TECHNIQUES, StudyValues
@@ -163,8 +163,8 @@ def study(verbose, quiet, **options):
     With --sweep, trains one value over a grid instead (and checks the study's
     chosen value); with --from-run, ablates a search's best configuration.
     """
+    quiet_tensorflow(verbose)  # (a --model module:function may import it)
     config = StudyConfig.create(**options)
-    quiet_tensorflow(verbose)
     freeze_imports()
     from kregs.study.runner import run_study
 

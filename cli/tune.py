@@ -11,9 +11,10 @@ from kregs.cli import options as opt
 from kregs.cli.output import trial_line
 from kregs.cli.progress import Display
 from kregs.cli.quiet import quiet_tensorflow
-from kregs.run.budget import ALGORITHMS, PRUNINGS, REFIT_STARTS, SEARCH_PRESETS, SPACES
+from kregs.run.budget import duration_text
 from kregs.run.interrupt import catching_interrupts
 from kregs.run.processes import freeze_imports
+from kregs.tuner.budget import ALGORITHMS, PRUNINGS, REFIT_STARTS, SEARCH_PRESETS, SPACES
 from kregs.tuner.config import STRATEGIES, ClusterOptions, TuneConfig
 from kregs.tuner.recycle import EXIT_RECYCLE, RecyclePolicy
 
@@ -86,7 +87,7 @@ TUNE_OPTIONS = [
         str,
         "Time for the whole run (search, refit, test, export), e.g. 10m, 1h, 1h30m: no "
         "trial starts that cannot end in time, and the refit's epochs fit what is left.",
-        "40m",
+        duration_text(BASE.time_budget),
     ),
     *opt.fix_dimension_options(),
     click.option(
@@ -201,11 +202,11 @@ def tune(ctx, workers, quiet, recycle_after, **options):
     if workers is not None:
         return children.workers(ctx, workers, options)
     _check_roles(options)
+    quiet_tensorflow(options["verbose"])  # (a --model module:function may import it)
     config = TuneConfig.create(**options)
     recycle = RecyclePolicy.from_env()
     if recycle is None and recycle_after and config.cluster is None:
         return children.recycled(ctx, config, RecyclePolicy(trials=recycle_after))
-    quiet_tensorflow(config.verbose)
     freeze_imports()
     from kregs import compat
     from kregs.tuner.distributed.addressing import exposure_warning

@@ -70,13 +70,6 @@ def check_dropout(rate, name="dropout"):
     return float(rate)
 
 
-def check_batch_norm(placement, name="batch_norm"):
-    """Returns `placement` if it is one of `BATCH_NORM_PLACEMENTS`, else raises."""
-    if placement not in BATCH_NORM_PLACEMENTS:
-        raise invalid_value(name, placement, f"one of {', '.join(BATCH_NORM_PLACEMENTS)}")
-    return placement
-
-
 def check_choice(value, choices, name):
     """Returns `value` if it is one of `choices`, else raises `ConfigError`."""
     if value not in choices:

@@ -89,3 +89,81 @@ def test_no_source_file_past_its_concept_no_function_over_80_lines():
                 if length > FUNCTION_LINES:
                     too_long.append(f"{rel}:{node.lineno} {node.name}: {length} lines")
     assert too_long == []
+
+
+def _module_names():
+    """`{module name: source path}` of every kregs module (`tuner/` is `kregs.tuner`, ...)."""
+    packages = {"kregs": "kregs", "tuner": "kregs.tuner", "cli": "kregs.cli"}
+    names = {}
+    for rel in _python_files(*SOURCE_DIRS):
+        folder, *rest = rel[:-3].split(os.sep)
+        parts = [packages[folder], *rest]
+        if parts[-1] == "__init__":
+            parts.pop()
+        names[".".join(parts)] = rel
+    return names
+
+
+def kregs_imports():
+    """`{module: {module it imports}}` over kregs' own modules, imports inside functions
+    included (a package's `__init__` reached through its submodules is not counted)."""
+    names = _module_names()
+    graph = {}
+    for module, rel in names.items():
+        with open(os.path.join(REPO, rel)) as f:
+            tree = ast.parse(f.read())
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                targets = [
+                    f"{node.module}.{alias.name}"
+                    if f"{node.module}.{alias.name}" in names
+                    else node.module
+                    for alias in node.names
+                ]
+            else:
+                continue
+            for target in targets:
+                while target and target not in names:
+                    target = target.rpartition(".")[0]
+                if target and target != module:
+                    found.add(target)
+        graph[module] = found
+    return graph
+
+
+def test_no_import_circles_even_inside_functions():
+    """An import inside a function may defer a heavy library (TensorFlow: `kregs --help`
+    answers without it); it must not hide a circle. Where two modules need each other,
+    the piece they share moves down a floor."""
+    graph = kregs_imports()
+    circles = []
+    for start in graph:  # a path back to `start`, by depth-first search
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph.get(node, ()):
+                if nxt == start:
+                    circles.append(" -> ".join([*path, start]))
+                elif nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*path, nxt]))
+    assert sorted(set(circles))[:5] == []
+
+
+def test_the_layers_depend_one_way():
+    """library (kregs/) <- search (kregs.tuner) <- interface (kregs.cli)."""
+    wrong = [
+        f"{module} imports {target}"
+        for module, targets in kregs_imports().items()
+        for target in targets
+        if (
+            not module.startswith(("kregs.tuner", "kregs.cli"))
+            and module not in ("kregs", "kregs.__main__")  # the entry points
+            and target.startswith(("kregs.tuner", "kregs.cli"))
+        )
+        or (module.startswith("kregs.tuner") and target.startswith("kregs.cli"))
+    ]
+    assert wrong == []

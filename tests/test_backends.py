@@ -91,7 +91,7 @@ def test_a_jax_run_exports_where_tensorflow_is(jax_run, tiny, tmp_path):
     from click.testing import CliRunner
 
     from kregs.cli.main import main
-    from kregs.serving import Predictor
+    from kregs.deploy.predictor import Predictor
 
     out, proc = jax_run
     assert proc.returncode == 0

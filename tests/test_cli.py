@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from kregs.cli.main import main
 from kregs.data import load_dataset
-from kregs.deploy.formats import float32_model
+from kregs.deploy.precision import float32_model
 
 
 def _kregs(args):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from _helpers import write_cifar_dir, write_idx_dataset
 
-from kregs import data, formats
-from kregs.data import builtin
+from kregs import data
+from kregs.data import builtin, formats
 from kregs.errors import ConfigError, DataError, DataNotFoundError
 
 DEBIAN = "/usr/share/datasets/fashion-mnist"

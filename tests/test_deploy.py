@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from kregs import RegConfig, build_model
 from kregs.cli.main import main
 from kregs.deploy import DeployOptions, deploy, formats, next_version, replace_section
-from kregs.deploy.formats import float32_model
+from kregs.deploy.precision import float32_model
+from kregs.deploy.predictor import Predictor
 from kregs.errors import ConfigError
-from kregs.serving import Predictor
 
 NAMES = ["dark", "grey", "light"]
 

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from kregs import RegConfig, build_model
 from kregs.checks import AUGMENTATIONS
 from kregs.cli.main import main
+from kregs.deploy.savedmodel import export_for_serving
 from kregs.errors import ConfigError
-from kregs.export import export_for_serving
 from kregs.layers import ConvBlock, DenseBlock
 from kregs.run.train import compile_model
 from kregs.tuner import TuneConfig, explain

@@ -481,7 +481,7 @@ def _png_header_claiming(path, width, height):
     ],
 )
 def test_huge_images_are_refused_before_decoding(size, message, tmp_path):
-    from kregs.images import read_inputs
+    from kregs.data.images import read_inputs
 
     path = tmp_path / "huge.png"
     _png_header_claiming(path, size, size)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from _helpers import write_cifar_dir, write_idx, write_idx_dataset
 
-from kregs import formats
+from kregs.data import formats
 from kregs.errors import DataError
 
 

@@ -6,8 +6,8 @@ import pytest
 from kregs import RegConfig
 from kregs.errors import ConfigError
 from kregs.layers import DenseBlock
-from kregs.run.budget import ALGORITHMS
 from kregs.tuner import RegularizationHyperModel
+from kregs.tuner.budget import ALGORITHMS
 from kregs.tuner.config import Fixed
 from kregs.tuner.space import SearchSpace
 from kregs.tuner.tuners import make_tuner

@@ -144,7 +144,8 @@ def test_installed_wheel_works_from_anywhere(wheel_venv, tmp_path):
     """`pip install kregs.whl` in a fresh venv: the command, the subpackages, a model round trip."""
     py, target = wheel_venv
     code = (
-        "import kregs, kregs.tuner, kregs.cli.main, kregs.run.budget, kregs.tuner.distributed\n"
+        "import kregs, kregs.tuner, kregs.cli.main, kregs.run.budget, kregs.tuner.budget\n"
+        "import kregs.tuner.distributed\n"
         "import keras\n"
         "m = kregs.build_model((8, 8, 1), 3, kregs.RegConfig(l2=0.1, dropout=0.2))\n"
         "m.save('m.keras')\n"

@@ -13,8 +13,8 @@ from kregs import RegConfig, build_model, regularize
 from kregs import data as kdata
 from kregs.callbacks import GeneralizationGap
 from kregs.cli.main import main
+from kregs.deploy.savedmodel import export_for_serving
 from kregs.errors import ConfigError
-from kregs.export import export_for_serving
 from kregs.layers import ResidualDrop
 from kregs.mixing import mixed_batches
 from kregs.run.train import compile_model, fit_for, training_callbacks

@@ -12,9 +12,10 @@ from click.testing import CliRunner
 
 from kregs.cli.main import main
 from kregs.errors import ConfigError
-from kregs.run.budget import SEARCH_PRESETS, SearchBudget, parse_duration
+from kregs.run.budget import parse_duration
 from kregs.tuner import TuneConfig, tune
 from kregs.tuner.best import best_completed
+from kregs.tuner.budget import SEARCH_PRESETS, SearchBudget
 from kregs.tuner.clock import REFIT_RESERVE, TimeBudget, session_clock, spent_before
 from kregs.tuner.epochs import ACCURACY, SECONDS, curve, time_for_a_trial
 from kregs.tuner.pruning import MedianPruner, SuccessiveHalvingPruner, best_so_far

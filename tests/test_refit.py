@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from kregs.cli.main import main
 from kregs.errors import ConfigError
-from kregs.run.budget import SEARCH_PRESETS, SearchBudget
 from kregs.tuner import TuneConfig, tune
+from kregs.tuner.budget import SEARCH_PRESETS, SearchBudget
 from kregs.tuner.refit import start_from
 
 

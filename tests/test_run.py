@@ -6,43 +6,43 @@ import os
 import pytest
 
 from kregs.errors import ConfigError, StateError
-from kregs.run import budget, metrics
+from kregs.run import metrics
+from kregs.run.budget import resolve
 from kregs.run.files import read_json, write_atomic, write_json
 from kregs.run.folder import RunFolder, check_writable
+from kregs.study.budget import STUDY_PRESETS, StudyBudget
+from kregs.tuner.budget import SEARCH_PRESETS, SearchBudget
 
 # --- budgets --------------------------------------------------------------------------------
 
 
 def test_presets_resolve_with_overrides_and_validate_once():
-    quick = budget.resolve(budget.SEARCH_PRESETS, "quick", epochs=5)
+    quick = resolve(SEARCH_PRESETS, "quick", epochs=5)
     assert (quick.algorithm, quick.epochs, quick.batch_size) == ("random", 5, 64)
     assert (quick.trial_images, quick.refit, quick.baseline) == (10000, True, True)
-    assert not budget.SEARCH_PRESETS["smoke"].refit  # refit everywhere but smoke
-    assert all(b.refit for name, b in budget.SEARCH_PRESETS.items() if name != "smoke")
-    assert (
-        budget.resolve(budget.SEARCH_PRESETS, "quick", epochs=None)
-        == (budget.SEARCH_PRESETS["quick"])
-    )
-    study = budget.resolve(budget.STUDY_PRESETS, "smoke", test_limit=500)
+    assert not SEARCH_PRESETS["smoke"].refit  # refit everywhere but smoke
+    assert all(b.refit for name, b in SEARCH_PRESETS.items() if name != "smoke")
+    assert resolve(SEARCH_PRESETS, "quick", epochs=None) == (SEARCH_PRESETS["quick"])
+    study = resolve(STUDY_PRESETS, "smoke", test_limit=500)
     assert (study.limit, study.test_limit, study.learning_rate) == (1000, 500, 1e-3)
     with pytest.raises(ConfigError, match="`preset`: expected one of smoke, quick, paper"):
-        budget.resolve(budget.SEARCH_PRESETS, "huge")
+        resolve(SEARCH_PRESETS, "huge")
 
 
 @pytest.mark.parametrize(
     "cls, kwargs, message",
     [
-        (budget.SearchBudget, {"epochs": 0}, "`epochs`: expected an int >= 1. Received: epochs=0"),
-        (budget.SearchBudget, {"limit": 2.5}, "`limit`: expected an int >= 1"),
-        (budget.SearchBudget, {"algorithm": "sa"}, "`algorithm`: expected one of hyperband"),
+        (SearchBudget, {"epochs": 0}, "`epochs`: expected an int >= 1. Received: epochs=0"),
+        (SearchBudget, {"limit": 2.5}, "`limit`: expected an int >= 1"),
+        (SearchBudget, {"algorithm": "sa"}, "`algorithm`: expected one of hyperband"),
         (
-            budget.SearchBudget,
+            SearchBudget,
             {"space": "big"},
             "`space`: expected one of default, extended, paper",
         ),
-        (budget.SearchBudget, {"max_trials": True}, "`max_trials`: expected an int >= 1"),
-        (budget.StudyBudget, {"learning_rate": 1.0}, "`learning_rate`: expected a float in (0, 1)"),
-        (budget.StudyBudget, {"test_limit": 0}, "`test_limit`: expected an int >= 1"),
+        (SearchBudget, {"max_trials": True}, "`max_trials`: expected an int >= 1"),
+        (StudyBudget, {"learning_rate": 1.0}, "`learning_rate`: expected a float in (0, 1)"),
+        (StudyBudget, {"test_limit": 0}, "`test_limit`: expected an int >= 1"),
     ],
 )
 def test_a_budget_that_exists_is_valid(cls, kwargs, message):

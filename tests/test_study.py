@@ -14,10 +14,10 @@ from click.testing import CliRunner
 from kregs.cli.main import main
 from kregs.config import CONFIG_NAMES, DIMENSIONS, RegConfig
 from kregs.errors import ConfigError
-from kregs.run.budget import StudyBudget
 from kregs.run.events import Listener
 from kregs.run.progress import Tracker
 from kregs.study import paper, protocol, stats, study_md
+from kregs.study.budget import StudyBudget
 from kregs.study.config import StudyConfig
 from kregs.study.runner import run_study
 

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from _helpers import read_csv
 
-import kregs.export
+import kregs.deploy.savedmodel
 from kregs.data import Splits, load_dataset
+from kregs.deploy.formats import latest_export
+from kregs.deploy.savedmodel import export_for_serving
 from kregs.errors import ConfigError
-from kregs.export import export_for_serving, latest_export
 from kregs.run.events import Listener
 from kregs.tuner import RegularizationHyperModel, TuneConfig, tune
 from kregs.tuner.config import Fixed
@@ -335,7 +336,7 @@ def test_failed_export_leaves_no_version(tmp_path, monkeypatch):
         os.makedirs(os.path.join(path, "variables"))  # half written, then the disk is full
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(kregs.export, "write_serving_model", full_disk)
+    monkeypatch.setattr(kregs.deploy.savedmodel, "write_serving_model", full_disk)
     with pytest.raises(OSError, match="No space left on device"):
         export_for_serving(model, str(tmp_path / "m"), ["a", "b"])
     assert os.listdir(tmp_path / "m") == []

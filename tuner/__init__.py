@@ -22,7 +22,7 @@ _LAZY = {
     "RegularizationHyperModel": "kregs.tuner.hypermodel",
     "TuneConfig": "kregs.tuner.config",
     "TuneResult": "kregs.tuner.search",
-    "export_run": "kregs.tuner.best",
+    "export_run": "kregs.tuner.export",
     "make_tuner": "kregs.tuner.tuners",
     "tune": "kregs.tuner.driver",
 }

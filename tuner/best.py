@@ -4,9 +4,11 @@ import logging
 import os
 
 from kregs import __version__
-from kregs.errors import ConfigError, RunFailedError, StateError, invalid_value
-from kregs.export import export_for_serving, latest_export
-from kregs.run.files import new_folder, read_json, replace_folder, write_json
+from kregs.data.images import input_record
+from kregs.deploy.formats import latest_export
+from kregs.deploy.savedmodel import export_for_serving
+from kregs.errors import RunFailedError, StateError
+from kregs.run.files import new_folder, read_json, replace_folder, weights_hash, write_json
 from kregs.run.train import evaluate
 
 logger = logging.getLogger(__name__)
@@ -82,7 +84,8 @@ def save_best(tuner, hypermodel, trials, output, class_names):
 
 
 def test_once(model, trial_id, test, batch_size, output):
-    """The best model's test accuracy, measured once per best trial (kept in test_result.json).
+    """The best model's test accuracy, measured once per best model (kept in test_result.json:
+    measured again where the best trial, or its weights, changed: a trial trained again).
 
     Args:
         model: the best trial's model.
@@ -96,8 +99,9 @@ def test_once(model, trial_id, test, batch_size, output):
     """
     path = os.path.join(output, TEST_FILE)
     result = read_json(path)
-    if result is None or result.get("trial_id") != trial_id:
-        result = {"trial_id": trial_id, **evaluate(model, *test, batch_size)}
+    weights = weights_hash(model)
+    if result is None or (result.get("trial_id"), result.get("weights")) != (trial_id, weights):
+        result = {"trial_id": trial_id, "weights": weights, **evaluate(model, *test, batch_size)}
         write_json(path, result)
     return result
 
@@ -123,6 +127,8 @@ def export(model, summary, info, output, deployment=None, data=None, **extra):
         "dataset": info.name,
         "class_names": list(info.class_names),
         "kregs_version": __version__,
+        "weights": weights_hash(model),
+        "inputs": input_record(info.input_shape),
         **extra,
     }
     formats = deployment.formats if deployment is not None else ("savedmodel",)
@@ -156,15 +162,12 @@ def _deploy(model, info, output, deployment, data, version, metadata):
 
 
 def export_once(model, summary, info, output, deployment=None, data=None, **extra):
-    """Exports `model` unless the newest export already is this trial's (refit or not);
-    the other formats of `deployment` are written as that version where they are missing."""
+    """Exports `model` unless the newest export already is this model (the same weights:
+    a retrained trial or refit is exported again, as a new version); the other formats of
+    `deployment` are written as that version where they are missing."""
     model_dir = os.path.join(output, "export", info.name)
     version, meta = latest_export(model_dir)
-    meta = meta or {}
-    same = meta.get("trial_id") == summary["trial_id"] and meta.get("refit", False) == extra.get(
-        "refit", False
-    )
-    if version is None or not same:
+    if version is None or (meta or {}).get("weights") != weights_hash(model):
         return export(model, summary, info, output, deployment, data, **extra)
     path = os.path.join(model_dir, str(version))
     if deployment is None:
@@ -239,120 +242,3 @@ def export_missing(output):
         f"a SavedModel needs TensorFlow (this run trained with {backend()}): "
         f"`kregs export {output}` {where} writes it from the saved model"
     )
-
-
-def pick_trial(oracle, run_dir, trial_id=None):
-    """The trial `kregs export` exports: the best completed one, or trial `trial_id`."""
-    if trial_id is None:
-        trials = best_completed(oracle, 1)
-        if not trials:
-            raise ConfigError(f"{run_dir} has no completed trial to export")
-        return trials[0]
-    trial = oracle.trials.get(str(trial_id))
-    if trial is None or trial.status != "COMPLETED":
-        done = sorted(
-            (t.trial_id for t in oracle.trials.values() if t.status == "COMPLETED"), key=int
-        )
-        raise invalid_value("trial", trial_id, f"a completed trial of this run ({', '.join(done)})")
-    return trial
-
-
-def export_run(run_dir, trial_id=None, deployment=None, data_dir=None, check=True):
-    """Exports the best model (or trial `trial_id`) of a finished run as a new version.
-
-    The model is rebuilt from the run's configuration (run.json) and the
-    trial's hyperparameters, its checkpoint is loaded through KerasTuner (or the
-    run's refit model is taken), and it is written in each format of
-    `deployment` as the next version (`kregs.deploy`): the SavedModel in
-    `<run_dir>/export/<dataset>/<version>/`, the others beside it. With `check`,
-    the run's data is loaded as the run split it: each format is checked on
-    its test images, int8 is calibrated on its validation images.
-
-    Args:
-        run_dir: str, the output folder of `tune`.
-        trial_id: str or None, a completed trial's id; None means the best trial.
-        deployment: `kregs.deploy.DeployOptions` or None (the SavedModel).
-        data_dir: str or None, where the run's built-in data set's files are.
-        check: bool, check each format on the test images (False: no data needed).
-
-    Returns:
-        `kregs.deploy.DeployResult` (`written`: `{format: folder}`, `rows`, `refused`).
-
-    Raises:
-        ConfigError: not a run, no such completed trial, or the run folder cannot be
-            written (read-only, no permission).
-        DiskFullError: the disk filled up (the earlier versions are intact).
-    """
-    from kregs.deploy import DeployOptions
-    from kregs.run.files import writing_to
-
-    deployment = deployment or DeployOptions()
-    if not check and deployment.quantize == "int8":
-        raise ConfigError("int8 is calibrated on the run's validation images: drop --no-check")
-    with writing_to(os.path.abspath(run_dir)):
-        return _export_run(run_dir, trial_id, deployment, data_dir, check)
-
-
-def _export_run(run_dir, trial_id, deployment, data_dir, check):
-    from kregs import data
-    from kregs.run.files import read_json
-    from kregs.tuner.config import RUN_FILE, TuneConfig
-    from kregs.tuner.search import make_hypermodel
-    from kregs.tuner.tuners import make_tuner
-
-    run_dir = os.path.abspath(run_dir)
-    record = read_json(os.path.join(run_dir, RUN_FILE))
-    if record is None:
-        raise ConfigError(f"{run_dir} is not a kregs run (no {RUN_FILE})")
-    config = TuneConfig.from_record(record, output=run_dir, data_dir=data_dir)
-    info = (
-        data.DatasetInfo.from_dict(record["data_info"])
-        if "data_info" in record
-        else data.builtin_info(config.dataset.name)
-    )
-    hypermodel = make_hypermodel(config, info)
-    budget = config.budget
-    tuner = make_tuner(
-        budget.algorithm, hypermodel, run_dir, budget.max_trials, budget.epochs, seed=config.seed
-    )
-    trial = pick_trial(tuner.oracle, run_dir, trial_id)
-    summary = trial_summary(hypermodel, trial)
-    refitted = _refit_model(run_dir, trial) if trial_id is None else None
-    extra = {}
-    if refitted is not None:  # the model a run exports: the best configuration, refit
-        model, refit_record = refitted
-        extra = {
-            "test_accuracy": refit_record["test"]["accuracy"],
-            "refit": True,
-            "refit_epochs": refit_record["epochs"],
-        }
-    else:
-        model = load_trial_model(tuner, trial)
-    ds = config.load_data() if check else None
-    _, result = export(model, summary, info, run_dir, deployment, ds, **extra)
-    _update_summary(run_dir, result)
-    return result
-
-
-def _update_summary(run_dir, result):
-    """summary.md's `## Deploy` section, now on `result` (where the run has a summary.md)."""
-    from kregs.deploy import replace_section, report_section
-    from kregs.run.files import write_atomic
-
-    path = os.path.join(run_dir, "summary.md")
-    if os.path.exists(path):
-        with open(path) as f:
-            write_atomic(path, replace_section(f.read(), report_section(result)))
-
-
-def _refit_model(run_dir, trial):
-    """`(model, record)` of the run's refit of `trial`, or None where there is none."""
-    import keras
-
-    from kregs.tuner.refit import MODEL_FILE, RECORD_FILE, REFIT_DIR
-
-    folder = os.path.join(run_dir, REFIT_DIR)
-    record = read_json(os.path.join(folder, RECORD_FILE))
-    if not record or record.get("trial_id") != trial.trial_id:
-        return None
-    return keras.models.load_model(os.path.join(folder, MODEL_FILE)), record

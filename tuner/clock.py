@@ -319,8 +319,9 @@ def spent_before(path, session):
 
 
 def session_clock(path, environ=None):
-    """`(spent, started)` for a `TimeBudget` of this session: the earlier sessions' time,
-    and when this one began on `time.monotonic()`'s scale."""
+    """`(spent, started, session)` for a `TimeBudget` of this session: the earlier
+    sessions' time, when this one began on `time.monotonic()`'s scale, and the session's
+    id (`session_started()`, what time.json records)."""
     session = session_started(environ)
     spent = spent_before(path, session)
     return spent, time.monotonic() - max(0.0, time.time() - session), session

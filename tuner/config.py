@@ -19,11 +19,12 @@ from kregs.checks import (
     mirrors,
 )
 from kregs.config import BY_NAME, DIMENSIONS
-from kregs.data.dataset import Dataset, dataset_from_options, parse_size
+from kregs.data.dataset import Dataset, dataset_from_options, parse_size, pop_read_options
 from kregs.deploy.formats import OPTION_FIELDS, DeployOptions
 from kregs.errors import invalid_value
-from kregs.run.budget import SEARCH_PRESETS, SearchBudget, resolve
+from kregs.run.budget import resolve
 from kregs.run.device import DeviceOptions
+from kregs.tuner.budget import SEARCH_PRESETS, SearchBudget
 from kregs.tuner.distributed.addressing import ROLES, parse_oracle, tuner_id
 from kregs.usermodel import ModelSource, model_options
 
@@ -44,8 +45,6 @@ RESUMABLE = (
     "refit_from",
 )
 STRATEGIES = ("mirrored",)
-# Options of `create` that say how the data is read (`kregs.data.Options`).
-DATA_OPTIONS = ("image_size", "color_mode", "test_split", "skip_bad_images", "pixel_range", "flips")
 
 __all__ = ["ARCHITECTURES", "ClusterOptions", "Fixed", "TuneConfig", "RUN_FILE", "STRATEGIES"]
 
@@ -168,7 +167,7 @@ class TuneConfig:
     Attributes:
         dataset: `kregs.data.Dataset`, or the name of a built-in data set
             ("mnist", "fashion_mnist", "cifar10") or "tfds:NAME".
-        budget: `kregs.run.budget.SearchBudget`.
+        budget: `kregs.tuner.budget.SearchBudget`.
         arch: str, "cnn" or "mlp" (kregs' own models).
         model: `kregs.usermodel.ModelSource` (or what `ModelSource.create` takes: a
             `keras.Model`, a `.keras` path, `package.module:function`) or None:
@@ -318,9 +317,9 @@ class TuneConfig:
         fixed = Fixed(**take(*Fixed.NAMES))
         device = DeviceOptions(**take("precision", "jit_compile", "threads"))
         if not isinstance(dataset, Dataset):
-            data_options = {k: options.pop(k, None) for k in DATA_OPTIONS}
+            read = pop_read_options(options)
             data = options.pop("data", None)
-            dataset = dataset_from_options(dataset, data, options.get("data_dir"), **data_options)
+            dataset = dataset_from_options(dataset, data, options.get("data_dir"), **read)
         if isinstance(options.get("max_memory"), str):
             options["max_memory"] = parse_size(options["max_memory"])
         options.update(model_options(options))  # (model or arch)
@@ -378,17 +377,19 @@ class TuneConfig:
 
 
 def deployment_options(take):
-    """The `DeployOptions` of `--export-format` and the options that go with it, or None.
+    """The `DeployOptions` of `--export-format` and the options that go with it, or None
+    where none of them is given (the SavedModel alone, in float32, unchecked).
 
     The search's own export stays the SavedModel: the formats named are written
-    beside it, as the same version, each checked on the test images.
+    beside it, as the same version, each checked on the test images. The precision and
+    the accuracy check apply to the SavedModel too, with or without other formats.
     """
     formats = take("export_formats").get("export_formats") or ()
     options = take(*OPTION_FIELDS)
-    if not formats:
-        if options.get("quantize", "none") != "none":
-            expected = "none without --export-format litert (it quantizes LiteRT)"
-            raise invalid_value("quantize", options["quantize"], expected)
+    if not formats and options.get("quantize", "none") != "none":
+        expected = "none without --export-format litert (it quantizes LiteRT)"
+        raise invalid_value("quantize", options["quantize"], expected)
+    if not formats and not options:
         return None
     return DeployOptions.from_options(("savedmodel", *formats), **options)
 

@@ -13,6 +13,7 @@ import os
 
 from kregs.config import BY_NAME, DIMENSIONS
 from kregs.dimensions import FloatRange
+from kregs.run.plots import pyplot, save
 from kregs.tuner.space import LEARNING_RATE
 from kregs.tuner.trials_csv import HP_COLUMNS
 
@@ -145,13 +146,7 @@ def write_plots(folder, rows, ranked, chosen_id):
         ranked: `importance(rows)`, or None.
         chosen_id: str or None, the trial the search chose (marked).
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    from kregs.study.plots import save
-
+    plt = pyplot()
     out = os.path.join(folder, "plots")
     os.makedirs(out, exist_ok=True)
     written = []

@@ -16,7 +16,7 @@ epoch is not held against it), as Optuna's pruners do. No TensorFlow here.
 import statistics
 
 from kregs.errors import invalid_value
-from kregs.run.budget import PRUNINGS
+from kregs.tuner.budget import PRUNINGS
 
 __all__ = ["MedianPruner", "SuccessiveHalvingPruner", "best_so_far", "make_pruner"]
 
@@ -149,7 +149,7 @@ class SuccessiveHalvingPruner:
 
 
 def make_pruner(name):
-    """The pruner named `name` (one of `kregs.run.budget.PRUNINGS`), None for "none"."""
+    """The pruner named `name` (one of `kregs.tuner.budget.PRUNINGS`), None for "none"."""
     if name not in PRUNINGS:
         raise invalid_value("pruning", name, f"one of {', '.join(PRUNINGS)}")
     pruners = {"median": MedianPruner, "asha": SuccessiveHalvingPruner}

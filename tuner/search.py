@@ -14,10 +14,10 @@ import math
 import time
 
 from kregs import data
+from kregs.deploy.formats import export_files
 from kregs.errors import RunFailedError, invalid_value
-from kregs.export import export_files
 from kregs.run import device as device_setup
-from kregs.run.files import write_atomic
+from kregs.run.files import weights_hash, write_atomic
 from kregs.run.folder import RunFolder, default_output
 from kregs.run.progress import Tracker
 from kregs.run.train import check_splits, fit_arguments
@@ -105,15 +105,23 @@ def run_folder(config):
     """The `RunFolder` of a tune run (run.json; `max_trials` may grow on resume)."""
     output = config.output or default_output(config.dataset.name)
     return RunFolder(
-        output, RUN_FILE, "run", "configuration", RESUMABLE, owned=OWNED, shared=("workers",)
+        output,
+        RUN_FILE,
+        "run",
+        "configuration",
+        RESUMABLE,
+        owned=OWNED,
+        shared=("workers",),
+        work=("trials.csv",),
     )
 
 
-def make_hypermodel(config, info, device=None, steps_per_epoch=None):
+def make_hypermodel(config, info, device=None, steps_per_epoch=None, precision=None):
     """The `RegularizationHyperModel` of a run, for its data set and device.
 
     With `steps_per_epoch`, every trial's learning rate follows the warm-up
-    and cosine schedule over the run's epoch budget.
+    and cosine schedule over the run's epoch budget. `precision` (a run's recorded
+    one) wins over the device's: a finished run's trials rebuilt as they trained.
     """
     budget = config.budget
     residual = config.model is not None and config.model.has_residuals(
@@ -141,7 +149,7 @@ def make_hypermodel(config, info, device=None, steps_per_epoch=None):
         space=space,
         model=config.model,
         jit_compile=device.jit_compile if device else False,
-        precision=device.precision if device else "float32",
+        precision=precision or (device.precision if device else "float32"),
         schedule=(budget.epochs, steps_per_epoch) if steps_per_epoch else None,
     )
 
@@ -334,6 +342,7 @@ class Search:
         def refit_best(trial, trained):
             extras = tuner.read_extras(trial.trial_id)
             start = trained if budget.refit_from == "trial" else None
+            extras = {**extras, "weights": weights_hash(trained)}
             planned = refit_epochs(extras)
             if self.clock is not None:  # what the time left allows (a time budget)
                 epochs_left = self.clock.refit_epochs(

@@ -22,7 +22,8 @@ import dataclasses
 from kregs.config import BY_NAME, DIMENSIONS, RegConfig
 from kregs.dimensions import Choices, FloatRange
 from kregs.errors import invalid_value
-from kregs.run.budget import DEFAULT_LEARNING_RATE, SPACES
+from kregs.run.budget import DEFAULT_LEARNING_RATE
+from kregs.tuner.budget import SPACES
 from kregs.tuner.config import Fixed
 
 # Adam's peak learning rate: searched in the default and extended spaces, fixed in the paper's.

@@ -91,6 +91,22 @@ def control_verdict(rows):
     return dict(control=control, best=best, wins=wins, points=points, text=text)
 
 
+def control_lines(record, rows):
+    """summary.md's "Does regularization pay?": the control against the best regularized
+    trial (nothing where no control completed)."""
+    verdict = control_verdict(rows)
+    if verdict is None:
+        return []
+    control = (
+        "The control is your model as given, tried first: kregs adds no penalty, dropout, BN "
+        "or augmentation to it, and keeps any regularization of its own (see Model)."
+        if record.get("model")
+        else "The control is the unregularized model (no penalty, no dropout, no BN, no "
+        "augmentation), tried first."
+    )
+    return ["## Does regularization pay?", "", control, "", f"- {verdict['text']}", ""]
+
+
 def _device_line(device):
     mixed = " (mixed: float32 weights, statistics, softmax and loss)"
     return (
@@ -301,17 +317,7 @@ def summary_markdown(
         top_table(rows),
         "",
     ]
-    verdict = control_verdict(rows)
-    if verdict is not None:
-        lines += [
-            "## Does regularization pay?",
-            "",
-            "The control is the unregularized model (no penalty, no dropout, no BN, no "
-            "augmentation), tried first.",
-            "",
-            f"- {verdict['text']}",
-            "",
-        ]
+    lines += control_lines(record, rows)
     if best is not None:
         lines += [
             "## Best model",

@@ -126,9 +126,3 @@ def write_trials_csv(path, rows):
     for row in sorted(rows, key=trial_order):
         writer.writerow({k: format_value(row.get(k)) for k in writer.fieldnames})
     write_atomic(path, out.getvalue())
-
-
-def read_trials_csv(path):
-    """The rows of a trials.csv, as text (what `write_trials_csv` wrote)."""
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))

@@ -33,12 +33,12 @@ from kregs import compat
 from kregs.callbacks import BestEpoch
 from kregs.errors import ChiefLostError, DiskFullError, invalid_value
 from kregs.run import metrics
-from kregs.run.budget import ALGORITHMS
 from kregs.run.files import check_disk, full_disk, read_json, write_json
 from kregs.run.interrupt import check_interrupt
 from kregs.run.processes import memory_mb
 from kregs.run.progress import ProgressCallback
 from kregs.tuner import epochs
+from kregs.tuner.budget import ALGORITHMS
 from kregs.tuner.trials_csv import error_reason
 
 logger = logging.getLogger(__name__)

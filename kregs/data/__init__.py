@@ -5,17 +5,16 @@
   classification data set (`tfds:NAME`), a folder of images (`folder`: bigger
   than memory, streamed), an `.npz` file, numpy arrays, `tf.data` pipelines.
 - `Splits`, `DatasetInfo`, `ImageFiles`: what `Dataset.load` returns (`splits`).
-- `pipeline`: the input pipeline that feeds them to a model (`kregs.batches`).
+- `pipeline`: the input pipeline that feeds them to a model (`kregs.data.batches`).
 
 No TensorFlow is imported here (reading TFDS or streaming files imports it).
 """
 
-from kregs.batches import array_batches, pipeline
-from kregs.data.builtin import DATASETS, MIRROR_SAFE, check_local
+from kregs.data.batches import array_batches, pipeline
+from kregs.data.builtin import DATASETS, MIRROR_SAFE, builtin_info, check_local
 from kregs.data.dataset import (
     Dataset,
     Options,
-    builtin_info,
     default_max_memory,
     parse_image_size,
     parse_size,

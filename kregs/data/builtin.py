@@ -20,7 +20,8 @@ import socket
 
 import numpy as np
 
-from kregs import formats
+from kregs.data import formats
+from kregs.data.splits import DatasetInfo
 from kregs.errors import DataError, DataNotFoundError, invalid_value
 
 logger = logging.getLogger(__name__)
@@ -309,3 +310,10 @@ def _tfds_to_numpy(tfds, split, spec):
             f"expected uint8 {spec.image_shape}"
         )
     return x, y
+
+
+def builtin_info(name, source=""):
+    """The `DatasetInfo` of a built-in data set without loading it (`source`: where its
+    files were found, empty before)."""
+    shape, class_names = builtin_spec(name)
+    return DatasetInfo(name, shape, len(class_names), class_names, source)

@@ -11,22 +11,28 @@ same images: `kregs.data.splits.TEST_SEED`), then a stratified validation split.
 
 import dataclasses
 import os
-import re
 
 import numpy as np
 
 from kregs.checks import check_positive_int, check_seed, check_split
 from kregs.data import arrays as arrays_module
 from kregs.data import folder as folder_module
-from kregs.data.builtin import DATASETS, MIRROR_SAFE, builtin_spec, check_local
-from kregs.data.options import Options, default_max_memory, parse_image_size, parse_size
+from kregs.data.builtin import DATASETS, MIRROR_SAFE, check_local
+from kregs.data.options import (
+    Options,
+    default_max_memory,
+    parse_image_size,
+    parse_size,
+    pop_read_options,
+)
+from kregs.data.read import read
 from kregs.data.splits import (
     TEST_SEED,
-    DatasetInfo,
     ImageFiles,
     Splits,
     check_every_class,
     hold_out,
+    safe_name,
     stratified_sample,
     take,
 )
@@ -92,13 +98,21 @@ class Dataset:
                 `test_split`, `flips`).
         """
         if isinstance(name, str) and name.startswith("tfds:") and len(name) > 5:
-            return cls("tfds", name[5:], _safe_name(name), Options(data_dir=data_dir, **options))
+            return cls("tfds", name[5:], safe_name(name), Options(data_dir=data_dir, **options))
         if name not in DATASETS:
             raise invalid_value(
                 "dataset",
                 name,
                 f"one of {', '.join(DATASETS)}, or tfds:NAME (any TFDS "
                 "image classification data set)",
+            )
+        given = sorted(k for k, v in options.items() if v is not None)
+        if given:  # the built-in data sets are read as they are
+            raise invalid_value(
+                given[0],
+                options[given[0]],
+                f"no {given[0]} for the built-in {name}: it is "
+                "for your own data (from_directory, from_npz, ...) or a TFDS data set",
             )
         return cls("builtin", name, name, Options(data_dir=data_dir))
 
@@ -114,13 +128,13 @@ class Dataset:
         path = os.path.abspath(os.path.expanduser(str(path)))
         if not os.path.isdir(path):
             raise DataNotFoundError(f"{path}: no such folder")
-        paths, *_ = folder_module.list_images(path)
+        listing = folder_module.list_images(path)
         return cls(
             "folder",
             path,
-            _safe_name(os.path.basename(path)),
+            safe_name(os.path.basename(path)),
             Options(**options),
-            fingerprint=folder_module.fingerprint(paths),
+            fingerprint=folder_module.fingerprint(listing.paths),
         )
 
     @classmethod
@@ -135,7 +149,7 @@ class Dataset:
         return cls(
             "npz",
             path,
-            _safe_name(os.path.splitext(os.path.basename(path))[0]),
+            safe_name(os.path.splitext(os.path.basename(path))[0]),
             options,
             arrays=loaded,
             fingerprint=file_hash(path),
@@ -172,7 +186,7 @@ class Dataset:
         return cls(
             "arrays",
             name,
-            _safe_name(name),
+            safe_name(name),
             options,
             arrays=loaded,
             fingerprint=arrays_module.arrays_hash(loaded),
@@ -232,7 +246,7 @@ class Dataset:
         return cls(
             record["kind"],
             location,
-            _safe_name(name),
+            safe_name(name),
             Options(**options),
             fingerprint=record.get("fingerprint"),
         )
@@ -267,8 +281,6 @@ class Dataset:
         if limit is not None:
             check_positive_int(limit, "limit")
         check_seed(seed)
-        from kregs.data.read import read
-
         if self.kind in ("arrays", "npz") and self._arrays is None:
             if self.kind == "npz":
                 self._arrays = arrays_module.from_npz(self.location, self.options)
@@ -288,6 +300,8 @@ class Dataset:
                     info.class_names,
                     f"a test split of {held:g}",
                 )
+        elif self.kind != "builtin":
+            _check_test_classes(train[1], test[1], info.class_names, info.source)
         rng = np.random.default_rng(seed)
         if limit is not None and limit < len(train[1]):  # (at most: a preset's 3,000 of 200)
             keep = stratified_sample(train[1], limit, rng)
@@ -304,9 +318,19 @@ class Dataset:
         return Splits(train, validation, test, info)
 
 
-def _safe_name(text):
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("._") or "data"
-    return name[:64]
+def _check_test_classes(train, test, class_names, source):
+    """Refuses a test split given with the data that lacks a class the training images
+    have: the model could not be measured on it (its accuracy would be over the others)."""
+    trained = np.bincount(np.asarray(train, np.int64), minlength=len(class_names))
+    tested = np.bincount(np.asarray(test, np.int64), minlength=len(class_names))
+    missing = [name for name, t, n in zip(class_names, trained, tested, strict=True) if t and not n]
+    if missing:
+        more = f" (nor of {len(missing) - 1} other classes)" if len(missing) > 1 else ""
+        raise DataError(
+            f"{source}: its test split has no images of class {missing[0]!r}{more}: every "
+            "class needs test images to measure the model on it; add some, or leave the test "
+            "split out so that kregs holds one out"
+        )
 
 
 def dataset_from_options(dataset=None, data=None, data_dir=None, **options):
@@ -341,19 +365,13 @@ def dataset_from_options(dataset=None, data=None, data_dir=None, **options):
     return Dataset.from_name(name, data_dir=data_dir, **given)
 
 
-def builtin_info(name, source=""):
-    """The `DatasetInfo` of a built-in data set without loading it."""
-    shape, class_names = builtin_spec(name)
-    return DatasetInfo(name, shape, len(class_names), class_names, source)
-
-
 __all__ = [
     "Dataset",
     "ImageFiles",
     "Options",
-    "builtin_info",
     "dataset_from_options",
     "default_max_memory",
     "parse_image_size",
     "parse_size",
+    "pop_read_options",
 ]

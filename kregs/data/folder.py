@@ -6,49 +6,79 @@
 
 Class names are the subfolder names, sorted (label i is the i-th name); images in
 deeper folders count for their class. Image files are JPEG, PNG, BMP and GIF (the
-first frame); other files are ignored and counted. Every image is decoded the same
-way whether the data set is loaded into memory or streamed from the files, as
-Keras' `image_dataset_from_directory` does: TensorFlow's decoders, to RGB (an alpha
-channel dropped) then to gray where the images are read in grayscale, resized
-bilinearly to the common size where it differs. Without TensorFlow (JAX or
-PyTorch alone), Pillow decodes them, the same way up to rounding.
+first frame); other files are ignored and counted. Every image is decoded the one way
+`kregs.data.images` says, whether the folder is loaded into memory or streamed.
+
+Links are followed, each folder once: a link to a folder already listed, to one of the
+folders above it (a loop), or to another class's or split's folder inside the data is
+not followed (and counted); a file that turns up in two classes or in both splits is
+refused, naming both paths.
 """
 
 import collections
+import dataclasses
 import hashlib
 import os
 
 import numpy as np
 
+from kregs.data import images as image_files
+from kregs.data.images import IMAGE_SUFFIXES
+from kregs.data.splits import DatasetInfo, ImageFiles, safe_name
 from kregs.errors import DataError
 
-IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
-COLOR_MODES = ("grayscale", "rgb")
-SPLIT_FOLDERS = ("train", "test")
-_GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+
+@dataclasses.dataclass
+class Listing:
+    """The image files of a folder (`list_images`).
+
+    Attributes:
+        paths, labels: the training images (numpy arrays, sorted by class then path).
+        class_names: tuple of str, in label order.
+        test: `(paths, labels)` of `test/`, or None.
+        ignored: `Counter` of the suffixes of files that are not images.
+        links: list of str, the links not followed (see the module's docstring).
+    """
+
+    paths: np.ndarray
+    labels: np.ndarray
+    class_names: tuple
+    test: tuple | None
+    ignored: collections.Counter
+    links: list
+
+    def notes(self):
+        """What listing left out, one line each (summary.md's data section)."""
+        notes = []
+        if self.ignored:
+            notes.append(ignored_text(self.ignored))
+        if self.links:
+            many = len(self.links) != 1
+            notes.append(
+                f"did not follow {len(self.links)} link{'s' if many else ''} to a folder "
+                f"listed already, above it or of another class (e.g. {self.links[0]})"
+            )
+        return notes
 
 
 def list_images(root):
-    """`(paths, labels, class_names, test, ignored)` of an image folder.
+    """The image files of an image folder, by class (see the module's docstring).
 
     Args:
         root: str, the folder (class subfolders, or `train/` and `test/` holding them).
 
     Returns:
-        `paths` and `labels` of the training images (numpy arrays, sorted by class
-        then path); `class_names` (tuple); `test`: `(paths, labels)` of `test/` or
-        None; `ignored`: `Counter` of the suffixes of files that are not images.
+        A `Listing`.
 
     Raises:
-        DataError: no class folder, no image, one class only, or a test class
-            the training images lack.
+        DataError: no class folder, no image, one class only, a test class the
+            training images lack, or a file in two classes or both splits.
     """
     if not os.path.isdir(root):
         raise DataError(f"{root}: not a folder")
     entries = sorted(e for e in os.listdir(root) if os.path.isdir(os.path.join(root, e)))
     # train/ (and test/) holding class folders: the split layout; else the classes themselves
     split = "train" in entries and _has_class_folders(os.path.join(root, "train"))
-    ignored = collections.Counter()
     train_root = os.path.join(root, "train") if split else root
     class_names = tuple(
         sorted(e for e in os.listdir(train_root) if os.path.isdir(os.path.join(train_root, e)))
@@ -58,11 +88,13 @@ def list_images(root):
             f"{root}: no class folders (expected one subfolder of images per class, "
             "optionally inside train/ and test/)"
         )
-    paths, labels = _files(train_root, class_names, ignored)
+    walker = _Walker(root)
+    paths, labels = walker.files(train_root, class_names, "train")
     if len(paths) == 0:
         raise DataError(
             f"{root}: no images in its class folders ({', '.join(class_names)}); kregs reads "
-            f"{', '.join(IMAGE_SUFFIXES)}" + _ignored_text(ignored)
+            f"{', '.join(IMAGE_SUFFIXES)}"
+            + (f"; {ignored_text(walker.ignored)}" if walker.ignored else "")
         )
     counts = np.bincount(labels, minlength=len(class_names))
     present = [name for name, n in zip(class_names, counts, strict=True) if n]
@@ -73,21 +105,26 @@ def list_images(root):
         )
     test = None
     if split and "test" in entries:
-        test_root = os.path.join(root, "test")
-        extra = sorted(
-            e
-            for e in os.listdir(test_root)
-            if os.path.isdir(os.path.join(test_root, e)) and e not in class_names
+        test = _test_files(walker, os.path.join(root, "test"), class_names)
+    walker.check_once()
+    return Listing(paths, labels, class_names, test, walker.ignored, walker.links)
+
+
+def _test_files(walker, test_root, class_names):
+    extra = sorted(
+        e
+        for e in os.listdir(test_root)
+        if os.path.isdir(os.path.join(test_root, e)) and e not in class_names
+    )
+    if extra:
+        raise DataError(
+            f"{test_root}: classes the training images lack: {', '.join(extra)} "
+            f"(train/ has {', '.join(class_names)})"
         )
-        if extra:
-            raise DataError(
-                f"{test_root}: classes the training images lack: {', '.join(extra)} "
-                f"(train/ has {', '.join(class_names)})"
-            )
-        test = _files(test_root, class_names, ignored)
-        if len(test[0]) == 0:
-            raise DataError(f"{test_root}: no images in its class folders")
-    return paths, labels, class_names, test, ignored
+    paths, labels = walker.files(test_root, class_names, "test")
+    if len(paths) == 0:
+        raise DataError(f"{test_root}: no images in its class folders")
+    return paths, labels
 
 
 def _has_class_folders(folder):
@@ -96,31 +133,90 @@ def _has_class_folders(folder):
     )
 
 
-def _files(root, class_names, ignored):
-    paths, labels = [], []
-    for label, name in enumerate(class_names):
-        folder = os.path.join(root, name)
-        if not os.path.isdir(folder):
-            continue
+class _Walker:
+    """Lists image files under class folders, following each real folder once."""
+
+    def __init__(self, root):
+        self.root = os.path.realpath(root)
+        self.visited = set()  # real paths of the folders listed
+        self.owner = {}  # real path of a file -> (path, class, split): where it was found
+        self.twice = []  # (path, earlier path, class, earlier class, split, earlier split)
+        self.ignored = collections.Counter()
+        self.links = []
+
+    def files(self, split_root, class_names, split):
+        paths, labels = [], []
+        for label, name in enumerate(class_names):
+            folder = os.path.join(split_root, name)
+            if os.path.isdir(folder):
+                for path in self._walk(folder):
+                    if self._first(path, name, split):
+                        paths.append(path)
+                        labels.append(label)
+        return np.asarray(paths, dtype=str), np.asarray(labels, dtype=np.int64)
+
+    def _walk(self, folder):
+        home = os.path.realpath(folder)
         for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-            dirnames.sort()
+            self.visited.add(os.path.realpath(dirpath))
+            dirnames[:] = [d for d in sorted(dirnames) if self._enter(dirpath, d, home)]
             for filename in sorted(filenames):
                 suffix = os.path.splitext(filename)[1].lower()
                 if suffix in IMAGE_SUFFIXES:
-                    paths.append(os.path.join(dirpath, filename))
-                    labels.append(label)
+                    yield os.path.join(dirpath, filename)
                 elif not filename.startswith("."):
-                    ignored[suffix or "(no suffix)"] += 1
-    return np.asarray(paths, dtype=str), np.asarray(labels, dtype=np.int64)
+                    self.ignored[suffix or "(no suffix)"] += 1
+
+    def _enter(self, dirpath, name, home):
+        path = os.path.join(dirpath, name)
+        if not os.path.islink(path):
+            return True
+        real = os.path.realpath(path)
+        loop = real in self.visited or _within(os.path.realpath(dirpath), real)
+        elsewhere = _within(real, self.root) and not _within(real, home)
+        if loop or elsewhere:
+            self.links.append(path)
+            return False
+        return True
+
+    def _first(self, path, name, split):
+        real = os.path.realpath(path)
+        if real not in self.owner:
+            self.owner[real] = (path, name, split)
+            return True
+        earlier = self.owner[real]
+        if (earlier[1], earlier[2]) != (name, split):
+            self.twice.append((path, earlier[0], name, earlier[1], split, earlier[2]))
+        return False  # (the same file twice in one class: listed once)
+
+    def check_once(self):
+        """Refuses a file found in two classes or in both splits."""
+        if not self.twice:
+            return
+        path, earlier, name, earlier_name, split, earlier_split = self.twice[0]
+        where = (
+            f"in classes {earlier_name!r} and {name!r}"
+            if name != earlier_name
+            else f"in {earlier_split}/ and {split}/"
+        )
+        more = f" ({len(self.twice) - 1} more such files)" if len(self.twice) > 1 else ""
+        raise DataError(
+            f"{path}: the same file as {earlier}, {where}{more}: an image has one class and "
+            "one split; remove the link or the copy"
+        )
 
 
-def _ignored_text(ignored):
-    if not ignored:
-        return ""
+def _within(path, folder):
+    """Whether `path` is `folder` or inside it (both real paths)."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def ignored_text(ignored):
+    """`ignored N files that are not images (.txt 3, ...)`."""
     total = sum(ignored.values())
     kinds = ", ".join(f"{s} {n}" for s, n in ignored.most_common(4))
     what = "file that is not an image" if total == 1 else "files that are not images"
-    return f"; ignored {total} {what} ({kinds})"
+    return f"ignored {total} {what} ({kinds})"
 
 
 def fingerprint(paths):
@@ -132,34 +228,6 @@ def fingerprint(paths):
         digest.update(os.path.relpath(path, root).encode())
         digest.update(str(os.path.getsize(path)).encode())
     return digest.hexdigest()[:16]
-
-
-def headers(paths):
-    """`(sizes, modes, bad)` from each image's header, read without decoding its pixels.
-
-    `sizes` is a list of `(width, height)` (None for a bad file), `modes` PIL's
-    modes, `bad` `{path: reason}` of the files that cannot be read as images.
-    Read one after the other (a header is a few hundred bytes; worker threads each
-    kept memory of their own: 2 KiB a file).
-    """
-    from PIL import Image
-
-    sizes, modes, bad = [], [], {}
-    for path in paths:
-        try:
-            with Image.open(path) as img:
-                sizes.append(img.size)
-                modes.append(img.mode)
-        except Exception as err:  # noqa: BLE001 - each file's reason is reported
-            sizes.append(None)
-            modes.append(None)
-            bad[str(path)] = _reason(err)
-    return sizes, modes, bad
-
-
-def color_mode(modes):
-    """`"grayscale"` when every image is gray, else `"rgb"` (the default `--color-mode`)."""
-    return "grayscale" if all(m in _GRAY_MODES for m in modes if m) else "rgb"
 
 
 def common_size(root, sizes, image_size):
@@ -182,115 +250,94 @@ def common_size(root, sizes, image_size):
     )
 
 
-def tf_decoder(shape):
-    """A TensorFlow function: an image file's path -> uint8 `shape` `(H, W, C)` (see the
-    module's docstring); it fails on a file it cannot decode."""
-    import tensorflow as tf
-
-    height, width, channels = shape
-
-    def decode_file(path):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        image.set_shape((None, None, 3))
-        if channels == 1:
-            gray = tf.image.rgb_to_grayscale(tf.cast(image, tf.float32))
-            image = tf.cast(tf.clip_by_value(tf.round(gray), 0, 255), tf.uint8)
-        size = tf.shape(image)[:2]
-
-        def resized():
-            scaled = tf.image.resize(tf.cast(image, tf.float32), (height, width), "bilinear")
-            return tf.cast(tf.clip_by_value(tf.round(scaled), 0, 255), tf.uint8)
-
-        same = tf.logical_and(tf.equal(size[0], height), tf.equal(size[1], width))
-        image = tf.cond(same, lambda: image, resized)
-        image.set_shape(shape)
-        return image
-
-    return decode_file
-
-
-def decode_threads():
-    """Files decoded at once in an input pipeline: twice the cores (tf.data's AUTOTUNE
-    started lower and decoded at half the speed, measured on this project's 2 cores)."""
-    return 2 * (os.cpu_count() or 1)
-
-
-def decode_all(paths, shape, keep=True, batch=64):
-    """Decodes every file with TensorFlow (parallel); `(images, bad)`.
-
-    Args:
-        paths: sequence of paths.
-        shape: `(H, W, C)`.
-        keep: bool, return the pixels (False: only check that every file decodes).
-
-    Returns:
-        `(images, bad)`: uint8 `N x H x W x C` (zeros where a file is bad) or None,
-        and `{path: reason}` of the files that failed.
-    """
-    import tensorflow as tf
-
-    decode_file = tf_decoder(shape)
-    paths = np.asarray(paths)
-    ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), paths))
-    ds = ds.map(lambda i, p: (i, decode_file(p)), num_parallel_calls=decode_threads())
-    ds = ds.ignore_errors().batch(batch).prefetch(1)
-    images = np.zeros((len(paths), *shape), np.uint8) if keep else None
-    seen = np.zeros(len(paths), bool)
-    for index, decoded in ds.as_numpy_iterator():
-        seen[index] = True
-        if keep:
-            images[index] = decoded
-    bad = {}
-    for i in np.flatnonzero(~seen):
-        path = os.fsdecode(paths[i])
-        try:  # Pillow says why, where it can
-            decode(path, shape)
-            bad[path] = "TensorFlow cannot decode it"
-        except Exception as err:  # noqa: BLE001 - each file's reason is reported
-            bad[path] = _reason(err)
-    return images, bad
-
-
-def decode(path, shape):
-    """One image file as uint8 `shape` `(H, W, C)` with Pillow (TensorFlow absent)."""
-    from PIL import Image
-
-    height, width, channels = shape
-    with Image.open(os.fsdecode(path)) as img:
-        img.seek(0)  # a GIF: its first frame
-        img = img.convert("L" if channels == 1 else "RGB")
-        if img.size != (width, height):
-            img = img.resize((width, height), Image.Resampling.BILINEAR)
-        return np.asarray(img, dtype=np.uint8).reshape(shape)
-
-
-def decode_files(paths, shape):
-    """Image files as one uint8 array `N x H x W x C`: TensorFlow's decoders where it is
-    installed, else Pillow's; `(images, bad)` as `decode_all`."""
-    from kregs.run.device import tensorflow_available
-
-    if tensorflow_available():
-        return decode_all(paths, shape)
-    images, bad = np.zeros((len(paths), *shape), np.uint8), {}
-    for i, path in enumerate(paths):
-        try:
-            images[i] = decode(path, shape)
-        except Exception as err:  # noqa: BLE001 - each file's reason is reported
-            bad[os.fsdecode(path)] = _reason(err)
-    return images, bad
-
-
-def _reason(err):
-    text = str(err).splitlines()[0] if str(err) else type(err).__name__
-    return text[:120]
-
-
 def bad_images_error(root, bad, total):
     """The one line for images that cannot be read: the first named, the others counted."""
-    first, reason = next(iter(sorted(bad.items())))
+    first, why = next(iter(sorted(bad.items())))
     others = len(bad) - 1
     more = f" and {others} other{'s' if others != 1 else ''}" if others else ""
     return DataError(
-        f"{first}: cannot be decoded ({reason}){more}, of {total} images in {root}; "
+        f"{first}: cannot be decoded ({why}){more}, of {total} images in {root}; "
         "fix or remove them, or pass --skip-bad-images to leave them out"
     )
+
+
+def read_folder(root, options, max_memory):
+    """`(train, test, info)` of a folder of images (see the module's docstring).
+
+    A folder whose decoded images would take more than `max_memory` bytes keeps them
+    as `ImageFiles` (decoded batch by batch while training).
+
+    Raises:
+        DataError: an empty folder, one class, images that cannot be decoded
+            (unless `skip_bad_images`), several sizes without `image_size`.
+    """
+    from kregs.run.device import tensorflow_available
+
+    listing = list_images(root)
+    test = listing.test
+    all_paths = listing.paths if test is None else np.concatenate([listing.paths, test[0]])
+    sizes, modes, bad = image_files.headers(all_paths)
+    mode = options.color_mode or image_files.color_mode(modes)
+    height, width = common_size(root, sizes, options.image_size)
+    shape = (height, width, 1 if mode == "grayscale" else 3)
+    total = len(all_paths)
+    streamed = total * int(np.prod(shape)) > max_memory
+    readable = np.array([p not in bad for p in all_paths])
+    if streamed:  # every file decoded once, so that a bad one is found now, not while training
+        if not tensorflow_available():
+            raise DataError(
+                f"{root}: its images take {total * int(np.prod(shape)) / 2**20:.0f} MiB decoded, "
+                "more than --max-memory; streaming them needs TensorFlow (tf.data), not "
+                "installed here: raise --max-memory, or install tensorflow"
+            )
+        _, found = image_files.decode_all(all_paths[readable], shape, keep=False)
+        _release_freed_memory()  # what decoding them once left in the heap
+        images = None
+    else:
+        images = np.zeros((total, *shape), np.uint8)
+        images[readable], found = image_files.decode_files(all_paths[readable], shape)
+    bad.update(found)
+    if bad and not options.skip_bad_images:
+        raise bad_images_error(root, bad, total)
+    keep = np.array([p not in bad for p in all_paths])
+    notes = listing.notes()
+    if bad:
+        notes.append(
+            f"left out {len(bad)} image{'s' if len(bad) != 1 else ''} that cannot be decoded "
+            f"(--skip-bad-images), e.g. {sorted(bad)[0]}"
+        )
+    n_train = len(listing.paths)
+    if streamed:  # (paths as bytes: a quarter of numpy's str, for many files)
+        pixels = ImageFiles(np.array([os.fsencode(p) for p in all_paths]), shape)
+    else:
+        pixels = images
+    train = (pixels[np.flatnonzero(keep[:n_train])], listing.labels[keep[:n_train]])
+    test_pair = None
+    if test is not None:
+        index = n_train + np.flatnonzero(keep[n_train:])
+        test_pair = (pixels[index], test[1][keep[n_train:]])
+    info = DatasetInfo(
+        safe_name(os.path.basename(root)),
+        shape,
+        len(listing.class_names),
+        listing.class_names,
+        f"folder:{root}",
+        pixels=f"{mode} images",
+        streamed=streamed,
+        notes=tuple(notes),
+    )
+    if len(train[1]) == 0:
+        raise DataError(f"{root}: no training image left")
+    return train, test_pair, info
+
+
+def _release_freed_memory():
+    """Gives the heap's freed memory back to the system (glibc's `malloc_trim`; Linux)."""
+    import ctypes
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass

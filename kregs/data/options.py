@@ -5,7 +5,7 @@ import re
 
 from kregs.checks import check_split
 from kregs.data import arrays as arrays_module
-from kregs.data import folder as folder_module
+from kregs.data.images import COLOR_MODES
 from kregs.errors import invalid_value
 
 # The share of the machine's available memory decoded images may take before a folder is
@@ -43,7 +43,7 @@ class Options:
         if self.image_size is not None:
             size = parse_image_size(self.image_size)
             object.__setattr__(self, "image_size", size)
-        if self.color_mode not in (None, *folder_module.COLOR_MODES):
+        if self.color_mode not in (None, *COLOR_MODES):
             raise invalid_value("color_mode", self.color_mode, "grayscale or rgb")
         if check_split(self.test_split, "test_split") == 0:
             raise invalid_value("test_split", self.test_split, "a float in (0, 1)")
@@ -56,6 +56,16 @@ class Options:
         out = dataclasses.asdict(self)
         out["image_size"] = list(self.image_size) if self.image_size else None
         return out
+
+
+# The `Options` a command line gives (`--image-size`, ...): every field but `data_dir`,
+# which names where a built-in data set is.
+READ_OPTIONS = tuple(f.name for f in dataclasses.fields(Options) if f.name != "data_dir")
+
+
+def pop_read_options(options):
+    """The `READ_OPTIONS` in the dict `options`, popped from it (values None: not given)."""
+    return {name: options.pop(name, None) for name in READ_OPTIONS}
 
 
 def parse_image_size(value):

@@ -7,6 +7,7 @@ labels as int64 `N`. Both kinds index and concatenate the same way
 """
 
 import dataclasses
+import re
 
 import numpy as np
 
@@ -66,7 +67,7 @@ class DatasetInfo:
 
 @dataclasses.dataclass(frozen=True)
 class ImageFiles:
-    """Images kept as files and decoded when a batch needs them (`kregs.batches.pipeline`).
+    """Images kept as files and decoded when a batch needs them (`kregs.data.batches.pipeline`).
 
     Attributes:
         paths: numpy array of file paths (str or bytes), one per image.
@@ -90,7 +91,7 @@ class ImageFiles:
 
     def decode(self):
         """The images as a uint8 array `N x H x W x C` (for a few: the whole is too big)."""
-        from kregs.data.folder import decode_files
+        from kregs.data.images import decode_files
 
         return decode_files(self.paths, self.shape)[0]
 
@@ -194,3 +195,9 @@ def check_every_class(splits, class_names, what):
                 f"too few for {what} (none is left for its {name} split; every class needs "
                 f"images in the {', '.join(splits)} splits); add images of it, or remove it"
             )
+
+
+def safe_name(text):
+    """`text` as a short name for folders and exports: letters, digits, `_.-` (64 at most)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("._") or "data"
+    return name[:64]

@@ -26,23 +26,23 @@ import functools
 import json
 import logging
 import os
-import re
 import shutil
 
+from kregs.deploy.convert import write_artifact
 from kregs.deploy.formats import (
     CALIBRATION_IMAGES,
     FORMATS,
-    PRECISIONS,
+    MAX_DROP,
     QUANTIZATIONS,
     DeployOptions,
     artifact_files,
     check_quantize,
     folder_name,
-    model_to_export,
+    next_version,
     require,
-    write_artifact,
 )
 from kregs.deploy.measure import Measurement, Reference, measure, reference, table
+from kregs.deploy.precision import PRECISIONS, model_to_export
 from kregs.deploy.runtimes import artifact_format, open_artifact
 from kregs.run.files import new_folder, read_json, write_atomic, write_json
 
@@ -50,7 +50,6 @@ logger = logging.getLogger(__name__)
 
 REPORT_JSON = "report.json"
 REPORT_MD = "REPORT.md"
-MAX_DROP = 0.5  # points of test accuracy an artifact may lose against the Keras model
 
 __all__ = [
     "CALIBRATION_IMAGES",
@@ -90,20 +89,6 @@ class DeployResult:
     written: dict
     rows: list
     refused: dict
-
-
-def next_version(export_dir, name):
-    """1 + the highest version of `name` in any format under `export_dir` (1 for none)."""
-    others = "|".join(f for f in FORMATS if f != "savedmodel")
-    quantized = "|".join(q for q in QUANTIZATIONS if q != "none")
-    pattern = re.compile(rf"^{re.escape(name)}(-({others})(-({quantized}))?)?$")
-    found = [0]
-    if os.path.isdir(export_dir):
-        for entry in os.listdir(export_dir):
-            folder = os.path.join(export_dir, entry)
-            if pattern.match(entry) and os.path.isdir(folder):
-                found += [int(v) for v in os.listdir(folder) if v.isdigit()]
-    return max(found) + 1
 
 
 def deploy(

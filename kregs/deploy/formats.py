@@ -4,22 +4,25 @@ Every format keeps the SavedModel's contract: uint8 images `[batch, H, W, C]` in
 (input `images`), float32 probabilities `[batch, classes]` out (output
 `probabilities`), the class names beside the model file (`class_names.txt`).
 The LiteRT, ONNX and OpenVINO files are written by Keras' own `model.export`
-(`format="litert"`, `"onnx"`, `"openvino"`); each runtime is an optional extra.
+(`kregs.deploy.convert`); each runtime is an optional extra. Each format's versions
+live in a folder of their own beside the SavedModel's (`folder_name`), one version
+number for one model across formats (`next_version`). No TensorFlow here.
 """
 
 import dataclasses
 import importlib.util
-import logging
+import json
 import os
+import re
 
+from kregs.deploy.precision import PRECISIONS
 from kregs.errors import ConfigError, invalid_value
 
-logger = logging.getLogger(__name__)
-
 QUANTIZATIONS = ("none", "dynamic", "int8")
-PRECISIONS = ("float32", "trained")
 CALIBRATION_IMAGES = 300  # validation images that calibrate int8 (never test images)
-REDUCED = ("mixed_bfloat16", "mixed_float16", "bfloat16", "float16")
+MAX_DROP = 0.5  # points of test accuracy an artifact may lose against the Keras model
+METADATA_FILE = "kregs.json"  # what was exported (a SavedModel's is in assets/)
+CLASS_NAMES_FILE = "class_names.txt"  # one class name per line, in id order
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +82,7 @@ class DeployOptions:
     formats: tuple = ("savedmodel",)
     quantize: str = "none"
     precision: str = "float32"
-    max_drop: float = 0.5
+    max_drop: float = MAX_DROP
     accept_drop: bool = False
 
     def __post_init__(self):
@@ -165,8 +168,6 @@ def folder_name(name, fmt, quantize="none"):
 
 def artifact_files(fmt):
     """Patterns of the files format `fmt` writes in a version folder (for `--overwrite`)."""
-    from kregs.export import CLASS_NAMES_FILE, METADATA_FILE, export_files
-
     if fmt == "savedmodel":
         return export_files("export/*/[0-9]*")
     return tuple(
@@ -175,132 +176,54 @@ def artifact_files(fmt):
     )
 
 
-def model_to_export(model, precision):
-    """`(model, precision)`: for "float32", `float32_model(model)`; for "trained", the
-    model as it computes."""
-    return float32_model(model) if precision == "float32" else (model, "trained")
+def export_files(version_dir):
+    """Patterns of the files an export writes in `version_dir` (see `kregs.run.files.matches`).
 
-
-def float32_model(model):
-    """`model` computing in float32: a copy of a model trained in bfloat16 or float16.
-
-    Layers with a reduced-precision policy are cloned (`keras.models.clone_model`,
-    nested models too) with the float32 policy and given the same weights (their
-    variables are float32 already); other layers keep theirs. A model that cannot
-    be cloned is returned as it is, and said in the log.
-
-    Returns:
-        `(model, precision)`: the model to export and the name of its precision.
+    Example:
+    >>> "export/*/[0-9]*/saved_model.pb" in export_files("export/*/[0-9]*")
+    True
     """
-    import keras
-
-    policies = {_policy(layer) for layer in _all_layers(model)}
-    reduced = sorted(policies & set(REDUCED))
-    if not reduced:
-        return model, "float32"
-
-    def clone(layer):
-        config = layer.get_config()
-        if _policy(layer) in REDUCED:
-            config["dtype"] = "float32"
-        return layer.__class__.from_config(config)
-
-    try:
-        copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
-        copy.set_weights(model.get_weights())
-    except (ValueError, TypeError, NotImplementedError) as err:
-        logger.warning("exported as trained (%s): cannot make a float32 copy (%s)", reduced, err)
-        return model, reduced[0]
-    return copy, "float32"
-
-
-def _policy(layer):
-    policy = getattr(layer, "dtype_policy", None)
-    return getattr(policy, "name", None)
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _all_layers(layer)
-
-
-def _deployed(model):
-    """`model` with its output named `probabilities` (and its input `images`, uint8)."""
-    import keras
-
-    return keras.Model(model.inputs, {"probabilities": model.outputs[0]})
-
-
-def _input_spec(model):
-    import keras
-
-    return [keras.InputSpec(shape=(None, *model.input_shape[1:]), dtype="uint8", name="images")]
-
-
-def write_artifact(model, fmt, folder, class_names, quantize="none", calibration=None):
-    """Writes `model` in format `fmt` into the (new, empty) folder `folder`.
-
-    Args:
-        model: a `keras.Model` taking uint8 images and giving probabilities.
-        fmt: str, a key of `FORMATS`.
-        folder: str, an existing empty folder.
-        class_names: sequence of str, in class-id order (written beside the model).
-        quantize: str, LiteRT only: "none", "dynamic" (int8 weights) or "int8"
-            (full-integer, calibrated on `calibration`).
-        calibration: uint8 images `(N, H, W, C)`, for int8.
-
-    Returns:
-        str, the path of the model file (`FORMATS[fmt].file`).
-    """
-    from kregs.export import CLASS_NAMES_FILE, write_serving_model
-
-    if fmt == "savedmodel":
-        write_serving_model(model, folder, class_names)
-        return os.path.join(folder, "saved_model.pb")
-    path = os.path.join(folder, FORMATS[fmt].file)
-    options = _litert_options(quantize, calibration) if fmt == "litert" else {}
-    _deployed(model).export(
-        path, format=fmt, input_signature=_input_spec(model), verbose=False, **options
-    )
-    if fmt == "onnx":
-        _name_batch_axis(path)
-    with open(os.path.join(folder, CLASS_NAMES_FILE), "w") as f:
-        f.write("\n".join(class_names) + "\n")
-    return path
-
-
-def _litert_options(quantize, calibration):
-    """The TFLite converter's settings for a quantization (Keras passes them through)."""
-    import tensorflow as tf
-
-    if quantize == "none":
-        return {}
-    options = {"optimizations": [tf.lite.Optimize.DEFAULT]}
-    if quantize == "int8":
-        if calibration is None or not len(calibration):
-            raise ConfigError("int8 quantization needs calibration images (none given)")
-
-        def representative():
-            for i in range(len(calibration)):
-                yield [calibration[i : i + 1]]
-
-        options.update(
-            representative_dataset=representative,
-            target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
-            inference_output_type=tf.float32,
+    return tuple(
+        f"{version_dir}/{name}"
+        for name in (
+            "saved_model.pb",
+            "fingerprint.pb",
+            "variables/variables.*",
+            f"assets/{METADATA_FILE}",
+            f"assets/{CLASS_NAMES_FILE}",
         )
-    return options
+    )
 
 
-def _name_batch_axis(path):
-    """Names the ONNX graph's batch axis `batch` (tf2onnx leaves `unk__N`)."""
-    import onnx
+def versions(model_dir):
+    """The version numbers (ints, sorted) of the SavedModels in `model_dir`."""
+    if not os.path.isdir(model_dir):
+        return []
+    return sorted(int(d) for d in os.listdir(model_dir) if re.fullmatch(r"\d+", d))
 
-    graph = onnx.load(path)
-    for value in (*graph.graph.input, *graph.graph.output):
-        dims = value.type.tensor_type.shape.dim
-        if dims and not dims[0].dim_value:
-            dims[0].dim_param = "batch"
-    onnx.save(graph, path)
+
+def latest_export(model_dir):
+    """Returns `(version, metadata)` of the newest export in `model_dir`, or `(None, None)`."""
+    found = versions(model_dir)
+    if not found:
+        return None, None
+    path = os.path.join(model_dir, str(found[-1]), "assets", METADATA_FILE)
+    try:
+        with open(path) as f:
+            return found[-1], json.load(f)
+    except (OSError, ValueError):
+        return found[-1], {}
+
+
+def next_version(export_dir, name):
+    """1 + the highest version of `name` in any format under `export_dir` (1 for none)."""
+    others = "|".join(f for f in FORMATS if f != "savedmodel")
+    quantized = "|".join(q for q in QUANTIZATIONS if q != "none")
+    pattern = re.compile(rf"^{re.escape(name)}(-({others})(-({quantized}))?)?$")
+    found = [0]
+    if os.path.isdir(export_dir):
+        for entry in os.listdir(export_dir):
+            folder = os.path.join(export_dir, entry)
+            if pattern.match(entry) and os.path.isdir(folder):
+                found += [int(v) for v in os.listdir(folder) if v.isdigit()]
+    return max(found) + 1

@@ -4,6 +4,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import fnmatch
 import json
 import os
 import re
@@ -12,6 +13,18 @@ import sys
 import tempfile
 
 from kregs.errors import DiskFullError, StateError
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# The process' umask, read once at import (reading it means setting it): the modes
+# kregs' files get, as any file the user's programs write (kregs' temporary files
+# start private and are renamed into place).
+UMASK = _umask()
 
 
 def write_atomic(path, text):
@@ -30,6 +43,7 @@ def write_atomic(path, text):
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     try:
+        os.fchmod(fd, 0o666 & ~UMASK)  # (mkstemp's 0600 would stay with the file)
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
@@ -72,6 +86,7 @@ def new_folder(parent, name):
     ...     replace_folder(tmp, "runs/x/best", owned=("rank*",))
     """
     tmp = tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=parent)
+    os.chmod(tmp, 0o777 & ~UMASK)  # (mkdtemp's 0700 would stay with the folder)
     try:
         yield tmp
     except BaseException:
@@ -79,11 +94,54 @@ def new_folder(parent, name):
         raise
 
 
+def matches(rel, patterns):
+    """Whether the relative path `rel` (with `/`) matches one of `patterns`.
+
+    A pattern is a relative path whose parts are `fnmatch` patterns, each matching
+    one part of `rel`; a part `**` matches any number of parts.
+
+    Example:
+    >>> matches("tensorboard/0/train/events.out.tfevents.1", ["tensorboard/**/events.out.*"])
+    True
+    """
+    parts = rel.split("/")
+
+    def match(ps, ts):
+        if not ps:
+            return not ts
+        if ps[0] == "**":
+            return any(match(ps[1:], ts[i:]) for i in range(len(ts) + 1))
+        return bool(ts) and fnmatch.fnmatchcase(ts[0], ps[0]) and match(ps[1:], ts[1:])
+
+    return any(match(p.split("/"), parts) for p in patterns)
+
+
+def delete_owned(folder, patterns):
+    """Deletes the files under `folder` that match `patterns` (see `matches`), then the folders
+    this emptied; every other file, and the folders that hold one, stay.
+
+    Returns:
+        list of str, the files deleted.
+    """
+    deleted, emptied = [], set()
+    for dirpath, _, filenames in os.walk(folder, topdown=False):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if matches(os.path.relpath(path, folder).replace(os.sep, "/"), patterns):
+                os.unlink(path)
+                deleted.append(path)
+                emptied.add(dirpath)
+        if dirpath != folder and dirpath in emptied and not os.listdir(dirpath):
+            os.rmdir(dirpath)
+            emptied.add(os.path.dirname(dirpath))
+    return deleted
+
+
 def replace_folder(tmp, target, owned=()):
     """Puts the filled folder `tmp` in the place of `target`, in one step where it can.
 
     A reader sees the old folder or the new one, never a mix. Files in the old
-    `target` that `owned` does not match (`kregs.run.folder.owned` patterns,
+    `target` that `owned` does not match (`matches` patterns,
     relative to `target`: a user's files) are carried over into the new one as
     hard links first, so they are never only in a temporary folder. On Linux the
     two folders are exchanged atomically (`renameat2(RENAME_EXCHANGE)`); where the
@@ -94,15 +152,13 @@ def replace_folder(tmp, target, owned=()):
         target: str, the folder to replace (it need not exist).
         owned: iterable of str, the patterns of the files kregs writes there.
     """
-    from kregs.run.folder import owned as is_owned
-
     if not os.path.isdir(target):
         os.rename(tmp, target)
         return
     for dirpath, _, filenames in os.walk(target):
         for name in filenames:
             rel = os.path.relpath(os.path.join(dirpath, name), target)
-            if is_owned(rel.replace(os.sep, "/"), owned):
+            if matches(rel.replace(os.sep, "/"), owned):
                 continue
             dest = os.path.join(tmp, rel)
             if not os.path.exists(dest):
@@ -159,6 +215,19 @@ def file_hash(path):
     return digest.hexdigest()[:16]
 
 
+def weights_hash(model):
+    """A short hash of a model's weights: the same weights, the same hash (what a run
+    derived from a trial's model is checked against: its test, refit and export)."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()[:16]
+
+
 def write_json(path, obj):
     """Writes `obj` as indented, key-sorted JSON, atomically."""
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
@@ -184,6 +253,18 @@ def read_json(path, remedy="delete it, or run with --overwrite to start afresh")
         raise StateError(f"{path} is unreadable or corrupt ({err}); {remedy}") from None
 
 
+def _path_in(text, folder):
+    """The first file path under `folder` that `text` names (TensorFlow's errors name the
+    file in their message, not in `filename`), or None."""
+    if not folder:
+        return None
+    prefix = os.path.abspath(str(folder))
+    for found in re.findall(r"(/[^\s;,'\"(){}\[\]]+)", text):
+        if found.startswith(prefix):
+            return found.rstrip(".")
+    return None
+
+
 def full_disk(err, default):
     """`DiskFullError` for an exception caused by a full disk (anywhere in its chain), else None.
 
@@ -198,7 +279,7 @@ def full_disk(err, default):
     while err is not None and id(err) not in seen:
         seen.add(id(err))
         if getattr(err, "errno", None) == errno.ENOSPC or "No space left on device" in str(err):
-            where = getattr(err, "filename", None) or default
+            where = getattr(err, "filename", None) or _path_in(str(err), default) or default
             return DiskFullError(
                 f"no space left on device while writing {where}; free space and run the "
                 "same command to resume"

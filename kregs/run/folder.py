@@ -12,60 +12,16 @@ writing anything, leaves no empty folder behind.
 import contextlib
 import datetime
 import errno
-import fnmatch
 import os
 import re
 import shutil
 
 from kregs.errors import ConfigError, StateError
-from kregs.run.files import read_json, write_json
+from kregs.run.files import delete_owned, matches, read_json, write_json
 from kregs.run.lock import LOCK_FILE, FolderLock
 
 # Every temporary name kregs uses: `.name.XXXX.tmp` (write_atomic) and `.tmp-...`.
 TEMPORARY = re.compile(r"^\..+\.tmp$|^\.tmp-")
-
-
-def owned(rel, patterns):
-    """Whether the relative path `rel` (with `/`) matches one of `patterns`.
-
-    A pattern is a relative path whose parts are `fnmatch` patterns, each matching
-    one part of `rel`; a part `**` matches any number of parts.
-
-    Example:
-    >>> owned("tensorboard/0/train/events.out.tfevents.1", ["tensorboard/**/events.out.*"])
-    True
-    """
-    parts = rel.split("/")
-
-    def match(ps, ts):
-        if not ps:
-            return not ts
-        if ps[0] == "**":
-            return any(match(ps[1:], ts[i:]) for i in range(len(ts) + 1))
-        return bool(ts) and fnmatch.fnmatchcase(ts[0], ps[0]) and match(ps[1:], ts[1:])
-
-    return any(match(p.split("/"), parts) for p in patterns)
-
-
-def delete_owned(folder, patterns):
-    """Deletes the files under `folder` that match `patterns` (see `owned`), then the folders
-    this emptied; every other file, and the folders that hold one, stay.
-
-    Returns:
-        list of str, the files deleted.
-    """
-    deleted, emptied = [], set()
-    for dirpath, _, filenames in os.walk(folder, topdown=False):
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            if owned(os.path.relpath(path, folder).replace(os.sep, "/"), patterns):
-                os.unlink(path)
-                deleted.append(path)
-                emptied.add(dirpath)
-        if dirpath != folder and dirpath in emptied and not os.listdir(dirpath):
-            os.rmdir(dirpath)
-            emptied.add(os.path.dirname(dirpath))
-    return deleted
 
 
 def default_output(name):
@@ -173,6 +129,10 @@ class RunFolder:
             without them is another program's, and the folder is not a run.
         shared: iterable of str, sub-folders other processes write too
             (left alone when cleaning temporaries).
+        work: iterable of str, patterns (see `kregs.run.files.matches`) of the files that
+            mean finished work (trials.csv, a study's runs). A folder without any holds
+            a run that never got that far (it failed at its start): another record
+            replaces it, and what it wrote is deleted, instead of being refused.
 
     Example:
     >>> folder = RunFolder("runs/x", "run.json", resumable=("max_trials",), owned=("a.csv",))
@@ -190,6 +150,7 @@ class RunFolder:
         owned=(),
         shared=(),
         required=("kregs_version",),
+        work=(),
     ):
         self.path = os.path.abspath(path)
         self.record_file = record_file
@@ -199,6 +160,7 @@ class RunFolder:
         self.owned = (record_file, *owned)
         self.shared = tuple(shared)
         self.required = tuple(required)
+        self.work = tuple(work)
 
     def file(self, *parts):
         """The path of `parts` inside the folder."""
@@ -228,8 +190,8 @@ class RunFolder:
         except OSError as err:
             raise _unwritable(self.path, err.strerror) from None
         try:
-            self._check(record, overwrite)  # again, now that nobody else can write
-            if overwrite:
+            fresh = self._check(record, overwrite) == "unfinished"  # again: nobody else writes
+            if overwrite or fresh:
                 self._delete_entries()
             clean_temporaries(self.path, skip=self.shared)
             yield self
@@ -274,7 +236,8 @@ class RunFolder:
         """Refuses a folder that is not a run of this kind or (without overwrite) another run.
 
         Returns:
-            bool, whether the folder held anything.
+            bool, whether the folder held anything; "unfinished" where it holds another
+            run that finished nothing (see `work`), which this one replaces.
         """
         if not self._content():
             return False
@@ -298,6 +261,8 @@ class RunFolder:
                 f"{self.kind}'s record; choose another --output"
             )
         changed = changed_keys(previous, record, self.resumable)
+        if changed and not overwrite and self.work and not self._has_work():
+            return "unfinished"
         if changed and not overwrite:
             diffs = ", ".join(f"{k}: {previous.get(k)!r} -> {record.get(k)!r}" for k in changed)
             raise ConfigError(
@@ -305,6 +270,15 @@ class RunFolder:
                 f"({diffs}); use another --output, or --overwrite to start afresh"
             )
         return True
+
+    def _has_work(self):
+        """Whether the folder holds finished work (a file matching `work`)."""
+        for dirpath, _, filenames in os.walk(self.path):
+            for name in filenames:
+                rel = os.path.relpath(os.path.join(dirpath, name), self.path)
+                if matches(rel.replace(os.sep, "/"), self.work):
+                    return True
+        return False
 
     def _delete_entries(self):
         """Deletes what a run of this kind wrote; anything else in the folder stays."""

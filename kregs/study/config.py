@@ -15,19 +15,18 @@ from kregs.checks import (
     mirrors,
 )
 from kregs.config import BY_NAME, DIMENSIONS
-from kregs.data.dataset import Dataset, dataset_from_options, parse_size
+from kregs.data.dataset import Dataset, dataset_from_options, parse_size, pop_read_options
 from kregs.errors import invalid_value
-from kregs.run.budget import STUDY_PRESETS, StudyBudget, resolve
+from kregs.run.budget import resolve
 from kregs.run.device import DeviceOptions
 from kregs.study import plan
+from kregs.study.budget import STUDY_PRESETS, StudyBudget
 from kregs.study.protocol import StudyValues, configurations, resolve_values
 from kregs.usermodel import ModelSource, model_options
 
 STUDY_FILE = "study.json"
 # study.json fields that may change between a study and its continuation.
 RESUMABLE = ("seeds", "kregs_version", "max_memory", "data_info")
-# Options of `create` that say how the data is read (`kregs.data.Options`).
-DATA_OPTIONS = ("image_size", "color_mode", "test_split", "skip_bad_images", "pixel_range", "flips")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +40,7 @@ class StudyConfig:
     Attributes:
         dataset: `kregs.data.Dataset`, or the name of a built-in data set or
             "tfds:NAME".
-        budget: `kregs.run.budget.StudyBudget`.
+        budget: `kregs.study.budget.StudyBudget`.
         arch: str, "cnn" or "mlp" (kregs' own models).
         model: `kregs.usermodel.ModelSource` or None: your model instead of `arch`.
         seeds: int >= 1, runs per configuration.
@@ -187,8 +186,8 @@ class StudyConfig:
         values = resolve_values(**{name: options.pop(name) for name in names})
         device = DeviceOptions(**take("precision", "jit_compile", "threads"))
         if not isinstance(dataset, Dataset):
-            data_options = {k: options.pop(k, None) for k in DATA_OPTIONS}
-            dataset = dataset_from_options(dataset, data, options.get("data_dir"), **data_options)
+            read = pop_read_options(options)
+            dataset = dataset_from_options(dataset, data, options.get("data_dir"), **read)
         if isinstance(options.get("max_memory"), str):
             options["max_memory"] = parse_size(options["max_memory"])
         options.update(model_options(options))

@@ -14,15 +14,13 @@ kinds exist, each with its own report:
 No TensorFlow here.
 """
 
-import csv
 import dataclasses
 import math
-import os
 
 from kregs.checks import check_choice
 from kregs.config import BY_NAME, CONFIG_NAMES, DIMENSIONS, TECHNIQUES, RegConfig
 from kregs.errors import ConfigError, invalid_value
-from kregs.run.files import read_json
+from kregs.study.protocol import completed_trials, configurations
 
 KINDS = ("configurations", "sweep", "ablation")
 
@@ -211,28 +209,6 @@ def ablation_from_run(run_dir):
     )
 
 
-def completed_trials(run_dir, argument):
-    """`(run.json's record, trials.csv's completed rows)` of a finished `kregs tune` run.
-
-    Args:
-        run_dir: str, the run's output folder.
-        argument: str, the option that named it (for the error).
-
-    Raises:
-        ConfigError: the folder is not a `kregs tune` run.
-    """
-    run_file = os.path.join(run_dir, "run.json")
-    path = os.path.join(run_dir, "trials.csv")
-    if not os.path.isfile(run_file) or not os.path.isfile(path):
-        raise ConfigError(
-            f"Invalid value for argument `{argument}`: expected the output folder of a "
-            f"`kregs tune` run (with run.json and trials.csv). Received: {argument}={run_dir!r}"
-        )
-    with open(path, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("status") == "COMPLETED"]
-    return read_json(run_file), rows
-
-
 def _reg_config(row):
     """The `RegConfig` of a trials.csv row; a column an older run lacks takes its default."""
     return RegConfig(**{d.name: d.parse(row.get(d.name)) for d in DIMENSIONS})
@@ -252,8 +228,6 @@ def sweep_configurations(sweeps, values):
         sweeps: sequence of `Sweep` (one base for all).
         values: `kregs.study.protocol.StudyValues`, the values of the base's techniques.
     """
-    from kregs.study.protocol import configurations
-
     bases = {s.base for s in sweeps}
     if len(bases) != 1:
         raise invalid_value("base", sorted(bases), "one base configuration for every sweep")

@@ -5,33 +5,10 @@ import os
 import numpy as np
 
 from kregs.config import CONFIG_NAMES
+from kregs.run.plots import pyplot, save
 
-DPI = 80
 # The fixed names of the study's plots (a sweep also writes sweep-<parameter>.png).
 NAMES = ("test_accuracy.png", "learning_curves.png", "generalization_gap.png", "ablation.png")
-
-
-def save(fig, path):
-    """Saves `fig` as a PNG atomically (a unique temporary name, then a rename)."""
-    plt = _pyplot()
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{name}")
-    try:
-        fig.savefig(tmp, dpi=DPI, format="png")
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def write_all(folder, records, dataset):
@@ -120,7 +97,7 @@ def write_sweeps(folder, rows, study):
 def _sweep(path, sweep, rows, dataset, best):
     from kregs.study import plan
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     x = np.arange(len(sweep.values))
     for ax, key, ylabel in (
@@ -166,7 +143,7 @@ def _sweep(path, sweep, rows, dataset, best):
 
 
 def _bars(path, rows, key, scale, title, ylabel, order=CONFIG_NAMES):
-    plt = _pyplot()
+    plt = pyplot()
     names = [n for n in order if any(r["config"] == n for r in rows)]
     values = [
         [scale * r[key] for r in rows if r["config"] == n and r[key] is not None] for n in names
@@ -192,7 +169,7 @@ def _bars(path, rows, key, scale, title, ylabel, order=CONFIG_NAMES):
 
 
 def _learning_curves(path, records, dataset):
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(2, 4, figsize=(12, 5.5), sharex=True, sharey=True)

@@ -1,9 +1,12 @@
 """The L2 / dropout / BN values the study's configurations use, and where each came from."""
 
+import csv
 import dataclasses
+import os
 
 from kregs.config import BY_NAME, CONFIG_NAMES, DIMENSIONS, RegConfig
-from kregs.errors import invalid_value
+from kregs.errors import ConfigError, invalid_value
+from kregs.run.files import read_json
 
 # For kregs' CNN (see kregs.build_model) trained with Adam: a lambda of 1e-4
 # (the study's convention, loss + lambda/2 ||w||^2, over every kernel) and a drop
@@ -126,8 +129,6 @@ def resolve_values(values_from=None, **given):
 
 def _best_from_run(run_dir):
     """From a tune run's trials.csv: per technique, its value in the best trial that used it."""
-    from kregs.study.plan import completed_trials
-
     run, rows = completed_trials(run_dir, "values_from")
     dataset = run.get("dataset")
     if isinstance(dataset, dict):  # your own data: its kind and where it is
@@ -150,3 +151,25 @@ def configurations(values, names=CONFIG_NAMES):
         )
         for name in names
     }
+
+
+def completed_trials(run_dir, argument):
+    """`(run.json's record, trials.csv's completed rows)` of a finished `kregs tune` run.
+
+    Args:
+        run_dir: str, the run's output folder.
+        argument: str, the option that named it (for the error).
+
+    Raises:
+        ConfigError: the folder is not a `kregs tune` run.
+    """
+    run_file = os.path.join(run_dir, "run.json")
+    path = os.path.join(run_dir, "trials.csv")
+    if not os.path.isfile(run_file) or not os.path.isfile(path):
+        raise ConfigError(
+            f"Invalid value for argument `{argument}`: expected the output folder of a "
+            f"`kregs tune` run (with run.json and trials.csv). Received: {argument}={run_dir!r}"
+        )
+    with open(path, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("status") == "COMPLETED"]
+    return read_json(run_file), rows

@@ -111,6 +111,7 @@ def study_folder(config):
         "protocol",
         RESUMABLE,
         owned=OWNED,
+        work=(f"{RUNS_DIR}/*-seed*.json",),
     )
 
 

@@ -1,13 +1,15 @@
 """`Predictor`: class probabilities from an exported model: a SavedModel, a `.keras` file,
-or a LiteRT, ONNX or OpenVINO artifact (`kregs.deploy`), each in its own runtime."""
+or a LiteRT, ONNX or OpenVINO artifact (`kregs.deploy`), each in its own runtime
+(`kregs.deploy.runtimes`)."""
 
 import json
 import os
 
 import numpy as np
 
+from kregs.deploy.formats import CLASS_NAMES_FILE, METADATA_FILE, versions
+from kregs.deploy.runtimes import artifact_format, open_artifact
 from kregs.errors import DataError
-from kregs.export import CLASS_NAMES_FILE, versions
 
 
 class Predictor:
@@ -26,6 +28,9 @@ class Predictor:
         input_shape: tuple `(H, W, C)`.
         class_names: list of str, in class-id order.
         source: str, the file or folder loaded.
+        metadata: dict, what kregs recorded with the model (its `kregs.json`, or the
+            JSON beside a `.keras` file): the class names, the trial, and how its
+            inputs were made from image files (`preprocessing`); {} where none.
 
     Example:
     >>> predictor = Predictor("runs/quick/export/fashion_mnist")
@@ -33,8 +38,6 @@ class Predictor:
     """
 
     def __init__(self, path):
-        from kregs.deploy.runtimes import artifact_format
-
         path = os.path.expanduser(str(path))
         self._keras = self._runtime = None
         if path.endswith(".keras") and os.path.isfile(path):
@@ -49,10 +52,7 @@ class Predictor:
                     f"{path}: not a SavedModel folder (no saved_model.pb), nor a LiteRT, ONNX "
                     "or OpenVINO model, and holds no numbered versions"
                 )
-            if fmt == "savedmodel":
-                self._load_saved_model(path)
-            else:
-                self._load_artifact(path)
+            self._load_artifact(path, fmt)
         else:
             raise DataError(
                 f"{path}: neither a SavedModel folder, a .keras file, nor a .tflite, .onnx or "
@@ -61,56 +61,29 @@ class Predictor:
         self.source = path
         self.probabilities = True  # until outputs say otherwise (`predict`)
 
-    def _load_artifact(self, path):
-        from kregs.deploy.runtimes import open_artifact
+    def _load_artifact(self, path, fmt):
+        if fmt == "savedmodel":
+            from kregs.run.device import tensorflow_available
 
+            if not tensorflow_available():
+                raise DataError(
+                    f"{path}: a SavedModel needs TensorFlow to run, not installed here; "
+                    "give the run's .keras model (best/*.keras) instead"
+                )
         self._runtime = open_artifact(path)
         folder = path if os.path.isdir(path) else os.path.dirname(path)
+        assets = os.path.join(folder, "assets") if fmt == "savedmodel" else folder
         self.input_shape = _image_shape(self._runtime.input_shape, path)
-        self.class_names = self._read_names(os.path.join(folder, CLASS_NAMES_FILE))
-
-    def _load_saved_model(self, path):
-        from kregs.run.device import tensorflow_available
-
-        if not tensorflow_available():
-            raise DataError(
-                f"{path}: a SavedModel needs TensorFlow to run, not installed here; "
-                "give the run's .keras model (best/*.keras) instead"
-            )
-        import tensorflow as tf
-
-        try:
-            loaded = tf.saved_model.load(path)
-        except (OSError, ValueError, RuntimeError, tf.errors.OpError) as err:
-            raise DataError(f"{path}: cannot load SavedModel ({type(err).__name__})") from None
-        if "serving_default" not in loaded.signatures:
-            raise DataError(f"{path}: SavedModel has no serving_default signature")
-        self._fn = loaded.signatures["serving_default"]
-        spec = self._fn.structured_input_signature[1]
-        if list(spec) != ["images"] or spec["images"].dtype != tf.uint8:
-            raise DataError(
-                f"{path}: serving_default does not take uint8 `images`; not a kregs export"
-            )
-        self.input_shape = _image_shape(spec["images"].shape, path)
-        self._saved = loaded  # keeps the variables alive
-        names_file = os.path.join(path, "assets", CLASS_NAMES_FILE)
-        self.class_names = self._read_names(names_file)
+        self.class_names = self._read_names(os.path.join(assets, CLASS_NAMES_FILE))
+        self.metadata = _read_json(os.path.join(assets, METADATA_FILE))
 
     def _load_keras(self, path):
-        import keras
+        from kregs.usermodel import load_keras_file
 
-        import kregs.layers  # noqa: F401 - registers kregs' classes
-
-        try:
-            self._keras = keras.models.load_model(path, safe_mode=True)
-        except (OSError, ValueError, TypeError) as err:
-            raise DataError(f"{path}: cannot load .keras model ({err})") from None
+        self._keras = load_keras_file(path, "model")
         self.input_shape = _image_shape(self._keras.input_shape, path)
-        meta = os.path.splitext(path)[0] + ".json"
-        names = None
-        if os.path.exists(meta):
-            with open(meta) as f:
-                names = json.load(f).get("class_names")
+        self.metadata = _read_json(os.path.splitext(path)[0] + ".json")
+        names = self.metadata.get("class_names")
         self.class_names = names or [str(i) for i in range(self._keras.output_shape[-1])]
 
     @staticmethod
@@ -136,12 +109,8 @@ class Predictor:
             raise DataError("no images to classify (an empty batch)")
         if self._keras is not None:
             outputs = np.asarray(self._keras.predict(images, verbose=0), dtype=np.float32)
-        elif self._runtime is not None:
-            outputs = np.asarray(self._runtime.predict(images), dtype=np.float32)
         else:
-            import tensorflow as tf
-
-            outputs = self._fn(images=tf.constant(images))["probabilities"].numpy()
+            outputs = np.asarray(self._runtime.predict(images), dtype=np.float32)
         if self.class_names is None:
             self.class_names = [str(i) for i in range(outputs.shape[-1])]
         if outputs.ndim != 2 or outputs.shape[-1] != len(self.class_names):
@@ -180,3 +149,13 @@ def _image_shape(shape, path):
             "images of a fixed size, (batch, height, width, 1 or 3 channels)"
         )
     return tuple(int(d) for d in dims)
+
+
+def _read_json(path):
+    """The JSON object in `path`, or {} where there is none (or it is not readable)."""
+    try:
+        with open(path) as f:
+            found = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}

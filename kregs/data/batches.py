@@ -68,7 +68,7 @@ def file_batches(files, y, batch_size, training, seed=None):
     """Batches of images decoded from their files as training goes (`tf.data`).
 
     The file list is shuffled when training (a new order every epoch, from
-    `seed`); each file is decoded by TensorFlow (`kregs.data.folder.tf_decoder`:
+    `seed`); each file is decoded by TensorFlow (`kregs.data.images.tf_decoder`:
     the same pixels as a data set loaded into memory) on parallel threads, and
     batches are prefetched, so the model rarely waits. Memory holds the paths and a few
     batches, never the data set.
@@ -83,7 +83,7 @@ def file_batches(files, y, batch_size, training, seed=None):
     Returns:
         A `tf.data.Dataset` of `(images, labels)` batches.
     """
-    from kregs.data.folder import decode_threads, tf_decoder
+    from kregs.data.images import decode_threads, tf_decoder
     from kregs.run.device import tensorflow_available
 
     if not tensorflow_available():

@@ -1,56 +1,15 @@
-"""Exports a model for TF Serving: `<base>/<model-name>/<version>/`, atomically."""
+"""The SavedModel for TF Serving: `<base>/<model-name>/<version>/`, written atomically."""
 
 import json
 import logging
 import os
-import re
 
+from kregs.deploy.formats import CLASS_NAMES_FILE, METADATA_FILE, next_version
+from kregs.deploy.precision import model_to_export
 from kregs.errors import ConfigError
 from kregs.run.files import new_folder
 
 logger = logging.getLogger(__name__)
-
-METADATA_FILE = "kregs.json"  # in assets/: what was exported, for `latest_export`
-CLASS_NAMES_FILE = "class_names.txt"  # in assets/: one class name per line, in id order
-
-
-def export_files(version_dir):
-    """Patterns of the files an export writes in `version_dir` (see `kregs.run.folder.owned`).
-
-    Example:
-    >>> "export/*/[0-9]*/saved_model.pb" in export_files("export/*/[0-9]*")
-    True
-    """
-    return tuple(
-        f"{version_dir}/{name}"
-        for name in (
-            "saved_model.pb",
-            "fingerprint.pb",
-            "variables/variables.*",
-            f"assets/{METADATA_FILE}",
-            f"assets/{CLASS_NAMES_FILE}",
-        )
-    )
-
-
-def versions(model_dir):
-    """The version numbers (ints, sorted) of the SavedModels in `model_dir`."""
-    if not os.path.isdir(model_dir):
-        return []
-    return sorted(int(d) for d in os.listdir(model_dir) if re.fullmatch(r"\d+", d))
-
-
-def latest_export(model_dir):
-    """Returns `(version, metadata)` of the newest export in `model_dir`, or `(None, None)`."""
-    found = versions(model_dir)
-    if not found:
-        return None, None
-    path = os.path.join(model_dir, str(found[-1]), "assets", METADATA_FILE)
-    try:
-        with open(path) as f:
-            return found[-1], json.load(f)
-    except (OSError, ValueError):
-        return found[-1], {}
 
 
 def write_serving_model(model, path, class_names):
@@ -127,9 +86,6 @@ def export_for_serving(model, model_dir, class_names, metadata=None, precision="
     >>> export_for_serving(model, "runs/x/export/fashion_mnist", info.class_names)
     'runs/x/export/fashion_mnist/1'
     """
-    from kregs.deploy import next_version
-    from kregs.deploy.formats import model_to_export
-
     model, used = model_to_export(model, precision)
     os.makedirs(model_dir, exist_ok=True)
     with new_folder(model_dir, "export") as tmp:
