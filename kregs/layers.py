@@ -234,22 +234,24 @@ class DenseBlock(_RegBlock):
 
 @keras.saving.register_keras_serializable(package="kregs")
 class ResidualDrop(keras.layers.Layer):
-    """A residual `Add` whose branch is skipped for whole images (stochastic depth).
+    """A residual `Add` whose branches are skipped for whole images (stochastic depth).
 
-    Takes `[a, b]` and returns `a + b` at inference. In training, the input at
-    `branch` (the residual branch; the other is the shortcut) is kept for each
-    image with probability `1 - rate` and then scaled by `1 / (1 - rate)`, else
-    dropped: the image goes through the shortcut alone (Huang et al. 2016, with
-    the scaling at training time as in timm's `drop_path`, so inference needs
-    no change). `kregs.regularize` puts it in place of a model's residual `Add`s.
+    Takes the `Add`'s inputs and returns their sum at inference. In training, each input
+    in `branch` (a residual branch; the others are the shortcut) is kept for each image
+    with probability `1 - rate` and then scaled by `1 / (1 - rate)`, else dropped: the
+    image goes through the shortcut (and the other branches) alone (Huang et al. 2016,
+    with the scaling at training time as in timm's `drop_path`, so inference needs no
+    change). `kregs.regularize` puts it in place of a model's residual `Add`s.
 
     Args:
-        rate: float in [0, 1), the probability of skipping the branch.
-        branch: int, 0 or 1, which input is the residual branch. Default 1.
+        rate: float in [0, 1), the probability of skipping a branch.
+        branch: int, or list of ints: the inputs that are residual branches. Default 1
+            (`[shortcut, branch]`).
         seed: int or None.
 
     Example:
     >>> y = ResidualDrop(0.1)([shortcut, branch])
+    >>> z = ResidualDrop(0.1, branch=[1, 2])([shortcut, branch_a, branch_b])
     """
 
     def __init__(self, rate, branch=1, seed=None, **kwargs):
@@ -257,21 +259,29 @@ class ResidualDrop(keras.layers.Layer):
         from kregs.checks import check_dropout
 
         self.rate = check_dropout(rate, "rate")
-        if branch not in (0, 1):
+        branches = [branch] if isinstance(branch, int) else list(branch)
+        if not branches or any(
+            isinstance(b, bool) or not isinstance(b, int) or b < 0 for b in branches
+        ):
             from kregs.errors import invalid_value
 
-            raise invalid_value("branch", branch, "0 or 1")
-        self.branch, self.seed = branch, seed
+            raise invalid_value("branch", branch, "an input's index, or a list of them")
+        self.branch, self.seed = branch if isinstance(branch, int) else branches, seed
+        self._branches = branches
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs, training=False):
-        branch, shortcut = inputs[self.branch], inputs[1 - self.branch]
-        if not training or self.rate == 0:
-            return shortcut + branch
-        shape = (keras.ops.shape(branch)[0],) + (1,) * (len(branch.shape) - 1)
-        noise = keras.random.uniform(shape, dtype="float32", seed=self.seed_generator)
-        keep = keras.ops.cast(noise >= self.rate, branch.dtype)
-        return shortcut + branch * keep * keras.ops.cast(1.0 / (1.0 - self.rate), branch.dtype)
+        if len(inputs) <= max(self._branches):
+            raise ValueError(f"{self.name}: branch {self.branch} of {len(inputs)} inputs")
+        total = None
+        for i, x in enumerate(inputs):
+            if training and self.rate > 0 and i in self._branches:
+                shape = (keras.ops.shape(x)[0],) + (1,) * (len(x.shape) - 1)
+                noise = keras.random.uniform(shape, dtype="float32", seed=self.seed_generator)
+                keep = keras.ops.cast(noise >= self.rate, x.dtype)
+                x = x * keep * keras.ops.cast(1.0 / (1.0 - self.rate), x.dtype)
+            total = x if total is None else total + x
+        return total
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]

@@ -16,6 +16,7 @@ from kregs.errors import ConfigError
 from kregs.graph import (
     ACTIVATIONS,
     BLOCKS,
+    DROPOUTS,
     NORMALIZATIONS,
     POOLING,
     SPATIAL_DROPOUT,
@@ -40,7 +41,6 @@ def regularize(
     num_classes=None,
     dtype_policy=None,
     say=None,
-    _nested=False,
 ):
     """A new model: `model` with the regularization `reg`, its weights copied.
 
@@ -50,7 +50,8 @@ def regularize(
       biases, normalization layers or embeddings; a layer's own kernel regularizer is
       replaced (none when `reg.l2` is 0);
     - batch normalization where `reg.batch_norm` puts it, after every convolution and
-      hidden dense layer not already followed by a normalization layer:
+      hidden dense layer not already followed by a normalization layer (its own BN is
+      kept as it is):
       `before_activation` splits a fused activation into the weight layer (linear),
       BN and the activation; `after_activation` puts BN after the activation (the
       fused one, or the activation layer that follows);
@@ -58,8 +59,10 @@ def regularize(
       weight layer's activation; `stages`: after each pooling layer and each hidden
       dense layer; `head`: on the final classifier's inputs), of `reg.dropout_kind`
       on feature maps (`spatial`: whole channels) and element-wise elsewhere, never
-      after the classifier (the weight layer a model output comes from);
-    - `reg.augment`'s layers on the inputs, active in training only;
+      after the classifier (the weight layer a model output comes from), and never
+      where the model already drops (a dropout layer of its own is kept, its rate too);
+    - `reg.augment`'s layers on the inputs, active in training only (not again where
+      the model has kregs' augmentation layers already);
     - stochastic depth: each residual `Add` becomes a `kregs.layers.ResidualDrop`, its
       rate linear in depth (`kregs.graph.drop_rates`; each nested model on its own).
 
@@ -67,7 +70,8 @@ def regularize(
     Every layer that existed keeps its weights; a layer shared by several calls
     stays one layer (and so do the layers inserted after it); nested models are
     regularized the same way; layers named in `exclude` are left as they are.
-    `regularize(model, RegConfig())` predicts exactly as `model`.
+    `regularize(model, RegConfig())` predicts exactly as `model`, and regularizing a
+    model twice with one `reg` gives the model regularizing it once gives.
 
     Args:
         model: a Functional or Sequential `keras.Model` (built).
@@ -89,7 +93,8 @@ def regularize(
 
     Raises:
         ConfigError: a subclassed model, a Sequential model without an input shape,
-            a graph `clone_model` cannot rebuild, or no residual Add for stochastic depth.
+            a graph `clone_model` cannot rebuild or kregs cannot read, or no residual
+            connection for stochastic depth.
 
     Example:
     >>> base = keras.applications.MobileNetV2((96, 96, 3), include_top=False, weights=None)
@@ -101,22 +106,62 @@ def regularize(
     """
     reg = RegConfig.coerce(reg)
     functional = _functional(model)
-    if not _nested:
-        check_residuals(functional, reg.stochastic_depth)
-    graph = read_graph(functional)
-    rewriter = _Rewriter(reg, set(exclude), graph, penalty, top=not _nested)
-    rewriter.num_classes, rewriter.dtype, rewriter.say = num_classes, dtype_policy, say
+    options = dict(exclude=set(exclude), penalty=penalty, dtype_policy=dtype_policy)
+    rebuilt = _rebuild(functional, reg, options, top=True, num_classes=num_classes, say=say)
+    if reg.uses_augmentation and not _augmented(rebuilt, reg.augment):
+        rebuilt = _with_augmentation(rebuilt, reg.augment)
+    return rebuilt
+
+
+def _rebuild(functional, reg, options, top, num_classes=None, say=None):
+    """One pass of `regularize` over a Functional model (`top`: the outer one; a nested
+    model is rebuilt with `top` False)."""
+    try:
+        if top:
+            check_residuals(functional, reg.stochastic_depth)
+        graph = read_graph(functional)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        raise _cannot(functional, err) from None
+    rewriter = _Rewriter(reg, graph, options, top, names=_layer_names(functional))
+    rewriter.num_classes, rewriter.say = num_classes, say
     try:
         rebuilt = keras.models.clone_model(
             functional, clone_function=rewriter.clone, call_function=rewriter.call
         )
+    except ConfigError:
+        raise
     except (ValueError, TypeError, KeyError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ConfigError(f"cannot rebuild model {model.name!r} ({reason}); {REFUSAL}") from None
+        raise _cannot(functional, err) from None
     rewriter.copy_weights()
-    if reg.uses_augmentation:
-        rebuilt = _with_augmentation(rebuilt, reg.augment)
     return rebuilt
+
+
+def _cannot(model, err):
+    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return ConfigError(f"cannot rebuild model {model.name!r} ({reason}); {REFUSAL}")
+
+
+def _layer_names(model):
+    """The names of `model`'s layers: an inserted layer's name is none of them."""
+    return {layer.name for layer in model.layers}
+
+
+def _augmented(model, augment):
+    """Whether `model`'s inputs already go through `augment`'s layers (kregs' own)."""
+    wanted = [layer.name for layer in augmentation_layers(augment)]
+    return [layer.name for layer in model.layers[1 : 1 + len(wanted)]] == wanted
+
+
+def check_rewritable(model):
+    """Refuses, in one line, a model `regularize` cannot rebuild (a subclassed model, a
+    Sequential model without an input shape, not a model).
+
+    Raises:
+        ConfigError: naming the model and what to give instead.
+    """
+    _functional(model)
 
 
 def _functional(model):
@@ -158,14 +203,15 @@ def _with_augmentation(model, augment):
 class _Rewriter:
     """`clone_function` and `call_function` of one `regularize` pass."""
 
-    def __init__(self, reg, exclude, graph, penalty, top):
-        self.reg, self.exclude, self.graph = reg, exclude, graph
-        self.penalty, self.top = penalty, top
-        self.num_classes = self.dtype = self.say = None
+    def __init__(self, reg, graph, options, top, names=()):
+        self.reg, self.graph, self.options, self.top = reg, graph, options, top
+        self.exclude, self.penalty = options["exclude"], options["penalty"]
+        self.dtype = options["dtype_policy"]
+        self.num_classes = self.say = None
         self.copies = []  # (original layer, new layer): weights to copy once built
         self.original = {}  # id(new layer) -> original layer
         self.inserted = {}  # (original layer, role) -> the layer inserted there (shared)
-        self.names = set()
+        self.names = set(names)  # taken: the model's own layers', and those inserted
         layers = set(graph.consumers) | {u for users in graph.consumers.values() for u in users}
         self.after = self.plan(layers | set(graph.classifiers))
         self.drop_rates = drop_rates(graph, reg.stochastic_depth)
@@ -174,14 +220,7 @@ class _Rewriter:
 
     def clone(self, layer):
         if isinstance(layer, keras.Model):
-            new = regularize(
-                layer,
-                self._inner_reg(),
-                exclude=self.exclude,
-                penalty=self.penalty,
-                dtype_policy=self.dtype,
-                _nested=True,
-            )
+            new = _rebuild(_functional(layer), self._inner_reg(), self.options, top=False)
             self.original[id(new)] = layer
             return new
         if (
@@ -220,9 +259,9 @@ class _Rewriter:
         from kregs.layers import ResidualDrop
 
         dtype = self.dtype or add.dtype_policy
-        new = ResidualDrop(
-            self.drop_rates[add], branch=self.graph.residuals[add][0], dtype=dtype, name=add.name
-        )
+        branches = self.graph.residuals[add][0]
+        branch = branches[0] if len(branches) == 1 else list(branches)
+        new = ResidualDrop(self.drop_rates[add], branch=branch, dtype=dtype, name=add.name)
         self.original[id(new)] = add
         return new
 
@@ -357,9 +396,21 @@ class _Rewriter:
                 after[layer if (before or fused or act is None) else act].append((layer, "bn"))
                 if self._splits(layer):
                     after[layer].append((layer, "activation"))
-            if self._dropout_after(layer):
+            if self._dropout_after(layer) and not self._drops(self._users(last)):
                 after[last].append((layer, "dropout"))
         return after
+
+    def _users(self, layer):
+        return self.graph.consumers.get(layer, ())
+
+    def _feeding(self, layer):
+        """The layers whose outputs `layer` takes."""
+        return [p for p, users in self.graph.consumers.items() if layer in users]
+
+    @staticmethod
+    def _drops(layers):
+        """Whether `layers` are one layer that drops activations (the model's own dropout)."""
+        return len(layers) == 1 and isinstance(layers[0], DROPOUTS)
 
     # --- call_function ------------------------------------------------------------------
 
@@ -371,6 +422,7 @@ class _Rewriter:
             and self.reg.dropout_placement == "head"
             and orig in self.graph.classifiers
             and args
+            and not self._drops(self._feeding(orig))
         ):
             first = args[0]
             dropout = self._layer(orig, "head", lambda: self._dropout(first, orig, "head"))

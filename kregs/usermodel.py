@@ -8,7 +8,6 @@ feeds and scales them to the range the model expects.
 """
 
 import dataclasses
-import hashlib
 import importlib
 import inspect
 import logging
@@ -16,7 +15,7 @@ import os
 
 from kregs.config import RegConfig
 from kregs.errors import ConfigError, invalid_value
-from kregs.run.files import file_hash
+from kregs.run.files import file_hash, weights_hash
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +63,17 @@ class ModelSource:
         if isinstance(model, (str, os.PathLike)):  # (no Keras import: the command line)
             return cls._from_text(str(model), weights, input_range)
         if callable(model) and not _is_keras_model(model):
-            return cls("function", _qualified(model), weights, input_range, None, None, model)
+            return cls(
+                "function",
+                _qualified(model),
+                weights,
+                input_range,
+                _source_hash(model),
+                None,
+                model,
+            )
         if _is_keras_model(model):
-            return cls("model", model.name, weights, input_range, _weights_hash(model), model)
+            return cls("model", model.name, weights, input_range, weights_hash(model), model)
         return cls._from_text(str(model), weights, input_range)
 
     @classmethod
@@ -77,7 +84,8 @@ class ModelSource:
                 raise ConfigError(f"--model {text}: no such file")
             return cls("file", path, weights, input_range, file_hash(path))
         if ":" in text:
-            return cls("function", text, weights, input_range, None, None, _function(text))
+            fn = _function(text)
+            return cls("function", text, weights, input_range, _source_hash(fn), None, fn)
         raise invalid_value(
             "model", text, "a .keras file, package.module:function, or a keras.Model"
         )
@@ -115,14 +123,7 @@ class ModelSource:
     def base(self):
         """The user's model (loaded once), or None for a build function."""
         if self._model is None and self.kind == "file":
-            import keras
-
-            import kregs.layers  # noqa: F401 - kregs' classes, for kregs' own models
-
-            try:
-                self._model = keras.models.load_model(self.location, compile=False)
-            except (OSError, ValueError, TypeError) as err:
-                raise ConfigError(f"--model {self.location}: cannot load it ({err})") from None
+            self._model = load_keras_file(self.location, "--model")
         return self._model
 
     def build(self, input_shape, num_classes, reg, dtype_policy=None, say=None):
@@ -187,7 +188,14 @@ class ModelSource:
         if "dtype_policy" in accepted:
             kwargs["dtype_policy"] = dtype_policy
         kwargs = {k: v for k, v in kwargs.items() if k in accepted}
-        model = fn(**kwargs)
+        try:
+            model = fn(**kwargs)
+        except Exception as err:  # noqa: BLE001 - the user's function: its error, in one line
+            reason = str(err).splitlines()[0] if str(err) else ""
+            raise ConfigError(
+                f"--model {self.location}: the function raised {type(err).__name__}"
+                + (f": {reason}" if reason else "")
+            ) from None
         if not _is_keras_model(model):
             raise ConfigError(
                 f"--model {self.location} returned {type(model).__name__}, not a keras.Model"
@@ -195,6 +203,31 @@ class ModelSource:
         if "reg" in accepted:
             return model
         return adapt(model, input_shape, num_classes, reg, dtype_policy, self.input_range, say=say)
+
+
+def load_keras_file(path, what):
+    """The model in the `.keras` file `path`, or a `ConfigError` naming `what` (the option)
+    and why: not a `.keras` archive (truncated, corrupt, another format) or unreadable.
+
+    Keras answers "File not found" for a file that is there but not a zip archive: kregs
+    says what the file is instead.
+    """
+    import zipfile
+
+    import keras
+
+    import kregs.layers  # noqa: F401 - kregs' classes, for kregs' own models
+
+    if not zipfile.is_zipfile(path):
+        raise ConfigError(
+            f"{what} {path}: not a .keras archive (a zip file): truncated, corrupt, or saved "
+            "in another format; save the model again with model.save('model.keras')"
+        )
+    try:
+        return keras.models.load_model(path, compile=False)
+    except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"{what} {path}: cannot load it ({reason})") from None
 
 
 def model_options(options, default_arch="cnn"):
@@ -252,9 +285,11 @@ def adapt(
     """
     import keras
 
-    from kregs.rewrite import regularize
+    from kregs.graph import own_regularization
+    from kregs.rewrite import check_rewritable, regularize
 
     say = say or logger.info
+    check_rewritable(model)
     expected = tuple(model.inputs[0].shape[1:]) if model.inputs else None
     if (
         expected is not None
@@ -265,6 +300,12 @@ def adapt(
         raise ConfigError(
             f"the model takes inputs of shape {expected}, the data's images are {h}x{w}x{c}: "
             "give --image-size and --color-mode to match it"
+        )
+    own = own_regularization(model)
+    if own:
+        say(
+            f"the model has regularization of its own ({own}): kregs keeps it, adds no "
+            "dropout or BN where it has one, and the control is the model as given"
         )
     uint8 = model.inputs[0].dtype == "uint8"
     input_range = input_range or ("0-255" if uint8 else "0-1")
@@ -343,8 +384,19 @@ def _function(text):
     return fn
 
 
-def _weights_hash(model):
-    digest = hashlib.sha256()
-    for weight in model.get_weights():
-        digest.update(weight.tobytes())
-    return digest.hexdigest()[:16]
+def _source_hash(fn):
+    """A short hash of the source of the module that defines `fn` (the function and what it
+    calls there): a resumed run, or a worker, refuses an edited build function as it refuses
+    other data. None where the source cannot be read (a built-in)."""
+    import hashlib
+
+    try:
+        path = inspect.getsourcefile(fn)
+    except TypeError:
+        path = None
+    if path and os.path.isfile(path):
+        return file_hash(path)
+    try:
+        return hashlib.sha256(inspect.getsource(fn).encode()).hexdigest()[:16]
+    except (OSError, TypeError):
+        return None

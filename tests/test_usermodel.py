@@ -15,6 +15,7 @@ from kregs import RegConfig
 from kregs.cli.main import main
 from kregs.errors import ConfigError
 from kregs.regularizers import L2SP, L2Penalty
+from kregs.run.files import file_hash
 from kregs.tuner import RegularizationHyperModel, TuneConfig
 from kregs.tuner.space import SearchSpace
 from kregs.usermodel import ModelSource
@@ -173,12 +174,12 @@ def test_tune_a_build_function_end_to_end(module, tmp_path):
         "location": "mymodels:small",
         "weights": "keep",
         "input_range": None,
-        "fingerprint": None,
+        "fingerprint": file_hash(os.path.join(module, "mymodels.py")),  # its source's
     }
     assert [r["status"] for r in read_csv(out / "trials.csv")] == ["COMPLETED", "COMPLETED"]
     summary = (out / "summary.md").read_text()
     assert "## Model" in summary and "- function: mymodels:small" in summary
-    from kregs.serving import Predictor
+    from kregs.deploy.predictor import Predictor
 
     predictor = Predictor(str(out / "export" / "d"))
     probabilities = predictor.predict(_images())

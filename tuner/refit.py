@@ -51,11 +51,10 @@ def refit(search, trial, extras, listener, epochs=None, start=None):
     learning-rate schedule over exactly those epochs, without validation (nothing
     is held out) or early stopping. Under a time budget the epochs are re-planned
     from the refit's own pace as it trains (`paced`), its decay with them. With
-    `start`, it begins from the trial's trained weights (`start_from`), a head
-    start worth the trial's epochs on its images, its optimizer fresh and its
-    learning rate warmed up again. It is saved as `refit/model.keras` with its
-    record (`refit/model.json`); calling again with the same trial, epochs and
-    start loads it instead of training (a resumed run).
+    `start`, it begins from the trial's trained weights (`start_from`), its optimizer
+    fresh and its learning rate warmed up again. It is saved as `refit/model.keras`
+    with its record (`refit/model.json`); asked again for the same refit (`_finished`),
+    it loads it instead of training (a resumed run).
 
     Args:
         search: the run's `kregs.tuner.search.Search`.
@@ -76,12 +75,15 @@ def refit(search, trial, extras, listener, epochs=None, start=None):
     planned = refit_epochs(extras)
     epochs = planned if epochs is None else epochs
     record = read_json(os.path.join(folder, RECORD_FILE))
-    if _finished(record, trial.trial_id, planned, "trial" if start is not None else "scratch"):
+    wanted = _identity(search, trial, planned, start, extras)
+    if _finished(record, wanted, epochs):
         return keras.models.load_model(os.path.join(folder, MODEL_FILE)), record
 
     ds = search.ds
-    x = data.concat(ds.train[0], ds.validation[0])
-    y = np.concatenate([ds.train[1], ds.validation[1]])
+    x, y = (
+        data.concat(ds.train[0], ds.validation[0]),
+        np.concatenate([ds.train[1], ds.validation[1]]),
+    )
     steps = math.ceil(len(y) / search.batch_size)
     hypermodel = search.hypermodel_for(schedule=(epochs, steps))
     hp = trial.hyperparameters.copy()
@@ -91,7 +93,7 @@ def refit(search, trial, extras, listener, epochs=None, start=None):
     keras.utils.set_random_seed(search.config.seed)
     model = hypermodel.build(hp)
     # From the trial's weights too the learning rate warms up to the trial's whole peak:
-    # half of it tested lower on every seed of an A/B (README: "Then a refit that warms up").
+    # half of it tested lower on every seed of an A/B (bench/results/accuracy.json).
     started_from = start_from(model, weights)
     clock = search.clock if search.clock is not None and search.clock.seconds else None
     most = max(epochs, clock.most_refit_epochs(planned)) if clock is not None else epochs
@@ -103,18 +105,13 @@ def refit(search, trial, extras, listener, epochs=None, start=None):
         data.pipeline(x, y, search.batch_size, training=True, seed=search.config.seed),
         epochs=most,
         shuffle=False,
-        callbacks=[
-            keras.callbacks.TerminateOnNaN(),
-            *([paced(keras, clock, plan)] if clock is not None else []),
-            ProgressCallback(listener, "refit", Tracker(1), planned=lambda: plan.epochs),
-        ],
+        callbacks=_callbacks(keras, search, plan, clock, listener),
         verbose=1 if search.config.verbose else 0,
     )
     trained = len(model.history.history.get("loss", [])) or epochs
     record = {
-        "trial_id": trial.trial_id,
+        **wanted,
         "epochs": trained,
-        "planned_epochs": planned,
         "first_plan": epochs,
         "start": started_from,
         "images": int(len(y)),
@@ -125,12 +122,48 @@ def refit(search, trial, extras, listener, epochs=None, start=None):
     return model, record
 
 
-def _finished(record, trial_id, planned, start):
-    """Whether refit/'s `record` is the refit asked for: its trial, plan and start."""
-    if not record or record.get("trial_id") != trial_id:
+def _callbacks(keras, search, plan, clock, listener):
+    """The refit's callbacks: NaN stops it; with a deadline (`clock`) it is paced; the run's
+    time is written after every epoch; its epochs are reported to `listener`."""
+    return [
+        keras.callbacks.TerminateOnNaN(),
+        *([paced(keras, clock, plan)] if clock is not None else []),
+        *([saving(keras, search.clock)] if search.clock is not None else []),
+        ProgressCallback(listener, "refit", Tracker(1), planned=lambda: plan.epochs),
+    ]
+
+
+def _identity(search, trial, planned, start, extras):
+    """What makes a refit the one asked for: its trial, that trial's planned epochs and
+    weights (`extras["weights"]`), where it starts, and the time budget it was planned in."""
+    return {
+        "trial_id": trial.trial_id,
+        "planned_epochs": planned,
+        "start": "trial" if start is not None else "scratch",
+        "trial_weights": extras.get("weights"),
+        "time_budget": search.config.budget.time_budget,
+    }
+
+
+def _finished(record, wanted, epochs):
+    """Whether refit/'s `record` is the refit asked for (`wanted`): its trial and that
+    trial's weights (not a trial trained again since), its plan and start; and, where the
+    time budget changed (the same command with a longer one), whether it already trained
+    the `epochs` the new budget plans."""
+    if not record:
         return False
-    same_plan = record.get("planned_epochs", record.get("epochs")) == planned
-    return same_plan and record.get("start", "scratch") == start  # (earlier: from scratch)
+    same = all(
+        record.get(key, _EARLIER.get(key)) == value
+        for key, value in wanted.items()
+        if key != "time_budget"
+    )
+    if not same:
+        return False
+    return record.get("time_budget") == wanted["time_budget"] or record["epochs"] >= epochs
+
+
+# What a refit record written by an earlier kregs held where it lacks a key.
+_EARLIER = {"start": "scratch", "trial_weights": None, "planned_epochs": None}
 
 
 def start_from(model, weights):
@@ -222,6 +255,17 @@ def paced(keras, clock, plan):
                 plan.replan(done, epochs, self.model)
 
     return Paced()
+
+
+def saving(keras, clock):
+    """A callback that writes the run's time to time.json after every refit epoch: a refit
+    interrupted after some epochs has its time counted (`TimeBudget.save`)."""
+
+    class Saving(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            clock.save()
+
+    return Saving()
 
 
 def _save(model, record, folder):

@@ -101,17 +101,34 @@ def labels_int(y, what, images):
 
 def class_count(labels, class_names, what):
     """The number of classes: `len(class_names)`, or the largest label + 1."""
-    from kregs.formats import check_labels
+    from kregs.data.formats import check_labels
 
     joined = np.concatenate([np.asarray(y) for y in labels])
     if class_names is not None:
         k = len(class_names)
     else:
         k = int(joined.max()) + 1 if len(joined) else 0
+        _check_numbered(joined, k, what)
     check_labels(joined, max(k, 1), what)
     if k < 2:
         raise DataError(f"{what}: labels of one class only; a classifier needs at least two")
     return k
+
+
+def _check_numbered(labels, k, what):
+    """Without class names, labels are the classes' numbers 0..K-1: refuses labels that
+    leave numbers below the largest one unused (a stray 200 among 0..9)."""
+    if len(labels) == 0 or labels.min() < 0:
+        return  # (check_labels names a negative label)
+    unused = np.setdiff1d(np.arange(k), labels)
+    if unused.size:
+        largest = int(np.flatnonzero(labels == k - 1)[0])
+        raise DataError(
+            f"{what}: label {k - 1} at index {largest} is the largest, but {unused.size} of "
+            f"the numbers 0..{k - 1} label no image (e.g. {int(unused[0])}); without "
+            "class_names, labels are the classes' numbers 0..K-1: give class_names, or fix "
+            "the labels"
+        )
 
 
 def read_npz(path):
