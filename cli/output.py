@@ -19,6 +19,8 @@ def trial_line(row):
     extended = extended_values(row)  # the extended space's, where not the defaults
     hps += f" ({extended})" if extended else ""
     by = f" ({row['tuner_id']})" if row.get("tuner_id") else ""
+    if row.get("cv/fold") not in (None, ""):  # a fold of the cross-validation
+        by = f" (fold {row['cv/fold']} of trial {row['cv/of']}){by}"
     if status != "COMPLETED":  # (a pruned trial's reason begins "pruned at epoch ...")
         return f"{head} {hps}  {row['error'].removeprefix('pruned ')}{by}"
     return (

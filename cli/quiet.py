@@ -101,6 +101,8 @@ def quiet_tensorflow(verbose=False):
     # Keras' ONNX export checks `np.object` (numpy 2 warns): nothing a user can act on
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"keras\.src\.export")
     logging.getLogger("absl").setLevel(logging.ERROR)
+    # TensorFlow's Python warnings (a retraced tf.function: each trial builds a new model)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     if _filter is not None or not _writes_to_fd2():
         return
     _filter = NativeLogFilter(2).start()

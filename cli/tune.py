@@ -89,6 +89,13 @@ TUNE_OPTIONS = [
         "trial starts that cannot end in time, and the refit's epochs fit what is left.",
         duration_text(BASE.time_budget),
     ),
+    _budget(
+        "folds",
+        click.STRING,
+        "After the search, train the control and the best configurations on K folds of "
+        "every training image and compare them across folds: K >= 2, 0 (none), or auto "
+        "(5 where the validation split holds fewer than 2,000 images, else none).",
+    ),
     *opt.fix_dimension_options(),
     click.option(
         "--learning-rate",
@@ -312,11 +319,13 @@ def _print_result(config, result):
     click.echo("")
     click.echo(result.top_table)
     click.echo("")
-    from kregs.tuner.summary_md import ONLY_THE_CONTROL, control_verdict
+    from kregs.tuner.summary_md import ONLY_THE_CONTROL
 
-    verdict = control_verdict(result.rows)
-    if verdict is not None:
-        click.echo(verdict["text"])
+    entry = result.verdicts.get("regularization")
+    if entry is not None:
+        click.echo(entry["text"])
+        if entry.get("note"):
+            click.echo(entry["note"])
     if result.only_the_control:
         click.echo(ONLY_THE_CONTROL)
     click.echo(
@@ -330,6 +339,8 @@ def _print_result(config, result):
             f"test accuracy {r['test']['accuracy']:.4f} "
             f"({'the model exported' if result.export_path else 'the model to export'})"
         )
+        if "refit" in result.verdicts:
+            click.echo(result.verdicts["refit"]["text"])
     click.echo(f"results: {result.output} (trials.csv, summary.md, best/)")
     if result.export_path is not None:
         click.echo(f"SavedModel: {result.export_path}")

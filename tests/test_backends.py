@@ -65,7 +65,7 @@ TUNE = [
 @pytest.fixture(scope="module")
 def jax_run(tiny, tmp_path_factory):
     out = tmp_path_factory.mktemp("jax") / "run"
-    proc = _jax(["tune", *TUNE, "--data-dir", tiny, "--output", str(out)])
+    proc = _jax(["tune", "--folds", "0", *TUNE, "--data-dir", tiny, "--output", str(out)])
     return out, proc
 
 
@@ -141,7 +141,18 @@ def test_export_without_tensorflow_is_one_line_and_exit_2(jax_run):
 
 def test_workers_run_under_jax_without_tensorflow(tiny, tmp_path):
     out = tmp_path / "run"
-    args = ["tune", *TUNE, "--data-dir", tiny, "--output", str(out), "--workers", "2"]
+    args = [
+        "tune",
+        "--folds",
+        "0",
+        *TUNE,
+        "--data-dir",
+        tiny,
+        "--output",
+        str(out),
+        "--workers",
+        "2",
+    ]
     proc = _jax([*args, "--max-trials", "3", "--epochs", "1", "--quiet"])
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     rows = read_csv(out / "trials.csv")

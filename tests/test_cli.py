@@ -23,7 +23,9 @@ def _kregs(args):
     return CliRunner().invoke(main, args, prog_name="kregs")
 
 
-@pytest.mark.parametrize("args", [["--help"], ["tune", "--help"], ["study", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["tune", "--folds", "0", "--help"], ["study", "--help"]]
+)
 def test_help_does_not_import_tensorflow(args, tmp_path):
     code = (
         "import sys\n"
@@ -93,7 +95,7 @@ def test_console_script_help():
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message):
-    result = _kregs(["tune", *args])
+    result = _kregs(["tune", "--folds", "0", *args])
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), result.output
@@ -103,7 +105,7 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
 def test_unwritable_output_is_one_line_and_exit_2(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    result = _kregs(["tune", "--preset", "smoke", "--output", str(blocker / "run")])
+    result = _kregs(["tune", "--folds", "0", "--preset", "smoke", "--output", str(blocker / "run")])
     assert result.exit_code == 2, result.output
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert errors == [
@@ -117,6 +119,8 @@ def test_missing_data_is_one_line_and_exit_2(tmp_path):
     result = _kregs(
         [
             "tune",
+            "--folds",
+            "0",
             "--dataset",
             "cifar10",
             "--data-dir",
@@ -135,7 +139,19 @@ def test_missing_data_is_one_line_and_exit_2(tmp_path):
 def test_smoke_preset_on_real_fashion_mnist(fashion_mnist, tmp_path):
     out = tmp_path / "run"
     result = _kregs(
-        ["tune", "--preset", "smoke", "--limit", "1000", "--epochs", "2", "--output", str(out)]
+        [
+            "tune",
+            "--folds",
+            "0",
+            "--preset",
+            "smoke",
+            "--limit",
+            "1000",
+            "--epochs",
+            "2",
+            "--output",
+            str(out),
+        ]
     )
     assert result.exit_code == 0, result.output
     trial_lines = [line for line in result.output.splitlines() if line.startswith("trial ")]
@@ -178,6 +194,8 @@ def test_resume_after_kill_9_mid_trial(tmp_path):
         "-m",
         "kregs",
         "tune",
+        "--folds",
+        "0",
         "--dataset",
         "mnist",
         "--data-dir",
@@ -271,6 +289,8 @@ def tiny_data(tmp_path_factory):
 def _tiny_tune_args(data_dir, out, *extra):
     return [
         "tune",
+        "--folds",
+        "0",
         "--dataset",
         "mnist",
         "--data-dir",

@@ -165,13 +165,13 @@ def test_run_json_names_the_folder_and_a_changed_folder_is_another_run_or_worker
 
 def test_data_and_dataset_together_are_refused_in_one_line(tmp_path):
     root = make_folder(tmp_path / "d", per_class=5)
-    result = _kregs(["tune", "--data", root, "--dataset", "mnist"])
+    result = _kregs(["tune", "--folds", "0", "--data", root, "--dataset", "mnist"])
     assert result.exit_code == 2
     assert _one_line(result) == (
         f"Error: --data {root} and --dataset mnist name two data sets; give one "
         "(see kregs tune --help)"
     )
-    result = _kregs(["tune", "--dataset", "mnist", "--image-size", "8x8"])
+    result = _kregs(["tune", "--folds", "0", "--dataset", "mnist", "--image-size", "8x8"])
     assert result.exit_code == 2 and "--image-size is for your own data" in _one_line(result)
 
 
@@ -182,6 +182,8 @@ def _tune(data, out, *extra):
     return _kregs(
         [
             "tune",
+            "--folds",
+            "0",
             "--data",
             str(data),
             "--arch",

@@ -199,7 +199,7 @@ def test_a_missing_runtime_is_one_line_naming_its_extra(monkeypatch, tmp_path):
             "--quantize int8 is for --format litert (LiteRT's quantization)",
         ),
         (
-            ["tune", "--quantize", "dynamic"],
+            ["tune", "--folds", "0", "--quantize", "dynamic"],
             "Invalid value for argument `quantize`: expected none without --export-format litert "
             "(it quantizes LiteRT). Received: quantize='dynamic'",
         ),
@@ -244,6 +244,8 @@ def deployed_run(tmp_path_factory):
     result = _kregs(
         [
             "tune",
+            "--folds",
+            "0",
             "--dataset",
             "mnist",
             "--data-dir",

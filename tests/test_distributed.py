@@ -384,7 +384,7 @@ def test_a_worker_stops_at_its_first_failed_call_to_the_chief(tmp_path):
     ],
 )
 def test_distributed_bad_input_is_one_line_and_exit_2(args, message):
-    result = _kregs(["tune", *args])
+    result = _kregs(["tune", "--folds", "0", *args])
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"Error: {message}"), result.output
@@ -400,6 +400,8 @@ def test_chief_that_cannot_bind_exits_2_and_warns_off_loopback(tiny, tmp_path):
             main,
             [
                 "tune",
+                "--folds",
+                "0",
                 *tiny,
                 "--role",
                 "chief",
@@ -424,6 +426,8 @@ def test_worker_that_cannot_reach_the_chief_exits_2(tiny, tmp_path):
     result = _kregs(
         [
             "tune",
+            "--folds",
+            "0",
             *tiny,
             "--role",
             "worker",
@@ -453,6 +457,8 @@ def test_chief_with_two_workers_runs_every_trial_once(fashion_mnist, tmp_path):
     proc = _kregs_process(
         [
             "tune",
+            "--folds",
+            "0",
             *SMOKE,
             "--epochs",
             "1",
@@ -532,6 +538,8 @@ def test_killed_worker_is_restarted_and_its_trial_run_again(tiny_folder, tmp_pat
     proc = _kregs_process(
         [
             "tune",
+            "--folds",
+            "0",
             *tiny_folder,
             "--epochs",
             "3",
@@ -578,10 +586,23 @@ def test_silent_worker_trial_goes_to_another_worker(tiny_folder, tmp_path):
         "--output",
         str(out),
     ]
-    chief = _kregs_process(["tune", *common, "--role", "chief", "--worker-timeout", "6"])
+    chief = _kregs_process(
+        ["tune", "--folds", "0", *common, "--role", "chief", "--worker-timeout", "6"]
+    )
     workers = [
         _kregs_process(
-            ["tune", *common, "--role", "worker", "--worker-id", str(i), "--threads", "1"]
+            [
+                "tune",
+                "--folds",
+                "0",
+                *common,
+                "--role",
+                "worker",
+                "--worker-id",
+                str(i),
+                "--threads",
+                "1",
+            ]
         )
         for i in range(2)
     ]
@@ -621,7 +642,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from kregs.tuner import TuneConfig, tune
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 result = tune(TuneConfig.create("mnist", data_dir={str(tiny_dir)!r}, arch="mlp", space="default",
-              output={str(tmp_path / "run")!r}, algorithm="random", epochs=1, max_trials=1,
+              output={str(tmp_path / "run")!r}, algorithm="random", epochs=1, max_trials=1, folds=0,
               batch_size=32, strategy=strategy))
 print("replicas", result.replicas, result.rows[0]["status"])
 """
@@ -649,7 +670,7 @@ def _processes_using(path):
 def test_ctrl_c_stops_every_process_and_the_run_resumes(tiny, tmp_path):
     out = tmp_path / "run"
     # Trials long enough (8 epochs) that the signal lands while they train.
-    args = ["tune", *tiny, "--epochs", "8", "--patience", "8", "--max-trials", "3"]
+    args = ["tune", "--folds", "0", *tiny, "--epochs", "8", "--patience", "8", "--max-trials", "3"]
     args += ["--workers", "2"]
     proc = _kregs_process([*args, "--output", str(out)])
     _wait_for_trial(out)

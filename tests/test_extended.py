@@ -337,7 +337,9 @@ def test_the_extended_control_switches_everything_off():
     ],
 )
 def test_bad_values_are_one_line_and_exit_2(args, message, tmp_path):
-    result = CliRunner().invoke(main, ["tune", *args, "--output", str(tmp_path / "r")])
+    result = CliRunner().invoke(
+        main, ["tune", "--folds", "0", *args, "--output", str(tmp_path / "r")]
+    )
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), result.output

@@ -32,6 +32,8 @@ def tiny(tmp_path_factory):
 def _tune_args(data_dir, out, *extra, trials=3, epochs=2):
     return [
         "tune",
+        "--folds",
+        "0",
         "--dataset",
         "mnist",
         "--data-dir",

@@ -198,6 +198,8 @@ def test_tune_from_a_source_checkout_runs_its_children_on_the_installed_kregs(wh
     console_script = "from kregs.cli.main import main; main(prog_name='kregs')"  # as pip's
     args = [
         "tune",
+        "--folds",
+        "0",
         "--dataset",
         "mnist",
         "--data-dir",

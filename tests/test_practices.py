@@ -204,6 +204,8 @@ def test_stochastic_depth_without_residual_connections_is_one_line(tmp_path):
         main,
         [
             "tune",
+            "--folds",
+            "0",
             "--dataset",
             "mnist",
             "--stochastic-depth",
@@ -277,6 +279,7 @@ def test_a_search_with_every_new_dimension_fixed_refits_and_records_them(tiny_mn
     config = TuneConfig.create(
         "mnist",
         data_dir=tiny_mnist,
+        folds=0,
         output=str(tmp_path / "run"),
         arch="mlp",
         algorithm="random",

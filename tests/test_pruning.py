@@ -89,7 +89,7 @@ def test_durations_and_the_pruning_choice_are_checked_at_the_door():
 
 
 def test_bad_time_budget_on_the_command_line_is_one_line_and_exit_2():
-    result = CliRunner().invoke(main, ["tune", "--time-budget", "ten minutes"])
+    result = CliRunner().invoke(main, ["tune", "--folds", "0", "--time-budget", "ten minutes"])
     assert result.exit_code == 2
     assert (
         result.output.strip()
@@ -98,7 +98,9 @@ def test_bad_time_budget_on_the_command_line_is_one_line_and_exit_2():
             "Error: Invalid value for argument `time_budget`: expected a duration such as 90s"
         )
     )
-    result = CliRunner().invoke(main, ["tune", "--pruning", "asha", "--algorithm", "hyperband"])
+    result = CliRunner().invoke(
+        main, ["tune", "--folds", "0", "--pruning", "asha", "--algorithm", "hyperband"]
+    )
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
 
 
@@ -308,6 +310,7 @@ def test_a_run_with_a_time_budget_says_how_its_time_was_spent(tmp_path):
     config = TuneConfig.create(
         "mnist",
         data_dir=str(folder),
+        folds=0,
         output=str(tmp_path / "run"),
         arch="mlp",
         space="default",
@@ -413,6 +416,8 @@ def test_the_command_says_what_to_do_when_the_budget_held_only_the_control(tmp_p
     write_idx_dataset(folder, n_train=300, n_test=50)
     args = [
         "tune",
+        "--folds",
+        "0",
         "--dataset",
         "mnist",
         "--data-dir",

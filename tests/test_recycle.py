@@ -131,7 +131,7 @@ def test_a_supervised_search_runs_each_trial_once_in_fresh_processes(tmp_path):
     out = tmp_path / "run"
     code = (
         "from kregs.cli.main import main\n"
-        "main(['tune', '--dataset', 'mnist', '--data-dir', 'data', '--arch', 'mlp',"
+        "main(['tune', '--folds', '0', '--dataset', 'mnist', '--data-dir', 'data', '--arch', 'mlp',"
         " '--space', 'default', '--algorithm', 'random', '--max-trials', '2', '--epochs', '2',"
         " '--batch-size', '32',"
         " '--no-refit', '--quiet', '--recycle-after', '1', '--overwrite', '--output', 'run'],"

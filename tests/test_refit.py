@@ -40,7 +40,7 @@ def test_the_refit_start_is_checked_at_the_door_and_the_paper_preset_starts_fres
         SearchBudget(refit_from="warm")
     assert SEARCH_PRESETS[None].refit_from == SEARCH_PRESETS["quick"].refit_from == "trial"
     assert SEARCH_PRESETS["paper"].refit_from == "scratch"  # the study's protocol
-    result = CliRunner().invoke(main, ["tune", "--refit-from", "warm"])
+    result = CliRunner().invoke(main, ["tune", "--folds", "0", "--refit-from", "warm"])
     assert result.exit_code == 2 and "'warm' is not one of 'trial', 'scratch'" in result.output
 
 
@@ -48,6 +48,7 @@ def _config(data_dir, output, **kwargs):
     return TuneConfig.create(
         "mnist",
         data_dir=data_dir,
+        folds=0,
         output=str(output),
         arch="mlp",
         space="default",

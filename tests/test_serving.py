@@ -217,6 +217,7 @@ def finished_run(tmp_path_factory):
     config = TuneConfig.create(
         "mnist",
         data_dir=str(root / "data"),
+        folds=0,
         output=str(root / "run"),
         arch="mlp",
         space="default",

@@ -19,9 +19,9 @@ from kregs.tuner import RegularizationHyperModel, TuneConfig, tune
 from kregs.tuner.config import Fixed
 from kregs.tuner.search import trial_subset
 from kregs.tuner.space import SearchSpace
-from kregs.tuner.summary_md import control_verdict
 from kregs.tuner.trials_csv import effective_values, trial_row, write_trials_csv
 from kregs.tuner.tuners import make_tuner
+from kregs.tuner.verdicts import comparisons
 
 
 def _config(data_dir, output, **kwargs):
@@ -37,6 +37,7 @@ def _config(data_dir, output, **kwargs):
         patience=1,
         top_k=2,
         refit=False,  # the search's machinery; tiny_run refits
+        folds=0,  # (the cross-validation has tests of its own)
     )
     args.update(kwargs)
     return TuneConfig.create("mnist", **args)
@@ -389,25 +390,29 @@ def test_first_trial_is_the_unregularized_control_and_the_refit_is_what_is_expor
     assert f"test accuracy {record['test']['accuracy']:.4f}" in summary
 
 
-def test_control_verdict_compares_the_control_with_the_best_regularized_trial():
-    def row(trial_id, config, val, gap=0.05, status="COMPLETED"):
-        return dict(
-            trial_id=trial_id,
-            config=config,
-            status=status,
-            best_val_accuracy=val,
-            generalization_gap=gap,
-            best_epoch=3,
-            epochs=5,
-        )
+def test_the_control_is_compared_with_the_best_regularized_trial_with_its_interval():
+    def row(trial_id, config, val, status="COMPLETED"):
+        return dict(trial_id=trial_id, config=config, status=status, best_val_accuracy=val)
 
-    rows = [row("0", "none", 0.88), row("1", "bn", 0.90), row("2", "l2", 0.95, status="FAILED")]
-    verdict = control_verdict(rows)
-    assert verdict["control"]["trial_id"] == "0" and verdict["best"]["trial_id"] == "1"
-    assert verdict["wins"] and verdict["points"] == pytest.approx(2.0)
-    assert verdict["text"].endswith("regularization wins by 2.00 points")
-    assert not control_verdict([row("0", "none", 0.9), row("1", "bn", 0.85)])["wins"]
-    assert control_verdict([row("1", "bn", 0.85)]) is None  # no control: no verdict
+    rows = [row("0", "none", 146 / 150), row("1", "bn", 149 / 150), row("2", "l2", 0.99, "FAILED")]
+    control = np.array([True] * 146 + [False] * 4)
+    best = np.array([True] * 149 + [False])
+    found = comparisons(rows, {"0": control, "1": best}, images=1497)
+    entry = found["regularization"]
+    assert (entry["only_b"], entry["only_a"], entry["n"]) == (3, 0, 150)
+    assert entry["verdict"] == "not shown at this size"
+    assert entry["text"] == (
+        "regularization, trial 1 (bn, val_acc 0.9933) against the control, trial 0 (none, "
+        "val_acc 0.9733): +2.00 points (97.33% -> 99.33%) on 150 validation images, 3 of them "
+        "classified differently (3 for, 0 against); 95% interval [-1.1, +5.9], McNemar "
+        "p = 0.25: not shown at this size"
+    )
+    assert entry["note"].endswith(
+        "--folds 5 would train the control and the best configurations on all 1,497 training "
+        "images, fold by fold, and cover training too."
+    )
+    assert found["runner_up"]["what"].startswith("the best, trial 1 (bn")
+    assert comparisons([row("1", "bn", 0.85)], {"1": best}) == {}  # no control: no verdict
 
 
 def test_trials_train_on_a_stratified_subset_and_are_judged_on_all_validation():

@@ -124,7 +124,7 @@ def test_a_model_of_another_input_shape_is_refused_in_one_line(pretrained):
 
 def test_arch_and_model_together_are_refused(pretrained):
     result = CliRunner().invoke(
-        main, ["tune", "--model", pretrained, "--arch", "mlp"], prog_name="kregs"
+        main, ["tune", "--folds", "0", "--model", pretrained, "--arch", "mlp"], prog_name="kregs"
     )
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1] == (
@@ -142,6 +142,8 @@ def test_tune_a_build_function_end_to_end(module, tmp_path):
     out = tmp_path / "run"
     args = [
         "tune",
+        "--folds",
+        "0",
         "--data",
         str(tmp_path / "d.npz"),
         "--model",

@@ -10,6 +10,8 @@ from kregs.deploy.savedmodel import export_for_serving
 from kregs.errors import RunFailedError, StateError
 from kregs.run.files import new_folder, read_json, replace_folder, weights_hash, write_json
 from kregs.run.train import evaluate
+from kregs.tuner import folds
+from kregs.tuner.folds import is_fold_trial
 
 logger = logging.getLogger(__name__)
 
@@ -19,8 +21,19 @@ TEST_FILE = "test_result.json"
 
 
 def best_completed(oracle, k):
-    """The `k` best completed trials, best first (never a failed or unfinished one)."""
-    return [t for t in oracle.get_best_trials(k) if t.status == "COMPLETED"]
+    """The `k` best completed trials of the search, best first (never a failed or
+    unfinished one, nor a fold of the cross-validation). Where the run cross-validated
+    its leading configurations (`kregs.tuner.folds`), those come first, by their mean
+    over folds: that is the score it compared them on.
+    """
+    search = [t for t in oracle.get_best_trials(len(oracle.trials)) if t.status == "COMPLETED"]
+    search = [t for t in search if not is_fold_trial(t)]
+    planned = getattr(oracle, "cross_validation", None)
+    cross = folds.result(oracle, planned.folder, planned.name_of) if planned else None
+    if cross:
+        means = {t: c["mean"] for t, c in cross["configs"].items() if c["mean"] is not None}
+        search.sort(key=lambda t: (t.trial_id not in means, -means.get(t.trial_id, 0.0)))
+    return search[:k]
 
 
 def load_trial_model(tuner, trial):

@@ -9,6 +9,7 @@ from kregs.checks import check_positive_int
 from kregs.dimensions import SPACE_NAMES
 from kregs.errors import invalid_value
 from kregs.run.budget import TrainingBudget, parse_duration
+from kregs.tuner.folds import check_folds
 
 ALGORITHMS = ("hyperband", "bayesian", "random", "grid")
 PRUNINGS = ("none", "median", "asha")  # kregs.tuner.pruning
@@ -48,6 +49,10 @@ class SearchBudget(TrainingBudget):
         time_budget: float > 0 or None, seconds for the whole run (search, refit, test,
             export): no trial starts that cannot end in time, and the refit's epochs
             fit what is left (`kregs.tuner.clock`). None: no bound.
+        folds: "auto", 0 or an int >= 2: after the search, its control and best
+            configurations are trained on that many folds of every training image and
+            compared across them (`kregs.tuner.folds`); "auto": 5 where the validation
+            split holds fewer than 2,000 images, else none.
     """
 
     algorithm: str = "hyperband"
@@ -59,9 +64,11 @@ class SearchBudget(TrainingBudget):
     baseline: bool = True
     pruning: str = "none"
     time_budget: float | None = None
+    folds: object = "auto"
 
     def __post_init__(self):
         super().__post_init__()
+        object.__setattr__(self, "folds", check_folds(self.folds))
         if self.pruning not in PRUNINGS:
             raise invalid_value("pruning", self.pruning, f"one of {', '.join(PRUNINGS)}")
         if self.pruning != "none" and self.algorithm in UNPRUNED:

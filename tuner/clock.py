@@ -173,8 +173,9 @@ class TimeBudget:
         per_epoch = estimate.training * self.refit_scale * REFIT_MARGIN
         return tracing + per_epoch * epochs + FINISH_SECONDS
 
-    def may_start(self, seconds, refit_epochs, training=None, reserve=1.0):
-        """Whether one more trial, then the refit, fits before the deadline.
+    def may_start(self, seconds, refit_epochs, training=None, reserve=1.0, after=0):
+        """Whether one more trial, then `after` trials more (folds), then the refit, fits
+        before the deadline.
 
         Args:
             seconds: dict trial id -> {epoch: seconds}, every trial's reports.
@@ -184,12 +185,14 @@ class TimeBudget:
             reserve: float >= 1, the refit must still fit with this many times
                 `refit_epochs` (rounded up; `REFIT_RESERVE` after the first
                 configurations).
+            after: int, trials that must still run after this one (the folds of a
+                cross-validation).
         """
         estimate = self.estimate(seconds, training)
         if estimate is None or self.seconds is None:
             return True
         epochs = math.ceil(reserve * (refit_epochs or self.max_epochs) - 1e-9)
-        need = estimate.trial + self.refit_seconds(estimate, epochs)
+        need = estimate.trial * (1 + after) + self.refit_seconds(estimate, epochs)
         if need <= self.left():
             return True
         self.refused += 1

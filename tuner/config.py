@@ -43,6 +43,7 @@ RESUMABLE = (
     "pruning",
     "time_budget",
     "refit_from",
+    "verdicts",
 )
 STRATEGIES = ("mirrored",)
 
@@ -312,6 +313,7 @@ class TuneConfig:
                 "baseline",
                 "pruning",
                 "time_budget",
+                "folds",
             ),
         )
         fixed = Fixed(**take(*Fixed.NAMES))

@@ -18,6 +18,7 @@ import keras
 
 from kregs import compat
 from kregs.tuner.clock import REFIT_RESERVE
+from kregs.tuner.folds import is_fold_trial
 
 ACCURACY = "epoch_val_accuracy"
 SECONDS = "epoch_seconds"
@@ -116,11 +117,17 @@ def record_epoch(oracle, trial_id, metrics, step):
 
 
 def why_prune(oracle, trial, epoch):
-    """The pruner's reason to stop `trial` after `epoch`, or None."""
+    """The pruner's reason to stop `trial` after `epoch`, or None. The folds of a
+    cross-validation are neither judged nor compared with (they train on other images;
+    across folds, `kregs.tuner.folds` stops a configuration)."""
+    if is_fold_trial(trial):
+        return None
     others = {
         t.trial_id: curve(t, ACCURACY)
         for t in oracle.trials.values()
-        if t.trial_id != trial.trial_id and t.status not in ("FAILED", "INVALID")
+        if t.trial_id != trial.trial_id
+        and t.status not in ("FAILED", "INVALID")
+        and not is_fold_trial(t)
     }
     completed = {k: v for k, v in others.items() if oracle.trials[k].status == "COMPLETED"}
     return oracle.pruner.decide(curve(trial, ACCURACY), epoch, completed, others)
@@ -138,13 +145,19 @@ def settle(oracle, trial):
 
 
 def time_for_a_trial(oracle):
-    """Whether the oracle's time budget lets one more trial start (then the refit).
+    """Whether the oracle's time budget lets one more trial start (then the folds of the
+    cross-validation still to run, and the refit).
 
     The first configurations (`oracle.first_trials`: the control, the recipe) start
     whenever the refit of the best trial's epochs still fits; later ones only where it
     fits with `REFIT_RESERVE` times those epochs."""
     plan = oracle.refit_plan() if oracle.refit_plan is not None else None
     reserve = 1.0 if len(oracle.trials) < oracle.first_trials else REFIT_RESERVE
+    cross = getattr(oracle, "cross_validation", None)
+    folds = cross.remaining(oracle) if cross is not None and cross.k else 0
+    if cross is not None and cross.started:  # a fold starts: the others left after it
+        folds = max(0, folds - 1)
+    after = {"after": folds} if folds else {}
     return oracle.clock.may_start(
-        seconds_by_trial(oracle), plan, seconds_by_trial(oracle, TRAINING), reserve
+        seconds_by_trial(oracle), plan, seconds_by_trial(oracle, TRAINING), reserve, **after
     )

@@ -5,10 +5,12 @@ in the precision the run trained in, and its checkpoint loaded through KerasTune
 the run's refit model taken); `kregs.tuner.best.export` writes it.
 """
 
+import glob
 import os
 
 from kregs.errors import ConfigError, invalid_value
 from kregs.run.files import read_json, writing_to
+from kregs.tuner import folds
 from kregs.tuner.best import best_completed, export, load_trial_model, trial_summary
 from kregs.tuner.config import RUN_FILE, TuneConfig
 from kregs.tuner.refit import MODEL_FILE, RECORD_FILE, REFIT_DIR
@@ -85,6 +87,7 @@ def _export_run(run_dir, trial_id, deployment, data_dir, check):
     tuner = make_tuner(
         budget.algorithm, hypermodel, run_dir, budget.max_trials, budget.epochs, seed=config.seed
     )
+    tuner.oracle.cross_validation = folds.CrossValidation(run_dir, 0, lambda t: "")  # (its ranking)
     trial = pick_trial(tuner.oracle, run_dir, trial_id)
     summary = trial_summary(hypermodel, trial)
     refitted = _refit_model(run_dir, trial) if trial_id is None else None
@@ -124,3 +127,30 @@ def _refit_model(run_dir, trial):
     if not record or record.get("trial_id") != trial.trial_id:
         return None
     return keras.models.load_model(os.path.join(folder, MODEL_FILE)), record
+
+
+def run_model_and_test(run_dir, data_dir=None):
+    """`(model path, test images, test labels)` of a finished run: the model it exported
+    (its newest SavedModel, else its best `.keras`), and its test split as the run made it.
+
+    Raises:
+        ConfigError: not a run, or a run with no model yet.
+    """
+    from kregs.deploy.formats import versions
+
+    run_dir = os.path.abspath(run_dir)
+    record = read_json(os.path.join(run_dir, RUN_FILE))
+    if record is None:
+        raise ConfigError(f"{run_dir} is not a kregs run (no {RUN_FILE})")
+    config = TuneConfig.from_record(record, output=run_dir, data_dir=data_dir)
+    name = record.get("data_info", {}).get("name") or config.dataset.name
+    model_dir = os.path.join(run_dir, "export", name)
+    best = sorted(glob.glob(os.path.join(run_dir, "best", "rank1-trial*.keras")))
+    if versions(model_dir):
+        model = model_dir
+    elif best:
+        model = best[0]
+    else:
+        raise ConfigError(f"{run_dir} has no model yet (no export/, no best/): let it finish")
+    test = config.load_data().test
+    return model, test[0], test[1]

@@ -22,8 +22,9 @@ from kregs.run.folder import RunFolder, default_output
 from kregs.run.progress import Tracker
 from kregs.run.train import check_splits, fit_arguments
 from kregs.tuner import best as best_models
-from kregs.tuner import clock, epochs, explain
+from kregs.tuner import clock, epochs, explain, folds
 from kregs.tuner.config import RESUMABLE, RUN_FILE
+from kregs.tuner.folds import CrossValidation, FoldData, fold_count
 from kregs.tuner.hypermodel import RegularizationHyperModel
 from kregs.tuner.pruning import make_pruner
 from kregs.tuner.refit import planned_refit, refit, refit_epochs, refit_scale
@@ -31,6 +32,8 @@ from kregs.tuner.space import SearchSpace
 from kregs.tuner.summary_md import held_only_the_control, summary_markdown, top_table
 from kregs.tuner.trials_csv import effective_values, trial_order, trial_row, write_trials_csv
 from kregs.tuner.tuners import make_tuner
+from kregs.tuner.verdicts import comparisons, search_rows
+from kregs.verdicts import unpack
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,8 @@ class TuneResult:
             (`--export-format`), their checks and refusals.
         only_the_control: bool, the time budget held the control alone
             (`kregs.tuner.summary_md.held_only_the_control`).
+        verdicts: dict, the run's comparisons with their intervals
+            (`kregs.tuner.verdicts.comparisons`; run.json's `verdicts`).
     """
 
     output: str
@@ -77,6 +82,7 @@ class TuneResult:
     refit: dict | None = None
     deployed: object = None
     only_the_control: bool = False
+    verdicts: dict = dataclasses.field(default_factory=dict)
 
 
 # What a tune run writes (all that --overwrite deletes; see kregs.run.folder.owned):
@@ -183,6 +189,10 @@ class Search:
         steps = math.ceil(len(self.trial_ds.train[1]) / self.batch_size)
         self.hypermodel = make_hypermodel(config, self.ds.info, self.device, steps)
         self._notes = None
+        self.k = fold_count(config.budget.folds, len(self.ds.validation[1]))
+        self.fold_data = (
+            FoldData(self.ds, self.k, config.seed, config.budget.trial_images) if self.k else None
+        )
 
     def hypermodel_for(self, schedule):
         """The run's HyperModel with another learning-rate schedule `(epochs, steps)`."""
@@ -254,7 +264,29 @@ class Search:
             if budget.time_budget is not None:  # the progress lines' "all ... left"
                 tuner.progress[1].deadline = self.clock.left
             tuner.oracle.refit_plan = functools.partial(planned_refit, self, tuner)
+            tuner.oracle.cross_validation = CrossValidation(
+                self.folder.path, self.k, self.name_of, budget.baseline
+            )
+        tuner.folds = self.fold_trial  # (every process trains folds: workers too)
         return tuner
+
+    def name_of(self, trial):
+        """The name of a KerasTuner trial's configuration (e.g. "l2+dropout+bn")."""
+        return self.hypermodel.reg_config(trial.hyperparameters.copy()).name
+
+    def fold_trial(self, fold, kwargs):
+        """`(hypermodel, x, kwargs)` of a fold trial: fold `fold`'s training images in place
+        of the search's, its held-out images as the validation split, and a learning-rate
+        schedule over its own steps."""
+        from kregs import data
+
+        train, held = self.fold_data.split(fold)
+        steps = math.ceil(len(train[1]) / self.batch_size)
+        hypermodel = self.hypermodel_for((self.config.budget.epochs, steps))
+        seed = self.config.seed + fold + 1
+        x = data.pipeline(*train, self.batch_size, training=True, seed=seed)
+        validation = data.pipeline(*held, self.batch_size, training=False)
+        return hypermodel, x, {**kwargs, "validation_data": validation}
 
     def search(self, tuner):
         """Runs KerasTuner's search loop with kregs' training set-up.
@@ -365,21 +397,7 @@ class Search:
             deployment=self.config.deployment,
         )
         timing = self.clock.report(rows, refitted, budget.pruning)
-        ranked = explain.importance(rows, seed=self.config.seed)
-        explain.write_plots(self.folder.path, rows, ranked, best["trial_id"] if best else None)
-        summary = summary_markdown(
-            self.record(),
-            rows,
-            best,
-            test,
-            self.replicas,
-            self.device,
-            refitted,
-            ranked,
-            deployed,
-            timing,
-        )
-        write_atomic(self.folder.file("summary.md"), summary)
+        found = self.report(tuner, rows, (best, test, refitted, deployed, timing))
         unfinished = sorted(
             t.trial_id for t in tuner.oracle.trials.values() if t.status in ("RUNNING", "IDLE")
         )
@@ -396,8 +414,53 @@ class Search:
             refit=refitted,
             deployed=deployed,
             only_the_control=held_only_the_control(timing, rows),
+            verdicts=found,
             **result,
         )
+
+    def report(self, tuner, rows, outcome):
+        """The run's comparisons (run.json's `verdicts`), its plots and summary.md.
+
+        Args:
+            tuner: the search's tuner.
+            rows: trials.csv's rows.
+            outcome: `(best, test, refit, deployed, timing)` of `finish`.
+
+        Returns:
+            dict, the comparisons (`kregs.tuner.verdicts.comparisons`).
+        """
+        best, test, refitted, deployed, timing = outcome
+        outcomes = {}
+        for row in rows:
+            extras = tuner.read_extras(row["trial_id"]) or {}
+            if extras.get("val_correct"):
+                outcomes[row["trial_id"]] = unpack(extras["val_correct"], extras["val_images"])
+        images = len(self.ds.train[1]) + len(self.ds.validation[1])
+        cross = folds.result(tuner.oracle, self.folder.path, self.name_of)
+        found = comparisons(rows, outcomes, test, refitted, cross, images=images)
+        if cross:
+            found["folds"] = {k: v for k, v in cross.items() if k != "regularization"}
+        record = self.record()
+        self.folder.write_record({**record, "verdicts": found})
+        searched = search_rows(rows)
+        ranking = explain.importance(searched, seed=self.config.seed)
+        chosen = best["trial_id"] if best else None
+        explain.write_plots(self.folder.path, searched, ranking, chosen)
+        summary = summary_markdown(
+            record,
+            rows,
+            best,
+            test,
+            self.replicas,
+            self.device,
+            refitted,
+            ranking,
+            deployed,
+            timing,
+            found,
+        )
+        write_atomic(self.folder.file("summary.md"), summary)
+        return found
 
 
 def trial_subset(ds, images, seed):

@@ -6,26 +6,34 @@ from kregs.config import BY_NAME, DIMENSIONS
 from kregs.tuner import explain
 from kregs.tuner.clock import REFIT_RESERVE
 from kregs.tuner.trials_csv import format_value
+from kregs.tuner.verdicts import ranked, search_rows
+from kregs.verdicts import wilson
 
 
 def top_table(rows, k=5):
-    """A markdown table of the `k` completed trials with the best validation accuracy."""
-    done = [r for r in rows if r["status"] == "COMPLETED" and r["best_val_accuracy"] is not None]
-    done.sort(key=lambda r: -r["best_val_accuracy"])
+    """A markdown table of the `k` completed trials with the best validation accuracy (and
+    its 95% interval over the validation images)."""
+    done = ranked(rows)
     lines = [
         "| rank | trial | config | l2 | dropout | batch_norm | learning_rate | val_accuracy "
-        "| val_loss | gap | epochs | seconds | also |",
+        "[95% interval] | val_loss | gap | epochs | seconds | also |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for rank, r in enumerate(done[:k], start=1):
         lines.append(
             f"| {rank} | {r['trial_id']} | {r['config']} | {format_value(r.get('l2'))} "
             f"| {format_value(r.get('dropout'))} | {format_value(r.get('batch_norm'))} "
-            f"| {format_value(r.get('learning_rate'))} | {r['best_val_accuracy']:.4f} "
+            f"| {format_value(r.get('learning_rate'))} | {r['best_val_accuracy']:.4f}"
+            f"{_interval(r)} "
             f"| {r['best_val_loss']:.4f} | {r['generalization_gap']:+.4f} | {r['epochs']} "
             f"| {r['seconds']:.1f} | {extended_values(r)} |"
         )
     return "\n".join(lines)
+
+
+def _interval(row):
+    low, high = row.get("val_accuracy_low"), row.get("val_accuracy_high")
+    return "" if low is None else f" [{low:.4f}, {high:.4f}]"
 
 
 # The dimensions with a column of their own in the top table; the others go to "also".
@@ -50,52 +58,11 @@ def extended_values(row):
     return ", ".join(parts)
 
 
-def control_verdict(rows):
-    """Does regularization pay? The unregularized control against the best regularized trial.
-
-    Args:
-        rows: list of trials.csv rows.
-
-    Returns:
-        dict or None (no completed unregularized trial): `control` and `best`
-        (rows; `best` None when no regularized trial completed), `wins` (bool:
-        the best regularized trial has the higher validation accuracy) and
-        `points` (its lead in validation accuracy, in points), and `text`, one line.
-    """
-    done = [r for r in rows if r["status"] == "COMPLETED" and r["best_val_accuracy"] is not None]
-    plain = sorted((r for r in done if r["config"] == "none"), key=lambda r: int(r["trial_id"]))
-    if not plain:
-        return None
-    control = plain[0]
-    regularized = [r for r in done if r["config"] != "none"]
-    best = max(regularized, key=lambda r: r["best_val_accuracy"], default=None)
-
-    def describe(r):
-        return (
-            f"trial {r['trial_id']} ({r['config']}): val_acc {r['best_val_accuracy']:.4f}, "
-            f"train-minus-val gap {r['generalization_gap']:+.4f} at its best epoch "
-            f"({r['best_epoch']} of {r['epochs']})"
-        )
-
-    text = f"control {describe(control)}"
-    if best is None:
-        return dict(control=control, best=None, wins=False, points=0.0, text=text)
-    points = 100 * (best["best_val_accuracy"] - control["best_val_accuracy"])
-    wins = points > 0
-    verdict = (
-        f"regularization wins by {points:.2f} points"
-        if wins
-        else "the unregularized model is as good or better here"
-    )
-    text += f"; best regularized {describe(best)}: {verdict}"
-    return dict(control=control, best=best, wins=wins, points=points, text=text)
-
-
-def control_lines(record, rows):
+def control_lines(record, verdicts):
     """summary.md's "Does regularization pay?": the control against the best regularized
-    trial (nothing where no control completed)."""
-    verdict = control_verdict(rows)
-    if verdict is None:
+    configuration, with its interval and what the interval covers."""
+    entry = (verdicts or {}).get("regularization")
+    if entry is None:
         return []
     control = (
         "The control is your model as given, tried first: kregs adds no penalty, dropout, BN "
@@ -104,7 +71,34 @@ def control_lines(record, rows):
         else "The control is the unregularized model (no penalty, no dropout, no BN, no "
         "augmentation), tried first."
     )
-    return ["## Does regularization pay?", "", control, "", f"- {verdict['text']}", ""]
+    lines = ["## Does regularization pay?", "", control, "", f"- {entry['text']}"]
+    if entry.get("note"):
+        lines.append(f"- {entry['note']}")
+    if "runner_up" in verdicts:
+        lines.append(f"- {verdicts['runner_up']['text']}")
+    return [*lines, "", *fold_lines(verdicts.get("folds"))]
+
+
+def fold_lines(cross):
+    """summary.md's cross-validation table: each configuration's accuracy on each fold."""
+    if not cross:
+        return []
+    k = cross["k"]
+    lines = [
+        f"### Cross-validation ({k} folds of every training image)",
+        "",
+        "| trial | config | " + " | ".join(f"fold {f}" for f in range(k)) + " | mean | |",
+        "|---|---|" + "---|" * (k + 2),
+    ]
+    for trial_id, c in cross["configs"].items():
+        cells = [f"{c['folds'][str(f)]:.4f}" if str(f) in c["folds"] else "" for f in range(k)]
+        mean = "" if c["mean"] is None else f"{c['mean']:.4f}"
+        why = cross["pruned"].get(trial_id)
+        mark = "the winner" if trial_id == cross["winner"] else (f"stopped: {why}" if why else "")
+        lines.append(
+            f"| {trial_id} | {c['config']} | " + " | ".join(cells) + f" | {mean} | {mark} |"
+        )
+    return [*lines, "", "The winner (best mean) is the configuration refit and exported.", ""]
 
 
 def _device_line(device):
@@ -184,7 +178,8 @@ def _budget_lines(record, replicas):
         f"refit: {refit_line(record)}",
         f"- seed: {record['seed']}",
         f"- pruning: {record.get('pruning') or 'none'}; time budget: "
-        + (duration(record["time_budget"]) if record.get("time_budget") else "none"),
+        + (duration(record["time_budget"]) if record.get("time_budget") else "none")
+        + f"; folds: {record.get('folds', 0)}",
     ]
     if replicas > 1:
         lines.append(
@@ -280,6 +275,7 @@ def summary_markdown(
     importance=None,
     deployed=None,
     timing=None,
+    verdicts=None,
 ):
     """The text of summary.md.
 
@@ -294,18 +290,21 @@ def summary_markdown(
         importance: `kregs.tuner.explain.importance(rows)`, or None.
         deployed: `kregs.deploy.DeployResult` or None (`--export-format`).
         timing: dict or None, how the time was spent (`Search.timing`).
+        verdicts: dict or None, the run's comparisons (`kregs.tuner.verdicts.comparisons`).
     """
     statuses = {}
-    for r in rows:
+    for r in search_rows(rows):
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
     counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(statuses.items()))
+    folds = len(rows) - len(search_rows(rows))
     info = record.get("data_info") or {}
     lines = [
         f"# kregs tune: {info.get('name', record['dataset'])}",
         "",
         *_budget_lines(record, replicas),
         *([_device_line(device)] if device is not None else []),
-        f"- trials: {len(rows)} ({counts or 'none'})",
+        f"- trials: {len(rows) - folds} ({counts or 'none'})"
+        + (f", and {folds} fold trials (cross-validation)" if folds else ""),
         "",
         *data_lines(info),
         *model_lines(record),
@@ -317,34 +316,44 @@ def summary_markdown(
         top_table(rows),
         "",
     ]
-    lines += control_lines(record, rows)
-    if best is not None:
-        lines += [
-            "## Best model",
-            "",
-            f"- trial {best['trial_id']}: {best['config']}",
-            f"- hyperparameters: `{json.dumps(best['hyperparameters'], sort_keys=True)}`",
-        ]
-        if test is not None:
-            lines.append(
-                f"- test accuracy: {test['accuracy']:.4f} (loss {test['loss']:.4f}, "
-                f"{test['images']} test images, measured once after the search)"
-            )
-        if refit is not None:
-            t = refit["test"]
-            lines.append(
-                f"- refit on {refit['images']} images (training and validation) for "
-                f"{refit['epochs']} epochs{refit_epochs_note(refit)}"
-                f"{refit_start_note(refit)} ({refit['seconds']:.0f} s): test accuracy "
-                f"{t['accuracy']:.4f} (loss {t['loss']:.4f}); this is the model exported"
-            )
-        lines.append("")
+    lines += control_lines(record, verdicts)
+    lines += best_lines(best, test, refit, verdicts)
     if deployed is not None:
         from kregs.deploy import report_section
 
         lines += [*report_section(deployed), ""]
     lines += [*time_lines(timing, rows), *explain.markdown(rows, importance), ""]
     return "\n".join(lines)
+
+
+def best_lines(best, test, refit, verdicts=None):
+    """summary.md's "Best model": its trial, test accuracy, and the refit's against it."""
+    if best is None:
+        return []
+    lines = [
+        "## Best model",
+        "",
+        f"- trial {best['trial_id']}: {best['config']}",
+        f"- hyperparameters: `{json.dumps(best['hyperparameters'], sort_keys=True)}`",
+    ]
+    if test is not None:
+        low, high = wilson(round(test["accuracy"] * test["images"]), test["images"])
+        lines.append(
+            f"- test accuracy: {test['accuracy']:.4f} [95% interval {low:.4f}, {high:.4f}] "
+            f"(loss {test['loss']:.4f}, {test['images']} test images, measured once after "
+            "the search)"
+        )
+    if refit is not None:
+        t = refit["test"]
+        lines.append(
+            f"- refit on {refit['images']} images (training and validation) for "
+            f"{refit['epochs']} epochs{refit_epochs_note(refit)}"
+            f"{refit_start_note(refit)} ({refit['seconds']:.0f} s): test accuracy "
+            f"{t['accuracy']:.4f} (loss {t['loss']:.4f}); this is the model exported"
+        )
+    if (verdicts or {}).get("refit"):
+        lines.append(f"- {verdicts['refit']['text']}")
+    return [*lines, ""]
 
 
 def refit_epochs_note(refit):

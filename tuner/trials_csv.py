@@ -6,6 +6,7 @@ import re
 
 from kregs.config import DIMENSIONS
 from kregs.run.files import write_atomic
+from kregs.verdicts import unpack, wilson
 
 # Every field of RegConfig, then the learning rate.
 HP_COLUMNS = (*(d.name for d in DIMENSIONS), "learning_rate")
@@ -13,6 +14,9 @@ HP_COLUMNS = (*(d.name for d in DIMENSIONS), "learning_rate")
 RESULT_COLUMNS = (
     "best_epoch",
     "best_val_accuracy",
+    "val_accuracy_low",  # its 95% interval over the validation images (Wilson's)
+    "val_accuracy_high",
+    "val_images",
     "best_val_loss",
     "final_train_accuracy",
     "generalization_gap",
@@ -86,6 +90,10 @@ def trial_row(trial, effective, extras):
     row.update(trial.hyperparameters.values)
     row.update(effective)
     row.update({k: extras.get(k) for k in RESULT_COLUMNS})
+    if extras.get("val_correct") and trial.status == "COMPLETED":
+        n = extras["val_images"]
+        right = int(unpack(extras["val_correct"], n).sum())
+        row["val_accuracy_low"], row["val_accuracy_high"] = wilson(right, n)
     row["tuner_id"] = extras.get("tuner_id")
     row["error"] = (
         (extras.get("error") or failure_reason(trial.message))

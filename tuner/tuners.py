@@ -28,9 +28,11 @@ import time
 
 import keras
 import keras_tuner
+import numpy as np
 
 from kregs import compat
 from kregs.callbacks import BestEpoch
+from kregs.data.batches import numpy_batches
 from kregs.errors import ChiefLostError, DiskFullError, invalid_value
 from kregs.run import metrics
 from kregs.run.files import check_disk, full_disk, read_json, write_json
@@ -39,7 +41,9 @@ from kregs.run.processes import memory_mb
 from kregs.run.progress import ProgressCallback
 from kregs.tuner import epochs
 from kregs.tuner.budget import ALGORITHMS
+from kregs.tuner.folds import FOLD, OF
 from kregs.tuner.trials_csv import error_reason
+from kregs.verdicts import pack
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +126,50 @@ class SaveRestoredWeights(keras.callbacks.Callback):
                 os.unlink(tmp)
 
 
+class ValidationOutcomes(keras.callbacks.Callback):
+    """After training (the best epoch's weights restored): which validation images the
+    trial's model classifies right, for paired comparisons (`kregs.verdicts`).
+
+    Args:
+        validation: the validation pipeline `fit` was given.
+        report: the trial's `EpochReport` (a pruned trial is not measured).
+
+    Attributes:
+        correct: bool array `N`, or None (pruned, or no validation).
+    """
+
+    def __init__(self, validation, report):
+        super().__init__()
+        self.validation, self.report, self.correct = validation, report, None
+
+    def __deepcopy__(self, memo):
+        return self  # (KerasTuner deep-copies callbacks; this one is read afterwards)
+
+    def on_train_end(self, logs=None):
+        if self.validation is None or self.report.pruned_epoch is not None:
+            return
+        try:
+            if isinstance(self.validation, (tuple, list)):  # (x, y) arrays, as `fit` takes
+                x, labels = self.validation[0], np.asarray(self.validation[1]).reshape(-1)
+            else:
+                x = self.validation
+                labels = [np.asarray(y).reshape(-1) for _, y in numpy_batches(x)]
+                labels = np.concatenate(labels) if labels else None
+            if labels is not None:
+                scores = np.asarray(self.model.predict(x, verbose=0))
+                self.correct = scores.argmax(axis=-1) == labels
+        except Exception as err:  # noqa: BLE001 - a measurement, never the trial's failure
+            logger.warning("no per-image validation outcomes for this trial: %s", err)
+
+
+def trial_label(trial):
+    """`trial 07`, or `trial 12 (fold 2 of trial 03)` for a fold of the cross-validation."""
+    values = trial.hyperparameters.values
+    if values.get(FOLD) is None:
+        return f"trial {trial.trial_id}"
+    return f"trial {trial.trial_id} (fold {values[FOLD]} of trial {values[OF]})"
+
+
 class KregsTrials:
     """Mixin for KerasTuner tuners: what one trial records (see the module's docstring).
 
@@ -136,6 +184,7 @@ class KregsTrials:
     trial_started = None
     trial_finished = None
     progress = None
+    folds = None  # callable(fold, fit kwargs) -> (hypermodel, x, kwargs): a fold trial's
     _asked = False  # asked for a trial, and none has begun since
 
     def pre_create_trial(self):
@@ -153,6 +202,18 @@ class KregsTrials:
             self.trial_started(self, trial)
 
     def run_trial(self, trial, *args, **kwargs):
+        fold = trial.hyperparameters.values.get(FOLD)
+        if fold is None or self.folds is None:
+            return self._run_trial(trial, *args, **kwargs)
+        # A fold of the cross-validation: its own images and schedule (`Search.fold_trial`).
+        hypermodel, x, kwargs = self.folds(int(fold), kwargs)
+        kept, self.hypermodel = self.hypermodel, hypermodel
+        try:
+            return self._run_trial(trial, x, *args[1:], **kwargs)
+        finally:
+            self.hypermodel = kept
+
+    def _run_trial(self, trial, *args, **kwargs):
         start = time.monotonic()
         given = list(kwargs.get("callbacks", []))
         # The contract every trial keeps, whatever callbacks it was given: the model
@@ -160,10 +221,11 @@ class KregsTrials:
         extra = [] if any(isinstance(c, BestEpoch) for c in given) else [BestEpoch()]
         extra.append(SaveRestoredWeights(compat.checkpoint_path(self, trial.trial_id)))
         report = epochs.EpochReport(self.oracle, trial.trial_id)
-        extra.append(report)
+        outcomes = ValidationOutcomes(kwargs.get("validation_data"), report)
+        extra += [outcomes, report]
         if self.progress is not None:
             listener, tracker = self.progress
-            extra.append(ProgressCallback(listener, f"trial {trial.trial_id}", tracker))
+            extra.append(ProgressCallback(listener, trial_label(trial), tracker))
         kwargs["callbacks"] = [*given, *extra]
         folder = self.get_trial_dir(trial.trial_id)
         try:
@@ -190,6 +252,14 @@ class KregsTrials:
             "tuner_id": os.environ.get("KERASTUNER_TUNER_ID"),
             "pid": os.getpid(),
             "history": metrics.curves(history),
+            **(
+                {}
+                if outcomes.correct is None
+                else {
+                    "val_images": int(outcomes.correct.size),
+                    "val_correct": pack(outcomes.correct),
+                }
+            ),
         }
         write_json(os.path.join(self.get_trial_dir(trial.trial_id), EXTRAS_FILE), extras)
         if row["diverged_epoch"] is not None:
@@ -254,20 +324,34 @@ class _Reporting(compat.AtomicOracleState):
     pruned = None  # trial id -> why the pruner stopped it, until it ends
     clock = None  # kregs.tuner.clock.TimeBudget: no trial starts that cannot end in time
     refit_plan = None  # callable: the refit's planned epochs (the best trial's), or None
+    cross_validation = None  # kregs.tuner.folds.CrossValidation: folds after the search
     first_trials = 0  # how many first configurations (`make_tuner`'s `first`) it hands out
 
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
         compat.skip_ended_retries(self)
-        if self.clock is not None and not epochs.time_for_a_trial(self):
+        cross = self.cross_validation
+        if cross is not None and cross.started and not compat.has_retries(self):
+            trial = self._fold_trial(tuner_id)
+        elif self.clock is not None and not epochs.time_for_a_trial(self):
             trial = compat.stopped_trial(self, tuner_id)
         else:
             trial = super().create_trial(tuner_id)
-            if self.clock is not None and trial.status == "RUNNING":
-                self.clock.began(trial.trial_id)
+        if trial.status == "STOPPED" and cross is not None and cross.k and not cross.started:
+            cross.start(self)  # the search has ended: its folds begin
+            trial = self._fold_trial(tuner_id)
+        if self.clock is not None and trial.status == "RUNNING":
+            self.clock.began(trial.trial_id)
         if self.hold_workers:
             compat.wait_instead_of_leaving(self, tuner_id, trial)
         return trial
+
+    def _fold_trial(self, tuner_id):
+        """The next fold of the cross-validation, or STOPPED (none left, or no time)."""
+        values = self.cross_validation.next_values(self)
+        if values is None or (self.clock is not None and not epochs.time_for_a_trial(self)):
+            return compat.stopped_trial(self, tuner_id)
+        return compat.start_trial(self, tuner_id, values)
 
     def reload(self):
         super().reload()
@@ -288,6 +372,8 @@ class _Reporting(compat.AtomicOracleState):
         super().end_trial(trial)
         self.save()  # KerasTuner saved before it dropped the trial from the ongoing ones
         ended = self.trials[trial.trial_id]
+        if self.cross_validation is not None and ended.hyperparameters.values.get(FOLD) is not None:
+            self.cross_validation.after_fold(self)
         if self.trial_ended is not None and ended.status in ENDED:
             try:
                 self.trial_ended(ended)

@@ -261,6 +261,44 @@ def save_trial(oracle, trial):
     oracle._save_trial(trial)
 
 
+def has_retries(oracle):
+    """Whether the oracle holds trials to run again (interrupted ones) before new ones.
+
+    Why: `Oracle.create_trial` hands them out first from `_retry_queue`, which has no
+    public getter; an oracle that creates some trials itself (cross-validation's folds,
+    `start_trial`) lets KerasTuner's own `create_trial` hand those out first.
+    """
+    return bool(oracle._retry_queue)
+
+
+def start_trial(oracle, tuner_id, values):
+    """A new trial of `values`, started for `tuner_id`, as `Oracle.create_trial` starts one
+    (its id the next number, its values recorded, trial.json and oracle.json saved).
+
+    Why: `create_trial` draws its values from `populate_space` and stops at `max_trials`;
+    a trial whose values the oracle chose itself (a fold of the cross-validation, past the
+    search's `max_trials`) is started through the same private steps (`_record_values`,
+    `_save_trial`, `ongoing_trials`), with no public API for them.
+    """
+    import keras_tuner
+
+    width = len(str(oracle.max_trials)) if oracle.max_trials else 1
+    trial_id = f"{len(oracle.trials):0{width}d}"
+    hyperparameters = oracle.hyperparameters.copy()
+    hyperparameters.values = dict(values)
+    trial = keras_tuner.engine.trial.Trial(
+        hyperparameters=hyperparameters, trial_id=trial_id, status="RUNNING"
+    )
+    oracle.tuner_ids.add(tuner_id)
+    oracle._record_values(trial)
+    oracle.ongoing_trials[tuner_id] = trial
+    oracle.trials[trial_id] = trial
+    oracle.start_order.append(trial_id)
+    oracle._save_trial(trial)
+    oracle.save()
+    return trial
+
+
 def stopped_trial(oracle, tuner_id):
     """The answer to `create_trial` that ends a tuner's search: a STOPPED trial, as
     KerasTuner's oracle gives once `max_trials` is reached (the tuner leaves its loop).

@@ -165,3 +165,16 @@ def _array_batches_class():
                 self._shuffle()
 
     return ArrayBatches
+
+
+def numpy_batches(batches):
+    """The `(images, labels)` numpy batches of a pipeline (`tf.data` or a `PyDataset`),
+    in order: what a model was validated on, batch by batch."""
+    import numpy as np
+
+    if hasattr(batches, "as_numpy_iterator"):
+        yield from batches.as_numpy_iterator()
+        return
+    for i in range(len(batches)):
+        x, y = batches[i]
+        yield np.asarray(x), np.asarray(y)

@@ -223,14 +223,33 @@ def fit_arguments(ds, budget, seed, callbacks=(), verbose=0, batch_size=None):
 
 
 def evaluate(model, images, labels, batch_size):
-    """Test loss and accuracy of `model` on `(images, labels)`, measured once.
+    """Test loss and accuracy of `model` on `(images, labels)`, measured once, and which
+    images it classifies right (for paired comparisons: `kregs.verdicts`).
 
     Returns:
-        dict with `loss`, `accuracy` (floats) and `images` (int).
+        dict with `loss`, `accuracy` (floats), `images` (int) and `correct` (the per-image
+        outcomes, `kregs.verdicts.pack`ed).
     """
     from kregs import data
+    from kregs.verdicts import pack
 
     loss, accuracy = model.evaluate(
         data.pipeline(images, labels, batch_size, training=False), verbose=0
     )[:2]
-    return {"loss": float(loss), "accuracy": float(accuracy), "images": int(len(labels))}
+    right = outcomes(model, images, labels, batch_size)
+    return {
+        "loss": float(loss),
+        "accuracy": float(accuracy),
+        "images": int(len(labels)),
+        "correct": pack(right),
+    }
+
+
+def outcomes(model, images, labels, batch_size):
+    """Whether `model` classifies each image right: bool `N`, in the images' order."""
+    import numpy as np
+
+    from kregs import data
+
+    scores = model.predict(data.pipeline(images, labels, batch_size, training=False), verbose=0)
+    return np.asarray(scores).argmax(axis=-1) == np.asarray(labels)

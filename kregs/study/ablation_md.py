@@ -1,8 +1,11 @@
 """study.md of an ablation: a tune run's best configuration, minus each of its regularizers."""
 
+import numpy as np
+
 from kregs.config import RegConfig
 from kregs.study import stats
 from kregs.study.study_md import column, mean, pct, points, protocol_lines
+from kregs.verdicts import paired, unpack
 
 BEST = "best"
 EARNED = {
@@ -29,13 +32,32 @@ def verdicts(rows):
     }
 
 
-def markdown(study, rows, info):
+def same_images(records, label):
+    """`best` against the configuration `label` on the same test images, seed by seed,
+    pooled (`kregs.verdicts.paired`), or None where the records lack the outcomes."""
+    by = {(r["row"]["config"], r["row"]["seed"]): r for r in records}
+    a, b = [], []
+    for (config, seed), record in sorted(by.items(), key=lambda kv: kv[0][1]):
+        other = by.get((BEST, seed))
+        if config != label or other is None:
+            continue
+        if not (record.get("test_correct") and other.get("test_correct")):
+            return None
+        n = record["row"]["test_images"]
+        a.append(unpack(record["test_correct"], n))
+        b.append(unpack(other["test_correct"], n))
+    return paired(np.concatenate(a), np.concatenate(b)) if a else None
+
+
+def markdown(study, rows, info, records=()):
     """The text of an ablation's study.md.
 
     Args:
         study: dict, the study's record (study.json) with its `ablation`.
         rows: list of study.csv rows.
         info: the data set's `kregs.data.DatasetInfo`.
+        records: the runs' records (with their per-image test outcomes), for the
+            comparison on the same images.
 
     Returns:
         str.
@@ -63,18 +85,23 @@ def markdown(study, rows, info):
         "## Which regularizer earned its place",
         "",
         "| configuration | runs | test accuracy, % (mean ± std) | cost of removing, points "
-        "[95% CI] | verdict | best val acc, % | gap, points | best epoch |",
-        "|---|---|---|---|---|---|---|---|",
-        _line(rows, BEST, None),
+        "[95% CI] | verdict | same test images, points [95% CI] | best val acc, % "
+        "| gap, points | best epoch |",
+        "|---|---|---|---|---|---|---|---|---|",
+        _line(rows, BEST, None, None),
     ]
     for label, d in verdicts(rows).items():
-        lines.append(_line(rows, label, d))
+        lines.append(_line(rows, label, d, same_images(records, label)))
     lines += [
         "",
         "cost of removing: the best configuration's test accuracy minus the one without the "
         "regularizer (positive: it helped). A regularizer **earned its place** when that "
         "difference's 95% Welch interval lies above 0; below 0 the model is better without "
-        "it; otherwise the verdict is **not confirmed at this sample size**.",
+        "it; otherwise the verdict is **not confirmed at this sample size**. The Welch "
+        "interval is over seeds: it covers training's randomness. *Same test images* pairs "
+        "the two configurations image by image on each seed's test images (pooled over "
+        "seeds; Newcombe's interval, McNemar's test): it covers which images were measured, "
+        "and says **shown** or **not shown at this size**.",
         "",
         "## Plots",
         "",
@@ -84,12 +111,18 @@ def markdown(study, rows, info):
     return "\n".join(lines)
 
 
-def _line(rows, label, d):
+def _line(rows, label, d, same):
     acc = column(rows, label, "test_accuracy")
     verdict = "" if d is None else EARNED.get(d.verdict, d.verdict)
+    pair = (
+        ""
+        if same is None
+        else f"{100 * same.difference:+.2f} [{100 * same.low:+.2f}, {100 * same.high:+.2f}] "
+        f"on {same.n:,}: {same.verdict}"
+    )
     return (
         f"| {label} | {len(acc)} | {pct(stats.summarize(acc))} "
-        f"| {'' if d is None else points(d)} | {verdict} "
+        f"| {'' if d is None else points(d)} | {verdict} | {pair} "
         f"| {mean(column(rows, label, 'best_val_accuracy'), 100)} "
         f"| {mean(column(rows, label, 'generalization_gap'), 100, signed=True)} "
         f"| {mean(column(rows, label, 'best_epoch'), digits=1)} |"

@@ -177,7 +177,7 @@ def _report(config, folder, plan, records, ran, started, info):
         markdown = sweep_md.markdown(record, rows, info)
         pngs = plots.write_sweeps(folder.file("plots"), rows, record)
     elif config.kind == "ablation":
-        markdown = ablation_md.markdown(record, rows, info)
+        markdown = ablation_md.markdown(record, rows, info, run_records)
         pngs = plots.write_ablation(folder.file("plots"), run_records, info.name)
     else:
         markdown = study_md.markdown(record, rows, info)

@@ -64,7 +64,8 @@ class Trainer:
         """Trains configuration `reg` (named `name`) with `seed`; returns its record.
 
         Returns:
-            dict with `row` (the study.csv row) and `history` (per-epoch series).
+            dict with `row` (the study.csv row), `history` (per-epoch series) and
+            `test_correct` (which test images it classifies right: `kregs.verdicts.pack`).
         """
         import keras
 
@@ -100,7 +101,7 @@ class Trainer:
         test = evaluate(model, *ds.test, budget.batch_size)
         row = study_row(name, reg, seed, history, train_seconds, test, ds)
         logger.info("%s seed %d: test accuracy %.4f", name, seed, row["test_accuracy"])
-        return {"row": row, "history": metrics.curves(history)}
+        return {"row": row, "history": metrics.curves(history), "test_correct": test["correct"]}
 
 
 def seconds_to_best(history):
