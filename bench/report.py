@@ -618,6 +618,50 @@ def _export(r):
     ]
 
 
+def _verdicts(r):
+    d, cover = r["data"], r["coverage"]
+    lines = [
+        f"kregs' CNN for {d['epochs']} epochs on {d['train_images']:,} Fashion-MNIST images "
+        f"(10% of them validation), {d['test_images']:,} test images. Three paths: the "
+        "validation images of one split (within-run, as `kregs tune` compares its control "
+        f"and best trial), the test images (`kregs compare`), {d['folds']} folds of every "
+        "training image (`kregs tune --folds`).",
+        "",
+        "**A/A**: one configuration (no regularization) against itself with another seed: the "
+        "share of comparisons a path calls *shown* (its false-positive rate; at most 5% plus "
+        "its sampling margin).",
+        "",
+        "| path | shown | share | at most, at a true 5% |",
+        "|---|---|---|---|",
+    ]
+    for path, a in r["aa"].items():
+        lines.append(
+            f"| {path} | {a['shown']} of {a['runs']} | {100 * a['share']:.1f}% | {a['margin']} |"
+        )
+    lines += [
+        "",
+        f"**Coverage**: {d['pair'][0]} against {d['pair'][1]}; the long-run difference (the "
+        f"mean of their test accuracy differences over {cover['seeds']} seeds) is "
+        f"{100 * cover['long_run_difference']:+.2f} points. How often one run's 95% interval "
+        "holds it:",
+        "",
+        "| path | covered | share | mean width, points |",
+        "|---|---|---|---|",
+    ]
+    for path in ("within-run", "compare", "folds"):
+        c = cover[path]
+        if c["runs"]:
+            lines.append(
+                f"| {path} | {c['covered']} of {c['runs']} | {100 * c['share']:.0f}% "
+                f"| {100 * c['mean_width']:.2f} |"
+            )
+    lines += [
+        "",
+        f"{r['seconds'] / 60:.0f} minutes ({r['cpu_seconds'] / 60:.0f} CPU minutes).",
+    ]
+    return lines
+
+
 SECTIONS = {
     "accuracy": ("Quick search against a hand-written CNN", _accuracy),
     "precision": ("Precision: float32, bfloat16, XLA", _precision),
@@ -642,6 +686,7 @@ SECTIONS = {
     "streaming": ("A folder bigger than memory: streamed or loaded", _streaming),
     "finetune": ("Fine-tuning: L2, weight decay, L2-SP", _finetune),
     "export": ("Deployment formats: SavedModel, LiteRT, ONNX, OpenVINO", _export),
+    "verdicts": ("Honest verdicts: false 'shown' in A/A, and coverage", _verdicts),
 }
 
 

@@ -8,6 +8,7 @@ each command imports TensorFlow, Keras and KerasTuner inside its body, so
 import click
 
 import kregs
+from kregs.cli.compare import compare
 from kregs.cli.errors import OneLineErrors
 from kregs.cli.export import export
 from kregs.cli.predict import predict
@@ -27,5 +28,5 @@ def main():
     prefer_onednn()
 
 
-for command in (tune, study, export, predict):
+for command in (tune, study, export, predict, compare):
     main.add_command(command)

@@ -42,6 +42,7 @@ FIELDS = {
     "streaming": COMMON | {"summary", "runs", "ratio", "within_budget", "budget_mib", "data_mib"},
     "finetune": COMMON | {"summary", "runs", "values", "source_test_accuracy"},
     "export": COMMON | {"rows", "rounds", "test_images", "keras_accuracy", "run"},
+    "verdicts": COMMON | {"aa", "coverage", "data", "summary", "seconds", "cpu_seconds"},
 }
 
 
@@ -129,6 +130,7 @@ SMALLEST = {
         "none,l2sp,search",
     ],
     "export": ["--quick"],
+    "verdicts": ["--quick", "--limit", "300"],
     "accuracy": [
         "--preset",
         "smoke",
