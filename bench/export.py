@@ -57,7 +57,9 @@ def export_all(run):
 
     written = []
     for formats, quantize in PLAN:
-        options = DeployOptions(formats=formats, quantize=quantize, accept_drop=True)
+        options = DeployOptions(
+            export_formats=formats, quantize=quantize, accept_accuracy_drop=True
+        )
         result = export_run(run, deployment=options)
         rows = {r["format"]: r for r in result.rows}
         written += [(folder, rows[fmt]) for fmt, folder in result.written.items()]

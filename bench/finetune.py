@@ -15,7 +15,7 @@ early stopping on validation loss, the machine's precision):
 - `decay`: decoupled weight decay `--weight-decay` (AdamW);
 - `l2sp`: L2-SP, alpha `--alpha`, towards the pre-trained weights (the new classifier:
   L2 of the same strength);
-- `search`: `kregs tune --model pretrained.keras --weights keep --space extended`
+- `search`: `kregs tune --model pretrained.keras --init pretrained --space extended`
   (`--trials` trials of the same epochs; its refit model is tested).
 
 Prints each method's test accuracy per seed, mean and 95% t interval over `--seeds`.
@@ -98,7 +98,7 @@ def finetune(pretrained, data, reg, epochs, seed, device):
     splits = Dataset.from_arrays(x, y, x_test, y_test).load(validation_split=0.1, seed=seed)
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    source = ModelSource.create(pretrained, weights="keep")
+    source = ModelSource.create(pretrained, init="pretrained")
     model = source.build((28, 28, 1), 5, reg, device.dtype_policy)
     steps = math.ceil(len(splits.train[1]) / 64)
     compile_model(model, warmup_cosine(1e-3, epochs, steps), weight_decay=reg.weight_decay)
@@ -121,7 +121,7 @@ def search(pretrained, data, epochs, trials, seed, work):
     config = TuneConfig.create(
         Dataset.from_arrays(x, y, x_test, y_test, name=f"target{seed}"),
         model=pretrained,
-        weights="keep",
+        init="pretrained",
         space="extended",
         algorithm="random",
         max_trials=trials,
@@ -130,7 +130,7 @@ def search(pretrained, data, epochs, trials, seed, work):
         patience=4,
         seed=seed,
         output=os.path.join(work, f"search-{seed}"),
-        top_k=1,
+        keep_best=1,
     )
     result = tune(config)
     return result.refit["test"]["accuracy"], result.best["config"]

@@ -76,7 +76,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, "-m", "kregs", "tune", "--dataset", "fashion_mnist"]
         cmd += ["--algorithm", "random", "--max-trials", str(trials), "--epochs", str(args.epochs)]
-        cmd += ["--limit", str(limit), "--batch-size", "64", "--patience", "2", "--top-k", "1"]
+        cmd += ["--limit", str(limit), "--batch-size", "64", "--patience", "2", "--keep-best", "1"]
         cmd += [*MODELS[args.models], "--no-refit", "--quiet", "--output", out]
         if args.recycle_after is not None:
             cmd += ["--recycle-after", str(args.recycle_after)]

@@ -94,7 +94,7 @@ def run_kregs(seed, limit, epochs, time_budget, work):
         epochs=epochs,
         time_budget=time_budget,
         seed=seed,
-        top_k=1,
+        keep_best=1,
     )
     result = tune(config)
     done = [r for r in result.rows if r["status"] == "COMPLETED"]

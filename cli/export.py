@@ -26,17 +26,20 @@ def _tensorflow_backend():
 
 
 def _deployment(export_formats, **options):
-    """The `DeployOptions` of the command line (the SavedModel where no --format is given)."""
+    """The `DeployOptions` of the command line (the SavedModel where no --export-format is
+    given)."""
     from kregs.deploy import DeployOptions
 
-    return DeployOptions.from_options(export_formats or ("savedmodel",), **options)
+    return DeployOptions.create(export_formats=export_formats or ("savedmodel",), **options)
 
 
 @click.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--trial", "trial_id", default=None, help="Export this trial instead of the best.")
 @opt.deploy_options(
-    "--format", "--precision", format_help="A format to write (repeatable; default: savedmodel)"
+    "--export-format",
+    "--export-precision",
+    format_help="A format to write (repeatable; default: savedmodel)",
 )
 @opt.data_dir
 @click.option(
@@ -45,9 +48,13 @@ def _deployment(export_formats, **options):
     help="Write without checking each format on the run's test images (no data needed here).",
 )
 @opt.verbose
+@opt.renamed_flags(
+    ("--format", "export_formats", "--export-format", None),
+    ("--precision", "export_precision", "--export-precision", None),
+)
 def export(run_dir, trial_id, data_dir, no_check, verbose, **deploy):
     """Export the best model (or --trial ID) of a finished run: the SavedModel for TF
-    Serving, or (--format) LiteRT, ONNX, OpenVINO, each checked in its own runtime.
+    Serving, or (--export-format) LiteRT, ONNX, OpenVINO, each checked in its own runtime.
 
     Writes RUN_DIR/export/<dataset>/<version>/ (SavedModel) and
     RUN_DIR/export/<dataset>-<format>/<version>/, one new version for every

@@ -1,6 +1,7 @@
 """Options that several commands share, as decorators; their choices come from the library."""
 
 import dataclasses
+import functools
 
 import click
 
@@ -16,7 +17,7 @@ from kregs.errors import ConfigError
 from kregs.run.device import PRECISIONS, DeviceOptions
 from kregs.tuner.budget import PRESET_NAMES
 from kregs.tuner.config import TuneConfig
-from kregs.usermodel import INPUT_RANGES, WEIGHTS
+from kregs.usermodel import INITS, INPUT_RANGES, OLD_INITS
 
 
 def field_default(cls, name):
@@ -143,11 +144,12 @@ MODEL_OPTIONS = [
         "returns). Its classifier is replaced where the data has another number of classes.",
     ),
     click.option(
-        "--weights",
-        type=click.Choice(WEIGHTS),
+        "--init",
+        type=click.Choice(INITS),
         default=None,
-        help="With --model: every trial starts from the model's weights (keep: fine-tuning; "
-        "L2-SP can then be searched) or from a new initialization (fresh).  [default: keep]",
+        help="With --model: every trial starts from the model's own weights (pretrained: "
+        "fine-tuning; L2-SP can then be searched) or from a new initialization (fresh).  "
+        "[default: pretrained]",
     ),
     click.option(
         "--input-range",
@@ -329,3 +331,74 @@ def study_value_options(techniques, defaults):
             text = f"Fix {dim.help} in every configuration.  [default: {dim.default}]"
         options.append(click.option(_flag(dim.name), type=kind, default=None, help=text))
     return options
+
+
+def renamed_flags(*renames):
+    """kregs 0.1's flags, kept for one release: each `(old flag, new parameter, new flag,
+    convert)` is a hidden option that, when given, prints one line naming the new flag and
+    stands for it (`convert` maps its values; None: as they are).
+
+    Example:
+    >>> @renamed_flags(("--top-k", "keep_best", "--keep-best", None))
+    ... def tune(keep_best, **options): ...
+    """
+
+    def decorate(f):
+        @functools.wraps(f)
+        def command(*args, **kwargs):
+            for old, param, new, convert in renames:
+                value = kwargs.pop(_old_dest(old), None)
+                if value in (None, ()):
+                    continue
+                click.echo(
+                    f"Warning: {old} is now {new} (the old name goes in kregs 0.3)", err=True
+                )
+                source = click.get_current_context().get_parameter_source(param)
+                if source in (None, click.core.ParameterSource.DEFAULT):  # (not given)
+                    kwargs[param] = convert(value) if convert else value
+            return f(*args, **kwargs)
+
+        for old, param, _, _ in renames:
+            multiple = param == "export_formats"
+            choices = click.Choice(list(OLD_NAMES[old])) if old in OLD_NAMES else None
+            command = click.option(
+                old, _old_dest(old), hidden=True, default=None, multiple=multiple, type=choices
+            )(command)
+        return command
+
+    return decorate
+
+
+def _old_dest(flag):
+    return "old_" + flag.lstrip("-").replace("-", "_")
+
+
+# The values old flags took, where they differ from the new flag's.
+OLD_NAMES = {"--weights": tuple(OLD_INITS)}
+RENAMED_MODEL_FLAGS = (("--weights", "init", "--init", OLD_INITS.get),)
+
+
+def grouped(groups):
+    """A `click.Command` class whose --help lists its options under headings.
+
+    Args:
+        groups: dict, heading -> the parameter names under it, in order; the others go
+            under "Other options".
+    """
+
+    class Grouped(click.Command):
+        def format_options(self, ctx, formatter):
+            records = {p.name: p.get_help_record(ctx) for p in self.get_params(ctx)}
+            listed = set()
+            for heading, names in groups.items():
+                rows = [records[n] for n in names if records.get(n)]
+                listed.update(names)
+                if rows:
+                    with formatter.section(heading):
+                        formatter.write_dl(rows)
+            rest = [r for n, r in records.items() if r and n not in listed]
+            if rest:
+                with formatter.section("Other options"):
+                    formatter.write_dl(rest)
+
+    return Grouped

@@ -151,6 +151,7 @@ def _plan_lines(config):
 @opt.jit_compile
 @opt.verbose
 @opt.quiet
+@opt.renamed_flags(*opt.RENAMED_MODEL_FLAGS)
 def study(verbose, quiet, **options):
     """Train the study's eight configurations over several seeds and check its claims.
 

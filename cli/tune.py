@@ -11,6 +11,7 @@ from kregs.cli import options as opt
 from kregs.cli.output import trial_line
 from kregs.cli.progress import Display
 from kregs.cli.quiet import quiet_tensorflow
+from kregs.config import DIMENSIONS
 from kregs.run.budget import duration_text
 from kregs.run.interrupt import catching_interrupts
 from kregs.run.processes import freeze_imports
@@ -117,9 +118,9 @@ TUNE_OPTIONS = [
     opt.seed(TuneConfig),
     opt.validation_split(TuneConfig),
     click.option(
-        "--top-k",
+        "--keep-best",
         type=click.IntRange(min=1),
-        default=opt.field_default(TuneConfig, "top_k"),
+        default=opt.field_default(TuneConfig, "keep_best"),
         help="Best models kept in best/.",
     ),
     opt.precision,
@@ -196,8 +197,76 @@ DISTRIBUTED_OPTIONS = [
 ]
 
 
-@click.command()
+# `kregs tune --help`'s headings.
+GROUPS = {
+    "Data": (
+        "dataset",
+        "data",
+        "data_dir",
+        "image_size",
+        "color_mode",
+        "test_split",
+        "skip_bad_images",
+        "pixel_range",
+        "flips",
+        "max_memory",
+        "validation_split",
+        "limit",
+    ),
+    "Model": ("arch", "model", "init", "input_range"),
+    "Search": (
+        "preset",
+        "algorithm",
+        "space",
+        "max_trials",
+        "baseline",
+        "seed",
+        "learning_rate",
+        *(d.name for d in DIMENSIONS),
+    ),
+    "Budget": (
+        "time_budget",
+        "epochs",
+        "batch_size",
+        "patience",
+        "trial_images",
+        "pruning",
+        "folds",
+        "refit",
+        "refit_from",
+    ),
+    "Output": ("output", "overwrite", "keep_best", "quiet", "verbose"),
+    "Export": (
+        "export_formats",
+        "quantize",
+        "export_precision",
+        "max_accuracy_drop",
+        "accept_accuracy_drop",
+    ),
+    "Device and processes": (
+        "precision",
+        "jit_compile",
+        "threads",
+        "strategy",
+        "workers",
+        "recycle_after",
+    ),
+    "Distributed search (several machines)": (
+        "role",
+        "oracle",
+        "worker_id",
+        "worker_timeout",
+        "oracle_timeout",
+    ),
+}
+
+
+@click.command(cls=opt.grouped(GROUPS))
 @opt.apply_options(*TUNE_OPTIONS, *DISTRIBUTED_OPTIONS)
+@opt.renamed_flags(
+    ("--top-k", "keep_best", "--keep-best", int),
+    *opt.RENAMED_MODEL_FLAGS,
+)
 @click.pass_context
 def tune(ctx, workers, quiet, recycle_after, **options):
     """Search L2 strength, dropout rate and BN placement with KerasTuner.

@@ -1,27 +1,26 @@
 """kregs: regularization as a first-class, searchable part of a Keras 3 model.
 
-Public API (imported on first use, so that `kregs --help` never loads
-TensorFlow):
+Public API (imported on first use, so that `kregs --help` never loads TensorFlow):
 
-- `kregs.L2Penalty(lam)`: the L2 penalty `lam / 2 * sum(w ** 2)`.
-- `kregs.RegConfig(l2, dropout, batch_norm)`: one validated regularization setting.
-- `kregs.layers.ConvBlock`, `kregs.layers.DenseBlock`: blocks that follow a `RegConfig`.
-- `kregs.FusedBatchNormalization`, `kregs.BernoulliDropout`: Keras' BN and
-  dropout with fewer passes over the activations (the blocks use them).
-- `kregs.ResidualDrop`: stochastic depth on a residual `Add` (`regularize` places it).
-- `kregs.CrossEntropy`, `kregs.Accuracy`: loss (label smoothing) and accuracy of
-  integer or mixed labels (`kregs.mixing`: MixUp and CutMix batches).
-- `kregs.build_model(input_shape, num_classes, reg, arch)`: the study's networks.
-- `kregs.regularize(model, reg)`: a `RegConfig` applied to any Functional or
-  Sequential Keras model, its weights kept.
-- `kregs.GeneralizationGap`: callback logging train-minus-validation accuracy.
-- `kregs.EpochTime`: callback logging each epoch's wall time.
-- `kregs.BestEpoch`: callback restoring the best epoch's weights (early stopping).
+- `L2Penalty(lam)`, `L2SP(alpha, start)`: the L2 penalty `lam / 2 * sum(w ** 2)`, and
+  L2-SP's pull towards pre-trained weights.
+- `RegConfig(...)`: one validated regularization setting (L2, weight decay, dropout and
+  its placement, BN placement, augmentation, label smoothing, MixUp/CutMix, EMA,
+  stochastic depth).
+- `ConvBlock`, `DenseBlock`, `ResidualDrop`, `FusedBatchNormalization`,
+  `BernoulliDropout`: layers that follow a `RegConfig`.
+- `build_model(input_shape, num_classes, reg, arch)`: the study's networks.
+- `regularize(model, reg)`: a `RegConfig` applied to any Functional or Sequential model.
+- `CrossEntropy`, `Accuracy`: the loss and accuracy of integer or mixed labels.
+- `GeneralizationGap`, `EpochTime`, `BestEpoch`: callbacks.
+- `Dataset`: the data a run trains on (built-in, TFDS, a folder, `.npz`, arrays, tf.data).
+- `ModelSource`: your model in a search (a `keras.Model`, `.keras` file or build function).
+- `DeployOptions`, `Predictor`: the formats a model is exported in, and running one.
+- `paired`, `resampled`: two models compared with the difference's uncertainty.
+- The errors: `KregsError` and its kinds.
 
-What tune and study share (budgets, the run folder, the metrics of a
-history, the device set-up) is `kregs.run`. Search lives in `kregs.tuner`
-(source folder `tuner/`), the study of the eight configurations in
-`kregs.study`, the command line in `kregs.cli` (source folder `cli/`).
+Search is `kregs.tuner` (`TuneConfig`, `tune`), the study `kregs.study`, the command line
+`kregs.cli`.
 
 Example:
 >>> import kregs
@@ -34,7 +33,7 @@ import wrapt
 
 from kregs.lazy import lazy_attributes
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "L2Penalty": "kregs.regularizers",
@@ -55,6 +54,12 @@ _LAZY = {
     "GeneralizationGap": "kregs.callbacks",
     "EpochTime": "kregs.callbacks",
     "BestEpoch": "kregs.callbacks",
+    "Dataset": "kregs.data.dataset",
+    "ModelSource": "kregs.usermodel",
+    "DeployOptions": "kregs.deploy.formats",
+    "Predictor": "kregs.deploy.predictor",
+    "paired": "kregs.verdicts",
+    "resampled": "kregs.verdicts",
     "KregsError": "kregs.errors",
     "ConfigError": "kregs.errors",
     "DataError": "kregs.errors",

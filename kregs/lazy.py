@@ -12,13 +12,14 @@ def lazy_attributes(package, names, submodules=()):
         submodules: iterable of str, submodules reachable as attributes.
 
     Returns:
-        The package's `__getattr__` and `__dir__` functions and its `__all__` list.
+        The package's `__getattr__` and `__dir__` functions and its `__all__` list: the
+        public names (submodules are reachable as attributes, not listed).
 
     Example:
     >>> __getattr__, __dir__, __all__ = lazy_attributes(__name__, {"tune": "kregs.tuner.driver"})
     """
     submodules = tuple(submodules)
-    public = sorted(names) + list(submodules)
+    public = sorted(names)
 
     def __getattr__(name):  # noqa: N807 - the module hook's name
         module = importlib.import_module(package)
@@ -31,6 +32,6 @@ def lazy_attributes(package, names, submodules=()):
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     def __dir__():  # noqa: N807
-        return sorted(set(vars(importlib.import_module(package))) | set(public))
+        return sorted(set(vars(importlib.import_module(package))) | set(public) | set(submodules))
 
     return __getattr__, __dir__, public

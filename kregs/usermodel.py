@@ -19,7 +19,9 @@ from kregs.run.files import file_hash, weights_hash
 
 logger = logging.getLogger(__name__)
 
-WEIGHTS = ("keep", "fresh")
+INITS = ("pretrained", "fresh")
+# kregs 0.1 called it `weights`, with "keep" for "pretrained" (kept for one release).
+OLD_INITS = {"keep": "pretrained", "fresh": "fresh"}
 # What a model's inputs expect, and the scale and offset that take 0-255 pixels there.
 INPUT_RANGES = {"0-255": (1.0, 0.0), "0-1": (1 / 255, 0.0), "-1-1": (2 / 255, -1.0)}
 RANGE_TEXT = {"0-255": "[0, 255]", "0-1": "[0, 1]", "-1-1": "[-1, 1]"}
@@ -33,7 +35,7 @@ class ModelSource:
         kind: str, "model" (a `keras.Model` given in Python), "file" (`.keras`),
             or "function" (`package.module:function`, or a callable).
         location: str, the file, `module:function`, or the model's name.
-        weights: str, "keep" (every trial starts from the model's weights:
+        init: str, "pretrained" (every trial starts from the model's weights:
             fine-tuning) or "fresh" (a new initialization each trial).
         input_range: str or None, one of `INPUT_RANGES`: what the model's inputs
             expect (None: 0-255 where they are uint8, else 0-1).
@@ -41,7 +43,7 @@ class ModelSource:
 
     kind: str
     location: str
-    weights: str = "keep"
+    init: str = "pretrained"
     input_range: str | None = None
     fingerprint: str | None = None
     _model: object = dataclasses.field(default=None, repr=False, compare=False)
@@ -49,43 +51,53 @@ class ModelSource:
     _residuals: object = dataclasses.field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
-        if self.weights not in WEIGHTS:
-            raise invalid_value("weights", self.weights, "keep or fresh")
+        if self.init not in INITS:
+            raise invalid_value("init", self.init, "pretrained or fresh")
         if self.input_range not in (None, *INPUT_RANGES):
             raise invalid_value("input_range", self.input_range, ", ".join(INPUT_RANGES))
 
     @classmethod
-    def create(cls, model, weights="keep", input_range=None):
+    def create(cls, model, init="pretrained", input_range=None, weights=None):
         """A `ModelSource` from a `keras.Model`, a `.keras` path, `"module:function"` or a
-        callable (checked at once: a missing file or function is one line)."""
+        callable (checked at once: a missing file or function is one line). `weights`
+        ("keep" or "fresh") is kregs 0.1's name of `init`."""
+        if weights is not None:
+            import warnings
+
+            warnings.warn(
+                "ModelSource: `weights` is now `init` (keep: pretrained)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            init = OLD_INITS.get(weights, weights)
         if isinstance(model, ModelSource):
             return model
         if isinstance(model, (str, os.PathLike)):  # (no Keras import: the command line)
-            return cls._from_text(str(model), weights, input_range)
+            return cls._from_text(str(model), init, input_range)
         if callable(model) and not _is_keras_model(model):
             return cls(
                 "function",
                 _qualified(model),
-                weights,
+                init,
                 input_range,
                 _source_hash(model),
                 None,
                 model,
             )
         if _is_keras_model(model):
-            return cls("model", model.name, weights, input_range, weights_hash(model), model)
-        return cls._from_text(str(model), weights, input_range)
+            return cls("model", model.name, init, input_range, weights_hash(model), model)
+        return cls._from_text(str(model), init, input_range)
 
     @classmethod
-    def _from_text(cls, text, weights, input_range):
+    def _from_text(cls, text, init, input_range):
         if text.endswith(".keras"):
             path = os.path.abspath(os.path.expanduser(text))
             if not os.path.isfile(path):
                 raise ConfigError(f"--model {text}: no such file")
-            return cls("file", path, weights, input_range, file_hash(path))
+            return cls("file", path, init, input_range, file_hash(path))
         if ":" in text:
             fn = _function(text)
-            return cls("function", text, weights, input_range, _source_hash(fn), None, fn)
+            return cls("function", text, init, input_range, _source_hash(fn), None, fn)
         raise invalid_value(
             "model", text, "a .keras file, package.module:function, or a keras.Model"
         )
@@ -102,15 +114,18 @@ class ModelSource:
                 f"the run searched a keras.Model given in Python ({record['location']}): it is "
                 "not saved with the run; its models are in best/*.keras and refit/model.keras"
             )
-        fields = ("kind", "location", "weights", "input_range", "fingerprint")
-        return cls(**{k: record.get(k) for k in fields})
+        fields = ("kind", "location", "init", "input_range", "fingerprint")
+        found = {k: record.get(k) for k in fields}
+        if found["init"] is None:  # a run of kregs 0.1
+            found["init"] = OLD_INITS.get(record.get("weights"), "pretrained")
+        return cls(**found)
 
     def record(self):
         """What run.json holds of it."""
         return {
             "kind": self.kind,
             "location": self.location,
-            "weights": self.weights,
+            "init": self.init,
             "input_range": self.input_range,
             "fingerprint": self.fingerprint,
         }
@@ -118,7 +133,7 @@ class ModelSource:
     @property
     def finetune(self):
         """Whether trials start from pre-trained weights (L2-SP then has a meaning)."""
-        return self.weights == "keep" and self.kind != "function"
+        return self.init == "pretrained" and self.kind != "function"
 
     def base(self):
         """The user's model (loaded once), or None for a build function."""
@@ -141,7 +156,7 @@ class ModelSource:
         if self.kind == "function":
             return self._from_function(input_shape, num_classes, reg, dtype_policy, say)
         model = self.base()
-        if self.weights == "fresh":
+        if self.init == "fresh":
             import keras
 
             model = keras.models.clone_model(model)  # a new initialization
@@ -231,26 +246,29 @@ def load_keras_file(path, what):
 
 
 def model_options(options, default_arch="cnn"):
-    """`{"model": ModelSource}` or `{"arch": ...}` from a config's `model`, `weights`,
+    """`{"model": ModelSource}` or `{"arch": ...}` from a config's `model`, `init`,
     `input_range` and `arch` options, popped from `options` (what `kregs tune` and
     `kregs study` take).
 
     Raises:
-        ConfigError: `arch` and `model` both given, or `weights` or `input_range`
+        ConfigError: `arch` and `model` both given, or `init` or `input_range`
             without a model.
     """
     model = options.pop("model", None)
-    weights = options.pop("weights", None)
+    init = options.pop("init", None)
+    weights = options.pop("weights", None)  # (kregs 0.1's name)
+    if weights is not None and init is None:
+        init = OLD_INITS.get(weights, weights)
     input_range = options.pop("input_range", None)
     arch = options.pop("arch", None)
     if model is None:
-        for name, value in (("weights", weights), ("input_range", input_range)):
+        for name, value in (("init", init), ("input_range", input_range)):
             if value is not None:
                 raise ConfigError(f"--{name.replace('_', '-')} is for your own model (--model)")
         return {"arch": arch or default_arch}
     if arch is not None:
         raise ConfigError(f"--arch {arch} and --model name two models; give one")
-    return {"model": ModelSource.create(model, weights or "keep", input_range)}
+    return {"model": ModelSource.create(model, init or "pretrained", input_range)}
 
 
 def adapt(

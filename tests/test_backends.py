@@ -57,7 +57,7 @@ TUNE = [
     "400",
     "--batch-size",
     "32",
-    "--top-k",
+    "--keep-best",
     "1",
 ]
 

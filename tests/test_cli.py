@@ -348,3 +348,53 @@ def test_quiet_prints_only_the_trials_and_the_result(tiny_data, tmp_path):
         line.split()[:3] for line in result.output.splitlines() if line.startswith("trial")
     ] == [["trial", "0", "completed"], ["trial", "1", "completed"]]
     assert "best: trial" in result.output
+
+
+# --- one vocabulary --------------------------------------------------------------------------
+
+
+def test_tune_config_defaults_are_kregs_tune_without_a_preset():
+    from kregs.tuner import SEARCH_PRESETS, TuneConfig
+
+    assert TuneConfig().budget == SEARCH_PRESETS[None] == TuneConfig.create().budget
+    assert (TuneConfig().budget.algorithm, TuneConfig().budget.time_budget) == ("random", 2400)
+
+
+def test_tune_help_groups_its_options_and_version_is_printed():
+    runner = CliRunner()
+    text = runner.invoke(main, ["tune", "--help"], prog_name="kregs").output
+    headings = [line for line in text.splitlines() if line and not line.startswith(" ")]
+    assert headings[-9:] == [
+        "Data:",
+        "Model:",
+        "Search:",
+        "Budget:",
+        "Output:",
+        "Export:",
+        "Device and processes:",
+        "Distributed search (several machines):",
+        "Other options:",
+    ]
+    assert "--top-k" not in text and "--keep-best" in text and "--init" in text
+    version = runner.invoke(main, ["--version"], prog_name="kregs").output
+    assert version.strip() == "kregs, version 0.2.0"
+
+
+def test_a_renamed_flag_works_for_one_release_with_one_line_naming_the_new_one(monkeypatch):
+    import kregs.tuner.driver
+
+    seen = {}
+
+    def fake_tune(config, listener=None, recycle=None):
+        seen["config"] = config
+        raise SystemExit(0)
+
+    monkeypatch.setattr(kregs.tuner.driver, "tune", fake_tune)
+    result = CliRunner().invoke(
+        main,
+        ["tune", "--dataset", "mnist", "--top-k", "2", "--recycle-after", "0", "--quiet"],
+        prog_name="kregs",
+    )
+    assert result.exit_code == 0, result.output
+    assert "Warning: --top-k is now --keep-best (the old name goes in kregs 0.3)" in (result.output)
+    assert seen["config"].keep_best == 2

@@ -60,7 +60,7 @@ def test_a_bfloat16_model_exports_as_a_float32_copy_with_the_same_weights(traine
 def test_every_format_round_trips_in_its_own_runtime(trained, tmp_path):
     """Written, checked on the test images, put in place; kregs predict reads each."""
     model, (xv, _), test = trained
-    options = DeployOptions(formats=("savedmodel", "litert", "onnx", "openvino"))
+    options = DeployOptions(export_formats=("savedmodel", "litert", "onnx", "openvino"))
     result = deploy(
         model,
         str(tmp_path),
@@ -113,7 +113,7 @@ def test_every_format_round_trips_in_its_own_runtime(trained, tmp_path):
 
 def test_int8_is_calibrated_on_validation_images_and_keeps_uint8_in_float_out(trained, tmp_path):
     model, (xv, _), test = trained
-    options = DeployOptions(formats=("litert",), quantize="int8")
+    options = DeployOptions(export_formats=("litert",), quantize="int8")
     result = deploy(model, str(tmp_path), "toy", NAMES, options, test=test, calibration=xv)
     folder = tmp_path / "toy-litert-int8" / "1"
     assert result.written == {"litert": str(folder)}
@@ -132,14 +132,14 @@ def test_int8_is_calibrated_on_validation_images_and_keeps_uint8_in_float_out(tr
         str(tmp_path),
         "toy",
         NAMES,
-        DeployOptions(formats=("litert",), quantize="dynamic"),
+        DeployOptions(export_formats=("litert",), quantize="dynamic"),
         test=test,
     )
     assert dynamic.version == 2  # one number per call, across formats
     float_size = os.path.getsize(
-        deploy(model, str(tmp_path), "toy", NAMES, DeployOptions(formats=("litert",))).written[
-            "litert"
-        ]
+        deploy(
+            model, str(tmp_path), "toy", NAMES, DeployOptions(export_formats=("litert",))
+        ).written["litert"]
         + "/model.tflite"
     )
     assert os.path.getsize(folder / "model.tflite") < float_size / 2
@@ -152,7 +152,7 @@ def test_an_artifact_that_loses_accuracy_is_refused_unless_accepted(trained, tmp
 
     broken = keras.models.clone_model(float32_model(model)[0])  # fresh weights: ~1/3 right
     monkeypatch.setattr(kregs.deploy, "model_to_export", lambda m, precision: (broken, "float32"))
-    options = DeployOptions(formats=("onnx",), max_drop=0.5)
+    options = DeployOptions(export_formats=("onnx",), max_accuracy_drop=0.5)
     result = deploy(model, str(tmp_path), "toy", NAMES, options, test=test)
     assert result.written == {} and result.rows == []
     assert not (tmp_path / "report.json").exists()
@@ -170,7 +170,7 @@ def test_an_artifact_that_loses_accuracy_is_refused_unless_accepted(trained, tmp
         str(tmp_path),
         "toy",
         NAMES,
-        DeployOptions(formats=("onnx",), accept_drop=True),
+        DeployOptions(export_formats=("onnx",), accept_accuracy_drop=True),
         test=test,
     )
     assert kept.refused == {} and os.path.isfile(kept.written["onnx"] + "/model.onnx")
@@ -179,11 +179,11 @@ def test_an_artifact_that_loses_accuracy_is_refused_unless_accepted(trained, tmp
 def test_a_missing_runtime_is_one_line_naming_its_extra(monkeypatch, tmp_path):
     monkeypatch.setattr(formats, "_installed", lambda module: module != "onnxruntime")
     with pytest.raises(ConfigError) as err:
-        DeployOptions(formats=("onnx",))
+        DeployOptions(export_formats=("onnx",))
     assert str(err.value) == (
         '--format onnx needs its extra: pip install "kregs[onnx]" (onnxruntime not installed here)'
     )
-    result = _kregs(["export", str(tmp_path), "--format", "onnx"])
+    result = _kregs(["export", str(tmp_path), "--export-format", "onnx"])
     assert result.exit_code == 2
     assert result.stderr.strip() == (
         'Error: --format onnx needs its extra: pip install "kregs[onnx]" (onnxruntime not '
@@ -216,11 +216,15 @@ def test_int8_without_calibration_images_is_refused(trained, tmp_path):
     model, _, _ = trained
     with pytest.raises(ConfigError, match="^int8 quantization needs calibration images"):
         deploy(
-            model, str(tmp_path), "toy", NAMES, DeployOptions(formats=("litert",), quantize="int8")
+            model,
+            str(tmp_path),
+            "toy",
+            NAMES,
+            DeployOptions(export_formats=("litert",), quantize="int8"),
         )
     assert not (tmp_path / "toy-litert-int8" / "1").exists()
     result = _kregs(
-        ["export", str(tmp_path), "--format", "litert", "--quantize", "int8", "--no-check"]
+        ["export", str(tmp_path), "--export-format", "litert", "--quantize", "int8", "--no-check"]
     )
     assert result.exit_code == 2
     assert result.stderr.startswith(
@@ -293,7 +297,9 @@ def test_tune_writes_the_formats_beside_its_savedmodel(deployed_run):
     assert "Version 1 in each format" in section and section.count("| mnist") == 3
     assert "Created TensorFlow Lite XNNPACK" not in result.output + result.stderr
     # `kregs export` writes another version in another format, and the section follows it
-    again = _kregs(["export", str(out), "--format", "openvino", "--data-dir", str(root / "data")])
+    again = _kregs(
+        ["export", str(out), "--export-format", "openvino", "--data-dir", str(root / "data")]
+    )
     assert again.exit_code == 0, again.output[-3000:]
     assert again.output.strip().splitlines()[-1] == f"OpenVINO: {export / 'mnist-openvino' / '2'}"
     section = (out / "summary.md").read_text().split("## Deploy")[1]

@@ -252,10 +252,10 @@ def test_export_options_without_a_format_apply_to_the_savedmodel():
     from kregs.tuner import TuneConfig
 
     config = TuneConfig.create(preset="smoke", export_precision="trained")
-    assert config.deployment.formats == ("savedmodel",)
-    assert config.deployment.precision == "trained"
+    assert config.deployment.export_formats == ("savedmodel",)
+    assert config.deployment.export_precision == "trained"
     dropped = TuneConfig.create(preset="smoke", max_accuracy_drop=0.1)
-    assert dropped.deployment.max_drop == 0.1
+    assert dropped.deployment.max_accuracy_drop == 0.1
     with pytest.raises(ConfigError, match="none without --export-format litert"):
         TuneConfig.create(preset="smoke", quantize="int8")
 

@@ -287,7 +287,7 @@ def test_a_search_with_every_new_dimension_fixed_refits_and_records_them(tiny_mn
         epochs=2,
         batch_size=32,
         patience=2,
-        top_k=1,
+        keep_best=1,
         refit=True,
         baseline=False,
         **fixed,

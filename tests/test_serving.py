@@ -225,7 +225,7 @@ def finished_run(tmp_path_factory):
         max_trials=2,
         epochs=1,
         batch_size=32,
-        top_k=1,
+        keep_best=1,
     )
     tune(config)
     return root / "run"

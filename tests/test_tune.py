@@ -35,7 +35,7 @@ def _config(data_dir, output, **kwargs):
         epochs=2,
         batch_size=32,
         patience=1,
-        top_k=2,
+        keep_best=2,
         refit=False,  # the search's machinery; tiny_run refits
         folds=0,  # (the cross-validation has tests of its own)
     )
@@ -218,19 +218,21 @@ def test_trials_csv_lists_trials_by_number_after_a_resume_with_more_trials(tmp_p
 
 
 def test_rerunning_a_finished_run_keeps_its_export(tiny_mnist, tmp_path):
-    first = tune(_config(tiny_mnist, tmp_path, max_trials=1, top_k=1))
-    again = tune(_config(tiny_mnist, tmp_path, max_trials=1, top_k=1))
+    first = tune(_config(tiny_mnist, tmp_path, max_trials=1, keep_best=1))
+    again = tune(_config(tiny_mnist, tmp_path, max_trials=1, keep_best=1))
     assert again.export_path == first.export_path and again.test == first.test
     assert os.listdir(tmp_path / "export" / "mnist") == ["1"]
 
 
 def test_other_configuration_is_refused_and_overwrite_starts_afresh(tiny_mnist, tmp_path):
-    tune(_config(tiny_mnist, tmp_path, max_trials=1, top_k=1))
+    tune(_config(tiny_mnist, tmp_path, max_trials=1, keep_best=1))
     with pytest.raises(
         ConfigError, match=r"holds a run with another configuration \(epochs: 2 -> 3\)"
     ):
-        tune(_config(tiny_mnist, tmp_path, max_trials=1, epochs=3, top_k=1))
-    result = tune(_config(tiny_mnist, tmp_path, max_trials=1, epochs=3, top_k=1, overwrite=True))
+        tune(_config(tiny_mnist, tmp_path, max_trials=1, epochs=3, keep_best=1))
+    result = tune(
+        _config(tiny_mnist, tmp_path, max_trials=1, epochs=3, keep_best=1, overwrite=True)
+    )
     assert json.loads((tmp_path / "run.json").read_text())["epochs"] == 3
     assert len(result.rows) == 1
 
@@ -250,7 +252,7 @@ def test_folder_that_is_not_a_run_is_never_touched(tiny_mnist, tmp_path):
         ({"l2": -0.5}, "`l2`: expected a finite float >= 0"),
         ({"dropout": 1.0}, "`dropout`: expected a float in [0, 1)"),
         ({"epochs": 0}, "`epochs`: expected an int >= 1"),
-        ({"top_k": 0}, "`top_k`: expected an int >= 1"),
+        ({"keep_best": 0}, "`keep_best`: expected an int >= 1"),
     ],
 )
 def test_bad_arguments_fail_before_any_work(kwargs, message, tmp_path):
@@ -353,7 +355,7 @@ def test_failed_export_leaves_no_version(tmp_path, monkeypatch):
 )
 def test_precision_and_xla_flags(flags, policy, tiny_mnist, tmp_path):
     # Asked for, a precision applies to every trial and is recorded in run.json.
-    tune(_config(tiny_mnist, tmp_path, max_trials=1, top_k=1, **flags))
+    tune(_config(tiny_mnist, tmp_path, max_trials=1, keep_best=1, **flags))
     record = json.loads((tmp_path / "run.json").read_text())
     assert record["precision"] == flags["precision"]
     model = keras.models.load_model(next((tmp_path / "best").glob("*.keras")))

@@ -65,7 +65,7 @@ def _images(n=8):
 
 
 def test_a_pretrained_model_gets_a_new_classifier_l2sp_and_a_softmax(pretrained):
-    source = ModelSource.create(pretrained, weights="keep")
+    source = ModelSource.create(pretrained, init="pretrained")
     assert source.finetune and source.record()["kind"] == "file"
     assert source.preview((12, 12, 1), 3) == [
         "the model's classifier 'logits' has 5 classes, the data 3: a new one (fresh weights) "
@@ -89,7 +89,7 @@ def test_a_pretrained_model_gets_a_new_classifier_l2sp_and_a_softmax(pretrained)
 
 
 def test_fresh_weights_are_a_new_initialization_and_offer_no_l2sp(pretrained):
-    source = ModelSource.create(pretrained, weights="fresh")
+    source = ModelSource.create(pretrained, init="fresh")
     assert not source.finetune
     conv = source.build((12, 12, 1), 5, RegConfig()).layers[-1].get_layer("conv")
     saved = keras.models.load_model(pretrained).get_layer("conv")
@@ -99,7 +99,7 @@ def test_fresh_weights_are_a_new_initialization_and_offer_no_l2sp(pretrained):
     RegularizationHyperModel((12, 12, 1), 5, model=source, space=space).build(hp)
     assert "l2sp" not in {p.name for p in hp.space}
     with pytest.raises(ConfigError, match="`l2sp`: expected a model whose weights the trials"):
-        TuneConfig.create("mnist", model=pretrained, weights="fresh", space="extended", l2sp=0.1)
+        TuneConfig.create("mnist", model=pretrained, init="fresh", space="extended", l2sp=0.1)
 
 
 def test_the_extended_space_searches_l2sp_when_fine_tuning(pretrained):
@@ -174,7 +174,7 @@ def test_tune_a_build_function_end_to_end(module, tmp_path):
     assert record["model"] == {
         "kind": "function",
         "location": "mymodels:small",
-        "weights": "keep",
+        "init": "pretrained",
         "input_range": None,
         "fingerprint": file_hash(os.path.join(module, "mymodels.py")),  # its source's
     }

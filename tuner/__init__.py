@@ -1,19 +1,18 @@
-"""kregs.tuner: KerasTuner search over L2 strength, dropout rate and BN placement.
+"""kregs.tuner: KerasTuner search over a model's regularization.
 
 Installed as `kregs.tuner` (source folder `tuner/`); import it only under that name.
 
-- `TuneConfig`: one validated description of a search (its record is run.json).
-- `tune(config)`: the driver behind `kregs tune` (output folder, resume, export).
+- `TuneConfig`: one validated description of a search (its record is run.json);
+  `TuneConfig()` is `kregs tune` without a preset.
+- `tune(config)`: the driver behind `kregs tune` (output folder, resume, folds, refit,
+  export); `TuneResult`, what it returns.
+- `SearchBudget`, `SEARCH_PRESETS`: how much a search does; `Fixed`, the dimensions not
+  searched; `SearchSpace`, the dimensions' ranges as KerasTuner hyperparameters.
 - `RegularizationHyperModel`: the search space, usable with any KerasTuner tuner.
-- `make_tuner(...)`: KerasTuner's Hyperband, BayesianOptimization, RandomSearch
-  or GridSearch over a HyperModel, with kregs' per-trial records.
-- `export_run(run_dir)`: a finished run's best model as a new SavedModel version.
+- `make_tuner(...)`: KerasTuner's Hyperband, BayesianOptimization, RandomSearch or
+  GridSearch over a HyperModel, with kregs' per-trial records.
+- `export_run(run_dir)`: a finished run's best model as a new version.
 - `kregs.tuner.distributed`: what KerasTuner's chief/worker engine needs around it.
-
-Module map: `config` (TuneConfig), `hypermodel` (the space), `tuners` (the
-factory and per-trial records), `search` (the steps every mode shares),
-`driver` (one process, chief, worker), `best` (best/, test, export),
-`trials_csv` and `summary_md` (the run's tables).
 """
 
 from kregs.lazy import lazy_attributes
@@ -23,6 +22,10 @@ _LAZY = {
     "TuneConfig": "kregs.tuner.config",
     "TuneResult": "kregs.tuner.search",
     "export_run": "kregs.tuner.export",
+    "Fixed": "kregs.tuner.config",
+    "SearchSpace": "kregs.tuner.space",
+    "SearchBudget": "kregs.tuner.budget",
+    "SEARCH_PRESETS": "kregs.tuner.budget",
     "make_tuner": "kregs.tuner.tuners",
     "tune": "kregs.tuner.driver",
 }

@@ -144,8 +144,8 @@ def export(model, summary, info, output, deployment=None, data=None, **extra):
         "inputs": input_record(info.input_shape),
         **extra,
     }
-    formats = deployment.formats if deployment is not None else ("savedmodel",)
-    precision = deployment.precision if deployment is not None else "float32"
+    formats = deployment.export_formats if deployment is not None else ("savedmodel",)
+    precision = deployment.export_precision if deployment is not None else "float32"
     path = version = None
     if "savedmodel" in formats:
         path = export_for_serving(
@@ -188,14 +188,14 @@ def export_once(model, summary, info, output, deployment=None, data=None, **extr
     return path, _deploy(model, info, output, deployment, data, version, meta)
 
 
-def finish(tuner, hypermodel, ds, output, top_k, batch_size, refit=None, deployment=None):
+def finish(tuner, hypermodel, ds, output, keep_best, batch_size, refit=None, deployment=None):
     """Writes best/, measures the best model on the test set once, refits it, exports.
 
     Args:
         tuner, hypermodel: the search's.
         ds: the run's `kregs.data.Dataset`.
         output: str, the run folder.
-        top_k: int, models kept in best/.
+        keep_best: int, models kept in best/.
         batch_size: int, for the test measurement.
         refit: callable(trial, model) -> `(model, record)` or None, given the best trial
             and its trained model: the model exported is then the refit one (see
@@ -212,7 +212,7 @@ def finish(tuner, hypermodel, ds, output, top_k, batch_size, refit=None, deploym
     Raises:
         RunFailedError: no trial completed.
     """
-    trials = best_completed(tuner.oracle, top_k)
+    trials = best_completed(tuner.oracle, keep_best)
     if not trials:
         raise RunFailedError(f"no trial completed; the reasons are in {output}/trials.csv")
     model = save_best(tuner, hypermodel, trials, output, ds.info.class_names)

@@ -55,15 +55,19 @@ class SearchBudget(TrainingBudget):
             split holds fewer than 2,000 images, else none.
     """
 
-    algorithm: str = "hyperband"
-    max_trials: int = 20
-    space: str = "default"
-    trial_images: int | None = None
+    # The defaults are `kregs tune`'s without a preset (SEARCH_PRESETS[None]).
+    epochs: int = 15
+    batch_size: int = 128
+    patience: int = 4
+    algorithm: str = "random"
+    max_trials: int = 30
+    space: str = "extended"
+    trial_images: int | None = 20000
     refit: bool = True
     refit_from: str = "trial"
     baseline: bool = True
-    pruning: str = "none"
-    time_budget: float | None = None
+    pruning: str = "median"
+    time_budget: float | None = 2400.0
     folds: object = "auto"
 
     def __post_init__(self):
@@ -99,29 +103,22 @@ class SearchBudget(TrainingBudget):
 
 
 SEARCH_PRESETS = {
-    # No preset: 40 minutes for the control and as many configurations as fit (30 at
-    # most), up to 15 epochs each on 20,000 images (long enough for the unregularized
-    # control to over-fit), trials behind the median pruned, then the refit on all
-    # 60,000. The extended space: why, BENCHMARKS.md ("Figures behind the defaults").
-    None: SearchBudget(
-        algorithm="random",
-        max_trials=30,
-        epochs=15,
-        batch_size=128,
-        patience=4,
-        trial_images=20000,
-        space="extended",
-        pruning="median",
-        time_budget=2400.0,
-    ),
+    # No preset (the defaults above): 40 minutes for the control and as many configurations
+    # as fit (30 at most), up to 15 epochs each on 20,000 images (long enough for the
+    # unregularized control to over-fit), trials behind the median pruned, then the refit
+    # on all 60,000. The extended space: why, BENCHMARKS.md ("Figures behind the defaults").
+    None: SearchBudget(),
     # Seconds: proves the machinery end to end on a small subset.
     "smoke": SearchBudget(
-        algorithm="random",
         max_trials=3,
         epochs=3,
         batch_size=64,
         limit=3000,
         patience=2,
+        space="default",
+        trial_images=None,
+        pruning="none",
+        time_budget=None,
         refit=False,
     ),
     # Ten minutes on a CPU: the control, the well-tried recipe and as many configurations
@@ -129,14 +126,11 @@ SEARCH_PRESETS = {
     # (the unregularized model over-fits within them) in batches of 64 (the recipe's),
     # trials behind the median pruned, then the refit.
     "quick": SearchBudget(
-        algorithm="random",
         max_trials=20,
         epochs=10,
         batch_size=64,
         patience=3,
         trial_images=10000,
-        space="extended",
-        pruning="median",
         time_budget=600.0,
     ),
     # The study's protocol: its grid, batch 64, up to 50 epochs, patience 5; the refit
@@ -148,6 +142,9 @@ SEARCH_PRESETS = {
         batch_size=64,
         patience=5,
         space="paper",
+        trial_images=None,
+        pruning="none",
+        time_budget=None,
         refit_from="scratch",
     ),
 }

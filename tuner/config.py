@@ -20,7 +20,8 @@ from kregs.checks import (
 )
 from kregs.config import BY_NAME, DIMENSIONS
 from kregs.data.dataset import Dataset, dataset_from_options, parse_size, pop_read_options
-from kregs.deploy.formats import OPTION_FIELDS, DeployOptions
+from kregs.deploy.formats import FIELDS as DEPLOY_FIELDS
+from kregs.deploy.formats import DeployOptions, renamed
 from kregs.errors import invalid_value
 from kregs.run.budget import resolve
 from kregs.run.device import DeviceOptions
@@ -181,7 +182,7 @@ class TuneConfig:
         max_memory: int or None, bytes the decoded images may take before a folder
             is streamed from its files (None: a share of the available memory).
         overwrite: bool, delete an existing run in `output` first.
-        top_k: int, how many of the best models go to best/.
+        keep_best: int, how many of the best models go to best/.
         device: `kregs.run.device.DeviceOptions`.
         strategy: None, "mirrored" or a `tf.distribute.Strategy`: each trial
             trains on all its replicas; `batch_size` is then per replica.
@@ -207,7 +208,7 @@ class TuneConfig:
     data_dir: str | None = None
     max_memory: int | None = None
     overwrite: bool = False
-    top_k: int = 3
+    keep_best: int = 3
     device: DeviceOptions = DeviceOptions()
     strategy: object = None
     cluster: ClusterOptions | None = None
@@ -230,7 +231,7 @@ class TuneConfig:
             raise invalid_value(
                 "l2sp",
                 self.fixed.get("l2sp"),
-                "a model whose weights the trials start from (--model with --weights keep): "
+                "a model whose weights the trials start from (--model with --init pretrained): "
                 "L2-SP pulls them towards those weights",
             )
         check_residual_model(
@@ -240,7 +241,7 @@ class TuneConfig:
         check_split(self.validation_split)
         if not isinstance(self.fixed, Fixed):
             raise invalid_value("fixed", self.fixed, "a kregs.tuner.config.Fixed")
-        check_positive_int(self.top_k, "top_k")
+        check_positive_int(self.keep_best, "keep_best")
         if self.strategy not in (None, *STRATEGIES) and not hasattr(
             self.strategy, "num_replicas_in_sync"
         ):
@@ -295,6 +296,7 @@ class TuneConfig:
         Returns:
             A `TuneConfig`.
         """
+        options = renamed(options, {"top_k": "keep_best"}, "TuneConfig.create")
         take = _taker(options)
         budget = resolve(
             SEARCH_PRESETS,
@@ -386,14 +388,14 @@ def deployment_options(take):
     beside it, as the same version, each checked on the test images. The precision and
     the accuracy check apply to the SavedModel too, with or without other formats.
     """
-    formats = take("export_formats").get("export_formats") or ()
-    options = take(*OPTION_FIELDS)
+    options = take(*DEPLOY_FIELDS)
+    formats = options.pop("export_formats", None) or ()
     if not formats and options.get("quantize", "none") != "none":
         expected = "none without --export-format litert (it quantizes LiteRT)"
         raise invalid_value("quantize", options["quantize"], expected)
     if not formats and not options:
         return None
-    return DeployOptions.from_options(("savedmodel", *formats), **options)
+    return DeployOptions.create(export_formats=("savedmodel", *formats), **options)
 
 
 def _taker(options):

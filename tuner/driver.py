@@ -34,7 +34,7 @@ def tune(config, listener=None, recycle=None):
     Every trial trains `kregs.build_model` with early stopping on val_loss
     (best weights restored), `TerminateOnNaN` and `kregs.GeneralizationGap`.
     The output folder holds `run.json` (the configuration), `trials.csv`,
-    `summary.md`, `best/` (the top `top_k` models as `.keras` with their
+    `summary.md`, `best/` (the top `keep_best` models as `.keras` with their
     hyperparameters as JSON), `export/<dataset>/<version>/` (the best model as
     a SavedModel for TF Serving) and `keras_tuner/` (KerasTuner's project).
     Calling `tune` again with the same output resumes: finished trials are

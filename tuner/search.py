@@ -391,7 +391,7 @@ class Search:
             self.hypermodel,
             self.ds,
             self.folder.path,
-            self.config.top_k,
+            self.config.keep_best,
             budget.batch_size,
             refit=refit_best if budget.refit else None,
             deployment=self.config.deployment,

@@ -151,7 +151,7 @@ def model_lines(record):
         return []
     weights = (
         "every trial starts from its weights (fine-tuning)"
-        if model["weights"] == "keep"
+        if model.get("init", "pretrained") == "pretrained"
         else "every trial starts from a new initialization"
     )
     lines = ["## Model", "", f"- {model['kind']}: {model['location']}; {weights}"]

@@ -11,9 +11,9 @@ atomically (a temporary folder renamed into place) beside the SavedModel:
 each with `class_names.txt` and `kregs.json` (what it is). Every artifact is run
 in its own runtime right after it is written (`kregs.deploy.measure`): its test
 accuracy against the Keras model's, the largest difference in probabilities,
-size, latency and throughput. One whose accuracy falls more than `max_drop`
+size, latency and throughput. One whose accuracy falls more than `max_accuracy_drop`
 points below the Keras model's is refused (not put in place) unless
-`accept_drop`. The figures go to `export/report.json` and `export/REPORT.md`.
+`accept_accuracy_drop`. The figures go to `export/report.json` and `export/REPORT.md`.
 
 Example:
 >>> result = deploy(model, "runs/quick/export", "fashion_mnist", ["litert", "onnx"],
@@ -103,7 +103,8 @@ def deploy(
     calibration=None,
     metadata=None,
 ):
-    """Writes `model` in each of `options.formats` as one version, checking each in its runtime.
+    """Writes `model` in each of `options.export_formats` as one version, checking each in its
+    runtime.
 
     Args:
         model: a `keras.Model` taking uint8 images, giving probabilities.
@@ -123,14 +124,14 @@ def deploy(
         `DeployResult`.
     """
     options = options or DeployOptions()
-    exported, used = model_to_export(model, options.precision)
+    exported, used = model_to_export(model, options.export_precision)
     version = version or next_version(export_dir, name)
     ref = reference(model, *test) if test is not None else None
     if calibration is not None:
         calibration = calibration[:CALIBRATION_IMAGES]
     report = read_json(os.path.join(export_dir, REPORT_JSON)) or {}
     result = DeployResult(version, {}, [], {})
-    for fmt in options.formats:
+    for fmt in options.export_formats:
         quant = options.quantize if fmt == "litert" else "none"
         rel = f"{folder_name(name, fmt, quant)}/{version}"
         target = os.path.join(export_dir, rel)
@@ -173,9 +174,10 @@ def _write(model, target, calibration, meta, check, options):
     with new_folder(parent, "export") as tmp:
         write_artifact(model, fmt, tmp, meta["class_names"], meta["quantize"], calibration)
         row = check(tmp)
-        if row and row["drop_points"] > options.max_drop and not options.accept_drop:
-            shutil.rmtree(tmp, ignore_errors=True)
-            return None, refusal_text(row, options.max_drop)
+        if row and row["drop_points"] > options.max_accuracy_drop:
+            if not options.accept_accuracy_drop:
+                shutil.rmtree(tmp, ignore_errors=True)
+                return None, refusal_text(row, options.max_accuracy_drop)
         meta_file = os.path.join(tmp, "assets" if fmt == "savedmodel" else "", "kregs.json")
         write_json(meta_file, {**meta, "check": row})
         os.rename(tmp, target)  # fails where another process wrote this version meanwhile

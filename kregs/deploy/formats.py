@@ -62,60 +62,87 @@ FORMATS = {
 
 @dataclasses.dataclass(frozen=True)
 class DeployOptions:
-    """What `kregs.deploy.deploy` writes and when it refuses an artifact.
+    """What `kregs.deploy.deploy` writes and when it refuses an artifact; each field is named
+    as the command line's option (`--export-format`, `--quantize`, ...).
 
     Args:
-        formats: sequence of str, keys of `FORMATS` (each checked installed here).
+        export_formats: sequence of str, keys of `FORMATS` (each checked installed here).
         quantize: str, LiteRT's quantization: "none", "dynamic" (int8 weights) or
             "int8" (full-integer, calibrated on validation images).
-        precision: str, "float32" (a model trained in bfloat16 or float16 is
+        export_precision: str, "float32" (a model trained in bfloat16 or float16 is
             exported as a float32 copy) or "trained" (as it computes).
-        max_drop: float >= 0, points of test accuracy an artifact may lose
+        max_accuracy_drop: float >= 0, points of test accuracy an artifact may lose
             against the Keras model before it is refused.
-        accept_drop: bool, keep an artifact that loses more.
+        accept_accuracy_drop: bool, keep an artifact that loses more.
 
     Example:
-    >>> DeployOptions(formats=("savedmodel", "litert"), quantize="int8").formats
+    >>> DeployOptions(export_formats=("savedmodel", "litert"), quantize="int8").export_formats
     ('savedmodel', 'litert')
     """
 
-    formats: tuple = ("savedmodel",)
+    export_formats: tuple = ("savedmodel",)
     quantize: str = "none"
-    precision: str = "float32"
-    max_drop: float = MAX_DROP
-    accept_drop: bool = False
+    export_precision: str = "float32"
+    max_accuracy_drop: float = MAX_DROP
+    accept_accuracy_drop: bool = False
 
     def __post_init__(self):
-        formats = (self.formats,) if isinstance(self.formats, str) else self.formats
-        object.__setattr__(self, "formats", tuple(dict.fromkeys(formats)))
-        if not self.formats:
-            raise invalid_value("formats", self.formats, f"at least one of {', '.join(FORMATS)}")
-        for name in self.formats:
+        given = self.export_formats
+        formats = (given,) if isinstance(given, str) else given
+        object.__setattr__(self, "export_formats", tuple(dict.fromkeys(formats)))
+        if not self.export_formats:
+            raise invalid_value(
+                "export_formats", self.export_formats, f"at least one of {', '.join(FORMATS)}"
+            )
+        for name in self.export_formats:
             require(name)
-        check_quantize(self.quantize, self.formats)
-        if self.precision not in PRECISIONS:
-            raise invalid_value("precision", self.precision, f"one of {', '.join(PRECISIONS)}")
-        if not isinstance(self.max_drop, (int, float)) or not self.max_drop >= 0:
-            raise invalid_value("max_drop", self.max_drop, "a number of points >= 0")
+        check_quantize(self.quantize, self.export_formats)
+        if self.export_precision not in PRECISIONS:
+            raise invalid_value(
+                "export_precision", self.export_precision, f"one of {', '.join(PRECISIONS)}"
+            )
+        drop = self.max_accuracy_drop
+        if isinstance(drop, bool) or not isinstance(drop, (int, float)) or not drop >= 0:
+            raise invalid_value("max_accuracy_drop", drop, "a number of points >= 0")
 
     @classmethod
-    def from_options(cls, formats, **options):
-        """From the command line's option names (`quantize`, `export_precision`,
-        `max_accuracy_drop`, `accept_accuracy_drop`); a None value takes the default."""
-        given = {OPTION_FIELDS[k]: v for k, v in options.items() if v is not None}
-        return cls(formats=formats, **given)
+    def create(cls, **options):
+        """From the command line's options (a None value takes the default); the names of
+        kregs 0.1 (`formats`, `precision`, `max_drop`, `accept_drop`) still work, with a
+        `DeprecationWarning`."""
+        options = renamed(options, RENAMED, "DeployOptions")
+        return cls(**{k: v for k, v in options.items() if v is not None})
 
     def to_dict(self):
-        return {**dataclasses.asdict(self), "formats": list(self.formats)}
+        return {**dataclasses.asdict(self), "export_formats": list(self.export_formats)}
 
 
-# The command line's names (`kregs export`, `kregs tune --export-format`) of the fields.
-OPTION_FIELDS = {
-    "quantize": "quantize",
-    "export_precision": "precision",
-    "max_accuracy_drop": "max_drop",
-    "accept_accuracy_drop": "accept_drop",
+# kregs 0.1's names of the fields (kept for one release).
+RENAMED = {
+    "formats": "export_formats",
+    "precision": "export_precision",
+    "max_drop": "max_accuracy_drop",
+    "accept_drop": "accept_accuracy_drop",
 }
+FIELDS = tuple(f.name for f in dataclasses.fields(DeployOptions))
+
+
+def renamed(options, names, where):
+    """`options` with the old names in `names` replaced by the new ones, each with a
+    `DeprecationWarning` naming both (removed in kregs 0.3)."""
+    import warnings
+
+    out = dict(options)
+    for old, new in names.items():
+        if old in out:
+            warnings.warn(
+                f"{where}: `{old}` is now `{new}` (the old name goes in kregs 0.3)",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            value = out.pop(old)
+            out.setdefault(new, value)
+    return out
 
 
 def require(name):

@@ -105,8 +105,8 @@ class StudyConfig:
                 raise invalid_value(
                     "sweep",
                     sweep.parameter,
-                    "a model whose weights every run starts from (--model with --weights "
-                    "keep): L2-SP pulls them towards those weights",
+                    "a model whose weights every run starts from (--model with --init "
+                    "pretrained): L2-SP pulls them towards those weights",
                 )
             if sweep.parameter in self.values.common:
                 raise invalid_value(

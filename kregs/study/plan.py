@@ -30,7 +30,7 @@ SWEEP_GRIDS = {
     "l2": (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1.0, 10.0),
     "dropout": (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8),
     "weight_decay": (0.0, 1e-3, 0.01, 0.03, 0.1, 0.3, 1.0),
-    # L2-SP's alpha, towards a model's pre-trained weights (`--model` with `--weights keep`)
+    # L2-SP's alpha, towards a model's pre-trained weights (`--model` with `--init pretrained`)
     "l2sp": (0.0, 1e-4, 1e-3, 0.01, 0.1, 1.0),
     # Label smoothing up to airbench's 0.2 and past it; MixUp and CutMix at mix_alpha.
     "label_smoothing": (0.0, 0.05, 0.1, 0.2, 0.3),
