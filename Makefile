@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: venv install data tune test test-jax test-bench
+.PHONY: venv install install-dev data tune test test-jax test-bench docs
 
 # The JAX leg: the core and data tests again under KERAS_BACKEND=jax, with TensorFlow
 # hidden (tests/no_tensorflow); the JAX smoke tune, --workers, study and predict runs
@@ -26,11 +26,17 @@ $(BIN)/python:  ## a virtual environment from $(PYTHON), installing python3-venv
 
 venv: $(BIN)/python
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python  ## kregs, editable, with the test tools
-	$(BIN)/python -m pip install -e ".[dev]"
+$(VENV)/.installed: pyproject.toml | $(BIN)/python  ## kregs, editable: what the main job needs
+	$(BIN)/python -m pip install -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed  ## the test, bench and docs tools too
+	$(BIN)/python -m pip install -e ".[dev,docs]"
 	@touch $@
 
 install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
 
 data:  ## real Fashion-MNIST from Debian's dataset-fashion-mnist, where apt-get exists
 	@if [ -d $(FASHION_MNIST) ]; then echo "Fashion-MNIST: $(FASHION_MNIST)"; \
@@ -41,13 +47,17 @@ data:  ## real Fashion-MNIST from Debian's dataset-fashion-mnist, where apt-get 
 tune: install data  ## the main job: a quick search on Fashion-MNIST
 	$(BIN)/kregs tune --dataset fashion_mnist --preset quick --output runs/quick
 
-test: install data  ## lint, the test suite, and its JAX leg
+test: install-dev data  ## lint, the test suite, and its JAX leg
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest -m "not bench"
 	$(MAKE) --no-print-directory test-jax
 
-test-bench: install data  ## every bench/ script at its smallest size (CI runs it after make test)
+test-bench: install-dev data  ## every bench/ script at its smallest size (CI runs it after make test)
 	$(BIN)/pytest -m bench
 
-test-jax: install  ## the core and data tests under JAX, TensorFlow hidden
+test-jax: install-dev  ## the core and data tests under JAX, TensorFlow hidden
 	KERAS_BACKEND=jax PYTHONPATH=tests/no_tensorflow $(BIN)/pytest -m "not tensorflow" $(JAX_LEG)
+
+docs: install-dev  ## the documentation site in site/ (a broken link or reference fails)
+	$(BIN)/mkdocs build --strict

@@ -64,7 +64,13 @@ def tiny_mnist(tmp_path_factory):
 # a file whose module fixture is an expensive run (a study, an exported search) stay
 # together on one worker, which builds the fixture once. (xdist's own `--dist loadgroup`
 # does not group under pytest 9.2: pytest-dev/pytest-xdist#1386.)
-ONE_WORKER = ("test_study", "test_serving", "test_tune", "test_packaging", "test_hypermodel")
+ONE_WORKER = (
+    "test_study",
+    "test_serving",
+    "test_tune",
+    "test_packaging",
+    "test_hypermodel",
+)
 # Longest first: the scheduler hands out work in this order, so that what is left at the
 # end is short. The files kept on one worker go first (each is one unit of 20-60 s: last,
 # it would keep one worker busy while the other waits), then the multi-process tests.
