@@ -86,6 +86,9 @@ class EpochTime(keras.callbacks.Callback):
             logs["epoch_seconds"] = time.perf_counter() - self._start
 
 
+CANDIDATE = "best_candidate"  # logged by BestEpoch: whether an epoch could be the best
+
+
 class BestEpoch(keras.callbacks.Callback):
     """Keeps the weights of the best epoch and restores them when training ends.
 
@@ -97,19 +100,28 @@ class BestEpoch(keras.callbacks.Callback):
     `EarlyStopping`; unlike `EarlyStopping(restore_best_weights=True)`, a NaN
     first epoch is never taken as the best (Keras keeps epoch 1's weights then).
 
+    With `start_from_epoch`, the epochs before it are neither candidates nor counted
+    towards `patience` (as Keras' `EarlyStopping(start_from_epoch=)`): a model whose BN
+    statistics have not settled after a few steps is never the one restored. Each
+    epoch logs `best_candidate` (1.0 or 0.0), so that a history says which epochs could
+    be the best (`kregs.run.metrics.best_epoch`).
+
     Args:
         monitor: str, the logged value to minimise. Default "val_loss".
         patience: int or None, epochs without improvement before training
             stops; None never stops. Default None.
+        start_from_epoch: int >= 0, the first epoch (0-based) that may be the best.
+            Default 0.
 
     Example:
     >>> model.fit(x, y, validation_split=0.1, epochs=20, callbacks=[BestEpoch(patience=3)])
     """
 
-    def __init__(self, monitor="val_loss", patience=None):
+    def __init__(self, monitor="val_loss", patience=None, start_from_epoch=0):
         super().__init__()
         self.monitor = monitor
         self.patience = patience
+        self.start_from_epoch = int(start_from_epoch)
         self.best = self.best_epoch = self.best_weights = None
         self.wait = 0
 
@@ -118,6 +130,10 @@ class BestEpoch(keras.callbacks.Callback):
         self.wait = 0
 
     def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs[CANDIDATE] = float(epoch >= self.start_from_epoch)
+        if epoch < self.start_from_epoch:
+            return
         value = (logs or {}).get(self.monitor)
         value = float(value) if value is not None else math.nan
         if math.isfinite(value) and (self.best is None or value < self.best):
@@ -133,4 +149,8 @@ class BestEpoch(keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
     def get_config(self):
-        return {"monitor": self.monitor, "patience": self.patience}
+        return {
+            "monitor": self.monitor,
+            "patience": self.patience,
+            "start_from_epoch": self.start_from_epoch,
+        }

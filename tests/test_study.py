@@ -340,7 +340,11 @@ def test_smoke_study_csv_has_every_configuration_and_seed(smoke_study):
             (smoke_study["out"] / "runs" / f"{r['config']}-seed{r['seed']}.json").read_text()
         )
         h = record["history"]
-        best = int(np.argmin(h["val_loss"]))  # the epoch early stopping restored
+        # the epoch early stopping restored: the lowest val_loss among the epochs
+        # after the minimum number of steps (`best_candidate` 1)
+        best = min(
+            (i for i, c in enumerate(h["best_candidate"]) if c), key=lambda i: h["val_loss"][i]
+        )
         assert (r["epochs"], r["best_epoch"]) == (len(h["loss"]), best + 1)
         assert r["best_val_accuracy"] == pytest.approx(h["val_accuracy"][best])
         assert r["generalization_gap"] == pytest.approx(
@@ -460,7 +464,15 @@ def test_cli_study_refuses_another_protocol_in_the_same_folder(smoke_study):
     [
         (["--l2", "0"], "Error: Invalid value for '--l2': 0.0 is not in the range x>0."),
         (["--batch-norm", "none"], "Error: Invalid value for '--batch-norm': 'none' is not"),
-        (["--seeds", "0"], "Error: Invalid value for '--seeds': 0 is not in the range x>=1."),
+        (
+            ["--seeds", "0"],
+            "Error: Invalid value for '--seeds': '0' is not a number of seeds >= 1, nor auto",
+        ),
+        (
+            ["--seeds", "some"],
+            "Error: Invalid value for '--seeds': 'some' is not a number of seeds",
+        ),
+        (["--max-seeds", "2"], "Error: Invalid value for '--max-seeds'"),
     ],
 )
 def test_cli_study_bad_input_is_one_line_and_exit_2(args, message):

@@ -6,6 +6,7 @@ No TensorFlow here, so the command line can offer these choices at once.
 """
 
 import dataclasses
+import math
 import re
 
 from kregs.checks import check_positive_int
@@ -64,18 +65,50 @@ class TrainingBudget:
         limit: int >= 1 or None, training images used (a stratified subset,
             taken before the validation split); None means all.
         patience: int >= 1, early-stopping patience on val_loss (best weights restored).
+        steps: int >= 1 or None, optimizer steps per model at most, in place of
+            `epochs`: a small data set then trains as many epochs as its models need
+            (`epochs_for`). None: `epochs`.
+        min_steps: int >= 0, optimizer steps a model trains before an epoch may be the
+            best one (early stopping neither restores nor stops before: `start_epoch`):
+            a model whose BN statistics have not settled is never the one kept.
     """
 
     epochs: int = 10
     batch_size: int = 64
     limit: int | None = None
     patience: int = 5
+    steps: int | None = None
+    min_steps: int = 0
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "patience"):
             check_positive_int(getattr(self, name), name)
         if self.limit is not None:
             check_positive_int(self.limit, "limit")
+        if self.steps is not None:
+            check_positive_int(self.steps, "steps")
+        if (
+            isinstance(self.min_steps, bool)
+            or not isinstance(self.min_steps, int)
+            or (self.min_steps < 0)
+        ):
+            raise invalid_value("min_steps", self.min_steps, "an int >= 0")
+
+    def epochs_for(self, steps_per_epoch):
+        """The epochs a model trains at most on data of `steps_per_epoch` steps an epoch.
+
+        Example:
+        >>> TrainingBudget(steps=355).epochs_for(71), TrainingBudget(steps=355).epochs_for(11)
+        (5, 33)
+        """
+        if self.steps is None:
+            return self.epochs
+        return max(1, math.ceil(self.steps / max(1, steps_per_epoch)))
+
+    def start_epoch(self, steps_per_epoch):
+        """The first epoch (0-based) that may be the best: `min_steps` trained by its end."""
+        first = math.ceil(self.min_steps / max(1, steps_per_epoch)) - 1
+        return max(0, min(first, self.epochs_for(steps_per_epoch) - 1))
 
     def to_dict(self):
         """The fields as a plain JSON-serializable dict."""

@@ -28,14 +28,18 @@ def best_epoch(history):
 
     An epoch is the new best only when its loss is finite and strictly lower
     than the best so far: ties keep the earlier epoch; None without a finite
-    val_loss.
+    val_loss. Epochs a history marks as no candidates (`best_candidate` 0: before
+    `BestEpoch`'s `start_from_epoch`) are passed over.
 
     Example:
     >>> best_epoch({"val_loss": [0.5, 0.3, 0.3, 0.4]})
     1
     """
     best = None
+    candidate = history.get("best_candidate")  # (epochs before BestEpoch's start_from_epoch)
     for i, value in enumerate(history.get("val_loss", [])):
+        if candidate is not None and i < len(candidate) and not candidate[i]:
+            continue
         if math.isfinite(value) and (best is None or value < history["val_loss"][best]):
             best = i
     return best
@@ -110,6 +114,30 @@ def history_row(history):
 
 
 def curves(history):
-    """The per-epoch series kept in a run's record (for learning curves), as floats."""
-    keys = HISTORY_KEYS + ((UNMIXED,) if history.get(UNMIXED) else ())
+    """The per-epoch series kept in a run's record (for learning curves), as floats;
+    with `best_candidate` where early stopping passed over its first epochs, so that
+    `best_epoch` of the record names the epoch that was restored."""
+    keys = HISTORY_KEYS + tuple(k for k in (UNMIXED, "best_candidate") if history.get(k))
     return {k: [float(v) for v in history.get(k, [])] for k in keys}
+
+
+def at_chance(accuracy, train_accuracy, num_classes):
+    """Why a run failed, or "": a model at chance on held-out images (within half of
+    chance again) while right on most of its training images (at least half, and three
+    times chance) did not learn what it was measured on (BN's statistics restored before
+    they settled, a model that diverged after its best epoch): such a run is named and
+    kept out of the means, not averaged into a verdict.
+
+    Example:
+    >>> at_chance(0.0967, 0.91, 10)
+    'at chance (9.67% with 10 classes) while right on 91.0% of its training images'
+    """
+    if accuracy is None or train_accuracy is None or num_classes < 2:
+        return ""
+    chance = 1 / num_classes
+    if accuracy <= 1.5 * chance and train_accuracy >= max(0.5, 3 * chance):
+        return (
+            f"at chance ({100 * accuracy:.2f}% with {num_classes} classes) while right on "
+            f"{100 * train_accuracy:.1f}% of its training images"
+        )
+    return ""

@@ -1,5 +1,7 @@
 """How kregs trains one model, in a tuning trial and in a study run alike."""
 
+import math
+
 import keras
 
 from kregs.callbacks import BestEpoch, EpochTime, GeneralizationGap
@@ -167,23 +169,24 @@ def unmixed_sample(batches, count):
     return lambda: (batches[i] for i in range(min(count, len(batches))))
 
 
-def training_callbacks(patience, extra=()):
+def training_callbacks(patience, extra=(), start_from_epoch=0):
     """The callbacks of every kregs training run (a tuning trial, a study run).
 
     Early stopping on val_loss after `patience` epochs without improvement,
     with the best epoch's weights restored at the end (`kregs.callbacks.BestEpoch`:
-    "the best epoch" of `kregs.run.metrics`); `TerminateOnNaN`; `GeneralizationGap`;
-    `EpochTime`; then `extra`.
+    "the best epoch" of `kregs.run.metrics`; none before `start_from_epoch`);
+    `TerminateOnNaN`; `GeneralizationGap`; `EpochTime`; then `extra`.
 
     Args:
         patience: int, epochs without a lower val_loss before stopping.
         extra: iterable of `keras.callbacks.Callback`, appended.
+        start_from_epoch: int, the first epoch (0-based) that may be the best.
 
     Returns:
         list of `keras.callbacks.Callback`.
     """
     return [
-        BestEpoch("val_loss", patience=patience),
+        BestEpoch("val_loss", patience=patience, start_from_epoch=start_from_epoch),
         keras.callbacks.TerminateOnNaN(),
         GeneralizationGap(),
         EpochTime(),
@@ -212,12 +215,13 @@ def fit_arguments(ds, budget, seed, callbacks=(), verbose=0, batch_size=None):
     from kregs import data
 
     batch_size = batch_size or budget.batch_size
+    steps = math.ceil(len(ds.train[1]) / batch_size)
     return {
         "x": data.pipeline(*ds.train, batch_size, training=True, seed=seed),
         "validation_data": data.pipeline(*ds.validation, batch_size, training=False),
-        "epochs": budget.epochs,
+        "epochs": budget.epochs_for(steps),
         "shuffle": False,  # the pipeline shuffles
-        "callbacks": training_callbacks(budget.patience, callbacks),
+        "callbacks": training_callbacks(budget.patience, callbacks, budget.start_epoch(steps)),
         "verbose": verbose,
     }
 

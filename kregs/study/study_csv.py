@@ -20,10 +20,12 @@ COLUMNS = (
     "best_epoch",
     "seconds_per_epoch",
     "train_seconds",
+    "train_cpu_seconds",  # this process's CPU seconds while it trained (every core)
     "seconds_to_best",
     "train_images",
     "test_images",
     "diverged",
+    "failed",  # why a run is kept out of the means (`kregs.run.metrics.at_chance`), or empty
 )
 
 

@@ -92,14 +92,16 @@ class Trainer:
             self.device.jit_compile,
             reg=reg,
         )
-        start = time.monotonic()
+        start, cpu = time.monotonic(), time.process_time()
         progress = ProgressCallback(self.listener, f"{name} seed {seed}", self.tracker)
         kwargs = fit_arguments(ds, budget, seed, callbacks=[progress])
         kwargs = fit_for(reg, kwargs, ds.info.num_classes, seed)
         history = model.fit(kwargs.pop("x"), **kwargs).history
         train_seconds = time.monotonic() - start
+        cpu_seconds = time.process_time() - cpu
         test = evaluate(model, *ds.test, budget.batch_size)
         row = study_row(name, reg, seed, history, train_seconds, test, ds)
+        row["train_cpu_seconds"] = round(cpu_seconds, 3)
         logger.info("%s seed %d: test accuracy %.4f", name, seed, row["test_accuracy"])
         return {"row": row, "history": metrics.curves(history), "test_correct": test["correct"]}
 
@@ -143,4 +145,7 @@ def study_row(name, reg, seed, history, train_seconds, test, ds):
         "train_images": int(len(ds.train[1])),
         "test_images": test["images"],
         "diverged": numbers["diverged_epoch"] is not None,
+        "failed": metrics.at_chance(
+            test["accuracy"], numbers["final_train_accuracy"], ds.info.num_classes
+        ),
     }
