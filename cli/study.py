@@ -18,6 +18,19 @@ from kregs.study.protocol import TECHNIQUES, StudyValues
 DEFAULTS = StudyValues()
 
 
+class SeedCount(click.ParamType):
+    """`--seeds`: a number of seeds >= 1, or auto."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if value == "auto" or isinstance(value, int):
+            return value
+        if str(value).isdigit() and int(value) >= 1:
+            return int(value)
+        self.fail(f"{value!r} is not a number of seeds >= 1, nor auto", param, ctx)
+
+
 class _Printer(Display):
     def values_chosen(self, values):
         for line in values_lines(values):
@@ -68,9 +81,22 @@ def _plan_lines(config):
 )
 @click.option(
     "--seeds",
-    type=click.IntRange(min=1),
+    type=SeedCount(),
     default=opt.field_default(StudyConfig, "seeds"),
-    help="Runs per configuration.",
+    help="Runs per configuration, or auto: 3, then more where a verdict is still open "
+    "(99% intervals at each of up to 5 looks, so that the error rate stays 5%), up to "
+    "--max-seeds or --time-budget.",
+)
+@click.option(
+    "--max-seeds",
+    type=click.IntRange(min=3),
+    default=opt.field_default(StudyConfig, "max_seeds"),
+    help="With --seeds auto: seeds per configuration at most.",
+)
+@click.option(
+    "--time-budget",
+    default=None,
+    help="With --seeds auto: no seed is added once this much time is spent (10m, 2h).",
 )
 @opt.seed(StudyConfig)
 @opt.validation_split(StudyConfig)
@@ -110,7 +136,19 @@ def _plan_lines(config):
     "augmentation, label smoothing, MixUp/CutMix, EMA, ...), with its learning rate, data "
     "set and architecture.",
 )
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs per run at most.")
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Epochs per run at most (in place of the preset's --steps).",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Optimizer steps per run at most: a small data set trains as many epochs as that "
+    "takes.  [default: the preset's]",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
 @click.option(
     "--limit",
@@ -169,9 +207,12 @@ def study(verbose, quiet, **options):
     freeze_imports()
     from kregs.study.runner import run_study
 
+    seeds = (
+        f"{config.seeds} seeds" if config.seeds != "auto" else f"seeds auto (<= {config.max_seeds})"
+    )
     click.echo(
         f"kregs study: {config.dataset.name} (preset: {options['preset'] or 'none'}, "
-        f"{config.seeds} seeds, {len(config.configurations())} configurations: {config.kind})"
+        f"{seeds}, {len(config.configurations())} configurations: {config.kind})"
     )
     for line in _plan_lines(config):
         click.echo(line)

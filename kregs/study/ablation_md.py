@@ -85,7 +85,7 @@ def markdown(study, rows, info, records=()):
         "## Which regularizer earned its place",
         "",
         "| configuration | runs | test accuracy, % (mean ± std) | cost of removing, points "
-        "[95% CI] | verdict | same test images, points [95% CI] | best val acc, % "
+        f"[{stats.ci()}] | verdict | same test images, points [95% CI] | best val acc, % "
         "| gap, points | best epoch |",
         "|---|---|---|---|---|---|---|---|---|",
         _line(rows, BEST, None, None),

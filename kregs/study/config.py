@@ -17,16 +17,17 @@ from kregs.checks import (
 from kregs.config import BY_NAME, DIMENSIONS
 from kregs.data.dataset import Dataset, dataset_from_options, parse_size, pop_read_options
 from kregs.errors import invalid_value
-from kregs.run.budget import resolve
+from kregs.run.budget import parse_duration, resolve
 from kregs.run.device import DeviceOptions
 from kregs.study import plan
 from kregs.study.budget import STUDY_PRESETS, StudyBudget
 from kregs.study.protocol import StudyValues, configurations, resolve_values
+from kregs.study.sequential import LOOKS
 from kregs.usermodel import ModelSource, model_options
 
 STUDY_FILE = "study.json"
 # study.json fields that may change between a study and its continuation.
-RESUMABLE = ("seeds", "kregs_version", "max_memory", "data_info")
+RESUMABLE = ("seeds", "max_seeds", "time_budget", "kregs_version", "max_memory", "data_info")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +44,11 @@ class StudyConfig:
         budget: `kregs.study.budget.StudyBudget`.
         arch: str, "cnn" or "mlp" (kregs' own models).
         model: `kregs.usermodel.ModelSource` or None: your model instead of `arch`.
-        seeds: int >= 1, runs per configuration.
+        seeds: int >= 1, runs per configuration; or "auto": 3, then more where a
+            verdict is still open (`kregs.study.sequential`), up to `max_seeds`.
+        max_seeds: int >= 3, the seeds per configuration at most with "auto".
+        time_budget: float > 0 or None, seconds the study may take ("1h" accepted):
+            with "auto", no more seeds are added once it is spent; None: no bound.
         seed: int >= 0, the first seed (runs use `seed`, `seed + 1`, ...).
         values: `kregs.study.protocol.StudyValues`, the techniques' values.
         sweeps: tuple of `kregs.study.plan.Sweep`: a sweep study (one base
@@ -70,7 +75,9 @@ class StudyConfig:
     budget: StudyBudget = StudyBudget()
     arch: str = "cnn"
     model: object = None
-    seeds: int = 3
+    seeds: object = 3
+    max_seeds: int = 20
+    time_budget: float | None = None
     seed: int = 0
     values: StudyValues = StudyValues()
     sweeps: tuple = ()
@@ -91,7 +98,17 @@ class StudyConfig:
         if self.max_memory is not None:
             check_positive_int(self.max_memory, "max_memory")
         check_arch(self.arch)
-        check_positive_int(self.seeds, "seeds")
+        if self.seeds != "auto":
+            check_positive_int(self.seeds, "seeds")
+        check_positive_int(self.max_seeds, "max_seeds")
+        if self.seeds == "auto" and self.max_seeds < LOOKS[0]:
+            raise invalid_value("max_seeds", self.max_seeds, f"an int >= {LOOKS[0]} with auto")
+        if isinstance(self.time_budget, str):
+            object.__setattr__(self, "time_budget", parse_duration(self.time_budget))
+        if self.time_budget is not None and not (
+            isinstance(self.time_budget, (int, float)) and self.time_budget > 0
+        ):
+            raise invalid_value("time_budget", self.time_budget, "seconds > 0, or None")
         check_seed(self.seed)
         check_split(self.validation_split)
         object.__setattr__(self, "sweeps", tuple(self.sweeps))
@@ -144,8 +161,9 @@ class StudyConfig:
     def create(cls, dataset=None, preset=None, **options):
         """Builds a `StudyConfig` from flat options, as `kregs study` takes them.
 
-        Budget options (`epochs`, `batch_size`, `limit`, `test_limit`,
-        `patience`, `learning_rate`) left at None take the preset's values;
+        Budget options (`epochs`, `steps`, `batch_size`, `limit`, `test_limit`,
+        `patience`, `learning_rate`) left at None take the preset's values (`epochs`
+        alone replaces the preset's `steps`);
         every field of `kregs.RegConfig` and `values_from` give the values (see
         `kregs.study.protocol.resolve_values`); `sweep` (a sequence of
         `"PARAM"` or `"PARAM=V1,V2"`) with `base` makes a sweep study;
@@ -170,8 +188,9 @@ class StudyConfig:
         ablation = plan.ablation_from_run(from_run) if from_run is not None else None
         sweeps = tuple(plan.parse_sweep(text, base) for text in options.pop("sweep") or ())
         budget_options = take(
-            "epochs", "batch_size", "limit", "test_limit", "patience", "learning_rate"
+            "epochs", "steps", "batch_size", "limit", "test_limit", "patience", "learning_rate"
         )
+        epochs_only = "epochs" in budget_options and "steps" not in budget_options
         data = options.pop("data", None)
         if ablation is not None:
             budget_options.setdefault("learning_rate", ablation.learning_rate)
@@ -183,6 +202,8 @@ class StudyConfig:
             elif options.get("model") is None:
                 options["arch"] = options.get("arch") or ablation.arch
         budget = resolve(STUDY_PRESETS, preset, **budget_options)
+        if epochs_only:  # epochs given: they are the budget, not the preset's steps
+            budget = dataclasses.replace(budget, steps=None)
         values = resolve_values(**{name: options.pop(name) for name in names})
         device = DeviceOptions(**take("precision", "jit_compile", "threads"))
         if not isinstance(dataset, Dataset):
@@ -210,6 +231,8 @@ class StudyConfig:
             "arch": self.arch,
             **({"model": self.model.record()} if self.model is not None else {}),
             "seeds": self.seeds,
+            **({"max_seeds": self.max_seeds} if self.seeds == "auto" else {}),
+            **({"time_budget": self.time_budget} if self.time_budget else {}),
             "seed": self.seed,
             "validation_split": self.validation_split,
             "deterministic": bool(self.deterministic),

@@ -11,7 +11,7 @@ from kregs.run.events import Listener
 from kregs.run.files import full_disk, read_json, watching_disk, write_atomic, write_json
 from kregs.run.folder import RunFolder, default_output
 from kregs.run.progress import Tracker
-from kregs.study import ablation_md, plots, study_csv, study_md, sweep_md
+from kregs.study import ablation_md, plots, sequential, stats, study_csv, study_md, sweep_md
 from kregs.study.config import RESUMABLE, STUDY_FILE, StudyConfig
 
 logger = logging.getLogger(__name__)
@@ -116,12 +116,13 @@ def study_folder(config):
 
 
 def _run(config, folder, listener, started):
-    seeds = range(config.seed, config.seed + config.seeds)
     configs = config.configurations()
-    plan = [(s, name) for s in seeds for name in configs]
+    plan = planned(config, configs, {}, folder)
     # Every run's record, read once: finished runs from disk, new ones as they finish.
     records = {key: read_json(_run_file(folder, *key), remedy=RUN_REMEDY) for key in plan}
-    pending = [key for key in plan if records[key] is None]
+    records = {key: r for key, r in records.items() if r is not None}
+    plan = planned(config, configs, records, folder)
+    pending = [key for key in plan if key not in records]
     trainer = _trainer(config, listener, len(pending)) if pending else None  # loads the data
     previous = folder.read_record() or {}
     info = (
@@ -139,12 +140,53 @@ def _run(config, folder, listener, started):
     if config.kind == "configurations":
         listener.values_chosen(config.values)
     for key in plan:
-        if records[key] is not None:
+        if key in records:
             listener.run_ended(records[key]["row"], True)
-    if pending:
-        with device_setup.op_determinism(config.deterministic):
-            _train(trainer, configs, folder, pending, records, listener)
-    return _report(config, folder, plan, records, len(pending), started, info)
+    ran = 0
+    with device_setup.op_determinism(config.deterministic):
+        while pending:
+            if _out_of_time(config, started, records, ran):
+                break
+            trainer = trainer or _trainer(config, listener, len(pending))
+            _train(trainer, configs, folder, pending[:1], records, listener)
+            ran += 1
+            plan = planned(config, configs, records, folder)
+            pending = [key for key in plan if key not in records]
+    return _report(config, folder, plan, records, ran, started, info)
+
+
+def planned(config, configs, records, folder):
+    """`(seed, name)` of every run the study wants now: every seed of every configuration,
+    or with `--seeds auto` those its open verdicts ask for (`kregs.study.sequential`)."""
+    if config.seeds != "auto":
+        seeds = range(config.seed, config.seed + config.seeds)
+        return [(s, name) for s in seeds for name in configs]
+    wanted = sequential.wanted(config.kind, list(configs), _accuracies(records), config.max_seeds)
+    return [
+        (config.seed + i, name)
+        for i in range(max(wanted.values()))
+        for name in configs
+        if i < wanted[name]
+    ]
+
+
+def _accuracies(records):
+    """`{name: [test accuracy per seed]}` of the finished runs that did not fail."""
+    found = {}
+    for (_, name), record in sorted(records.items()):
+        if not record["row"].get("failed"):
+            found.setdefault(name, []).append(record["row"]["test_accuracy"])
+    return found
+
+
+def _out_of_time(config, started, records, ran):
+    """Whether the study's time budget leaves no room for one more run (at the pace of the
+    runs trained so far)."""
+    if config.time_budget is None:
+        return False
+    spent = time.monotonic() - started
+    seconds = [r["row"]["train_seconds"] for r in records.values()] or [0.0]
+    return spent + sum(seconds) / len(seconds) > config.time_budget
 
 
 def _trainer(config, listener, pending):
@@ -168,11 +210,31 @@ def _train(trainer, configs, folder, pending, records, listener):
 
 
 def _report(config, folder, plan, records, ran, started, info):
-    """study.csv, study.md and the plots of the whole study."""
-    rows = [records[key]["row"] for key in plan]
-    study_csv.write_csv(folder.file(study_csv.FILE), rows)
-    run_records = [records[key] for key in plan]
+    """study.csv, study.md and the plots of the whole study (failed runs named in study.md
+    and kept out of its numbers)."""
+    order = {name: i for i, name in enumerate(config.configurations())}
+    done = sorted((k for k in records if k[1] in order), key=lambda k: (k[0], order[k[1]]))
+    every = [records[key]["row"] for key in done]
+    study_csv.write_csv(folder.file(study_csv.FILE), every)
+    rows = [row for row in every if not row.get("failed")]
+    run_records = [records[key] for key in done if not records[key]["row"].get("failed")]
     record = {**config.record(), "dataset": info.name}  # (the reports name the data)
+    if config.seeds == "auto":
+        record["confidence"] = sequential.confidence(config.max_seeds)
+    with stats.level(record.get("confidence", stats.CONFIDENCE)):
+        markdown, pngs = _markdown(config, folder, record, rows, run_records, info)
+    markdown += failed_lines(every)
+    if config.seeds == "auto":
+        markdown += seeds_lines(config, records, started)
+    write_atomic(folder.file(study_md.FILE), markdown)
+    logger.info("study of %s finished: %d runs, %d trained now", info.name, len(every), ran)
+    return StudyResult(
+        folder.path, every, config.values, markdown, pngs, ran, time.monotonic() - started
+    )
+
+
+def _markdown(config, folder, record, rows, run_records, info):
+    """study.md's text and the plots, by the study's kind: `(markdown, pngs)`."""
     if config.kind == "sweep":
         markdown = sweep_md.markdown(record, rows, info)
         pngs = plots.write_sweeps(folder.file("plots"), rows, record)
@@ -182,11 +244,57 @@ def _report(config, folder, plan, records, ran, started, info):
     else:
         markdown = study_md.markdown(record, rows, info)
         pngs = plots.write_all(folder.file("plots"), run_records, info.name)
-    write_atomic(folder.file(study_md.FILE), markdown)
-    logger.info("study of %s finished: %d runs, %d trained now", info.name, len(rows), ran)
-    return StudyResult(
-        folder.path, rows, config.values, markdown, pngs, ran, time.monotonic() - started
-    )
+    return markdown, pngs
+
+
+def failed_lines(rows):
+    """study.md's failed runs: named, counted, and kept out of every number above."""
+    failed = [r for r in rows if r.get("failed")]
+    if not failed:
+        return ""
+    lines = [
+        "",
+        f"## Failed runs ({len(failed)} of {len(rows)}, kept out of every number above)",
+        "",
+        *(f"- {r['config']} seed {r['seed']}: {r['failed']}" for r in failed),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def seeds_lines(config, records, started):
+    """study.md's seeds: for each verdict, the seeds it took and why it got no more."""
+    found = sequential.comparisons(config.kind, list(config.configurations()))
+    accuracies = _accuracies(records)
+    level = sequential.confidence(config.max_seeds)
+    sequential.review(found, accuracies, config.max_seeds)
+    out_of_time = config.time_budget is not None and _out_of_time(config, started, records, 0)
+    lines = [
+        "",
+        "## Seeds (--seeds auto)",
+        "",
+        f"Seeds were added where a verdict was still open, looking after "
+        f"{', '.join(map(str, sequential.looks(config.max_seeds)))} seeds; each look's "
+        f"interval at {100 * level:g}% (Bonferroni over the looks: the chance of a false "
+        "decision over all of them stays at most 5%).",
+        "",
+        "| verdict | seeds | difference, points [interval] | stopped |",
+        "|---|---|---|---|",
+    ]
+    for c in found:
+        d = c.difference
+        shown = (
+            "-"
+            if d is None or d.low is None
+            else f"{100 * d.diff:+.2f} [{100 * d.low:+.2f}, {100 * d.high:+.2f}]"
+        )
+        state = (
+            c.state
+            if c.state != sequential.OPEN
+            else (sequential.BUDGET if out_of_time else sequential.OPEN)
+        )
+        lines.append(f"| {c.claim} | {c.seeds} | {shown} | {state} |")
+    return "\n".join([*lines, ""])
 
 
 def _run_file(folder, seed, name):

@@ -1,11 +1,13 @@
 """Means, spreads and 95% Welch intervals for the study's comparisons (numpy and scipy)."""
 
+import contextlib
 import dataclasses
 import math
 
 import numpy as np
 
 CONFIDENCE = 0.95
+_level = [CONFIDENCE]  # the confidence `difference` takes when given none (`level`)
 CONFIRMED = "confirmed"
 CONTRADICTED = "contradicted"
 NOT_CONFIRMED = "not confirmed at this sample size"
@@ -49,7 +51,23 @@ def summarize(values):
     return Summary(int(values.size), float(np.mean(values)), std)
 
 
-def difference(a, b, confidence=CONFIDENCE):
+@contextlib.contextmanager
+def level(confidence):
+    """Inside the block, `difference`'s intervals are at `confidence` (a study with
+    `--seeds auto`: `kregs.study.sequential.confidence`)."""
+    _level.append(confidence)
+    try:
+        yield
+    finally:
+        _level.pop()
+
+
+def ci():
+    """`95% CI` (or the level inside a `level` block), as the reports' headers say it."""
+    return f"{100 * _level[-1]:g}% CI"
+
+
+def difference(a, b, confidence=None):
     """The difference of means `a - b` with Welch's t interval.
 
     Welch's interval does not assume equal variances; its degrees of freedom
@@ -59,7 +77,8 @@ def difference(a, b, confidence=CONFIDENCE):
 
     Args:
         a, b: sequences of numbers (e.g. test accuracies over seeds).
-        confidence: float, the interval's coverage. Default 0.95.
+        confidence: float or None, the interval's coverage. None: 0.95, or the level of
+            the `level` block it is called in.
 
     Returns:
         A `Difference`.
@@ -70,6 +89,7 @@ def difference(a, b, confidence=CONFIDENCE):
     """
     from scipy import stats
 
+    confidence = confidence or _level[-1]
     a = np.asarray([v for v in a if v is not None], float)
     b = np.asarray([v for v in b if v is not None], float)
     if a.size == 0 or b.size == 0:

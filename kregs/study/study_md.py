@@ -119,7 +119,7 @@ def protocol_lines(study, rows, info, values_line):
         "",
         f"- model: kregs `{study['arch']}`; Adam (AdamW where weight decay is used), "
         f"learning rate {study['learning_rate']:g} (fixed); "
-        f"batch {study['batch_size']}; up to {study['epochs']} epochs; early stopping on val_loss "
+        f"batch {study['batch_size']}; {_length(study, first)}; early stopping on val_loss "
         f"(patience {study['patience']}, best weights restored)",
         f"- data: {info.name}, {first.get('train_images', '?')} training images "
         f"({subset}, {study['validation_split']:.0%} of them held out for validation), "
@@ -129,17 +129,34 @@ def protocol_lines(study, rows, info, values_line):
         f"{len(rows)} runs); op determinism {'on' if study.get('deterministic') else 'off'}",
         "- best epoch: the epoch whose weights early stopping restored (lowest validation "
         "loss); the validation accuracy and the gap are read there, and that model is tested.",
-        "- intervals: 95% Welch t-intervals for the difference of two means over seeds. "
+        f"- intervals: {stats.ci()[:-3]} Welch t-intervals for the difference of two means "
+        "over seeds. "
         "A claim is **confirmed** when its interval lies above 0, **contradicted** when it lies "
         "below 0, and otherwise **not confirmed at this sample size**.",
     ]
+
+
+def _length(study, row):
+    """How long a run trains: its steps (and the epochs they make on these images), or its
+    epochs; and from when an epoch may be the best."""
+    if not study.get("steps"):
+        length = f"up to {study['epochs']} epochs"
+    else:
+        images = row.get("train_images")
+        per_epoch = -(-images // study["batch_size"]) if images else None
+        epochs = -(-study["steps"] // per_epoch) if per_epoch else "?"
+        length = f"up to {study['steps']:,} optimizer steps ({epochs} epochs of these images)"
+    if study.get("min_steps"):
+        length += f"; no epoch within the first {study['min_steps']} steps kept as the best"
+    return length
 
 
 def _accuracy_table(t):
     lines = [
         "## Test accuracy per configuration",
         "",
-        "| configuration | runs | test accuracy, % (mean ± std) | vs none, points [95% CI] "
+        "| configuration | runs | test accuracy, % (mean ± std) | vs none, points "
+        f"[{stats.ci()}] "
         "| best val acc, % | final train acc, % | gap, points | epochs | s/epoch "
         "| paper's claim, % | paper's claim vs none |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -176,7 +193,7 @@ def _ablation(t):
         "## Ablation: each technique removed from l2+dropout+bn",
         "",
         "| removed | remaining | remaining's test accuracy, % | cost of removing, points "
-        "[95% CI] | verdict | paper's table | paper's text (CIFAR-10) |",
+        f"[{stats.ci()}] | verdict | paper's table | paper's text (CIFAR-10) |",
         "|---|---|---|---|---|---|---|",
     ]
     full_claim = paper.midpoint(paper.accuracy(t.dataset, FULL))

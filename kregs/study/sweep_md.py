@@ -75,7 +75,7 @@ def _table(sweep, rows):
     lines = [
         f"## Test accuracy against the {label}",
         "",
-        f"| {label} | runs | test accuracy, % (mean ± std) | vs {base}, points [95% CI] "
+        f"| {label} | runs | test accuracy, % (mean ± std) | vs {base}, points [{stats.ci()}] "
         "| best val acc, % | gap, points | best epoch | epochs | s/epoch | |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
