@@ -18,6 +18,7 @@ from kregs.run.processes import freeze_imports
 from kregs.tuner.budget import ALGORITHMS, PRUNINGS, REFIT_STARTS, SEARCH_PRESETS, SPACES
 from kregs.tuner.config import STRATEGIES, ClusterOptions, TuneConfig
 from kregs.tuner.recycle import EXIT_RECYCLE, RecyclePolicy
+from kregs.tuner.stopping import STOPS
 
 BASE = SEARCH_PRESETS[None]  # the budget without a preset
 
@@ -96,6 +97,13 @@ TUNE_OPTIONS = [
         "After the search, train the control and the best configurations on K folds of "
         "every training image and compare them across folds: K >= 2, 0 (none), or auto "
         "(5 where the validation split holds fewer than 2,000 images, else none).",
+    ),
+    _budget(
+        "stop",
+        click.Choice(STOPS),
+        "End the search once its last 6 trials all fell short of the best one's 95% "
+        "interval (auto; the time left goes to the refit), or only when the budget does "
+        "(never).",
     ),
     *opt.fix_dimension_options(),
     click.option(
@@ -231,6 +239,7 @@ GROUPS = {
         "patience",
         "trial_images",
         "pruning",
+        "stop",
         "folds",
         "refit",
         "refit_from",

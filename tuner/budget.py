@@ -10,6 +10,7 @@ from kregs.dimensions import SPACE_NAMES
 from kregs.errors import invalid_value
 from kregs.run.budget import TrainingBudget, parse_duration
 from kregs.tuner.folds import check_folds
+from kregs.tuner.stopping import STOPS
 
 ALGORITHMS = ("hyperband", "bayesian", "random", "grid")
 PRUNINGS = ("none", "median", "asha")  # kregs.tuner.pruning
@@ -53,6 +54,8 @@ class SearchBudget(TrainingBudget):
             configurations are trained on that many folds of every training image and
             compared across them (`kregs.tuner.folds`); "auto": 5 where the validation
             split holds fewer than 2,000 images, else none.
+        stop: "auto" or "never": with "auto" the search ends once it stops finding
+            anything better (`kregs.tuner.stopping`), its time left to the refit.
     """
 
     # The defaults are `kregs tune`'s without a preset (SEARCH_PRESETS[None]).
@@ -69,10 +72,13 @@ class SearchBudget(TrainingBudget):
     pruning: str = "median"
     time_budget: float | None = 2400.0
     folds: object = "auto"
+    stop: str = "auto"
 
     def __post_init__(self):
         super().__post_init__()
         object.__setattr__(self, "folds", check_folds(self.folds))
+        if self.stop not in STOPS:
+            raise invalid_value("stop", self.stop, f"one of {', '.join(STOPS)}")
         if self.pruning not in PRUNINGS:
             raise invalid_value("pruning", self.pruning, f"one of {', '.join(PRUNINGS)}")
         if self.pruning != "none" and self.algorithm in UNPRUNED:
@@ -120,6 +126,7 @@ SEARCH_PRESETS = {
         pruning="none",
         time_budget=None,
         refit=False,
+        stop="never",
     ),
     # Ten minutes on a CPU: the control, the well-tried recipe and as many configurations
     # of the extended space as fit (20 at most), up to 10 epochs each on 10,000 images
@@ -146,5 +153,6 @@ SEARCH_PRESETS = {
         pruning="none",
         time_budget=None,
         refit_from="scratch",
+        stop="never",
     ),
 }

@@ -108,6 +108,7 @@ class TimeBudget:
         self.record = record
         self.refused = 0  # requests for a trial turned down for lack of time
         self.search_ended = None  # elapsed seconds when the search stopped
+        self.stop_reason = None  # why it stopped before its budget (`--stop auto`), or None
         self.trial_seconds = {}  # trial id -> wall seconds, trials of this session
         self._began = {}
 
@@ -266,6 +267,12 @@ class TimeBudget:
         if self.search_ended is None:
             self.search_ended = self.elapsed()
 
+    def stopped(self, reason):
+        """The search stopped before its budget because of `reason` (`--stop auto`)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self.search_stopped()
+
     def report(self, rows, refit, pruning):
         """How the run's time was spent, for summary.md's "Time" section (saved first).
 
@@ -293,6 +300,7 @@ class TimeBudget:
             "elapsed": round(self.elapsed(), 1),
             "search_ended": None if self.search_ended is None else round(self.search_ended, 1),
             "refused": self.refused,
+            "stop_reason": self.stop_reason,
         }
 
 

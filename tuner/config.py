@@ -45,6 +45,7 @@ RESUMABLE = (
     "time_budget",
     "refit_from",
     "verdicts",
+    "stop",
 )
 STRATEGIES = ("mirrored",)
 
@@ -316,6 +317,7 @@ class TuneConfig:
                 "pruning",
                 "time_budget",
                 "folds",
+                "stop",
             ),
         )
         fixed = Fixed(**take(*Fixed.NAMES))

@@ -24,11 +24,12 @@ from kregs.run.train import check_splits, fit_arguments
 from kregs.tuner import best as best_models
 from kregs.tuner import clock, epochs, explain, folds
 from kregs.tuner.config import RESUMABLE, RUN_FILE
-from kregs.tuner.folds import CrossValidation, FoldData, fold_count
+from kregs.tuner.folds import CrossValidation, FoldData, fold_count, is_fold_trial
 from kregs.tuner.hypermodel import RegularizationHyperModel
-from kregs.tuner.pruning import make_pruner
+from kregs.tuner.pruning import make_pruner, slow_start
 from kregs.tuner.refit import planned_refit, refit, refit_epochs, refit_scale
 from kregs.tuner.space import SearchSpace
+from kregs.tuner.stopping import why_stop
 from kregs.tuner.summary_md import held_only_the_control, summary_markdown, top_table
 from kregs.tuner.trials_csv import effective_values, trial_order, trial_row, write_trials_csv
 from kregs.tuner.tuners import make_tuner
@@ -267,12 +268,30 @@ class Search:
             tuner.oracle.cross_validation = CrossValidation(
                 self.folder.path, self.k, self.name_of, budget.baseline
             )
+            if budget.stop == "auto":
+                tuner.oracle.stop_rule = self.stop_reason
+            tuner.oracle.slow_start = self.slow_start  # (the pruner judges those later)
+            tuner.oracle.trial_epochs = budget.epochs
         tuner.folds = self.fold_trial  # (every process trains folds: workers too)
         return tuner
 
     def name_of(self, trial):
         """The name of a KerasTuner trial's configuration (e.g. "l2+dropout+bn")."""
         return self.hypermodel.reg_config(trial.hyperparameters.copy()).name
+
+    def slow_start(self, trial):
+        """Whether a trial's configuration learns slowly at first (`kregs.tuner.pruning`)."""
+        return slow_start(self.hypermodel.reg_config(trial.hyperparameters.copy()))
+
+    def stop_reason(self, oracle):
+        """Why the search stops now (`kregs.tuner.stopping`), or None."""
+        ended = [
+            oracle.trials[t]
+            for t in oracle.end_order
+            if t in oracle.trials and not is_fold_trial(oracle.trials[t])
+        ]
+        scores = [(t.trial_id, t.score if t.status == "COMPLETED" else None) for t in ended]
+        return why_stop(scores, len(self.ds.validation[1]), oracle.first_trials)
 
     def fold_trial(self, fold, kwargs):
         """`(hypermodel, x, kwargs)` of a fold trial: fold `fold`'s training images in place

@@ -3,6 +3,7 @@
 import json
 
 from kregs.config import BY_NAME, DIMENSIONS
+from kregs.run.metrics import at_chance
 from kregs.tuner import explain
 from kregs.tuner.clock import REFIT_RESERVE
 from kregs.tuner.trials_csv import format_value
@@ -56,6 +57,18 @@ def extended_values(row):
         if all(need.holds(row.get(need.parent), BY_NAME[need.parent]) for need in dim.needs):
             parts.append(f"{dim.name} {format_value(value)}")
     return ", ".join(parts)
+
+
+def failed_lines(rows, num_classes):
+    """The trials at chance while right on most of their training images, named: a model
+    that did not learn what it was measured on (`kregs.run.metrics.at_chance`)."""
+    failed = [
+        (r, why)
+        for r in search_rows(rows)
+        if r["status"] == "COMPLETED"
+        and (why := at_chance(r["best_val_accuracy"], r["final_train_accuracy"], num_classes))
+    ]
+    return [f"- failed: trial {r['trial_id']} ({r['config']}), {why}" for r, why in failed]
 
 
 def control_lines(record, verdicts):
@@ -179,7 +192,7 @@ def _budget_lines(record, replicas):
         f"- seed: {record['seed']}",
         f"- pruning: {record.get('pruning') or 'none'}; time budget: "
         + (duration(record["time_budget"]) if record.get("time_budget") else "none")
-        + f"; folds: {record.get('folds', 0)}",
+        + f"; folds: {record.get('folds', 0)}; stop: {record.get('stop', 'never')}",
     ]
     if replicas > 1:
         lines.append(
@@ -239,7 +252,12 @@ def time_lines(timing, rows):
                 else ""
             )
         )
-        if clock.get("refused"):
+        if clock.get("stop_reason"):
+            lines.append(
+                f"- the search stopped at {duration(clock['search_ended'])} (--stop auto): "
+                f"{clock['stop_reason']}; the time left went to the refit"
+            )
+        elif clock.get("refused"):
             lines.append(
                 f"- the search stopped at {duration(clock['search_ended'])}: after one more "
                 f"trial the refit would not have had its epochs ({REFIT_RESERVE:g}x the best "
@@ -305,6 +323,7 @@ def summary_markdown(
         *([_device_line(device)] if device is not None else []),
         f"- trials: {len(rows) - folds} ({counts or 'none'})"
         + (f", and {folds} fold trials (cross-validation)" if folds else ""),
+        *failed_lines(rows, info.get("num_classes", 0)),
         "",
         *data_lines(info),
         *model_lines(record),

@@ -325,6 +325,7 @@ class _Reporting(compat.AtomicOracleState):
     clock = None  # kregs.tuner.clock.TimeBudget: no trial starts that cannot end in time
     refit_plan = None  # callable: the refit's planned epochs (the best trial's), or None
     cross_validation = None  # kregs.tuner.folds.CrossValidation: folds after the search
+    stop_rule = None  # callable(oracle) -> why the search stops now, or None (--stop auto)
     first_trials = 0  # how many first configurations (`make_tuner`'s `first`) it hands out
 
     @keras_tuner.synchronized
@@ -334,6 +335,8 @@ class _Reporting(compat.AtomicOracleState):
         if cross is not None and cross.started and not compat.has_retries(self):
             trial = self._fold_trial(tuner_id)
         elif self.clock is not None and not epochs.time_for_a_trial(self):
+            trial = compat.stopped_trial(self, tuner_id)
+        elif self.stop_rule is not None and self._stops():
             trial = compat.stopped_trial(self, tuner_id)
         else:
             trial = super().create_trial(tuner_id)
@@ -345,6 +348,13 @@ class _Reporting(compat.AtomicOracleState):
         if self.hold_workers:
             compat.wait_instead_of_leaving(self, tuner_id, trial)
         return trial
+
+    def _stops(self):
+        """Whether `stop_rule` ends the search now (its reason kept in the clock)."""
+        reason = self.stop_rule(self)
+        if reason and self.clock is not None:
+            self.clock.stopped(reason)
+        return bool(reason)
 
     def _fold_trial(self, tuner_id):
         """The next fold of the cross-validation, or STOPPED (none left, or no time)."""
