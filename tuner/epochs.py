@@ -19,6 +19,7 @@ import keras
 from kregs import compat
 from kregs.tuner.clock import REFIT_RESERVE
 from kregs.tuner.folds import is_fold_trial
+from kregs.tuner.pruning import SLOW_WARMUP
 
 ACCURACY = "epoch_val_accuracy"
 SECONDS = "epoch_seconds"
@@ -130,7 +131,16 @@ def why_prune(oracle, trial, epoch):
         and not is_fold_trial(t)
     }
     completed = {k: v for k, v in others.items() if oracle.trials[k].status == "COMPLETED"}
-    return oracle.pruner.decide(curve(trial, ACCURACY), epoch, completed, others)
+    slow = getattr(oracle, "slow_start", None)
+    if slow is None or not slow(trial):
+        return oracle.pruner.decide(curve(trial, ACCURACY), epoch, completed, others)
+    # A slow starter: judged later, and against its peers where enough of them completed.
+    peers = {k: v for k, v in completed.items() if slow(oracle.trials[k])}
+    if len(peers) >= getattr(oracle.pruner, "min_trials", 2):
+        completed = peers
+    epochs = getattr(oracle, "trial_epochs", 0)
+    warmup = max(getattr(oracle.pruner, "warmup", 0), math.ceil(SLOW_WARMUP * epochs))
+    return oracle.pruner.decide(curve(trial, ACCURACY), epoch, completed, others, warmup)
 
 
 def settle(oracle, trial):

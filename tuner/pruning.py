@@ -10,7 +10,14 @@ STOPPED: it is never ranked, never the best model, and trials.csv shows it as
 PRUNED with its epoch.
 
 A trial is judged by its best validation accuracy so far (a dip after a good
-epoch is not held against it), as Optuna's pruners do. No TensorFlow here.
+epoch is not held against it), as Optuna's pruners do.
+
+Strong regularization learns more slowly in its first epochs and wins later (MixUp,
+CutMix, RandAugment, AugMix, random erasing, label smoothing, dropout of 0.3 or more:
+`slow_start`): judged at epoch 3 against configurations that learn fast, it would be
+stopped before it pays. Such a trial is judged against the other slow starters (where
+enough of them completed) and only after a longer warm-up, `SLOW_WARMUP` of the trial's
+epochs (`kregs.tuner.epochs.why_prune`). No TensorFlow here.
 """
 
 import statistics
@@ -18,7 +25,36 @@ import statistics
 from kregs.errors import invalid_value
 from kregs.tuner.budget import PRUNINGS
 
-__all__ = ["MedianPruner", "SuccessiveHalvingPruner", "best_so_far", "make_pruner"]
+__all__ = [
+    "MedianPruner",
+    "SLOW_WARMUP",
+    "SuccessiveHalvingPruner",
+    "best_so_far",
+    "make_pruner",
+    "slow_start",
+]
+
+# A slow starter's warm-up: this share of its epochs before it is judged.
+SLOW_WARMUP = 0.4
+STRONG_AUGMENT = ("erase", "randaugment", "augmix")
+
+
+def slow_start(reg):
+    """Whether a `kregs.RegConfig` learns slowly in its first epochs and wins later (see the
+    module's docstring).
+
+    Example:
+    >>> from kregs import RegConfig
+    >>> slow_start(RegConfig(mix="mixup")), slow_start(RegConfig(dropout=0.1))
+    (True, False)
+    """
+    parts = set(reg.augment.split("+"))
+    return (
+        reg.mix != "none"
+        or bool(parts & set(STRONG_AUGMENT))
+        or reg.label_smoothing >= 0.1
+        or reg.dropout >= 0.3
+    )
 
 
 def best_so_far(values):
@@ -60,7 +96,7 @@ class MedianPruner:
         self.warmup = _count(warmup, "warmup", 0)
         self.min_trials = _count(min_trials, "min_trials", 1)
 
-    def decide(self, curve, epoch, completed, others):
+    def decide(self, curve, epoch, completed, others, warmup=None):
         """Why the trial stops at `epoch`, or None if it goes on.
 
         Args:
@@ -68,8 +104,11 @@ class MedianPruner:
             epoch: int, the epoch it just ended.
             completed: dict trial id -> curve, the trials that completed.
             others: dict trial id -> curve, every other trial that reported (unused here).
+            warmup: int or None, this trial's warm-up in place of `warmup` (a slow
+                starter's: `kregs.tuner.epochs.why_prune`).
         """
-        if epoch <= self.warmup or len(completed) < self.min_trials or epoch not in curve:
+        warmup = self.warmup if warmup is None else warmup
+        if epoch <= warmup or len(completed) < self.min_trials or epoch not in curve:
             return None
         ref = [_at(best_so_far(c), epoch) for c in completed.values() if c]
         ref = [v for v in ref if v is not None]
@@ -121,8 +160,11 @@ class SuccessiveHalvingPruner:
             rung *= self.factor
         return out
 
-    def decide(self, curve, epoch, completed, others):
-        """Why the trial stops at `epoch`, or None (see `MedianPruner.decide`)."""
+    def decide(self, curve, epoch, completed, others, warmup=None):
+        """Why the trial stops at `epoch`, or None (see `MedianPruner.decide`; `warmup`:
+        a slow starter is judged from its second rung on)."""
+        if warmup is not None and epoch < 2 * self.min_epochs:
+            return None
         if epoch not in self.rungs(epoch) or epoch not in curve:
             return None
         rivals = [best_so_far(c)[epoch] for c in others.values() if epoch in c]
