@@ -51,9 +51,10 @@ TEST_SECONDS = 5.0  # its time kept for the test, after its last epoch
 MOST_EPOCHS = 1000  # its epochs at most: as many as fit
 
 
-def run_kregs(preset, output, extra, seed=0):
-    """Runs `kregs tune`; returns its wall and CPU seconds and its records."""
-    cmd = [sys.executable, "-m", "kregs", "tune", "--dataset", "fashion_mnist"]
+def run_kregs(preset, output, extra, seed=0, source=("--dataset", "fashion_mnist")):
+    """Runs `kregs tune` on `source` (its data options); returns its wall and CPU seconds
+    and its records."""
+    cmd = [sys.executable, "-m", "kregs", "tune", *source]
     cmd += ["--preset", preset, "--seed", str(seed), "--quiet", "--output", output, *extra]
     start, cpu = time.perf_counter(), os.times()
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -80,7 +81,16 @@ def run_kregs(preset, output, extra, seed=0):
         "trials": _trial_counts(os.path.join(output, "trials.csv")),
         "test_accuracy": (refit or {"test": search_test})["test"]["accuracy"],
         "printed": proc.stdout.splitlines(),  # what the user saw (--quiet)
+        "summary_time": _time_lines(os.path.join(output, "summary.md")),
     }
+
+
+def _time_lines(path):
+    """The lines of summary.md's "Time" section (why the search stopped among them)."""
+    with open(path) as f:
+        text = f.read()
+    section = text.split("## Time", 1)[1] if "## Time" in text else ""
+    return [line for line in section.split("\n## ", 1)[0].splitlines() if line.startswith("- ")]
 
 
 def _trial_counts(path):

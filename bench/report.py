@@ -539,6 +539,96 @@ def _pruning(r):
     return lines
 
 
+def _stopping(r):
+    lines = [
+        f"`kregs tune --preset {r['preset']}` on {r['data']} with `--stop auto` and "
+        f"`--stop never`, {r['seeds']} seeds alternated, each at the preset's time budget; "
+        "mean +- std over the seeds.",
+        "",
+        "| --stop | test accuracy (refit model) | wall s | CPU s | search s | trials |",
+        "|---|---|---|---|---|---|",
+    ]
+    for setting in ("auto", "never"):
+        s = r["summary"][setting]
+        lines.append(
+            f"| {setting} | {s['test_accuracy'][0]:.4f} +- {s['test_accuracy'][1]:.4f} "
+            f"| {s['wall_s'][0]:.0f} | {s['cpu_s'][0]:.0f} | {s['search_s'][0]:.0f} "
+            f"| {s['trials_run'][0]:.1f} |"
+        )
+    stopped = [x["stopped"] for x in r["runs"]["auto"] if x["stopped"]]
+    lines += ["", f"`--stop auto` stopped the search early in {len(stopped)} of {r['seeds']} runs."]
+    return lines + [f"- {x.lstrip('- ')}" for x in stopped]
+
+
+def _seeds(r):
+    def share(s):
+        return f"{s['share']:.1%} [{s['low']:.1%}, {s['high']:.1%}]"
+
+    aa = r["aa"]
+    lines = [
+        f"A/A: {len(r['pool'])} runs of `none` at the study's `{r['preset']}` preset (test "
+        f"accuracy std {r['pool_std'] * 100:.2f} points); {r['resamples']} times two disjoint "
+        f"sets of {r['max_seeds']} runs judged as two identical configurations. Share "
+        "declared decided, 95% Wilson interval of the resamples (resamples of one pool: the "
+        "margin understates the pool's own noise).",
+        "",
+        "| rule | decided (false) |",
+        "|---|---|",
+        f"| `--seeds auto` (looks {sequential_looks(r['max_seeds'])}, Bonferroni) "
+        f"| {share(aa['auto'])}, {aa['auto_mean_seeds']:.1f} seeds on average |",
+        f"| the same looks at 95% each (no correction) | {share(aa['every look at 95%'])} |",
+        f"| one look at 3 seeds, 95% | {share(aa['3 seeds at 95%'])} |",
+    ]
+    p = r.get("power")
+    if p:
+        runs = p["runs"]
+        cost = "cpu_seconds" if p.get("cpu_seconds_per_run") else "wall_seconds"
+        lines += [
+            "",
+            f"Power: {p['effect']} against none as recorded by `{os.path.basename(p['study'])}` "
+            f"({len(runs[p['effect']])} and {len(runs['none'])} runs); samples drawn from "
+            "each side's runs (normal: their mean and std; bootstrap: the runs), "
+            f"{r['resamples']} times.",
+            "",
+            f"| draw | rule | detected | seeds a side | {cost.replace('_', ' ')} |",
+            "|---|---|---|---|---|",
+        ]
+        for draw in ("normal", "bootstrap"):
+            for rule, s in p[draw].items():
+                lines.append(f"| {draw} | {rule} | {share(s)} | {s['seeds']:.1f} | {s[cost]:.0f} |")
+    return lines
+
+
+def sequential_looks(max_seeds):
+    from kregs.study.sequential import looks
+
+    return ", ".join(str(n) for n in looks(max_seeds))
+
+
+def _regret(r):
+    lines = [
+        "Pruning rules replayed on searches whose every trial ran to its end "
+        f"(`--pruning none`, `--preset {r['preset']}`), trial after trial in the order they "
+        "ran, with kregs' own pruning code. *Lost*: pruned trials that at their end beat the "
+        "trial the rule let win.",
+        "",
+        "| run | rule | pruned | regret, points | lost | epochs trained | training s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for i, run in enumerate(r["runs"]):
+        for rule, j in run["rules"].items():
+            lost = "; ".join(
+                f"{t['id']} {t['name']} (pruned at epoch {t['pruned_at']}, {t['score']:.4f})"
+                for t in j["late_winners_lost"]
+            )
+            lines.append(
+                f"| {i} ({run['trials']} trials) | {rule} | {j['pruned']} "
+                f"| {j['regret'] * 100:.2f} | {lost or 'none'} | {j['epochs']} "
+                f"| {j['seconds']:.0f} |"
+            )
+    return lines
+
+
 def _streaming(r):
     s = r["summary"]
     rows = [
@@ -680,6 +770,9 @@ SECTIONS = {
     "overhead": ("Training overhead", _overhead),
     "tuning": ("Tuning at an equal budget", _tuning),
     "pruning": ("Pruning at an equal time budget", _pruning),
+    "stopping": ("A search that stops: --stop auto against never", _stopping),
+    "regret": ("Pruning and late winners", _regret),
+    "seeds": ("Seeds where a verdict is open: --seeds auto, its A/A and its power", _seeds),
     "memory": ("Memory across trials", _memory),
     "startup": ("Start-up", _startup),
     "distributed": ("Distributed tuning", _distributed),

@@ -20,8 +20,12 @@ seed; each single run's interval covers it or not, per path (the within-run and
 compare intervals cover only which images were measured, not training's randomness:
 their coverage of the long-run difference says how much that leaves out).
 
-Small data, the smoke CNN: 2,000 Fashion-MNIST images (200 of them validation), 2,000
-test images, kregs' CNN for 3 epochs.
+Small data: 2,000 Fashion-MNIST images (200 of them validation), 200 test images (a small
+data set's test split, as `--test-split 0.1` holds out), kregs' MLP for 3 epochs (`--arch
+cnn`: the smoke CNN, three times the time). `--test-images 2000` measures the compare
+path on a larger test set: there two
+models of one configuration often differ measurably (under-trained networks differ by
+seed more than a test set's sampling), which a per-image interval does not cover.
 
 Usage: python bench/verdicts.py [--quick] [--repeats N] [--coverage N] [--out FILE]
 """
@@ -47,6 +51,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=None, help="A/A repeats per path")
     parser.add_argument("--coverage", type=int, default=None, help="seeds of the coverage pair")
     parser.add_argument("--limit", type=int, default=2000, help="training images")
+    parser.add_argument("--test-images", type=int, default=200, help="test images")
+    parser.add_argument("--arch", default="mlp", help="kregs' network: mlp or cnn")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--out", default=None, help="JSON output file")
     args = parser.parse_args(argv)
@@ -54,10 +60,11 @@ def main(argv=None):
     coverage = args.coverage or (2 if args.quick else 40)
     epochs = args.epochs or (1 if args.quick else 3)
 
-    bench = Bench(args.limit, epochs)
+    bench = Bench(args.limit, epochs, args.test_images, args.arch)
     print(
         f"verdicts: A/A x{repeats} per path, coverage of {PAIR[0]} vs {PAIR[1]} over "
-        f"{coverage} seeds; {args.limit} Fashion-MNIST images, kregs' CNN, {epochs} epochs, "
+        f"{coverage} seeds; {args.limit} Fashion-MNIST images, kregs' {args.arch}, "
+        f"{epochs} epochs, "
         f"{bench.device.precision}",
         flush=True,
     )
@@ -95,7 +102,7 @@ def main(argv=None):
 class Bench:
     """The data, the device and one training run, as kregs' study trains one."""
 
-    def __init__(self, limit, epochs):
+    def __init__(self, limit, epochs, test_images=200, arch="mlp"):
         import numpy as np
 
         from kregs.data import Dataset, Splits, stratified_sample
@@ -104,10 +111,11 @@ class Bench:
 
         self.device = configure(DeviceOptions())
         ds = Dataset.from_name("fashion_mnist").load(validation_split=0.1, limit=limit, seed=0)
-        keep = stratified_sample(ds.test[1], 2000, np.random.default_rng(0))
+        keep = stratified_sample(ds.test[1], test_images, np.random.default_rng(0))
         self.ds = Splits(ds.train, ds.validation, (ds.test[0][keep], ds.test[1][keep]), ds.info)
         self.test_images = len(keep)
         self.budget = StudyBudget(epochs=epochs, batch_size=64, patience=2)
+        self.arch = arch
 
     def train(self, config, seed, ds=None):
         """`(validation outcomes, test outcomes)` of configuration `config` trained with `seed`."""
@@ -122,9 +130,8 @@ class Bench:
         reg = configurations(StudyValues(), (config,))[config] if config != "none" else RegConfig()
         keras.backend.clear_session()
         keras.utils.set_random_seed(seed)
-        model = build_model(
-            ds.info.input_shape, ds.info.num_classes, reg=reg, dtype_policy=self.device.dtype_policy
-        )
+        shape, k, policy = ds.info.input_shape, ds.info.num_classes, self.device.dtype_policy
+        model = build_model(shape, k, reg=reg, arch=self.arch, dtype_policy=policy)
         compile_model(model, self.budget.learning_rate, self.device.loss_scale, False, reg=reg)
         kwargs = fit_for(reg, fit_arguments(ds, self.budget, seed), ds.info.num_classes, seed)
         model.fit(kwargs.pop("x"), **kwargs)

@@ -29,6 +29,9 @@ FIELDS = {
     "startup": COMMON | {"median_seconds", "runs"},
     "tuning": COMMON | {"summary", "runs", "time_budget"},
     "pruning": COMMON | {"summary", "runs", "seeds"},
+    "stopping": COMMON | {"summary", "runs", "seeds", "data"},
+    "regret": COMMON | {"runs", "preset"},
+    "seeds": COMMON | {"aa", "pool", "max_seeds", "resamples", "power", "seconds", "cpu_seconds"},
     "distributed": COMMON | {"summary", "runs", "speedup", "threads"},
     "precision": COMMON
     | {"summary", "rounds", "threads", "target_speedup", "matmul_gflops", "ops_cpu_ms"},
@@ -72,6 +75,30 @@ SMALLEST = {
         "--seeds",
         "1",
         "--kregs-args=--limit=600 --max-trials=3 --epochs=3 --arch=mlp",
+    ],
+    "stopping": [
+        "--preset",
+        "smoke",
+        "--seeds",
+        "1",
+        "--kregs-args=--limit=600 --max-trials=3 --epochs=3 --arch=mlp",
+    ],
+    "regret": [
+        "--preset",
+        "smoke",
+        "--kregs-args=--limit=600 --max-trials=4 --epochs=3 --arch=mlp",
+    ],
+    "seeds": [
+        "--pool",
+        "6",
+        "--limit",
+        "300",
+        "--max-seeds",
+        "3",
+        "--resamples",
+        "20",
+        "--study",
+        os.path.join(REPO, "examples", "study-fashion-mnist", "overfit"),
     ],
     "distributed": [
         "--quick",
@@ -159,6 +186,7 @@ IN_ONE_INTERPRETER = (
     "precision",
     "regularizers",
     "schedule",
+    "seeds",
     "tuning",
 )
 RUN_IN_ONE_INTERPRETER = """
