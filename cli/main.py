@@ -23,7 +23,8 @@ from kregs.run.device import prefer_onednn
 )
 @click.version_option(kregs.__version__, prog_name="kregs")
 def main():
-    """kregs: search and study L2, dropout and batch normalization for Keras models."""
+    """kregs: search and study regularization (L2, weight decay, dropout, batch norm and
+    today's regularizers) for Keras models, each verdict with its uncertainty."""
     # Before any command imports TensorFlow; the processes a command starts inherit it.
     prefer_onednn()
 

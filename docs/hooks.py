@@ -4,7 +4,9 @@
   text, never copied by hand);
 - `cli.md`: every command's `--help`, as click prints it;
 - `design.md`: the layers and rooms of kregs, from the imports of its modules;
-- `changelog.md`: CHANGELOG.md.
+- `changelog.md`: CHANGELOG.md;
+- `images/study-*.png`: the plots of the example study in examples/ (a real run), served
+  as they are, not copied into docs/.
 
 A page holds a marker `<!-- generated: NAME -->` where the generated text goes.
 """
@@ -35,6 +37,26 @@ def lay_out_the_package():
 
 
 lay_out_the_package()
+
+
+# The example study's plots the docs show: docs path -> file in the repository.
+EXAMPLE_PLOTS = {
+    f"images/study-{name}.png": os.path.join(REPO, "examples", "study-fashion-mnist", path)
+    for name, path in {
+        "test_accuracy": "overfit/plots/test_accuracy.png",
+        "learning_curves": "overfit/plots/learning_curves.png",
+        "sweep-l2": "sweep/plots/sweep-l2.png",
+    }.items()
+}
+
+
+def on_files(files, config):
+    """Adds the example study's plots to the site (`EXAMPLE_PLOTS`)."""
+    from mkdocs.structure.files import File
+
+    for uri, path in EXAMPLE_PLOTS.items():
+        files.append(File.generated(config, uri, abs_src_path=path))
+    return files
 
 
 def on_page_markdown(markdown, page, config, files):
