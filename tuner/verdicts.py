@@ -97,9 +97,3 @@ def _advice(validation, images):
             f"all {images:,} training images, fold by fold, and cover training too."
         )
     return f"{scope}; more seeds (kregs study) would cover training too."
-
-
-def regularization_line(found):
-    """The command line's verdict: the regularization comparison's text, or None."""
-    entry = found.get("regularization")
-    return entry["text"] if entry else None
