@@ -254,7 +254,7 @@ def test_same_seed_same_numbers(tmp_path):
     ]
     assert events.epochs[-1].unit_left == 0 and events.epochs[-1].total_left == 0
     assert events.epochs[0].val_accuracy == first["history"]["val_accuracy"][0]
-    timing = {"train_seconds", "seconds_per_epoch", "seconds_to_best"}
+    timing = {"train_seconds", "train_cpu_seconds", "seconds_per_epoch", "seconds_to_best"}
     assert {k: v for k, v in first["row"].items() if k not in timing} == {
         k: v for k, v in second["row"].items() if k not in timing
     }
