@@ -140,6 +140,20 @@ def test_the_verdict_compares_the_control_and_the_best_across_folds(tmp_path):
         "regularization, trial 1 (bn) against the control, trial 0, cross-validated on 5 of "
         "5 folds: +2.40 points (90.40% -> 92.80%), mean over 5 folds; 95% interval [+1.4, +3.4]"
     )
+    # The winner is the best mean over folds: the runner-up comparison is across them too,
+    # and summary.md says so (not the validation split's ranking, where trial 0 may lead).
+    assert found["runner_up"]["text"].startswith(
+        "the best, trial 1 (bn), against the runner-up, trial 0 (none), cross-validated on 5 "
+        "of 5 folds: +2.40 points"
+    )
+    from kregs.tuner.verdicts import comparisons
+
+    rows = [
+        {"trial_id": t, "config": c, "status": "COMPLETED", "best_val_accuracy": 0.95}
+        for t, c in (("0", "none"), ("1", "bn"))
+    ]
+    outcomes = {t: np.ones(150, bool) for t in ("0", "1")}
+    assert comparisons(rows, outcomes, cross=found)["runner_up"] == found["runner_up"]
 
 
 def test_a_fold_wise_search_resumes_after_a_kill_without_training_a_fold_twice(tmp_path):

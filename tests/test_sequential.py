@@ -149,6 +149,20 @@ def test_a_search_that_stops_hands_its_time_to_the_refit_and_says_why(tmp_path, 
     assert len(never.rows) == 5
 
 
+def test_why_the_search_stopped_survives_a_fresh_process_of_the_same_session(tmp_path):
+    from kregs.tuner.clock import TimeBudget
+
+    record = str(tmp_path / "time.json")
+    first = TimeBudget(600, 5, record=(record, 1.0), clock=lambda: 100.0)
+    first.stopped("the rule said so")
+    # kregs tune's supervisor replaced the process (recycle): the summary still says why.
+    fresh = TimeBudget(600, 5, record=(record, 1.0), clock=lambda: 200.0)
+    assert (fresh.stop_reason, fresh.search_ended) == ("the rule said so", 0.0)
+    assert fresh.get_config()["stop_reason"] == "the rule said so"
+    # A resumed run is a new session: its search decides again.
+    assert TimeBudget(600, 5, record=(record, 2.0)).stop_reason is None
+
+
 # --- a pruner that spares slow starters --------------------------------------------------------
 
 

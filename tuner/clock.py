@@ -68,6 +68,10 @@ class Estimate:
     training: float
 
 
+# What time.json keeps of the search's end, beside the time spent (`TimeBudget.save`).
+SEARCH_STATE = ("search_ended", "stop_reason", "refused")
+
+
 class TimeBudget:
     """The deadline of a run and what fits before it.
 
@@ -111,6 +115,7 @@ class TimeBudget:
         self.stop_reason = None  # why it stopped before its budget (`--stop auto`), or None
         self.trial_seconds = {}  # trial id -> wall seconds, trials of this session
         self._began = {}
+        self._restore()
 
     def elapsed(self):
         """Seconds spent so far (earlier sessions included)."""
@@ -131,12 +136,32 @@ class TimeBudget:
         self.save()
 
     def save(self):
-        """Writes the time spent so far to the record file (if any)."""
+        """Writes the time spent so far to the record file (if any), with when and why the
+        search stopped: a fresh process of the same session (`kregs.tuner.recycle`) that
+        writes the summary says it too."""
         if self.record is not None:
             path, session = self.record
             write_json(
-                path, {"session": session, "before": self.spent_before, "spent": self.elapsed()}
+                path,
+                {
+                    "session": session,
+                    "before": self.spent_before,
+                    "spent": self.elapsed(),
+                    **{key: getattr(self, key) for key in SEARCH_STATE},
+                },
             )
+
+    def _restore(self):
+        """Takes when and why the search stopped from the record of this session (a
+        resumed run, a new session, decides again)."""
+        if self.record is None:
+            return
+        path, session = self.record
+        record = read_json(path) or {}
+        if record.get("session") == session:
+            for key in SEARCH_STATE:
+                if record.get(key) is not None:
+                    setattr(self, key, record[key])
 
     def estimate(self, seconds, training=None):
         """An `Estimate` from the epochs' seconds, or None before any epoch was reported.
@@ -272,6 +297,7 @@ class TimeBudget:
         if self.stop_reason is None:
             self.stop_reason = reason
         self.search_stopped()
+        self.save()
 
     def report(self, rows, refit, pruning):
         """How the run's time was spent, for summary.md's "Time" section (saved first).

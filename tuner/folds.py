@@ -243,7 +243,8 @@ def result(oracle, folder, name_of):
 
     Returns:
         dict with `k`, `configs` (`{trial id: {"config", "folds", "mean"}}`), `winner`,
-        `pruned`, and `regularization` (a `kregs.tuner.verdicts` entry) or None.
+        `pruned`, and `regularization` and `runner_up` (`kregs.tuner.verdicts` entries,
+        each None without two configurations trained on two common folds).
     """
     plan = read_json(os.path.join(folder, FOLDS_FILE))
     if not plan:
@@ -261,6 +262,7 @@ def result(oracle, folder, name_of):
     winner = max(done, key=lambda t: done[t]["mean"]) if done else None
     out = {"k": plan["k"], "configs": configs, "winner": winner, "pruned": plan["pruned"]}
     out["regularization"] = _verdict(oracle, plan, scores, configs)
+    out["runner_up"] = _runner_up(plan, scores, configs, winner)
     return out
 
 
@@ -270,19 +272,36 @@ def _verdict(oracle, plan, scores, configs):
     if control is None or not rivals or configs[control]["mean"] is None:
         return None
     best = max(rivals, key=lambda t: configs[t]["mean"])
-    common = sorted(set(scores[control]) & set(scores[best]))
+    what = f"regularization, trial {best} ({configs[best]['config']}) against the control, trial "
+    return _across_folds(plan["k"], scores, control, best, what + str(control))
+
+
+def _runner_up(plan, scores, configs, winner):
+    """The winner against the next best mean over folds (None with fewer than two)."""
+    others = [t for t, c in configs.items() if t != winner and c["mean"] is not None]
+    if winner is None or not others:
+        return None
+    second = max(others, key=lambda t: configs[t]["mean"])
+    what = (
+        f"the best, trial {winner} ({configs[winner]['config']}), against the runner-up, "
+        f"trial {second} ({configs[second]['config']})"
+    )
+    return _across_folds(plan["k"], scores, second, winner, what)
+
+
+def _across_folds(k, scores, a, b, what):
+    """B against A on the folds both trained (`kregs.verdicts.resampled`), an entry of
+    `kregs.tuner.verdicts`, or None with fewer than two such folds."""
+    common = sorted(set(scores[a]) & set(scores[b]))
     if len(common) < 2:
         return None
-    differences = [scores[best][f] - scores[control][f] for f in common]
-    found = resampled(differences, 1 / (plan["k"] - 1))
+    differences = [scores[b][f] - scores[a][f] for f in common]
+    found = resampled(differences, 1 / (k - 1))
     means = (
-        float(np.mean([scores[control][f] for f in common])),
-        float(np.mean([scores[best][f] for f in common])),
+        float(np.mean([scores[a][f] for f in common])),
+        float(np.mean([scores[b][f] for f in common])),
     )
-    what = (
-        f"regularization, trial {best} ({configs[best]['config']}) against the control, trial "
-        f"{control}, cross-validated on {len(common)} of {plan['k']} folds"
-    )
+    what = f"{what}, cross-validated on {len(common)} of {k} folds"
     return {
         **found.to_dict(),
         "what": what,

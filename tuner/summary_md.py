@@ -266,9 +266,11 @@ def time_lines(timing, rows):
             if held_only_the_control(timing, rows):
                 lines.append(f"- {ONLY_THE_CONTROL}")
     if timing.get("search") is not None:
+        folds = len(rows) - len(search_rows(rows))
         lines.append(
-            f"- search: {duration(timing['search'])} ({len(rows)} trials, "
-            f"{duration(timing['trials'])} training them)"
+            f"- search: {duration(timing['search'])} ({len(rows) - folds} trials"
+            + (f" and {folds} fold trials" if folds else "")
+            + f", {duration(timing['trials'])} training them)"
         )
     if pruned:
         epochs = ", ".join(str(r["pruned_epoch"]) for r in pruned)
@@ -341,7 +343,7 @@ def summary_markdown(
         from kregs.deploy import report_section
 
         lines += [*report_section(deployed), ""]
-    lines += [*time_lines(timing, rows), *explain.markdown(rows, importance), ""]
+    lines += [*time_lines(timing, rows), *explain.markdown(search_rows(rows), importance), ""]
     return "\n".join(lines)
 
 

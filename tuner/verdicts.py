@@ -4,7 +4,8 @@
   against the best regularized configuration. On the validation images of one split
   (paired, per image), or across folds where the run cross-validated them
   (`kregs.tuner.folds`: the corrected resampled t-test, which also covers training).
-- **runner-up**: the best trial against the second best, on the validation images.
+- **runner-up**: the best trial against the second best, on the validation images (or
+  across folds, where the run cross-validated: the winner is then the best mean).
 - **refit**: the refit model against the search's best model, on the test images.
 
 Each is a dict (run.json's `verdicts`) with its `text` (summary.md and the command line).
@@ -72,7 +73,9 @@ def comparisons(rows, outcomes, test=None, refit=None, cross=None, images=None):
             result, what, "validation images", _advice(result.n, images)
         )
     done = ranked(rows)
-    if len(done) >= 2 and all(r["trial_id"] in outcomes for r in done[:2]):
+    if cross and cross.get("runner_up"):
+        found["runner_up"] = cross["runner_up"]
+    elif len(done) >= 2 and all(r["trial_id"] in outcomes for r in done[:2]):
         result = paired(outcomes[done[1]["trial_id"]], outcomes[done[0]["trial_id"]])
         what = f"the best, {describe(done[0])}, against the runner-up, {describe(done[1])}"
         found["runner_up"] = _entry(result, what, "validation images")
