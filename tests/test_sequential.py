@@ -149,7 +149,7 @@ def test_a_search_that_stops_hands_its_time_to_the_refit_and_says_why(tmp_path, 
     assert len(never.rows) == 5
 
 
-def test_why_the_search_stopped_survives_a_fresh_process_of_the_same_session(tmp_path):
+def test_why_the_search_stopped_survives_a_fresh_process_and_a_resume(tmp_path):
     from kregs.tuner.clock import TimeBudget
 
     record = str(tmp_path / "time.json")
@@ -159,7 +159,10 @@ def test_why_the_search_stopped_survives_a_fresh_process_of_the_same_session(tmp
     fresh = TimeBudget(600, 5, record=(record, 1.0), clock=lambda: 200.0)
     assert (fresh.stop_reason, fresh.search_ended) == ("the rule said so", 0.0)
     assert fresh.get_config()["stop_reason"] == "the rule said so"
-    # A resumed run is a new session: its search decides again.
+    # A finished run resumed (a new session) still says it, until its search goes on.
+    resumed = TimeBudget(600, 5, record=(record, 2.0))
+    assert resumed.stop_reason == "the rule said so"
+    resumed.search_goes_on()
     assert TimeBudget(600, 5, record=(record, 2.0)).stop_reason is None
 
 

@@ -152,16 +152,21 @@ class TimeBudget:
             )
 
     def _restore(self):
-        """Takes when and why the search stopped from the record of this session (a
-        resumed run, a new session, decides again)."""
+        """Takes when and why the search stopped from the record (kept until the search
+        goes on: `search_goes_on`)."""
         if self.record is None:
             return
-        path, session = self.record
-        record = read_json(path) or {}
-        if record.get("session") == session:
-            for key in SEARCH_STATE:
-                if record.get(key) is not None:
-                    setattr(self, key, record[key])
+        record = read_json(self.record[0]) or {}
+        for key in SEARCH_STATE:
+            if record.get(key) is not None:
+                setattr(self, key, record[key])
+
+    def search_goes_on(self):
+        """A search trial was handed out: an earlier end of the search no longer holds
+        (a resumed run given a longer budget, or `--stop never`)."""
+        if self.search_ended is not None or self.refused:
+            self.search_ended, self.stop_reason, self.refused = None, None, 0
+            self.save()
 
     def estimate(self, seconds, training=None):
         """An `Estimate` from the epochs' seconds, or None before any epoch was reported.
@@ -351,7 +356,8 @@ def spent_before(path, session):
     if record.get("session") == session:
         return float(record.get("before") or 0.0)
     before = float(record.get("spent") or 0.0)
-    write_json(path, {"session": session, "before": before, "spent": before})
+    kept = {key: record[key] for key in SEARCH_STATE if key in record}
+    write_json(path, {"session": session, "before": before, "spent": before, **kept})
     return before
 
 

@@ -240,6 +240,7 @@ def time_lines(timing, rows):
     if not timing:
         return []
     pruned = [r for r in rows if r["status"] == "PRUNED"]
+    folds = len(rows) - len(search_rows(rows))
     lines = ["## Time", ""]
     if timing.get("budget"):
         clock = timing.get("clock") or {}
@@ -255,7 +256,8 @@ def time_lines(timing, rows):
         if clock.get("stop_reason"):
             lines.append(
                 f"- the search stopped at {duration(clock['search_ended'])} (--stop auto): "
-                f"{clock['stop_reason']}; the time left went to the refit"
+                f"{clock['stop_reason']}; the time left went to the "
+                + ("folds and the refit" if folds else "refit")
             )
         elif clock.get("refused"):
             lines.append(
@@ -266,11 +268,10 @@ def time_lines(timing, rows):
             if held_only_the_control(timing, rows):
                 lines.append(f"- {ONLY_THE_CONTROL}")
     if timing.get("search") is not None:
-        folds = len(rows) - len(search_rows(rows))
         lines.append(
             f"- search: {duration(timing['search'])} ({len(rows) - folds} trials"
-            + (f" and {folds} fold trials" if folds else "")
-            + f", {duration(timing['trials'])} training them)"
+            + (f"), then {folds} fold trials (" if folds else ", ")
+            + f"{duration(timing['trials'])} training them all)"
         )
     if pruned:
         epochs = ", ".join(str(r["pruned_epoch"]) for r in pruned)

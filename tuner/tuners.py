@@ -340,6 +340,8 @@ class _Reporting(compat.AtomicOracleState):
             trial = compat.stopped_trial(self, tuner_id)
         else:
             trial = super().create_trial(tuner_id)
+            if self.clock is not None and trial.status == "RUNNING":
+                self.clock.search_goes_on()
         if trial.status == "STOPPED" and cross is not None and cross.k and not cross.started:
             cross.start(self)  # the search has ended: its folds begin
             trial = self._fold_trial(tuner_id)
