@@ -100,7 +100,8 @@ def contact_sheet(path, comparison, images, class_names, names=("A", "B")):
     plt = pyplot()
     columns = min(8, len(shown))
     rows = -(-len(shown) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(1.9 * columns, 2.3 * rows), squeeze=False)
+    size = (max(1.9 * columns, 7.0), 2.3 * rows + 0.4)  # wide enough for the title
+    fig, axes = plt.subplots(rows, columns, figsize=size, squeeze=False)
     picked = _take(images, shown)
     for ax, index, image in zip(axes.flat, shown, picked, strict=False):
         ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
@@ -114,11 +115,16 @@ def contact_sheet(path, comparison, images, class_names, names=("A", "B")):
         )
     for ax in axes.flat:
         ax.axis("off")
+    # The verdict counts the images one model gets right and the other wrong (its
+    # "classified differently"); the sheet also shows those both get wrong, differently.
+    n = len(comparison.disagree)
     fig.suptitle(
-        f"{len(comparison.disagree)} images classified differently ({len(shown)} shown; * right)",
+        f"{n} image{'s' if n != 1 else ''} predicted differently, "
+        f"{comparison.result.discordant} of them right in one model only "
+        f"({len(shown)} shown; * right)",
         fontsize=9,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / size[1]))  # room for the title
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     save(fig, path)
     return path
