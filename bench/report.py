@@ -711,7 +711,8 @@ def _export(r):
 def _verdicts(r):
     d, cover = r["data"], r["coverage"]
     lines = [
-        f"kregs' CNN for {d['epochs']} epochs on {d['train_images']:,} Fashion-MNIST images "
+        f"kregs' {d.get('arch', 'mlp').upper()} for {d['epochs']} epochs on "
+        f"{d['train_images']:,} Fashion-MNIST images "
         f"(10% of them validation), {d['test_images']:,} test images. Three paths: the "
         "validation images of one split (within-run, as `kregs tune` compares its control "
         f"and best trial), the test images (`kregs compare`), {d['folds']} folds of every "

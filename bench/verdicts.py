@@ -86,6 +86,7 @@ def main(argv=None):
             "train_images": args.limit,
             "test_images": bench.test_images,
             "epochs": epochs,
+            "arch": args.arch,
             "folds": FOLDS,
             "pair": list(PAIR),
         },
