@@ -278,8 +278,10 @@ GROUPS = {
 )
 @click.pass_context
 def tune(ctx, workers, quiet, recycle_after, **options):
-    """Search L2 strength, dropout rate and BN placement with KerasTuner.
+    """Search a model's regularization with KerasTuner, and say whether it pays.
 
+    L2 or weight decay, dropout, BN placement, augmentation, label smoothing,
+    MixUp/CutMix, EMA, stochastic depth: against the control, with intervals.
     Writes trials.csv, summary.md, best/ (top models as .keras) and export/
     (the best model as a TF Serving SavedModel) into --output. Run the same
     command again to resume an interrupted search.

@@ -153,11 +153,11 @@ def test_why_the_search_stopped_survives_a_fresh_process_and_a_resume(tmp_path):
     from kregs.tuner.clock import TimeBudget
 
     record = str(tmp_path / "time.json")
-    first = TimeBudget(600, 5, record=(record, 1.0), clock=lambda: 100.0)
+    first = TimeBudget(600, 5, record=(record, 1.0), clock=lambda: 100.0, started=40.0)
     first.stopped("the rule said so")
     # kregs tune's supervisor replaced the process (recycle): the summary still says why.
     fresh = TimeBudget(600, 5, record=(record, 1.0), clock=lambda: 200.0)
-    assert (fresh.stop_reason, fresh.search_ended) == ("the rule said so", 0.0)
+    assert (fresh.stop_reason, fresh.search_ended) == ("the rule said so", 60.0)
     assert fresh.get_config()["stop_reason"] == "the rule said so"
     # A finished run resumed (a new session) still says it, until its search goes on.
     resumed = TimeBudget(600, 5, record=(record, 2.0))

@@ -147,7 +147,7 @@ class TimeBudget:
                     "session": session,
                     "before": self.spent_before,
                     "spent": self.elapsed(),
-                    **{key: getattr(self, key) for key in SEARCH_STATE},
+                    **{k: getattr(self, k) for k in SEARCH_STATE if getattr(self, k)},
                 },
             )
 

@@ -29,7 +29,7 @@ from kregs.tuner.tuners import ChiefUnreachable, FailFastOracle
 
 
 def tune(config, listener=None, recycle=None):
-    """Searches L2 strength, dropout rate and BN placement; exports the best models.
+    """Searches a model's regularization (`kregs.tuner.space`); exports the best models.
 
     Every trial trains `kregs.build_model` with early stopping on val_loss
     (best weights restored), `TerminateOnNaN` and `kregs.GeneralizationGap`.
