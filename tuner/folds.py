@@ -261,12 +261,12 @@ def result(oracle, folder, name_of):
     done = {t: c for t, c in configs.items() if c["mean"] is not None}
     winner = max(done, key=lambda t: done[t]["mean"]) if done else None
     out = {"k": plan["k"], "configs": configs, "winner": winner, "pruned": plan["pruned"]}
-    out["regularization"] = _verdict(oracle, plan, scores, configs)
+    out["regularization"] = _verdict(plan, scores, configs)
     out["runner_up"] = _runner_up(plan, scores, configs, winner)
     return out
 
 
-def _verdict(oracle, plan, scores, configs):
+def _verdict(plan, scores, configs):
     control = plan.get("control")
     rivals = [t for t in plan["configs"] if t != control and configs[t]["mean"] is not None]
     if control is None or not rivals or configs[control]["mean"] is None:
