@@ -96,7 +96,8 @@ def _plan_lines(config):
 @click.option(
     "--time-budget",
     default=None,
-    help="With --seeds auto: no seed is added once this much time is spent (10m, 2h).",
+    help="With --seeds auto: no seed is added once this much time is spent (10m, 2h), "
+    "counting every session of a resumed study.",
 )
 @opt.seed(StudyConfig)
 @opt.validation_split(StudyConfig)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from types import SimpleNamespace
 
 import keras
@@ -101,6 +102,25 @@ def test_seeds_auto_resumes_after_a_kill_without_training_a_run_twice(tmp_path):
     assert seeds in ([0, 1, 2], [0, 1, 2, 3, 4])  # a look's seeds, none between looks
     md = (out / "study.md").read_text()
     assert "## Seeds (--seeds auto)" in md and "each look's interval at 97.5%" in md
+    # The finished study again: the runs of every look are read, none trained again.
+    stamps = {f: (runs / f).stat().st_mtime_ns for f in after}
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert {f: (runs / f).stat().st_mtime_ns for f in os.listdir(runs)} == stamps
+
+
+def test_a_resumed_study_counts_the_time_its_earlier_sessions_spent(tmp_path):
+    from kregs.study import runner
+
+    path = str(tmp_path / "time.json")
+    runner.StudyClock(path, time.monotonic() - 30).save()  # a session that spent 30 s
+    resumed = runner.StudyClock(path, time.monotonic())
+    assert 30 <= resumed.spent() < 35
+    records = {(0, "none"): {"row": {"train_seconds": 15.0}}}
+    # 30 s spent and a run takes 15: a 40 s budget has no room left, a 60 s one has.
+    assert runner._out_of_time(SimpleNamespace(time_budget=40.0), resumed, records)
+    assert not runner._out_of_time(SimpleNamespace(time_budget=60.0), resumed, records)
+    assert not runner._out_of_time(SimpleNamespace(time_budget=None), resumed, records)
 
 
 # --- a search that stops -----------------------------------------------------------------------

@@ -48,7 +48,8 @@ class StudyConfig:
             verdict is still open (`kregs.study.sequential`), up to `max_seeds`.
         max_seeds: int >= 3, the seeds per configuration at most with "auto".
         time_budget: float > 0 or None, seconds the study may take ("1h" accepted):
-            with "auto", no more seeds are added once it is spent; None: no bound.
+            with "auto", no more seeds are added once it is spent (every session of the
+            study counted: its time.json); None: no bound.
         seed: int >= 0, the first seed (runs use `seed`, `seed + 1`, ...).
         values: `kregs.study.protocol.StudyValues`, the techniques' values.
         sweeps: tuple of `kregs.study.plan.Sweep`: a sweep study (one base

@@ -17,15 +17,18 @@ from kregs.study.config import RESUMABLE, STUDY_FILE, StudyConfig
 logger = logging.getLogger(__name__)
 
 RUNS_DIR = "runs"
+TIME_FILE = "time.json"  # the time the study's sessions spent (`--time-budget` counts them all)
 # What a study writes (all that --overwrite deletes; see kregs.run.folder.owned).
 OWNED = (
     f"{RUNS_DIR}/*-seed*.json",
     "study.csv",
     "study.md",
+    TIME_FILE,
     *(f"plots/{name}" for name in plots.NAMES),
     "plots/sweep-*.png",
 )
 RUN_REMEDY = "delete it and run the same command: that run trains again"
+RUN_REMEDY_TIME = "delete it and run the same command: the time budget starts again"
 
 
 @dataclasses.dataclass
@@ -117,10 +120,7 @@ def study_folder(config):
 
 def _run(config, folder, listener, started):
     configs = config.configurations()
-    plan = planned(config, configs, {}, folder)
-    # Every run's record, read once: finished runs from disk, new ones as they finish.
-    records = {key: read_json(_run_file(folder, *key), remedy=RUN_REMEDY) for key in plan}
-    records = {key: r for key, r in records.items() if r is not None}
+    records = finished_runs(config, configs, folder)
     plan = planned(config, configs, records, folder)
     pending = [key for key in plan if key not in records]
     trainer = _trainer(config, listener, len(pending)) if pending else None  # loads the data
@@ -143,16 +143,18 @@ def _run(config, folder, listener, started):
         if key in records:
             listener.run_ended(records[key]["row"], True)
     ran = 0
+    clock = StudyClock(folder.file(TIME_FILE), started)
     with device_setup.op_determinism(config.deterministic):
         while pending:
-            if _out_of_time(config, started, records, ran):
+            if _out_of_time(config, clock, records):
                 break
             trainer = trainer or _trainer(config, listener, len(pending))
             _train(trainer, configs, folder, pending[:1], records, listener)
+            clock.save()
             ran += 1
             plan = planned(config, configs, records, folder)
             pending = [key for key in plan if key not in records]
-    return _report(config, folder, plan, records, ran, started, info)
+    return _report(config, folder, plan, records, ran, clock, info)
 
 
 def planned(config, configs, records, folder):
@@ -170,6 +172,22 @@ def planned(config, configs, records, folder):
     ]
 
 
+def finished_runs(config, configs, folder):
+    """Every finished run's record the study wants, read once from disk: `{(seed, name):
+    record}`. With `--seeds auto` the plan grows with what is read (a look's verdicts
+    ask for the next look's seeds), so the runs of later looks are read too."""
+    records, tried = {}, set()
+    while True:
+        new = [key for key in planned(config, configs, records, folder) if key not in tried]
+        if not new:
+            return records
+        tried.update(new)
+        for key in new:
+            record = read_json(_run_file(folder, *key), remedy=RUN_REMEDY)
+            if record is not None:
+                records[key] = record
+
+
 def _accuracies(records):
     """`{name: [test accuracy per seed]}` of the finished runs that did not fail."""
     found = {}
@@ -179,12 +197,35 @@ def _accuracies(records):
     return found
 
 
-def _out_of_time(config, started, records, ran):
+class StudyClock:
+    """The time a study spent: this session's and its earlier sessions' (time.json), so
+    that `--time-budget` counts a study killed and resumed once, not once a session.
+
+    Args:
+        path: str, the study's time.json.
+        started: float, when this session began on `time.monotonic()`'s scale.
+    """
+
+    def __init__(self, path, started):
+        self.path = path
+        self.before = float((read_json(path, remedy=RUN_REMEDY_TIME) or {}).get("spent", 0.0))
+        self.started = started
+
+    def spent(self):
+        """Seconds spent by every session, this one so far included."""
+        return self.before + time.monotonic() - self.started
+
+    def save(self):
+        """Records the time spent so far (after each finished run)."""
+        write_json(self.path, {"spent": round(self.spent(), 1)})
+
+
+def _out_of_time(config, clock, records):
     """Whether the study's time budget leaves no room for one more run (at the pace of the
     runs trained so far)."""
     if config.time_budget is None:
         return False
-    spent = time.monotonic() - started
+    spent = clock.spent()
     seconds = [r["row"]["train_seconds"] for r in records.values()] or [0.0]
     return spent + sum(seconds) / len(seconds) > config.time_budget
 
@@ -209,7 +250,7 @@ def _train(trainer, configs, folder, pending, records, listener):
         listener.run_ended(record["row"], False)
 
 
-def _report(config, folder, plan, records, ran, started, info):
+def _report(config, folder, plan, records, ran, clock, info):
     """study.csv, study.md and the plots of the whole study (failed runs named in study.md
     and kept out of its numbers)."""
     order = {name: i for i, name in enumerate(config.configurations())}
@@ -225,11 +266,11 @@ def _report(config, folder, plan, records, ran, started, info):
         markdown, pngs = _markdown(config, folder, record, rows, run_records, info)
     markdown += failed_lines(every)
     if config.seeds == "auto":
-        markdown += seeds_lines(config, records, started)
+        markdown += seeds_lines(config, records, clock)
     write_atomic(folder.file(study_md.FILE), markdown)
     logger.info("study of %s finished: %d runs, %d trained now", info.name, len(every), ran)
     return StudyResult(
-        folder.path, every, config.values, markdown, pngs, ran, time.monotonic() - started
+        folder.path, every, config.values, markdown, pngs, ran, time.monotonic() - clock.started
     )
 
 
@@ -262,13 +303,13 @@ def failed_lines(rows):
     return "\n".join(lines)
 
 
-def seeds_lines(config, records, started):
+def seeds_lines(config, records, clock):
     """study.md's seeds: for each verdict, the seeds it took and why it got no more."""
     found = sequential.comparisons(config.kind, list(config.configurations()))
     accuracies = _accuracies(records)
     level = sequential.confidence(config.max_seeds)
     sequential.review(found, accuracies, config.max_seeds)
-    out_of_time = config.time_budget is not None and _out_of_time(config, started, records, 0)
+    out_of_time = _out_of_time(config, clock, records)
     lines = [
         "",
         "## Seeds (--seeds auto)",
