@@ -73,10 +73,7 @@ def sequential_verdict(a, b, max_seeds):
 
 def decided_at(a, b, seeds, level):
     """Whether a `level` interval over the first `seeds` of each side excludes 0 (its sign)."""
-    d = stats.difference(a[:seeds], b[:seeds], level)
-    if d.low is None:
-        return 0
-    return 1 if d.low > 0 else -1 if d.high < 0 else 0
+    return stats.difference(a[:seeds], b[:seeds], level).sign
 
 
 def aa(pool, max_seeds, resamples, rng):

@@ -61,7 +61,7 @@ def test_welch_interval_matches_scipys_welch_test():
     assert d.diff == pytest.approx(0.03)
     # scipy.stats.ttest_ind(a, b, equal_var=False).confidence_interval(), scipy 1.17:
     assert (d.low, d.high) == pytest.approx((-0.0297700, 0.0897700), abs=1e-6)
-    assert d.verdict == stats.NOT_CONFIRMED
+    assert d.verdict == stats.NOT_SHOWN
     # a symmetric case by hand: se = sqrt(2 * 1e-4 / 3), df = 4, t(0.975, 4) = 2.776445
     d = stats.difference([0.91, 0.92, 0.93], [0.88, 0.89, 0.90])
     half = 2.776445 * math.sqrt(2e-4 / 3)
@@ -74,8 +74,8 @@ def test_welch_interval_matches_scipys_welch_test():
     [
         ([0.91, 0.92, 0.93], [0.80, 0.81, 0.82], stats.CONFIRMED),
         ([0.80, 0.81, 0.82], [0.91, 0.92, 0.93], stats.CONTRADICTED),
-        ([0.80, 0.90, 0.85], [0.84, 0.86, 0.85], stats.NOT_CONFIRMED),
-        ([0.9], [0.8], stats.NOT_CONFIRMED),  # one seed: no interval at all
+        ([0.80, 0.90, 0.85], [0.84, 0.86, 0.85], stats.NOT_SHOWN),
+        ([0.9], [0.8], stats.NOT_SHOWN),  # one seed: no interval at all
     ],
 )
 def test_verdicts_follow_the_interval(a, b, verdict):
@@ -382,7 +382,7 @@ def test_smoke_study_markdown_agrees_with_csv(smoke_study):
         if 0 in (low, high):  # a bound rounded to 0 in the text: its sign is not shown
             continue
         expected = (
-            stats.CONFIRMED if low > 0 else stats.CONTRADICTED if high < 0 else stats.NOT_CONFIRMED
+            stats.CONFIRMED if low > 0 else stats.CONTRADICTED if high < 0 else stats.NOT_SHOWN
         )
         assert verdict == expected, claim
 

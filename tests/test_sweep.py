@@ -291,7 +291,7 @@ def test_ablation_report_says_which_regularizer_earned_its_place():
     assert table["without dropout"][3].startswith("+2.00 [")
     assert table["without dropout"][4] == "earned its place"
     assert table["without BN"][4] == "costs accuracy: the model is better without it"
-    assert table["without L2"][4] == stats.NOT_CONFIRMED
+    assert table["without L2"][4] == stats.NOT_SHOWN
     assert "trial 07 of `runs/x` (l2 0.0001, dropout 0.3" in md
 
 

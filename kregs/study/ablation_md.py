@@ -97,7 +97,7 @@ def markdown(study, rows, info, records=()):
         "cost of removing: the best configuration's test accuracy minus the one without the "
         "regularizer (positive: it helped). A regularizer **earned its place** when that "
         "difference's 95% Welch interval lies above 0; below 0 the model is better without "
-        "it; otherwise the verdict is **not confirmed at this sample size**. The Welch "
+        "it; otherwise the verdict is **not shown at this size**. The Welch "
         "interval is over seeds: it covers training's randomness. *Same test images* pairs "
         "the two configurations image by image on each seed's test images (pooled over "
         "seeds; Newcombe's interval, McNemar's test): it covers which images were measured, "

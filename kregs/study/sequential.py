@@ -113,7 +113,7 @@ def review(found, accuracies, max_seeds):
         c.seeds = done[-1]
         a, b = accuracies[c.a][: c.seeds], accuracies[c.b][: c.seeds]
         d = c.difference = stats.difference(a, b, level)
-        if d.low is not None and (d.low > 0 or d.high < 0):
+        if d.sign:
             c.state = DECIDED
         elif c.seeds >= max_seeds:
             c.state = MAXIMUM

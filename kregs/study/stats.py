@@ -6,11 +6,12 @@ import math
 
 import numpy as np
 
+from kregs.verdicts import NOT_SHOWN
+
 CONFIDENCE = 0.95
 _level = [CONFIDENCE]  # the confidence `difference` takes when given none (`level`)
 CONFIRMED = "confirmed"
 CONTRADICTED = "contradicted"
-NOT_CONFIRMED = "not confirmed at this sample size"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,15 +32,16 @@ class Difference:
     high: float | None
 
     @property
-    def verdict(self):
-        """`confirmed` when the interval is above 0, `contradicted` below, else not confirmed."""
+    def sign(self):
+        """1 when the interval lies above 0, -1 below, 0 when it holds 0 (or is missing)."""
         if self.low is None:
-            return NOT_CONFIRMED
-        if self.low > 0:
-            return CONFIRMED
-        if self.high < 0:
-            return CONTRADICTED
-        return NOT_CONFIRMED
+            return 0
+        return 1 if self.low > 0 else -1 if self.high < 0 else 0
+
+    @property
+    def verdict(self):
+        """`confirmed` when the interval is above 0, `contradicted` below, else not shown."""
+        return {1: CONFIRMED, -1: CONTRADICTED, 0: NOT_SHOWN}[self.sign]
 
 
 def summarize(values):

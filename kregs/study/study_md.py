@@ -132,7 +132,7 @@ def protocol_lines(study, rows, info, values_line):
         f"- intervals: {stats.ci()[:-3]} Welch t-intervals for the difference of two means "
         "over seeds. "
         "A claim is **confirmed** when its interval lies above 0, **contradicted** when it lies "
-        "below 0, and otherwise **not confirmed at this sample size**.",
+        "below 0, and otherwise **not shown at this size**.",
     ]
 
 

@@ -166,7 +166,7 @@ def _claims(sweeps, rows):
     lines += [
         "",
         "verdicts: **confirmed** when the 95% Welch interval of the difference lies above 0, "
-        "**contradicted** when below 0, otherwise **not confirmed at this sample size**.",
+        "**contradicted** when below 0, otherwise **not shown at this size**.",
     ]
     if any(s.parameter == "dropout" for s in sweeps):
         lines[-1] += (
