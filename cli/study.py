@@ -74,8 +74,8 @@ def _plan_lines(config):
 @opt.apply_options(*opt.DATA_OPTIONS)
 @opt.preset(
     "A named budget: smoke (seconds per run), quick (about a minute per run on a CPU), "
-    "overfit (the over-fitting regime: 9,000 images, up to 40 epochs; about an hour for "
-    "24 runs on 2 CPU cores), paper (the study's protocol). Options given explicitly "
+    "overfit (the over-fitting regime: 5,400 training images, up to 40 epochs; about 15 "
+    "minutes for 24 runs on 2 CPU cores), paper (the study's protocol). Options given explicitly "
     "override it.",
     STUDY_PRESET_NAMES,
 )
