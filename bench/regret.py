@@ -15,8 +15,11 @@ trial the rule let win (late winners lost), the regret (the best trial's validat
 accuracy minus the rule's winner's) and the epochs and seconds of training the rule
 leaves (the time it saves).
 
-Usage: python bench/regret.py [--seeds 1] [--preset quick] [--kregs-args "..."]
-       [--run FOLDER] [--out FILE]
+The replay keeps the order of the trials as they ran unpruned: exact for a random search,
+an approximation for a Bayesian one (whose later proposals learn from earlier scores).
+
+Usage: python bench/regret.py [--seeds 1] [--preset quick] [--data FOLDER]
+       [--kregs-args "..."] [--run FOLDER] [--out FILE]
 """
 
 import argparse
@@ -121,27 +124,48 @@ def judge(trials, pruned):
     }
 
 
+def totals(judged):
+    """One rule's decisions over several searches: sums, and the mean regret in points."""
+    return {
+        "pruned": sum(j["pruned"] for j in judged),
+        "late_winners_lost": sum(len(j["late_winners_lost"]) for j in judged),
+        "regret_points": 100 * sum(j["regret"] for j in judged) / len(judged),
+        "epochs": sum(j["epochs"] for j in judged),
+        "seconds": sum(j["seconds"] for j in judged),
+    }
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="quick")
     parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--data", default=None, help="a folder of images (else Fashion-MNIST)")
     parser.add_argument("--kregs-args", default="", help="more `kregs tune` options")
     parser.add_argument("--run", action="append", default=[], help="a finished run, unpruned")
     parser.add_argument("--out", default=None, help="JSON output file")
     args = parser.parse_args(argv)
+    source = ("--data", args.data) if args.data else ("--dataset", "fashion_mnist")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         runs = list(args.run)
         for seed in range(args.seeds if not runs else 0):
             out = os.path.join(tmp, f"seed{seed}")
             extra = [*args.kregs_args.split(), "--pruning", "none", "--stop", "never"]
-            r = run_kregs(args.preset, out, extra, seed)
+            r = run_kregs(args.preset, out, extra, seed, source)
             print(f"seed {seed}: {sum(r['trials'].values())} trials in {r['wall_s']:.0f} s")
             runs.append(out)
         for run in runs:
             trials = recorded_trials(run)
             epochs = max(max(t["curve"]) for t in trials)
-            found = {"run": run, "trials": len(trials), "rules": {}}
+            found = {
+                "run": run,
+                "trials": len(trials),
+                "curves": {
+                    t["id"]: {"name": t["name"], "score": t["score"], "curve": t["curve"]}
+                    for t in trials
+                },
+                "rules": {},
+            }
             for rule in RULES:
                 found["rules"][rule] = j = judge(trials, replay(trials, rule, epochs))
                 lost = ", ".join(
@@ -155,12 +179,22 @@ def main(argv=None):
                     f"late winners lost: {lost or 'none'}"
                 )
             results.append(found)
+    total = {rule: totals([r["rules"][rule] for r in results]) for rule in RULES}
+    print(f"regret: {len(results)} searches, every trial run to its end, the rules replayed")
+    for rule, t in total.items():
+        print(
+            f"  {rule}: {t['pruned']} trials pruned, {t['late_winners_lost']} of them beat the "
+            f"trial the rule let win; regret {t['regret_points']:.2f} points a search "
+            f"(mean); {t['epochs']} epochs, {t['seconds']:.0f} s of training"
+        )
     result = {
         "benchmark": "regret",
         "command": command_line(),
         "machine": machine(),
         "preset": args.preset,
+        "data": args.data or "Fashion-MNIST",
         "runs": results,
+        "summary": total,
     }
     print(f"  written to {write_result('regret', result, args.out)}")
     return result

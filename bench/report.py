@@ -626,6 +626,14 @@ def _regret(r):
                 f"| {j['regret'] * 100:.2f} | {lost or 'none'} | {j['epochs']} "
                 f"| {j['seconds']:.0f} |"
             )
+    for rule, t in (r.get("summary") or {}).items():
+        lines += [
+            "",
+            f"**{rule}**, over the {len(r['runs'])} searches: {t['pruned']} trials pruned, "
+            f"{t['late_winners_lost']} of them beat the trial the rule let win; mean regret "
+            f"{t['regret_points']:.2f} points; {t['epochs']} epochs ({t['seconds']:.0f} s) of "
+            "training.",
+        ]
     return lines
 
 
