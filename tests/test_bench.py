@@ -30,7 +30,7 @@ FIELDS = {
     "tuning": COMMON | {"summary", "runs", "time_budget"},
     "pruning": COMMON | {"summary", "runs", "seeds"},
     "stopping": COMMON | {"summary", "runs", "seeds", "data"},
-    "regret": COMMON | {"runs", "preset"},
+    "regret": COMMON | {"runs", "preset", "summary", "data"},
     "seeds": COMMON | {"aa", "pool", "max_seeds", "resamples", "power", "seconds", "cpu_seconds"},
     "distributed": COMMON | {"summary", "runs", "speedup", "threads"},
     "precision": COMMON
@@ -393,3 +393,23 @@ def test_report_renders_every_result(tmp_path):
     assert "`python bench/startup.py` on x, 2 cores, TensorFlow 2" in text
     second = "`python bench/startup.py` on y (no bfloat16 units: float32), 2 cores"
     assert text.index("| 0.123 |") < text.index(second) < text.index("| 0.456 |")
+
+
+def test_the_digits_folder_is_the_one_the_benches_describe(tmp_path):
+    folder = tmp_path / "digits"
+    script = os.path.join(BENCH, "digits_folder.py")
+    proc = subprocess.run([sys.executable, script, str(folder)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == f"{folder}: 1497 training and 300 test images"
+    from PIL import Image
+
+    for split, total in (("train", 1497), ("test", 300)):
+        classes = sorted(os.listdir(folder / split))
+        assert classes == [str(d) for d in range(10)]
+        assert sum(len(os.listdir(folder / split / c)) for c in classes) == total
+    with Image.open(
+        folder / "test" / classes[0] / sorted(os.listdir(folder / "test" / "0"))[0]
+    ) as im:
+        assert im.size == (24, 24) and im.mode == "L"
+    again = subprocess.run([sys.executable, script, str(folder)], capture_output=True, text=True)
+    assert again.returncode != 0 and "exists" in again.stderr  # never written over
