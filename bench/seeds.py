@@ -10,8 +10,8 @@ sequential rule (`kregs.study.sequential.review`, as `kregs study --seeds auto` 
   the same looks at 95% each (no correction for the looks) and one look at 3 seeds.
   Resamples of one pool are not independent: the margin printed is the binomial one of
   the resamples and understates the pool's own noise.
-- **Power** (`--study FOLDER`, a finished study, e.g. the `overfit` preset's): for one
-  comparison of that study (`--effect`, default dropout+bn against none), samples drawn
+- **Power** (`--study FOLDER`, a finished study, e.g. the `overfit` preset's): for each
+  `--effect` of that study against none (default dropout+bn), samples drawn
   from each side's recorded test accuracies (a normal with their mean and standard
   deviation, and a bootstrap of the runs) are judged by `--seeds auto` and by a fixed
   count of seeds (3, and `--max-seeds`), each at its confidence: the share detected
@@ -19,7 +19,7 @@ sequential rule (`kregs.study.sequential.review`, as `kregs study --seeds auto` 
   run times the runs it takes).
 
 Usage: python bench/seeds.py [--preset smoke] [--pool 60] [--max-seeds 20]
-       [--resamples 2000] [--study FOLDER] [--effect dropout+bn] [--out FILE]
+       [--resamples 2000] [--study FOLDER] [--effect NAME ...] [--out FILE]
 """
 
 import argparse
@@ -137,6 +137,32 @@ def power(effect, base, max_seeds, resamples, rng, draw):
     return {k: {**_share(v, resamples), "seeds": seeds[k]} for k, v in detected.items()}
 
 
+def effect_power(study, name, max_seeds, resamples, rng):
+    """The power of `--seeds auto` and of fixed seed counts for `name` against none, from
+    the runs of `study` (both draws), printed and returned."""
+    effect, base, cpu, wall = study_pools(study, name)
+    found = {"study": os.path.abspath(study), "effect": name}
+    found["runs"] = {name: effect, "none": base}
+    found["cpu_seconds_per_run"] = cpu
+    found["wall_seconds_per_run"] = wall
+    difference = statistics.fmean(effect) - statistics.fmean(base)
+    print(
+        f"power: {name} against none in {study} ({len(effect)} and {len(base)} runs, "
+        f"{difference * 100:+.2f} points; {cpu or wall:.0f} {'CPU' if cpu else 'wall'} s a run)"
+    )
+    for draw in ("normal", "bootstrap"):
+        shares = found[draw] = power(effect, base, max_seeds, resamples, rng, draw)
+        for rule, s in shares.items():
+            cost = 2 * s["seeds"] * (cpu or wall)
+            s["cpu_seconds" if cpu else "wall_seconds"] = cost
+            print(
+                f"  {draw:9s} {rule:9s} detected {s['share']:.1%} "
+                f"[{s['low']:.1%}, {s['high']:.1%}] with {s['seeds']:.1f} seeds a side, "
+                f"{cost / 60:.0f} {'CPU' if cpu else 'wall'} min"
+            )
+    return found
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="smoke", help="the A/A pool's study preset")
@@ -145,7 +171,12 @@ def main(argv=None):
     parser.add_argument("--max-seeds", type=int, default=20)
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--study", default=None, help="a finished study folder (power)")
-    parser.add_argument("--effect", default="dropout+bn", help="compared with none")
+    parser.add_argument(
+        "--effect",
+        action="append",
+        default=None,
+        help="a configuration compared with none (repeatable; default dropout+bn)",
+    )
     parser.add_argument("--out", default=None, help="JSON output file")
     args = parser.parse_args(argv)
     if args.pool < 2 * args.max_seeds:
@@ -177,28 +208,10 @@ def main(argv=None):
         "aa": shares,
     }
     if args.study:
-        effect, base, cpu, wall = study_pools(args.study, args.effect)
-        result["power"] = {"study": os.path.abspath(args.study), "effect": args.effect}
-        result["power"]["runs"] = {args.effect: effect, "none": base}
-        result["power"]["cpu_seconds_per_run"] = cpu
-        result["power"]["wall_seconds_per_run"] = wall
-        difference = statistics.fmean(effect) - statistics.fmean(base)
-        print(
-            f"power: {args.effect} against none in {args.study} ({len(effect)} and {len(base)} "
-            f"runs, {difference * 100:+.2f} points; {cpu or wall:.0f} "
-            f"{'CPU' if cpu else 'wall'} s a run)"
-        )
-        for draw in ("normal", "bootstrap"):
-            shares = power(effect, base, args.max_seeds, args.resamples, rng, draw)
-            result["power"][draw] = shares
-            for name, s in shares.items():
-                cost = 2 * s["seeds"] * (cpu or wall)
-                s["cpu_seconds" if cpu else "wall_seconds"] = cost
-                print(
-                    f"  {draw:9s} {name:9s} detected {s['share']:.1%} "
-                    f"[{s['low']:.1%}, {s['high']:.1%}] with {s['seeds']:.1f} seeds a side, "
-                    f"{cost / 60:.0f} {'CPU' if cpu else 'wall'} min"
-                )
+        result["power"] = [
+            effect_power(args.study, name, args.max_seeds, args.resamples, rng)
+            for name in args.effect or ["dropout+bn"]
+        ]
     result["seconds"] = time.perf_counter() - started
     result["cpu_seconds"] = time.process_time() - cpu_started
     print(f"  written to {write_result('seeds', result, args.out)}")
