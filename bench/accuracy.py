@@ -52,10 +52,12 @@ MOST_EPOCHS = 1000  # its epochs at most: as many as fit
 
 
 def run_kregs(preset, output, extra, seed=0, source=("--dataset", "fashion_mnist")):
-    """Runs `kregs tune` on `source` (its data options); returns its wall and CPU seconds
-    and its records."""
+    """Runs `kregs tune` on `source` (its data options) with `preset` ("default": none, the
+    command's own defaults); returns its wall and CPU seconds and its records."""
     cmd = [sys.executable, "-m", "kregs", "tune", *source]
-    cmd += ["--preset", preset, "--seed", str(seed), "--quiet", "--output", output, *extra]
+    if preset != "default":  # "default": kregs tune's own defaults, no --preset
+        cmd += ["--preset", preset]
+    cmd += ["--seed", str(seed), "--quiet", "--output", output, *extra]
     start, cpu = time.perf_counter(), os.times()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - start

@@ -137,7 +137,9 @@ def totals(judged):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="quick")
+    parser.add_argument(
+        "--preset", default="quick", help="kregs tune's preset; default: its own defaults"
+    )
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--data", default=None, help="a folder of images (else Fashion-MNIST)")
     parser.add_argument("--kregs-args", default="", help="more `kregs tune` options")
