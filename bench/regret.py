@@ -138,7 +138,9 @@ def totals(judged):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--preset", default="quick", help="kregs tune's preset; default: its own defaults"
+        "--preset",
+        default="quick",
+        help="kregs tune's preset, or default (no preset: its own defaults)",
     )
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--data", default=None, help="a folder of images (else Fashion-MNIST)")

@@ -579,8 +579,7 @@ def _seeds(r):
         f"| the same looks at 95% each (no correction) | {share(aa['every look at 95%'])} |",
         f"| one look at 3 seeds, 95% | {share(aa['3 seeds at 95%'])} |",
     ]
-    powers = r.get("power") or []
-    for p in [powers] if isinstance(powers, dict) else powers:
+    for p in r.get("power") or []:
         runs = p["runs"]
         cost = "cpu_seconds" if p.get("cpu_seconds_per_run") else "wall_seconds"
         lines += [
